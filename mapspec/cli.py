@@ -1,0 +1,214 @@
+"""The `mapspec` command line. Imports are lazy so that `mapspec --help` starts fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from typing import IO, Any
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A problem with the command line or its input files, printed as one line."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mapspec",
+        description="Segment-to-Braze routing as code: check, compile and run mapping files.",
+        epilog="A bundled mapping is named without folder or suffix (segment-braze); anything else is a path.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("translate", help="translate NDJSON Segment events into Braze requests, one line each",
+                       description="Read NDJSON events and write one JSON line per input line, in order: "
+                                   '{"requests": [...]}, {"rejected": {"message": ...}} or '
+                                   '{"error": {"line": N, "message": ...}} for a line that is not a JSON object.')
+    t.add_argument("input", nargs="?", default="-", help="NDJSON file of Segment events (default: stdin)")
+    t.add_argument("--mapping", "-m", default="segment-braze", help="mapping name or path (default: segment-braze)")
+    t.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
+
+    c = sub.add_parser("compile", help="compile a mapping to a standalone Python module",
+                       description="Write a module exposing translate(event) and Rejected, which imports "
+                                   "nothing but the standard library.")
+    c.add_argument("mapping", help="mapping name or path")
+    c.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
+    c.add_argument("-o", "--output", metavar="FILE.py", help="where to write the module")
+    c.add_argument("--emit", choices=["python"], help="print the generated module instead of writing it")
+
+    k = sub.add_parser("check", help="check mappings and report every problem with its file:line:column",
+                       description="Exit 0 when every mapping compiles, 1 otherwise.")
+    k.add_argument("mappings", nargs="+", metavar="MAPPING", help="mapping names or paths")
+    k.add_argument("--settings", "-s", metavar="FILE.json", help="also check these settings against each mapping")
+
+    sub.add_parser("mappings", help="list the bundled mappings")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return {"translate": cmd_translate, "compile": cmd_compile, "check": cmd_check,
+                "mappings": cmd_mappings}[args.command](args)
+    except UsageError as e:
+        print(f"mapspec {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _settings(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as e:
+        raise UsageError(f"cannot read settings {path}: {e.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UsageError(f"settings {path} is not JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"settings {path} must be a JSON object of setting names to values")
+    return data
+
+
+def _print_diagnostics(diagnostics, stream: IO[str] = sys.stderr) -> None:
+    for d in diagnostics:
+        print(d.render(), file=stream)
+
+
+def _compile(mapping: str, settings_path: str | None, standalone: bool):
+    from .compiler import compile_source, read_mapping
+
+    settings = _settings(settings_path)
+    source = read_mapping(mapping)
+    return compile_source(source, settings, settings_origin=settings_path or "<settings>", standalone=standalone)
+
+
+def cmd_translate(args) -> int:
+    from .compiler import load_compiled
+    from .errors import CompileError, Rejected
+
+    try:
+        translate = load_compiled(_compile(args.mapping, args.settings, standalone=False))
+    except CompileError as e:
+        _print_diagnostics(e.diagnostics)
+        return EXIT_USAGE
+    out = sys.stdout
+    write = out.write
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    internal = 0
+    for number, line in _lines(args.input):
+        try:
+            event = json.loads(line)
+        except UnicodeDecodeError as e:
+            write(dumps({"error": {"line": number, "message": f"invalid UTF-8: {e.reason}"}}) + "\n")
+            continue
+        except ValueError as e:
+            message = "empty line" if not line.strip() else f"invalid JSON: {e}"
+            write(dumps({"error": {"line": number, "message": message}}) + "\n")
+            continue
+        if not isinstance(event, dict):
+            kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+                type(event), "a number")
+            write(dumps({"error": {"line": number, "message": f"an event must be a JSON object, not {kind}"}}) + "\n")
+            continue
+        try:
+            result: dict[str, Any] = {"requests": translate(event)}
+        except Rejected as e:
+            result = {"rejected": {"message": str(e)}}
+        except Exception as e:  # noqa: BLE001 - a bug must not stop the stream; it is reported on the line
+            internal += 1
+            result = {"error": {"line": number, "message": f"internal error: {type(e).__name__}: {e}"}}
+        write(dumps(result) + "\n")
+    out.flush()
+    return EXIT_FAIL if internal else EXIT_OK
+
+
+def _lines(path: str) -> Iterator[tuple[int, bytes]]:
+    if path == "-":
+        stream = sys.stdin.buffer
+        yield from enumerate(stream, 1)
+        return
+    try:
+        fh = open(path, "rb")
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    with fh:
+        yield from enumerate(fh, 1)
+
+
+def cmd_compile(args) -> int:
+    from .errors import CompileError
+
+    try:
+        compiled = _compile(args.mapping, args.settings, standalone=True)
+    except CompileError as e:
+        _print_diagnostics(e.diagnostics)
+        return EXIT_FAIL
+    _print_diagnostics(compiled.warnings)
+    source = compiled.module.source
+    if args.emit == "python" or not args.output:
+        sys.stdout.write(source)
+        return EXIT_OK
+    try:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(source)
+    except OSError as e:
+        raise UsageError(f"cannot write {args.output}: {e.strerror}") from None
+    print(f"wrote {args.output} (mapping {compiled.document.name!r})", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_check(args) -> int:
+    from .check import resolve_settings
+    from .compiler import check_source, read_mapping
+    from .diagnostics import DiagnosticBag
+    from .errors import CompileError
+
+    settings = _settings(args.settings) if args.settings else None
+    failed = 0
+    for name in args.mappings:
+        try:
+            source = read_mapping(name)
+        except CompileError as e:
+            _print_diagnostics(e.diagnostics)
+            failed += 1
+            continue
+        doc, diagnostics = check_source(source)
+        if doc is not None and settings is not None and not any(d.severity == "error" for d in diagnostics):
+            bag = DiagnosticBag()
+            resolve_settings(doc, settings, bag, args.settings)
+            diagnostics = diagnostics + bag.items
+        _print_diagnostics(diagnostics)
+        errors = sum(1 for d in diagnostics if d.severity == "error")
+        warnings = len(diagnostics) - errors
+        if errors:
+            failed += 1
+        status = "ok" if not errors else f"{errors} error{'s' * (errors != 1)}"
+        if warnings:
+            status += f", {warnings} warning{'s' * (warnings != 1)}"
+        print(f"{source.path}: {status}", file=sys.stderr)
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def cmd_mappings(args) -> int:
+    from .compiler import bundled_names, compile_source, read_mapping
+
+    for name in bundled_names():
+        doc = compile_source(read_mapping(name)).document
+        print(f"{name}\t{doc.description}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

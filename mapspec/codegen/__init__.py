@@ -1,0 +1,175 @@
+"""Code generation: an optimized document -> the Python source of a translator.
+
+One generator, two outputs (as fastjsonschema does): `standalone=True` writes a module that carries
+its helpers and needs only the standard library; `standalone=False` leaves them out, and `mapspec.load`
+executes that text with the helpers bound from `mapspec.runtime`. The translating code is the same.
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+import functools
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .. import runtime
+from ..syntax import ast
+from ..targets import Target
+from ..types import Typer
+from .emit import Block, Emitter, pyrepr
+
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class GeneratedModule:
+    source: str
+    helpers: tuple[str, ...]
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined, autoescape=False,
+    )
+
+
+@functools.cache
+def _runtime_sources() -> dict[str, str]:
+    """Top-level definitions of mapspec/runtime.py by name, as source text."""
+    text = Path(runtime.__file__).read_text(encoding="utf-8")
+    out: dict[str, str] = {}
+    for node in pyast.parse(text).body:
+        seg = pyast.get_source_segment(text, node)
+        if seg is None:
+            continue
+        if isinstance(node, pyast.FunctionDef | pyast.ClassDef):
+            out[node.name] = seg
+        elif isinstance(node, pyast.Assign):
+            for target in node.targets:
+                if isinstance(target, pyast.Name):
+                    out[target.id] = seg
+        elif isinstance(node, pyast.AnnAssign) and isinstance(node.target, pyast.Name):
+            out[node.target.id] = seg
+    return out
+
+
+def helper_closure(names: set[str]) -> tuple[list[str], set[str]]:
+    """The helpers (in runtime.py's order) and standard modules that the named helpers need."""
+    need: set[str] = set()
+    modules: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in runtime.HELPER_IMPORTS:
+            modules.add(name)
+            continue
+        if name in need:
+            continue
+        need.add(name)
+        todo.extend(runtime.DEPS.get(name, ()))
+    order = [n for n in _runtime_sources() if n in need]
+    return order, modules
+
+
+def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], source_label: str,
+             source_text: str, standalone: bool = True) -> GeneratedModule:
+    """The Python source of the translator for an optimized, checked document."""
+    typer = Typer({}, {})  # settings are inlined by now
+    for let in doc.lets:
+        typer.bind("$" + let.name, typer(let.value))
+    em = Emitter(doc, typer)
+    top = Block()
+    em.bind_reads([r.condition for r in doc.rules if r.condition is not None], top)
+    body = top.lines
+    base = doc.base_url.value if isinstance(doc.base_url, ast.Literal) else ""
+    ends_open = True
+    for rule in doc.rules:
+        where = rule.span.location() if rule.span else ""
+        body.append(f"# rule {rule.name!r} ({where!r})")
+        inner = Block(top)
+        exprs: list[ast.Node] = []
+        if rule.message is not None:
+            exprs.append(rule.message)
+        for req in rule.requests:
+            exprs.append(req.body)
+            if req.condition is not None:
+                exprs.append(req.condition)
+        if rule.condition is not None:
+            condition = em.cond(rule.condition, top)
+        em.bind_reads(exprs, inner)
+        _rule_body(em, rule, inner, target, base)
+        if rule.condition is None:
+            body.extend(inner.lines)
+            ends_open = False
+            break
+        body.append(f"if {condition}:")
+        body.extend("    " + line for line in inner.lines)
+    if ends_open:
+        body.append(f"raise Rejected({'no rule of mapping ' + repr(doc.name) + ' matches this event'!r})")
+
+    helpers, modules = helper_closure(em.helpers | ({"_Missing", "MISSING"} if standalone else set()))
+    modules |= em.modules
+    sources = _runtime_sources()
+    digest = hashlib.sha256(source_text.encode("utf-8")).hexdigest()[:16]
+    text = _environment().get_template("module.py.jinja").render(
+        version=VERSION,
+        source_repr=repr(source_label),
+        digest=digest,
+        name_repr=repr(doc.name),
+        settings_repr=repr(json.dumps({k: v for k, v in settings.items() if v is not ast.MISSING},
+                                      sort_keys=True, default=str)),
+        standalone=standalone,
+        modules=sorted(modules),
+        helpers=[sources[h] for h in helpers],
+        constants=[(name, src) for src, name in em.constants.items()],
+        body=body,
+    )
+    return GeneratedModule(text, tuple(sorted(em.helpers)))
+
+
+def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: str) -> None:
+    if rule.action == "skip":
+        block.emit("return []")
+        return
+    if rule.action == "reject":
+        fallback = f"rejected by rule {rule.name!r}"
+        if isinstance(rule.message, ast.Literal) and isinstance(rule.message.value, str):
+            block.emit(f"raise Rejected({rule.message.value!r})")
+            return
+        message = em.expr(rule.message, block) if rule.message is not None else "MISSING"
+        t = em.fresh("m")
+        block.emit(f"{t} = {em.helper('text')}({message})")
+        block.emit(f"raise Rejected({t} if {t} is not MISSING else {fallback!r})")
+        return
+
+    def request(req: ast.Request, into: Block) -> str:
+        endpoint = target.endpoints[req.endpoint]
+        url = em.constant(repr(base + endpoint.path), "_URL")
+        return f"{{'method': {endpoint.method!r}, 'url': {url}, 'body': {em.expr(req.body, into)}}}"
+
+    if all(req.condition is None for req in rule.requests):
+        texts = [request(req, block) for req in rule.requests]
+        block.emit("return [" + ", ".join(texts) + "]")
+        return
+    block.emit("requests = []")
+    for req in rule.requests:
+        if req.condition is None:
+            block.emit(f"requests.append({request(req, block)})")
+            continue
+        block.emit(f"if {em.cond(req.condition, block)}:")
+        inner = Block(block)
+        inner.emit(f"requests.append({request(req, inner)})")
+        block.lines.extend("    " + line for line in inner.lines)
+    block.emit("return requests")
+
+
+__all__ = ["GeneratedModule", "generate", "pyrepr"]

@@ -1,0 +1,440 @@
+"""Expressions and shapes -> Python source text.
+
+Everything that comes from a mapping reaches the generated source through `repr()` (names, strings,
+numbers) or through an identifier made of `[A-Za-z0-9_]` with a fixed prefix, so no text of a mapping
+is ever executed. Each event path is read once per block into a local, and objects are built with
+the fewest checks their kinds allow.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+from dataclasses import dataclass, field
+
+from .. import stdlib
+from ..syntax import ast
+from ..types import Kinds, Typer
+
+
+def ident(prefix: str, text: str) -> str:
+    """A checked identifier: the prefix, then the text with anything but [A-Za-z0-9_] made `_`."""
+    body = re.sub(r"[^A-Za-z0-9_]", "_", text)[:40]
+    name = f"{prefix}{body}"
+    assert name.isidentifier() and not keyword.iskeyword(name), name
+    return name
+
+
+def pyrepr(value) -> str:
+    """Python source for a JSON value: repr, with non-finite floats spelt out."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({repr(str(value))})"
+    if isinstance(value, list):
+        return "[" + ", ".join(pyrepr(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{repr(k)}: {pyrepr(v)}" for k, v in value.items()) + "}"
+    if value is ast.MISSING:
+        return "MISSING"
+    assert value is None or isinstance(value, bool | int | float | str), type(value)
+    return repr(value)
+
+
+@dataclass
+class Block:
+    """A run of statements, with the names it (or an enclosing block) has bound."""
+
+    parent: Block | None = None
+    lines: list[str] = field(default_factory=list)
+    bound: dict[tuple, str] = field(default_factory=dict)
+
+    def lookup(self, key: tuple) -> str | None:
+        b: Block | None = self
+        while b is not None:
+            if key in b.bound:
+                return b.bound[key]
+            b = b.parent
+        return None
+
+    def emit(self, line: str) -> None:
+        self.lines.append(line)
+
+
+class Emitter:
+    def __init__(self, doc: ast.Document, typer: Typer):
+        self.doc = doc
+        self.typer = typer
+        self.lets = {"$" + let.name: let for let in doc.lets}
+        self.loop_vars: dict[str, str] = {}
+        self.constants: dict[str, str] = {}  # source -> name
+        self.helpers: set[str] = set()
+        self.modules: set[str] = set()
+        self.used_names: set[str] = set()
+        self._counter = 0
+
+    # ---- names and constants
+    def fresh(self, prefix: str) -> str:
+        self._counter += 1
+        return f"{prefix}{self._counter}"
+
+    def unique(self, name: str) -> str:
+        base, n = name, 1
+        while name in self.used_names:
+            n += 1
+            name = f"{base}_{n}"
+        self.used_names.add(name)
+        return name
+
+    def constant(self, source: str, prefix: str = "_C") -> str:
+        if source not in self.constants:
+            self.constants[source] = f"{prefix}{len(self.constants) + 1}"
+        return self.constants[source]
+
+    def helper(self, name: str) -> str:
+        self.helpers.add(name)
+        return name
+
+    def kinds(self, node: ast.Node) -> Kinds:
+        return self.typer(node)
+
+    # ---- paths and definitions: bound once per block
+    def bind_reads(self, nodes: list[ast.Node], block: Block, inner_vars: frozenset[str] = frozenset()) -> None:
+        """Bind, at the top of `block`, every path and definition the nodes read (outside inner loops)."""
+        for node in nodes:
+            self._bind_reads(node, block, inner_vars)
+
+    def _bind_reads(self, node: ast.Node, block: Block, inner: frozenset[str]) -> None:
+        if isinstance(node, ast.ForEach):
+            self._bind_reads(node.iterable, block, inner)
+            inner = inner | {node.var}
+            if node.condition is not None:
+                self._bind_reads(node.condition, block, inner)
+            self._bind_reads(node.body, block, inner)
+            return
+        if isinstance(node, ast.Path) and node.root not in inner:
+            self.path(node.root, node.steps, block)
+            return
+        for child in node.children():
+            self._bind_reads(child, block, inner)
+
+    def path(self, root: str, steps: tuple, block: Block) -> str:
+        key = ("path", root, steps)
+        found = block.lookup(key)
+        if found:
+            return found
+        if not steps:
+            if root == "":
+                return "event"
+            if root in self.lets:
+                return self.let(root, block)
+            raise AssertionError(f"unbound variable {root}")  # loop variables are bound by their loop
+        parent = self.path(root, steps[:-1], block)
+        step = steps[-1]
+        label = (root.lstrip("$") + "_" if root else "") + "_".join(str(s) for s in steps)
+        name = self.unique(ident("v_" if root else "e_", label))
+        parent_kinds = self._path_kinds(root, steps[:-1])
+        if isinstance(step, str) and (root == "" and len(steps) == 1):
+            block.emit(f"{name} = event.get({step!r}, MISSING)")
+        elif isinstance(step, str) and parent_kinds <= {"object"}:
+            block.emit(f"{name} = {parent}.get({step!r}, MISSING)")
+        elif isinstance(step, str):
+            block.emit(f"{name} = {parent}.get({step!r}, MISSING) if isinstance({parent}, dict) else MISSING")
+        else:
+            block.emit(f"{name} = {self.helper('getp')}({parent}, {step!r})")
+        block.bound[key] = name
+        return name
+
+    def _path_kinds(self, root: str, steps: tuple) -> Kinds:
+        if root and not steps:
+            return self.typer.variables.get(root, frozenset({"missing", "object", "list"}))
+        return frozenset({"missing", "object", "list", "other"})
+
+    def let(self, root: str, block: Block) -> str:
+        key = ("path", root, ())
+        found = block.lookup(key)
+        if found:
+            return found
+        value = self.lets[root].value
+        self.bind_reads([value], block)
+        name = self.unique(ident("d_", root.lstrip("$")))
+        block.emit(f"{name} = {self.expr(value, block)}")
+        block.bound[key] = name
+        return name
+
+    # ---- expressions
+    def simple(self, text: str) -> bool:
+        return text.isidentifier() or re.fullmatch(r"-?\d+(\.\d+)?|'[^'\\]*'|None|True|False|MISSING", text) is not None
+
+    def reuse(self, node: ast.Node, block: Block) -> tuple[str, str]:
+        """(first use, later uses) of a value needed more than once: a walrus temp when not simple."""
+        text = self.expr(node, block)
+        if self.simple(text):
+            return text, text
+        t = self.fresh("t")
+        return f"({t} := {text})", t
+
+    def expr(self, n: ast.Node, block: Block) -> str:  # noqa: C901 - one case per node type
+        if isinstance(n, ast.Literal):
+            v = n.value
+            if isinstance(v, dict | list) and v:
+                return pyrepr(v)  # a fresh object each time, never a shared one
+            return pyrepr(v)
+        if isinstance(n, ast.Path):
+            if n.root and n.root in self.loop_vars and not n.steps:
+                return self.loop_vars[n.root]
+            key = ("path", n.root, n.steps)
+            found = block.lookup(key)
+            if found is None:
+                found = self.path(n.root, n.steps, block)
+            return found
+        if isinstance(n, ast.Setting):  # only when settings were not inlined
+            return "MISSING"
+        if isinstance(n, ast.Index):
+            if isinstance(n.base, ast.Literal) and isinstance(n.base.value, dict) and all(
+                    not isinstance(v, dict | list) for v in n.base.value.values()):
+                table = self.constant(pyrepr(n.base.value), "_TABLE")  # immutable values: safe to share
+                if self.kinds(n.key) <= {"str", "missing", "null"}:
+                    return f"{table}.get({self.expr(n.key, block)}, MISSING)"
+                return f"{self.helper('getp')}({table}, {self.expr(n.key, block)})"
+            return f"{self.helper('getp')}({self.expr(n.base, block)}, {self.expr(n.key, block)})"
+        if isinstance(n, ast.Call):
+            return self.call(n, block)
+        if isinstance(n, ast.Unary):
+            if n.op == "not":
+                return f"(not {self.cond(n.operand, block)})"
+            return f"{self.helper('neg')}({self.expr(n.operand, block)})"
+        if isinstance(n, ast.Binary):
+            return self.binary(n, block)
+        if isinstance(n, ast.Coalesce):
+            return self.coalesce(list(n.items), block)
+        if isinstance(n, ast.Guard):
+            return f"({self.expr(n.value, block)} if {self.cond(n.condition, block)} else MISSING)"
+        if isinstance(n, ast.Template):
+            return self.template(n, block)
+        if isinstance(n, ast.Object):
+            return self.object(n, block)
+        if isinstance(n, ast.List):
+            return self.list(n, block)
+        raise AssertionError(f"cannot emit {type(n).__name__}")
+
+    def cond(self, n: ast.Node, block: Block) -> str:
+        """An expression whose Python truth is the mapping's (JavaScript's) truth of the value."""
+        if isinstance(n, ast.Binary) and n.op in ("and", "or"):
+            return f"({self.cond(n.left, block)} {n.op} {self.cond(n.right, block)})"
+        kinds = self.kinds(n)
+        text = self.expr(n, block)
+        if kinds <= {"bool", "str", "missing", "null", "int"}:
+            return text  # Python's truth agrees with JavaScript's for these
+        return f"{self.helper('truthy')}({text})"
+
+    def binary(self, n: ast.Binary, block: Block) -> str:
+        op = n.op
+        if op in ("and", "or"):
+            left = self.cond(n.left, block)
+            right = self.cond(n.right, block)
+            both_bool = self.kinds(n.left) <= {"bool"} and self.kinds(n.right) <= {"bool"}
+            inner = f"({left} {op} {right})"
+            return inner if both_bool else f"bool{inner}"
+        a, b = n.left, n.right
+        if op in ("==", "!="):
+            strict = any(isinstance(x, ast.Literal) and isinstance(x.value, str) for x in (a, b)) or \
+                (self.kinds(a) <= {"str", "missing", "null"} and self.kinds(b) <= {"str", "missing", "null"})
+            x, y = self.expr(a, block), self.expr(b, block)
+            if strict:
+                return f"({x} {op} {y})"
+            text = f"{self.helper('eq')}({x}, {y})"
+            return text if op == "==" else f"(not {text})"
+        if op in ("<", "<=", ">", ">="):
+            x, y = self.expr(a, block), self.expr(b, block)
+            fn = self.helper("lt" if op in ("<", ">") else "le")
+            return f"{fn}({x}, {y})" if op in ("<", "<=") else f"{fn}({y}, {x})"
+        if op in ("in", "not in"):
+            return self.member(n, block)
+        if op == "without":
+            obj = self.expr(a, block)
+            if isinstance(b, ast.Literal) and isinstance(b.value, list | str):
+                keys = sorted({k for k in (b.value if isinstance(b.value, list) else [b.value])
+                               if isinstance(k, str)})
+                const = self.constant(f"frozenset({tuple(keys)!r})", "_KEYS")
+            else:
+                const = f"{self.helper('keyset')}({self.expr(b, block)})"
+            if self.kinds(a) <= {"object"} and ":=" not in obj:
+                return f"{{k: v for k, v in {obj}.items() if k not in {const}}}"
+            return f"{self.helper('without')}({obj}, {const})"
+        x, y = self.expr(a, block), self.expr(b, block)
+        if op == "+":
+            return f"{self.helper('add')}({x}, {y})"
+        return f"{self.helper('arith')}({op!r}, {x}, {y})"
+
+    def member(self, n: ast.Binary, block: Block) -> str:
+        a, b = n.left, n.right
+        x = self.expr(a, block)
+        if (isinstance(b, ast.Literal) and isinstance(b.value, list) and b.value
+                and all(isinstance(v, str) for v in b.value) and self.kinds(a) <= {"str", "missing", "null"}):
+            const = self.constant(f"frozenset({tuple(sorted(set(b.value)))!r})", "_SET")
+            return f"({x} {n.op} {const})"
+        y = self.expr(b, block)
+        text = f"{self.helper('member')}({x}, {y})"
+        return text if n.op == "in" else f"(not {text})"
+
+    def coalesce(self, items: list[ast.Node], block: Block) -> str:
+        first, rest = items[0], items[1:]
+        if not rest:
+            return self.expr(first, block)
+        kinds = self.kinds(first)
+        use, again = self.reuse(first, block)
+        if "null" not in kinds:
+            tail = self.coalesce(rest, block)
+            return f"({again} if {use} is not MISSING else {tail})" if "missing" in kinds else use
+        # first may be null: use it only when nothing after it is there
+        tail_node = ast.Coalesce(None, tuple(rest)) if len(rest) > 1 else rest[0]
+        tail_kinds = self.kinds(tail_node)
+        tail = self.coalesce(rest, block)
+        check = f"{use} is not None and {again} is not MISSING" if "missing" in kinds else f"{use} is not None"
+        if "missing" not in tail_kinds:
+            return f"({again} if {check} else {tail})"
+        t = self.fresh("t")
+        return f"({again} if {check} else ({t} if ({t} := {tail}) is not MISSING else {again}))"
+
+    def template(self, n: ast.Template, block: Block) -> str:
+        values = [p for p in n.parts if isinstance(p, ast.Node)]
+        if all(self.kinds(v) <= {"str", "missing", "null"} for v in values):
+            checks, pieces = [], []
+            for p in n.parts:
+                if isinstance(p, str):
+                    if p:
+                        pieces.append(repr(p))
+                    continue
+                use, again = self.reuse(p, block)
+                if self.kinds(p) <= {"str"}:
+                    pieces.append(use if use == again else again)
+                    if use != again:
+                        checks.append(f"{use}.__class__ is str")
+                else:
+                    checks.append(f"{use}.__class__ is str")
+                    pieces.append(again)
+            joined = " + ".join(pieces) or "''"
+            return f"({joined} if {' and '.join(checks)} else MISSING)" if checks else f"({joined})"
+        literals, vals = [""], []
+        for p in n.parts:
+            if isinstance(p, str):
+                literals[-1] += p
+            else:
+                vals.append(self.expr(p, block))
+                literals.append("")
+        return f"{self.helper('template')}({tuple(literals)!r}, ({', '.join(vals)},))"
+
+    def call(self, n: ast.Call, block: Block) -> str:
+        name = n.name
+        args = n.args
+        if name in stdlib.INLINE:
+            x = self.expr(args[0], block)
+            if name == "exists":
+                return f"({x} is not MISSING)"
+            if name == "is_number":
+                use, again = self.reuse(args[0], block)
+                return f"(isinstance({use}, (int, float)) and not isinstance({again}, bool))"
+            py = {"is_string": "str", "is_bool": "bool", "is_list": "list", "is_object": "dict"}[name]
+            return f"isinstance({x}, {py})"
+        if name == "matches":
+            pattern = args[1].value if isinstance(args[1], ast.Literal) else ""  # type: ignore[attr-defined]
+            self.modules.add("re")
+            const = self.constant(f"re.compile({pattern!r})", "_RE")
+            return f"{self.helper('matches')}({self.expr(args[0], block)}, {const})"
+        if name == "lower" and self.kinds(args[0]) <= {"str"}:
+            return f"{self.expr(args[0], block)}.lower()"
+        texts = [self.expr(a, block) for a in args]
+        return f"{self.helper(name)}({', '.join(texts)})"
+
+    # ---- objects and lists: built by statements into a local, which is the expression
+    def object(self, n: ast.Object, block: Block) -> str:
+        if not n.entries:
+            return "{}"
+        name = self.fresh("o")
+        entries = list(n.entries)
+        display: list[str] = []
+        while entries:
+            e = entries[0]
+            if not (isinstance(e, ast.Field) and isinstance(e.key, ast.Literal) and isinstance(e.key.value, str)
+                    and "missing" not in self.kinds(e.value)):
+                break
+            display.append(f"{e.key.value!r}: {self.expr(e.value, block)}")
+            entries.pop(0)
+        block.emit(f"{name} = {{{', '.join(display)}}}")
+        for e in entries:
+            if isinstance(e, ast.Spread):
+                value = self.expr(e.value, block)
+                if self.kinds(e.value) <= {"object"}:
+                    block.emit(f"{name}.update({value})")
+                else:
+                    t = value if value.isidentifier() else self.fresh("t")
+                    if t != value:
+                        block.emit(f"{t} = {value}")
+                    block.emit(f"if isinstance({t}, dict):")
+                    block.emit(f"    {name}.update({t})")
+                continue
+            value = self.expr(e.value, block)
+            may_miss = "missing" in self.kinds(e.value)
+            if isinstance(e.key, ast.Literal):
+                key = repr(e.key.value)
+                if not may_miss:
+                    block.emit(f"{name}[{key}] = {value}")
+                    continue
+            else:
+                kt = self.fresh("k")
+                block.emit(f"{kt} = {self.expr(e.key, block)}")
+                key = kt
+            t = value if value.isidentifier() else self.fresh("t")
+            if t != value:
+                block.emit(f"{t} = {value}")
+            conds = ([f"{t} is not MISSING"] if may_miss else []) + \
+                ([f"{key} is not MISSING"] if not isinstance(e.key, ast.Literal) else [])
+            block.emit(f"if {' and '.join(conds)}:")
+            block.emit(f"    {name}[{key}] = {t}")
+        return name
+
+    def list(self, n: ast.List, block: Block) -> str:
+        plain = [i for i in n.items if not isinstance(i, ast.ForEach)]
+        if len(plain) == len(n.items) and all("missing" not in self.kinds(i) for i in plain):
+            return "[" + ", ".join(self.expr(i, block) for i in plain) + "]"
+        name = self.fresh("l")
+        block.emit(f"{name} = []")
+        for item in n.items:
+            if isinstance(item, ast.ForEach):
+                self.for_each(item, name, block)
+                continue
+            value = self.expr(item, block)
+            if "missing" in self.kinds(item):
+                t = value if value.isidentifier() else self.fresh("t")
+                if t != value:
+                    block.emit(f"{t} = {value}")
+                block.emit(f"if {t} is not MISSING:")
+                block.emit(f"    {name}.append({t})")
+            else:
+                block.emit(f"{name}.append({value})")
+        return name
+
+    def for_each(self, n: ast.ForEach, out: str, block: Block) -> None:
+        iterable = self.expr(n.iterable, block)
+        var = self.unique(ident("i_", n.var.lstrip("$")))
+        self.typer.bind(n.var, frozenset({"null", "bool", "int", "float", "str", "list", "object"}))
+        if self.kinds(n.iterable) <= {"list"}:
+            block.emit(f"for {var} in {iterable}:")
+        else:
+            block.emit(f"for {var} in ({iterable} if isinstance({iterable}, list) else ()):")
+        inner = Block(block)
+        inner.bound[("path", n.var, ())] = var
+        self.loop_vars[n.var] = var
+        nodes = [n.body] + ([n.condition] if n.condition is not None else [])
+        self.bind_reads(nodes, inner)
+        if n.condition is not None:
+            inner.emit(f"if not {self.cond(n.condition, inner)}:")
+            inner.emit("    continue")
+        value = self.expr(n.body, inner)
+        if "missing" in self.kinds(n.body):
+            inner.emit(f"if {value} is not MISSING:")
+            inner.emit(f"    {out}.append({value})")
+        else:
+            inner.emit(f"{out}.append({value})")
+        del self.loop_vars[n.var]
+        block.lines.extend("    " + line for line in inner.lines)

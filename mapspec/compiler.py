@@ -1,0 +1,125 @@
+"""The pipeline: read -> parse -> check -> resolve settings -> optimize -> generate -> load.
+
+Each phase is a plain function; this module strings them together and turns diagnostics into a
+`CompileError` at the public boundary.
+"""
+
+from __future__ import annotations
+
+import linecache
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import codegen, optimize, runtime, targets
+from .check import check, resolve_settings
+from .diagnostics import Diagnostic, DiagnosticBag, sort_key
+from .errors import CompileError, Rejected
+from .source import SourceFile
+from .syntax import ast
+from .syntax.document import parse_document
+from .syntax.grammar import resource_dir
+
+Translator = Callable[[dict], list]
+
+
+def bundled_names() -> list[str]:
+    """The names of the mappings shipped with mapspec."""
+    return sorted(p.name[:-5] for p in resource_dir("mappings").glob("*.yaml") if not p.name.endswith(".test.yaml"))
+
+
+def read_mapping(name_or_path: str | Path) -> SourceFile:
+    """A bundled mapping by name (`segment-braze`), or a mapping file by path."""
+    text_name = str(name_or_path)
+    if "/" not in text_name and "\\" not in text_name and not text_name.endswith((".yaml", ".yml")):
+        bundled = resource_dir("mappings") / f"{text_name}.yaml"
+        if bundled.is_file():
+            return SourceFile(f"mappings/{text_name}.yaml", bundled.read_text(encoding="utf-8"))
+        raise CompileError([Diagnostic(
+            "E001", f"no bundled mapping named `{text_name}` (and no such file)", path=text_name,
+            hints=(f"bundled mappings: {', '.join(bundled_names())}",))])
+    path = Path(name_or_path)
+    try:
+        return SourceFile(text_name, path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise CompileError([Diagnostic("E001", f"cannot read the mapping: {reason}", path=text_name)]) from None
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A mapping that compiled: its source, optimized tree, settings and generated module."""
+
+    source: SourceFile
+    document: ast.Document
+    optimized: ast.Document
+    settings: dict[str, Any]
+    module: codegen.GeneratedModule
+    warnings: tuple[Diagnostic, ...]
+
+
+def check_source(source: SourceFile) -> tuple[ast.Document | None, list[Diagnostic]]:
+    """Parse and check a mapping; every diagnostic, sorted by position."""
+    diags = DiagnosticBag()
+    doc = parse_document(source, diags)
+    if doc is not None:
+        check(doc, diags)
+    return doc, sorted(diags.items, key=sort_key)
+
+
+def compile_source(source: SourceFile, settings: Mapping[str, Any] | None = None, *,
+                   settings_origin: str = "<settings>", standalone: bool = True,
+                   passes: tuple[optimize.Pass, ...] = optimize.RULES) -> Compiled:
+    doc, diagnostics = check_source(source)
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if errors or doc is None:
+        raise CompileError(errors)
+    bag = DiagnosticBag()
+    values = resolve_settings(doc, settings or {}, bag, settings_origin)
+    if bag.errors:
+        raise CompileError(bag.errors)
+    optimized = optimize.optimize(doc, values, passes)
+    if optimize.inline_settings not in passes:
+        raise ValueError("inline_settings cannot be switched off: settings are always known")
+    base = optimized.base_url
+    if any(r.requests for r in optimized.rules) and not (isinstance(base, ast.Literal) and isinstance(base.value, str)):
+        raise CompileError([Diagnostic(
+            "E210", "`base_url` must be text known when the mapping is compiled (made of settings and literals)",
+            doc.base_url.span if doc.base_url is not None else None, path=source.path,
+            hints=("for example `base_url: settings.rest_endpoint`",))])
+    target = targets.get_target(doc.target)
+    assert target is not None  # the checker reported an unknown target
+    module = codegen.generate(optimized, target, values, source.path, source.text, standalone=standalone)
+    return Compiled(source, doc, optimized, values, module,
+                    tuple(d for d in diagnostics if d.severity == "warning"))
+
+
+_loaded = 0
+
+
+def load_compiled(compiled: Compiled) -> Translator:
+    """Execute a translator's generated source (helpers bound from mapspec.runtime)."""
+    global _loaded
+    _loaded += 1
+    filename = f"<mapspec {compiled.source.path} #{_loaded}>"
+    text = compiled.module.source
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    namespace: dict[str, Any] = {"__name__": "mapspec_translator", "Rejected": Rejected, "MISSING": runtime.MISSING}
+    for name in compiled.module.helpers:
+        namespace[name] = getattr(runtime, name)
+    exec(compile(text, filename, "exec"), namespace)  # noqa: S102 - our own generated source
+    fn = namespace["translate"]
+    fn.mapping = compiled.document.name
+    fn.settings = dict(compiled.settings)
+    fn.source = text
+    return fn
+
+
+def load(name_or_path: str | Path, settings: Mapping[str, Any] | None = None) -> Translator:
+    """Compile a mapping (bundled name or path) with settings; the translator it gives.
+
+    Calling the translator with one event (a dict) returns the list of requests the event causes,
+    each `{"method", "url", "body"}`, or raises `mapspec.Rejected`."""
+    source = read_mapping(name_or_path)
+    return load_compiled(compile_source(source, settings, standalone=False))

@@ -1,0 +1,124 @@
+"""Diagnostics: what the compiler tells the author of a mapping, and how it is printed.
+
+Phases only create diagnostics; the command line decides exit codes. Every diagnostic has a stable
+code (registered in CODES, never reused), a severity, a message, and a span in the mapping file when
+one can be had. Rendering follows compilers people already read (gcc's first line, rustc's caret)::
+
+    mappings/x.yaml:14:12: error: unknown function `lowercase` [E201]
+       14 |     email: lowercase(traits.email)
+          |            ^^^^^^^^^ unknown function
+          = help: did you mean `lower`?
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .source import Span
+
+#: Every diagnostic code with a one-line summary. Numbers are never reused.
+CODES: dict[str, str] = {
+    # E0xx: the file itself
+    "E001": "the mapping file cannot be read",
+    "E002": "YAML syntax error",
+    "E003": "the mapping file has the wrong structure",
+    # E1xx: expression syntax
+    "E101": "expression syntax error",
+    "E102": "bad string literal or template",
+    # E2xx: names and types
+    "E201": "unknown function",
+    "E202": "wrong number of arguments",
+    "E203": "unknown setting",
+    "E204": "unknown variable",
+    "E205": "type mismatch",
+    "E206": "argument must be a constant",
+    "E207": "invalid regular expression",
+    "E208": "invalid setting value",
+    "E209": "circular definition",
+    "E210": "the base URL is not known when the mapping is compiled",
+    # E3xx: the target schema
+    "E301": "field not accepted by the target",
+    "E302": "unknown target endpoint",
+    "E303": "unknown target",
+}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span | None = None
+    label: str = ""
+    severity: str = "error"
+    hints: tuple[str, ...] = ()
+    #: where there is no span: the file the diagnostic is about
+    path: str | None = None
+
+    def location(self) -> str:
+        if self.span is not None:
+            return self.span.location()
+        return self.path or "<mapping>"
+
+    def render(self) -> str:
+        """The diagnostic as the command line prints it: location, message, source line, caret."""
+        lines = [f"{self.location()}: {self.severity}: {self.message} [{self.code}]"]
+        if self.span is not None:
+            src = self.span.source
+            line, col = src.position(self.span.start)
+            text = src.line_text(line)
+            end_line, end_col = src.position(max(self.span.start, self.span.end))
+            width = (end_col - col) if end_line == line else (len(text) - col + 1)
+            width = max(1, width)
+            gutter = " " * len(str(line))
+            lines.append(f" {line} | {text.expandtabs(1)}")
+            caret = " " * (col - 1) + "^" * width
+            lines.append(f" {gutter} | {caret}" + (f" {self.label}" if self.label else ""))
+            for hint in self.hints:
+                lines.append(f" {gutter} = help: {hint}")
+        else:
+            for hint in self.hints:
+                lines.append(f"   = help: {hint}")
+        return "\n".join(lines)
+
+
+@dataclass
+class DiagnosticBag:
+    """Collects diagnostics across a phase; errors and warnings are kept apart."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, diag: Diagnostic) -> None:
+        if diag not in self.items:
+            self.items.append(diag)
+
+    def error(self, code: str, message: str, span: Span | None = None, *, label: str = "",
+              hints: Iterable[str] = (), path: str | None = None) -> None:
+        assert code in CODES, code
+        self.add(Diagnostic(code, message, span, label, "error", tuple(hints), path))
+
+    def warning(self, code: str, message: str, span: Span | None = None, *, label: str = "",
+                hints: Iterable[str] = (), path: str | None = None) -> None:
+        assert code in CODES, code
+        self.add(Diagnostic(code, message, span, label, "warning", tuple(hints), path))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "warning"]
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> list[str]:
+    """A 'did you mean' hint for a misspelt name, or nothing."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return [f"did you mean `{close[0]}`?"] if close else []
+
+
+def sort_key(d: Diagnostic) -> tuple:
+    if d.span is None:
+        return (d.path or "", 0, 0)
+    return (d.span.source.path, d.span.start, d.code)

@@ -1,0 +1,355 @@
+"""What generated translators call at run time.
+
+Every function here is self-contained (it uses only the standard library, `MISSING` and the other
+helpers named in its `deps`), because `mapspec compile` copies the source of the helpers a translator
+uses into the standalone module it writes. `mapspec.load` binds the same functions directly.
+
+Conventions: a helper never raises on event data; a value of the wrong kind gives MISSING, which
+drops the field it would have filled.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import re
+
+HELPER_IMPORTS = {"datetime": "import datetime", "json": "import json", "math": "import math", "re": "import re"}
+
+
+class _Missing:
+    """A value that is not there (a path into the event that does not exist). JSON null is None."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "MISSING"
+
+    def __bool__(self):
+        return False
+
+
+MISSING = _Missing()
+
+
+def truthy(x):
+    """JavaScript's truthiness, as Segment's integrations have it: [] and {} are true, NaN is false."""
+    if x is MISSING or x is None or x is False:
+        return False
+    if x is True:
+        return True
+    if isinstance(x, (int, float)):
+        return x == x and x != 0
+    if isinstance(x, str):
+        return x != ""
+    return True
+
+
+def eq(a, b):
+    """Equality without coercion: true is not 1, "1" is not 1; 1 and 1.0 are equal."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return a == b
+
+
+def lt(a, b):
+    if (isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool)
+            and not isinstance(b, bool)) or (isinstance(a, str) and isinstance(b, str)):
+        return a < b
+    return False
+
+
+def le(a, b):
+    return eq(a, b) or lt(a, b)
+
+
+def member(x, items):
+    """`x in items` for a list (strict equality), a string (substring) or an object (key)."""
+    if isinstance(items, list):
+        for item in items:
+            if eq(x, item):
+                return True
+        return False
+    if isinstance(items, str):
+        return isinstance(x, str) and x in items
+    if isinstance(items, dict):
+        return isinstance(x, str) and x in items
+    return False
+
+
+def getp(x, key):
+    """One step of a path: an object's key or a list's index (negative counts from the end)."""
+    if isinstance(x, dict):
+        return x.get(key, MISSING) if isinstance(key, str) else MISSING
+    if isinstance(x, list) and isinstance(key, int) and not isinstance(key, bool):
+        if -len(x) <= key < len(x):
+            return x[key]
+    return MISSING
+
+
+def without(obj, keys):
+    """Every field of an object except the given keys (a frozenset of strings)."""
+    if not isinstance(obj, dict):
+        return MISSING
+    return {k: v for k, v in obj.items() if k not in keys}
+
+
+def keyset(keys):
+    """The keys named by a list value, for `without` with a computed list."""
+    if isinstance(keys, str):
+        return frozenset((keys,))
+    if isinstance(keys, list):
+        return frozenset(k for k in keys if isinstance(k, str))
+    return frozenset()
+
+
+def number_text(x):
+    """A number as JavaScript writes it: 1.0 is "1"."""
+    if isinstance(x, float):
+        if x != x or x in (math.inf, -math.inf):
+            return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
+        if x.is_integer() and abs(x) < 1e21:
+            return str(int(x))
+    return repr(x)
+
+
+def text(x):
+    """A value as it appears inside a string template; missing and null give MISSING."""
+    if isinstance(x, str):
+        return x
+    if x is MISSING or x is None:
+        return MISSING
+    if x is True:
+        return "true"
+    if x is False:
+        return "false"
+    if isinstance(x, (int, float)):
+        return number_text(x)
+    return json.dumps(x, separators=(",", ":"), ensure_ascii=False)
+
+
+def template(literals, values):
+    """Interleave literal text with values: MISSING if any value is missing or null."""
+    out = [literals[0]]
+    for lit, value in zip(literals[1:], values, strict=True):
+        s = text(value)
+        if s is MISSING:
+            return MISSING
+        out.append(s)
+        out.append(lit)
+    return "".join(out)
+
+
+def add(a, b):
+    if isinstance(a, str) and isinstance(b, str):
+        return a + b
+    if (isinstance(a, (int, float)) and isinstance(b, (int, float))
+            and not isinstance(a, bool) and not isinstance(b, bool)):
+        return a + b
+    return MISSING
+
+
+def arith(op, a, b):
+    if not (isinstance(a, (int, float)) and isinstance(b, (int, float))) or isinstance(a, bool) \
+            or isinstance(b, bool):
+        return MISSING
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if b == 0:
+        return MISSING
+    return a / b
+
+
+def neg(a):
+    if isinstance(a, (int, float)) and not isinstance(a, bool):
+        return -a
+    return MISSING
+
+
+# ------------------------------------------------------------------ strings
+
+
+def lower(s):
+    return s.lower() if isinstance(s, str) else MISSING
+
+
+def upper(s):
+    return s.upper() if isinstance(s, str) else MISSING
+
+
+def trim(s):
+    return s.strip() if isinstance(s, str) else MISSING
+
+
+def split(s, sep, limit=MISSING):
+    """Split on a separator, at most `limit` times when a limit is given."""
+    if not isinstance(s, str) or not isinstance(sep, str) or sep == "":
+        return MISSING
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0:
+        return s.split(sep, limit)
+    return s.split(sep)
+
+
+def join(items, sep):
+    if not isinstance(items, list) or not isinstance(sep, str):
+        return MISSING
+    parts = [text(i) for i in items]
+    return sep.join(p for p in parts if p is not MISSING)
+
+
+def replace(s, old, new):
+    if isinstance(s, str) and isinstance(old, str) and isinstance(new, str):
+        return s.replace(old, new)
+    return MISSING
+
+
+def matches(s, pattern):
+    """True when the compiled pattern matches the start of a string; false for anything else."""
+    return isinstance(s, str) and pattern.match(s) is not None
+
+
+def starts_with(s, prefix):
+    return isinstance(s, str) and isinstance(prefix, str) and s.startswith(prefix)
+
+
+def ends_with(s, suffix):
+    return isinstance(s, str) and isinstance(suffix, str) and s.endswith(suffix)
+
+
+def length(x):
+    if isinstance(x, (str, list, dict)):
+        return len(x)
+    return MISSING
+
+
+def non_empty(x):
+    """The value when it is non-empty text, a non-empty list or a non-empty object; otherwise MISSING."""
+    if isinstance(x, (str, list, dict)) and len(x) > 0:
+        return x
+    return MISSING
+
+
+def to_string(x):
+    s = text(x)
+    return s
+
+
+def to_number(x):
+    """A number from a number or from numeric text ("12", "-1.5", "1e3"); anything else is missing."""
+    if isinstance(x, bool):
+        return MISSING
+    if isinstance(x, (int, float)):
+        return x
+    if isinstance(x, str):
+        s = x.strip()
+        try:
+            return int(s)
+        except ValueError:
+            pass
+        try:
+            f = float(s)
+        except ValueError:
+            return MISSING
+        return f if math.isfinite(f) else MISSING
+    return MISSING
+
+
+def to_json(x):
+    if x is MISSING:
+        return MISSING
+    return json.dumps(x, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+def loose_get(obj, key):
+    """An object's value by key, comparing keys in lower case with everything but letters and digits
+    removed (`first_name`, `First Name` and `FIRSTNAME` all find `firstName`). An exact match wins."""
+    if not isinstance(obj, dict) or not isinstance(key, str):
+        return MISSING
+    if key in obj:
+        return obj[key]
+    want = "".join(c for c in key.lower() if c.isalnum())
+    for k, v in obj.items():
+        if isinstance(k, str) and "".join(c for c in k.lower() if c.isalnum()) == want:
+            return v
+    return MISSING
+
+
+# ------------------------------------------------------------------ time
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_TIME = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$")
+
+
+def parse_time(x):
+    """A time from ISO 8601 text (a date, or a date-time with or without an offset, taken as UTC
+    without one) or from epoch milliseconds. Anything unparseable is missing."""
+    if isinstance(x, bool):
+        return MISSING
+    if isinstance(x, (int, float)):
+        if not math.isfinite(x):
+            return MISSING
+        try:
+            return datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(
+                milliseconds=x)
+        except OverflowError:
+            return MISSING
+    if not isinstance(x, str):
+        return MISSING
+    s = x.strip()
+    try:
+        if _ISO_DATE.match(s):
+            d = datetime.date.fromisoformat(s)
+            return datetime.datetime(d.year, d.month, d.day, tzinfo=datetime.UTC)
+        m = _ISO_TIME.match(s)
+        if not m:
+            return MISSING
+        year, month, day, hour, minute, second, frac, zone = m.groups()
+        micro = int((frac or "0")[:6].ljust(6, "0"))
+        tz = datetime.UTC
+        if zone and zone not in "Zz":
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone[1:].replace(":", "")
+            offset = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+            tz = datetime.timezone(sign * offset)
+        t = datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
+                              micro, tzinfo=tz)
+        return t.astimezone(datetime.UTC)
+    except (ValueError, OverflowError):
+        return MISSING
+
+
+def format_time(t, fmt):
+    """A time as UTC text, in strftime's format (`%Y-%m-%d`); `%L` gives milliseconds."""
+    if not isinstance(t, datetime.datetime) or not isinstance(fmt, str):
+        return MISSING
+    fmt = fmt.replace("%L", f"{t.microsecond // 1000:03d}")
+    return t.strftime(fmt)
+
+
+def iso8601(t):
+    """A time as `YYYY-MM-DDTHH:MM:SS.sssZ` (UTC, milliseconds), or MISSING."""
+    if not isinstance(t, datetime.datetime):
+        return MISSING
+    return f"{t.strftime('%Y-%m-%dT%H:%M:%S')}.{t.microsecond // 1000:03d}Z"
+
+
+def iso_time(x):
+    """`iso8601(parse_time(x))` in one step."""
+    return iso8601(parse_time(x))
+
+
+#: helper -> the helpers (and modules) its source refers to
+DEPS: dict[str, tuple[str, ...]] = {
+    "truthy": (), "eq": (), "lt": (), "le": ("eq", "lt"), "member": ("eq",), "getp": (),
+    "without": (), "keyset": (), "number_text": ("math",), "text": ("number_text", "json"),
+    "template": ("text",), "add": (), "arith": (), "neg": (), "lower": (), "upper": (), "trim": (),
+    "split": (), "join": ("text",), "replace": (), "matches": (), "starts_with": (), "ends_with": (),
+    "length": (), "non_empty": (), "to_string": ("text",), "to_number": ("math",), "to_json": ("json",),
+    "loose_get": (), "parse_time": ("datetime", "math", "_ISO_DATE", "_ISO_TIME"),
+    "format_time": ("datetime",), "iso8601": ("datetime",), "iso_time": ("iso8601", "parse_time"),
+    "_ISO_DATE": ("re",), "_ISO_TIME": ("re",),
+}

@@ -1,0 +1,316 @@
+"""A mapping file (YAML) -> `ast.Document`, with every expression's span in file coordinates.
+
+The file is read with `yaml.compose`, which keeps the position of every node; expressions inside
+scalars are parsed with a `locate` function that maps offsets in the scalar's value back to the file,
+whether the scalar is plain, quoted (escapes, doubled quotes) or a block (`|`, `>`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from ..diagnostics import DiagnosticBag, did_you_mean
+from ..source import SourceFile, Span
+from . import ast
+from .expressions import ExpressionError, Locate, _template_parts, parse_expression
+
+TOP_KEYS = ("name", "description", "target", "base_url", "settings", "let", "rules", "examples")
+SETTING_KEYS = ("type", "default", "description", "required")
+SETTING_TYPES = ("string", "bool", "number", "integer", "object", "list", "any")
+RULE_KEYS = ("name", "when", "send", "reject", "skip", "description")
+REQUEST_KEYS = ("endpoint", "body", "when")
+FOREACH_KEYS = ("for", "yield", "if")
+
+_STR = "tag:yaml.org,2002:str"
+
+
+def node_span(source: SourceFile, node: yaml.Node) -> Span:
+    return Span(source, node.start_mark.index, max(node.end_mark.index, node.start_mark.index + 1))
+
+
+def scalar_locator(source: SourceFile, node: yaml.ScalarNode) -> Locate:
+    """Map offsets in a scalar's value to spans of the file."""
+    raw_start, raw_end = node.start_mark.index, node.end_mark.index
+    raw = source.text[raw_start:raw_end]
+    value: str = node.value
+    style = node.style
+    j = 0
+    if style in ("'", '"'):
+        j = 1
+    elif style in ("|", ">"):
+        j = raw.find("\n") + 1 if "\n" in raw else len(raw)
+    offsets: list[int] = []
+    for ch in value:
+        k = j
+        found = -1
+        while k < len(raw) and k - j < 400:
+            r = raw[k]
+            if r == ch or (ch in " \n" and r == "\n"):
+                found, step = k, 1
+                break
+            if style == '"' and r == "\\" and k + 1 < len(raw):
+                nxt = raw[k + 1]
+                step = {"x": 4, "u": 6, "U": 10}.get(nxt, 2)
+                if nxt != "\n":
+                    found = k
+                    break
+            k += 1
+        if found < 0:
+            offsets.append(raw_start + min(j, len(raw)))
+            continue
+        offsets.append(raw_start + found)
+        j = found + step
+    end_default = raw_start + (len(raw) if not offsets else offsets[-1] - raw_start + 1)
+
+    def locate(start: int, end: int) -> Span:
+        def at(i: int) -> int:
+            if i < len(offsets):
+                return offsets[i]
+            return end_default + (i - len(offsets))
+        s = at(start)
+        e = at(end - 1) + 1 if end > start else s + 1
+        return Span(source, s, max(e, s + 1))
+
+    return locate
+
+
+class _Reader:
+    def __init__(self, source: SourceFile, diags: DiagnosticBag):
+        self.source, self.diags = source, diags
+
+    def span(self, node: yaml.Node) -> Span:
+        return node_span(self.source, node)
+
+    def structure(self, node: yaml.Node, message: str, label: str = "", hints=()) -> None:
+        self.diags.error("E003", message, self.span(node), label=label, hints=hints)
+
+    # ---- plain YAML values (settings defaults, names)
+    def plain(self, node: yaml.Node) -> Any:
+        return yaml.safe_load(yaml.serialize(node)) if node is not None else None
+
+    def text(self, node: yaml.Node, what: str) -> str | None:
+        if isinstance(node, yaml.ScalarNode) and node.tag == _STR:
+            return node.value
+        self.structure(node, f"{what} must be text")
+        return None
+
+    def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...] | None = None
+                ) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        """The (key, key node, value node) pairs of a YAML mapping, with duplicate and unknown keys reported."""
+        if not isinstance(node, yaml.MappingNode):
+            self.structure(node, f"{what} must be a mapping of keys to values")
+            return []
+        out, seen = [], set()
+        for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode):
+                self.structure(knode, f"a key in {what} must be text")
+                continue
+            key = knode.value
+            if key in seen:
+                self.structure(knode, f"`{key}` appears twice in {what}", "duplicate key")
+                continue
+            seen.add(key)
+            if allowed is not None and key not in allowed:
+                self.structure(knode, f"unknown key `{key}` in {what}", "not allowed here",
+                               did_you_mean(key, allowed) or [f"allowed keys: {', '.join(allowed)}"])
+                continue
+            out.append((key, knode, vnode))
+        return out
+
+    # ---- expressions and shapes
+    def expr(self, node: yaml.Node) -> ast.Node | None:
+        """A YAML value as an expression: scalars are parsed, mappings and lists build values."""
+        span = self.span(node)
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag != _STR:
+                return ast.Literal(span, self.plain(node))
+            return parse_expression(node.value, scalar_locator(self.source, node), self.diags)
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for item in node.value:
+                built = self.list_item(item)
+                if built is not None:
+                    items.append(built)
+            return ast.List(span, tuple(items))
+        if isinstance(node, yaml.MappingNode):
+            entries: list[ast.Field | ast.Spread] = []
+            for key, knode, vnode in self.mapping(node, "an object"):
+                value = self.expr(vnode)
+                if value is None:
+                    continue
+                if key.startswith("..."):
+                    entries.append(ast.Spread(self.span(knode), value))
+                    continue
+                k = self.key(knode)
+                if k is not None:
+                    entries.append(ast.Field(Span(self.source, knode.start_mark.index, vnode.end_mark.index),
+                                             k, value))
+            return ast.Object(span, tuple(entries))
+        self.structure(node, "unsupported YAML value")
+        return None
+
+    def key(self, knode: yaml.ScalarNode) -> ast.Node | None:
+        key = knode.value
+        span = self.span(knode)
+        if "{" not in key and "}" not in key:
+            return ast.Literal(span, key)
+        locate = scalar_locator(self.source, knode)
+        token = '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        try:
+            parts = _template_parts(token, -1, locate)
+        except ExpressionError as e:
+            self.diags.error(e.code, e.message, locate(max(e.start, 0), max(e.end, e.start + 1)),
+                             label=e.label)
+            return None
+        if all(isinstance(p, str) for p in parts):
+            return ast.Literal(span, "".join(parts))  # type: ignore[arg-type]
+        return ast.Template(span, tuple(parts))
+
+    def list_item(self, node: yaml.Node) -> ast.Node | None:
+        if isinstance(node, yaml.MappingNode) and any(
+                isinstance(k, yaml.ScalarNode) and k.value == "for" for k, _ in node.value):
+            return self.for_each(node)
+        return self.expr(node)
+
+    def for_each(self, node: yaml.MappingNode) -> ast.Node | None:
+        parts = {k: (kn, vn) for k, kn, vn in self.mapping(node, "a `for` item", FOREACH_KEYS)}
+        if "yield" not in parts:
+            self.structure(node, "a `for` item needs `yield`: the value to produce for each element")
+            return None
+        head = self.expr(parts["for"][1])
+        body = self.expr(parts["yield"][1])
+        cond = self.expr(parts["if"][1]) if "if" in parts else None
+        if head is None or body is None:
+            return None
+        if not (isinstance(head, ast.Binary) and head.op == "in" and isinstance(head.left, ast.Path)
+                and head.left.root.startswith("$") and not head.left.steps):
+            self.diags.error("E101", "a `for` needs the form `$name in list`", head.span,
+                             label="for example `$product in properties.products`")
+            return None
+        return ast.ForEach(self.span(node), head.left.root, head.right, body, cond)
+
+    # ---- the document
+    def document(self, root: yaml.Node) -> ast.Document | None:
+        if not isinstance(root, yaml.MappingNode):
+            self.structure(root, "a mapping file must be a YAML mapping with `name`, `settings` and `rules`")
+            return None
+        top = {k: (kn, vn) for k, kn, vn in self.mapping(root, "a mapping file", TOP_KEYS)}
+        name = self.text(top["name"][1], "`name`") if "name" in top else None
+        if "name" not in top:
+            self.structure(root, "a mapping file needs a `name`")
+        description = self.text(top["description"][1], "`description`") if "description" in top else ""
+        target = "braze"
+        target_span = None
+        if "target" in top:
+            target = self.text(top["target"][1], "`target`") or target
+            target_span = self.span(top["target"][1])
+        base_url = self.expr(top["base_url"][1]) if "base_url" in top else None
+        settings = self.settings(top["settings"][1]) if "settings" in top else ()
+        lets = self.lets(top["let"][1]) if "let" in top else ()
+        rules = self.rules(top["rules"][1]) if "rules" in top else ()
+        if "rules" not in top:
+            self.structure(root, "a mapping file needs `rules`")
+        return ast.Document(self.span(root), name or "", description or "", target, base_url,
+                            settings, lets, rules, target_span)
+
+    def settings(self, node: yaml.Node) -> tuple[ast.SettingDecl, ...]:
+        out = []
+        for key, knode, vnode in self.mapping(node, "`settings`"):
+            if not key.isidentifier():
+                self.structure(knode, f"setting name `{key}` must be a name (letters, digits, `_`)")
+                continue
+            fields = {k: vn for k, _, vn in self.mapping(vnode, f"setting `{key}`", SETTING_KEYS)}
+            type_ = "any"
+            if "type" in fields:
+                type_ = self.text(fields["type"], "a setting's `type`") or "any"
+                if type_ not in SETTING_TYPES:
+                    self.structure(fields["type"], f"unknown setting type `{type_}`", "not a type",
+                                   did_you_mean(type_, SETTING_TYPES)
+                                   or [f"types: {', '.join(SETTING_TYPES)}"])
+                    type_ = "any"
+            default = self.plain(fields["default"]) if "default" in fields else ast.MISSING
+            desc = self.plain(fields["description"]) if "description" in fields else ""
+            required = bool(self.plain(fields["required"])) if "required" in fields else False
+            out.append(ast.SettingDecl(self.span(knode), key, type_, default, str(desc or ""), required))
+        return tuple(out)
+
+    def lets(self, node: yaml.Node) -> tuple[ast.Let, ...]:
+        out = []
+        for key, knode, vnode in self.mapping(node, "`let`"):
+            if not key.isidentifier():
+                self.structure(knode, f"`{key}` is not a name (letters, digits, `_`)", "used as `$name`")
+                continue
+            value = self.expr(vnode)
+            if value is not None:
+                out.append(ast.Let(self.span(knode), key, value))
+        return tuple(out)
+
+    def rules(self, node: yaml.Node) -> tuple[ast.Rule, ...]:
+        if not isinstance(node, yaml.SequenceNode):
+            self.structure(node, "`rules` must be a list of rules, tried in order")
+            return ()
+        out = []
+        for i, rnode in enumerate(node.value):
+            rule = self.rule(rnode, i)
+            if rule is not None:
+                out.append(rule)
+        return tuple(out)
+
+    def rule(self, node: yaml.Node, index: int) -> ast.Rule | None:
+        parts = {k: (kn, vn) for k, kn, vn in self.mapping(node, "a rule", RULE_KEYS)}
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        name = (self.text(parts["name"][1], "a rule's `name`") if "name" in parts else None) or f"rule {index + 1}"
+        actions = [a for a in ("send", "reject", "skip") if a in parts]
+        if len(actions) != 1:
+            self.structure(node, f"rule `{name}` needs exactly one of `send`, `reject` or `skip`",
+                           "in this rule", [f"it has {', '.join(actions)}" if actions else
+                                            "`send` lists requests; `reject` and `skip` give a reason"])
+            return None
+        condition = self.expr(parts["when"][1]) if "when" in parts else None
+        action = actions[0]
+        if action == "send":
+            requests = self.requests(parts["send"][1])
+            return ast.Rule(self.span(node), name, condition, "send", requests)
+        message = self.expr(parts[action][1])
+        return ast.Rule(self.span(node), name, condition, action, (), message)
+
+    def requests(self, node: yaml.Node) -> tuple[ast.Request, ...]:
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        out = []
+        for item in items:
+            parts = {k: (kn, vn) for k, kn, vn in self.mapping(item, "a request", REQUEST_KEYS)}
+            if not isinstance(item, yaml.MappingNode):
+                continue
+            if "endpoint" not in parts or "body" not in parts:
+                self.structure(item, "a request needs an `endpoint` (such as /users/track) and a `body`")
+                continue
+            endpoint = self.text(parts["endpoint"][1], "`endpoint`")
+            body = self.expr(parts["body"][1])
+            cond = self.expr(parts["when"][1]) if "when" in parts else None
+            if endpoint is None or body is None:
+                continue
+            out.append(ast.Request(self.span(item), endpoint, body, cond, self.span(parts["endpoint"][1])))
+        return tuple(out)
+
+
+def parse_document(source: SourceFile, diags: DiagnosticBag) -> ast.Document | None:
+    """Parse a mapping file. Problems become diagnostics; the result is None when nothing usable is left."""
+    try:
+        root = yaml.compose(source.text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        offset = mark.index if mark is not None else 0
+        problem = e.problem or e.context or "invalid YAML"
+        diags.error("E002", f"YAML syntax error: {problem}",
+                    Span(source, offset, offset + 1), label=e.context or "")
+        return None
+    except yaml.YAMLError as e:
+        diags.error("E002", f"YAML error: {e}", path=source.path)
+        return None
+    if root is None:
+        diags.error("E003", "the mapping file is empty", path=source.path)
+        return None
+    return _Reader(source, diags).document(root)

@@ -1,0 +1,284 @@
+"""Expression text -> syntax tree, with every node's span in file coordinates.
+
+`parse_expression(text, locate)` takes a `locate(start, end) -> Span` that turns offsets in the
+expression text into a span of the mapping file (the YAML loader knows where the scalar sits), so
+diagnostics point into the file however the expression was quoted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lark
+from lark import Token, Transformer, v_args
+
+from ..diagnostics import DiagnosticBag
+from ..source import Span
+from . import ast
+from .grammar import parser
+
+Locate = Callable[[int, int], Span]
+
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "'": "'"}
+
+#: readable names for the grammar's terminals, used in "expected ..." messages
+_TERMINALS = {
+    "RPAR": "`)`", "LPAR": "`(`", "RSQB": "`]`", "LSQB": "`[`", "RBRACE": "`}`", "LBRACE": "`{`",
+    "COMMA": "`,`", "COLON": "`:`", "DOT": "`.`", "NAME": "a name", "VAR": "a `$variable`",
+    "NUMBER": "a number", "DQ_STRING": "a string", "SQ_STRING": "a string", "COMPARE": "a comparison",
+    "ELSE": "`else`", "IF": "`if`", "AND": "`and`", "OR": "`or`", "NOT": "`not`", "IN": "`in`",
+    "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "WITHOUT": "`without`",
+    "__ANON_0": "`...`", "$END": "the end of the expression",
+}
+
+
+class ExpressionError(Exception):
+    def __init__(self, message: str, start: int, end: int, label: str = "", code: str = "E101"):
+        super().__init__(message)
+        self.message, self.start, self.end, self.label, self.code = message, start, end, label, code
+
+
+def parse_expression(text: str, locate: Locate, diags: DiagnosticBag) -> ast.Node | None:
+    """Parse one expression; on a syntax error, add a diagnostic and return None."""
+    try:
+        return _parse(text, 0, locate)
+    except ExpressionError as e:
+        diags.error(e.code, e.message, locate(e.start, max(e.end, e.start + 1)), label=e.label)
+        return None
+
+
+def _parse(text: str, base: int, locate: Locate) -> ast.Node:
+    if not text.strip():
+        raise ExpressionError("empty expression", base, base + 1, "an expression is needed here")
+    try:
+        tree = parser().parse(text)
+    except lark.UnexpectedCharacters as e:
+        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        raise ExpressionError(f"unexpected character `{ch}`", base + e.pos_in_stream,
+                              base + e.pos_in_stream + 1, "not valid here") from None
+    except lark.UnexpectedToken as e:
+        raise _token_error(e, text, base) from None
+    except lark.UnexpectedEOF:
+        raise ExpressionError("the expression ends too early", base + len(text), base + len(text) + 1,
+                              "something is missing here") from None
+    return _Builder(text, base, locate).transform(tree)
+
+
+def _token_error(e: lark.UnexpectedToken, text: str, base: int) -> ExpressionError:
+    expected = sorted({_TERMINALS.get(t, f"`{t.lower()}`") for t in e.expected})
+    want = ", ".join(expected[:6]) + (", ..." if len(expected) > 6 else "")
+    if e.token.type == "$END":
+        pos = len(text.rstrip())
+        return ExpressionError("the expression ends too early", base + pos, base + pos + 1,
+                               f"expected {want}")
+    start = e.token.start_pos if e.token.start_pos is not None else 0
+    end = e.token.end_pos if e.token.end_pos is not None else start + 1
+    return ExpressionError(f"unexpected `{e.token.value}`", base + start, base + end, f"expected {want}")
+
+
+@v_args(meta=True, inline=True)
+class _Builder(Transformer):
+    def __init__(self, text: str, base: int, locate: Locate):
+        super().__init__()
+        self.text, self.base, self.locate = text, base, locate
+
+    def _span(self, meta) -> Span:
+        return self.locate(self.base + meta.start_pos, self.base + meta.end_pos)
+
+    def _tspan(self, tok: Token) -> Span:
+        return self.locate(self.base + tok.start_pos, self.base + tok.end_pos)
+
+    # ---- names and paths
+    def name(self, meta, tok):
+        return ast.Path(self._span(meta), "", (str(tok),))
+
+    def var(self, meta, tok):
+        return ast.Path(self._span(meta), str(tok), ())
+
+    def setting(self, meta, tok):
+        return ast.Setting(self._span(meta), str(tok))
+
+    def getattr(self, meta, base, tok):
+        if isinstance(base, ast.Path):
+            return ast.Path(self._span(meta), base.root, base.steps + (str(tok),))
+        return ast.Index(self._span(meta), base, ast.Literal(self._tspan(tok), str(tok)))
+
+    def getitem(self, meta, base, key):
+        if (isinstance(base, ast.Path) and isinstance(key, ast.Literal)
+                and type(key.value) in (str, int)):
+            return ast.Path(self._span(meta), base.root, base.steps + (key.value,))
+        return ast.Index(self._span(meta), base, key)
+
+    def call(self, meta, tok, args=None):
+        return ast.Call(self._span(meta), str(tok), tuple(args.children) if args else (), self._tspan(tok))
+
+    # ---- literals
+    def number(self, meta, tok):
+        s = str(tok)
+        value = float(s) if any(c in s for c in ".eE") else int(s)
+        return ast.Literal(self._span(meta), value)
+
+    def true(self, meta):
+        return ast.Literal(self._span(meta), True)
+
+    def false(self, meta):
+        return ast.Literal(self._span(meta), False)
+
+    def null(self, meta):
+        return ast.Literal(self._span(meta), None)
+
+    def raw_string(self, meta, tok):
+        return ast.Literal(self._span(meta), _unquote_raw(str(tok)))
+
+    def template(self, meta, tok):
+        return self._template(tok, self._span(meta))
+
+    def _template(self, tok: Token, span: Span) -> ast.Node:
+        parts = _template_parts(str(tok), self.base + tok.start_pos, self.locate)
+        if all(isinstance(p, str) for p in parts):
+            return ast.Literal(span, "".join(parts))  # type: ignore[arg-type]
+        return ast.Template(span, tuple(parts))
+
+    def list(self, meta, *items):
+        return ast.List(self._span(meta), tuple(items))
+
+    def object(self, meta, *entries):
+        return ast.Object(self._span(meta), tuple(entries))
+
+    def field(self, meta, key, value):
+        return ast.Field(self._span(meta), key, value)
+
+    def spread(self, meta, value):
+        return ast.Spread(self._span(meta), value)
+
+    def key_name(self, meta, tok):
+        return ast.Literal(self._span(meta), str(tok))
+
+    def key_template(self, meta, tok):
+        return self._template(tok, self._span(meta))
+
+    def key_raw(self, meta, tok):
+        return ast.Literal(self._span(meta), _unquote_raw(str(tok)))
+
+    # ---- operators
+    def coalesce(self, meta, *items):
+        flat: list[ast.Node] = []
+        for item in items:
+            flat.extend(item.items if isinstance(item, ast.Coalesce) else (item,))
+        return ast.Coalesce(self._span(meta), tuple(flat))
+
+    def guard(self, meta, value, cond):
+        return ast.Guard(self._span(meta), value, cond)
+
+    def or_(self, meta, a, b):
+        return ast.Binary(self._span(meta), "or", a, b)
+
+    def and_(self, meta, a, b):
+        return ast.Binary(self._span(meta), "and", a, b)
+
+    def not_(self, meta, a):
+        return ast.Unary(self._span(meta), "not", a)
+
+    def compare(self, meta, a, op, b):
+        return ast.Binary(self._span(meta), str(op), a, b)
+
+    def in_(self, meta, a, b):
+        return ast.Binary(self._span(meta), "in", a, b)
+
+    def not_in(self, meta, a, b):
+        return ast.Binary(self._span(meta), "not in", a, b)
+
+    def without(self, meta, a, b):
+        return ast.Binary(self._span(meta), "without", a, b)
+
+    def add(self, meta, a, b):
+        return ast.Binary(self._span(meta), "+", a, b)
+
+    def sub(self, meta, a, b):
+        return ast.Binary(self._span(meta), "-", a, b)
+
+    def mul(self, meta, a, b):
+        return ast.Binary(self._span(meta), "*", a, b)
+
+    def div(self, meta, a, b):
+        return ast.Binary(self._span(meta), "/", a, b)
+
+    def neg(self, meta, a):
+        if isinstance(a, ast.Literal) and type(a.value) in (int, float):
+            return ast.Literal(self._span(meta), -a.value)
+        return ast.Unary(self._span(meta), "-", a)
+
+
+def _unquote_raw(tok: str) -> str:
+    body = tok[1:-1]
+    out, i = [], 0
+    while i < len(body):
+        if body[i] == "\\" and i + 1 < len(body) and body[i + 1] in "'\\":
+            out.append(body[i + 1])
+            i += 2
+        else:
+            out.append(body[i])
+            i += 1
+    return "".join(out)
+
+
+def _template_parts(tok: str, start: int, locate: Locate) -> list[str | ast.Node]:
+    """Split `"text {expr} text"` (with its quotes; `start` is the quote's offset) into parts."""
+    parts: list[str | ast.Node] = []
+    buf: list[str] = []
+    i, n = 1, len(tok) - 1
+    while i < n:
+        ch = tok[i]
+        if ch == "\\":
+            esc = tok[i + 1]
+            if esc == "u":
+                digits = tok[i + 2:i + 6]
+                try:
+                    buf.append(chr(int(digits, 16)))
+                except ValueError:
+                    raise ExpressionError("bad `\\u` escape: four hex digits must follow", start + i,
+                                          start + i + 2, code="E102") from None
+                i += 6
+                continue
+            if esc not in _ESCAPES:
+                raise ExpressionError(f"unknown escape `\\{esc}`", start + i, start + i + 2,
+                                      "use `\\\\` for a backslash, or a 'single-quoted' string", "E102")
+            buf.append(_ESCAPES[esc])
+            i += 2
+        elif tok.startswith("{{", i) or tok.startswith("}}", i):
+            buf.append(ch)
+            i += 2
+        elif ch == "{":
+            end = _closing_brace(tok, i)
+            if buf:
+                parts.append("".join(buf))
+                buf = []
+            parts.append(_parse(tok[i + 1:end], start + i + 1, locate))
+            i = end + 1
+        elif ch == "}":
+            raise ExpressionError("a lone `}` in a string", start + i, start + i + 1,
+                                  "write `}}` for a literal brace", "E102")
+        else:
+            buf.append(ch)
+            i += 1
+    if buf or not parts:
+        parts.append("".join(buf))
+    return parts
+
+
+def _closing_brace(tok: str, i: int) -> int:
+    quote = None
+    j = i + 1
+    while j < len(tok):
+        c = tok[j]
+        if quote:
+            if c == "\\":
+                j += 1
+            elif c == quote:
+                quote = None
+        elif c in "\"'":
+            quote = c
+        elif c == "}":
+            return j
+        j += 1
+    return len(tok) - 1  # the lexer guarantees a closing brace; be safe anyway

@@ -1,0 +1,129 @@
+"""A small type system: the set of kinds a value may have at run time.
+
+Kinds: "missing" (no value), "null", "bool", "int", "float", "str", "list", "object", and "time"
+(a parsed time, which must be formatted before it is sent). The checker uses kinds to report
+certain mismatches; the code generator uses them to leave out checks that cannot fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from . import stdlib
+from .syntax import ast
+
+Kinds = frozenset[str]
+
+JSON: Kinds = frozenset({"null", "bool", "int", "float", "str", "list", "object"})
+EVENT_VALUE: Kinds = JSON | {"missing"}
+BOOL: Kinds = frozenset({"bool"})
+STR: Kinds = frozenset({"str"})
+NUM: Kinds = frozenset({"int", "float"})
+
+SETTING_KINDS: dict[str, Kinds] = {
+    "string": STR, "bool": BOOL, "number": NUM, "integer": frozenset({"int"}),
+    "object": frozenset({"object"}), "list": frozenset({"list"}), "any": JSON,
+}
+
+
+def kind_of(value: object) -> str:
+    if value is ast.MISSING:
+        return "missing"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    return "time"
+
+
+def describe(kinds: Kinds) -> str:
+    names = {"str": "text", "int": "integer", "float": "number", "bool": "boolean", "object": "object",
+             "list": "list", "null": "null", "missing": "missing", "time": "time"}
+    if kinds >= NUM:
+        kinds = (kinds - NUM) | {"number"}
+        names["number"] = "number"
+    return " or ".join(sorted(names[k] for k in kinds)) or "nothing"
+
+
+class Typer:
+    """Infers kinds of expressions. `variables` maps `$name` to kinds; `settings` setting names to kinds."""
+
+    def __init__(self, variables: Mapping[str, Kinds], settings: Mapping[str, Kinds]):
+        self.variables = dict(variables)
+        self.settings = settings
+        self._memo: dict[int, Kinds] = {}
+
+    def bind(self, name: str, kinds: Kinds) -> None:
+        self.variables[name] = kinds
+
+    def __call__(self, node: ast.Node) -> Kinds:
+        key = id(node)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._infer(node)
+            self._memo[key] = found
+        return found
+
+    def _infer(self, n: ast.Node) -> Kinds:  # noqa: C901 - one case per node type
+        if isinstance(n, ast.Literal):
+            return frozenset({kind_of(n.value)})
+        if isinstance(n, ast.Path):
+            if n.root == "":
+                return EVENT_VALUE
+            base = self.variables.get(n.root, EVENT_VALUE | {"time"})
+            if not n.steps:
+                return base
+            return EVENT_VALUE if base & {"list", "object"} else frozenset({"missing"})
+        if isinstance(n, ast.Setting):
+            return self.settings.get(n.name, JSON) | {"missing"}
+        if isinstance(n, ast.Index):
+            return EVENT_VALUE
+        if isinstance(n, ast.Call):
+            fn = stdlib.FUNCTIONS.get(n.name)
+            return fn.returns if fn else EVENT_VALUE
+        if isinstance(n, ast.Unary):
+            return BOOL if n.op == "not" else NUM | {"missing"}
+        if isinstance(n, ast.Binary):
+            if n.op in ("and", "or", "==", "!=", "<", "<=", ">", ">=", "in", "not in"):
+                return BOOL
+            if n.op == "without":
+                return frozenset({"object", "missing"})
+            if n.op == "+":
+                return NUM | STR | {"missing"}
+            return NUM | {"missing"}
+        if isinstance(n, ast.Coalesce):
+            kinds: set[str] = set()
+            maybe_missing = True
+            for item in n.items:
+                k = self(item)
+                kinds |= k - {"missing"}
+                if "missing" not in k and "null" not in k:
+                    maybe_missing = False
+                    break
+                if "missing" not in k:
+                    maybe_missing = False
+            if maybe_missing:
+                kinds.add("missing")
+            return frozenset(kinds)
+        if isinstance(n, ast.Guard):
+            return self(n.value) | {"missing"}
+        if isinstance(n, ast.Template):
+            parts = [self(p) for p in n.parts if isinstance(p, ast.Node)]
+            if any(k & {"missing", "null"} for k in parts):
+                return STR | {"missing"}
+            return STR
+        if isinstance(n, ast.Object):
+            return frozenset({"object"})
+        if isinstance(n, ast.List):
+            return frozenset({"list"})
+        return EVENT_VALUE
