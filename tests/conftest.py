@@ -1,0 +1,63 @@
+"""Shared fixtures: the sample event corpus, a compile helper, and a snapshot of Python source files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+import mapspec
+from mapspec.source import SourceFile
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "mappings" / "examples" / "segment-events.ndjson"
+
+collect_ignore_glob = ["**/__snapshots__/**"]
+
+
+class PythonSnapshot(SingleFileSnapshotExtension):
+    """One .py file per snapshot, so a reviewer reads a generated module as Python."""
+
+    _write_mode = WriteMode.TEXT
+    file_extension = "py"
+
+
+@pytest.fixture
+def snapshot_py(snapshot):
+    return snapshot.use_extension(PythonSnapshot)
+
+
+def load_corpus() -> list[dict]:
+    return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="session")
+def corpus() -> list[dict]:
+    return load_corpus()
+
+
+def run(translate, event):
+    """A translator's result in the form `mapspec translate` prints."""
+    try:
+        return {"requests": translate(event)}
+    except mapspec.Rejected as e:
+        return {"rejected": {"message": str(e)}}
+
+
+def render(result: dict) -> str:
+    """A translate result as a reviewer reads it: each request's method, URL and JSON body, or the reason."""
+    if "rejected" in result:
+        return f"rejected: {result['rejected']['message']}"
+    if not result["requests"]:
+        return "(nothing sent)"
+    return "\n".join(f"{r['method']} {r['url']}\n    {json.dumps(r['body'], ensure_ascii=False)}"
+                     for r in result["requests"])
+
+
+def compile_text(text: str, settings: dict | None = None, path: str = "test.yaml"):
+    """Compile mapping text; the translator (raises CompileError)."""
+    from mapspec.compiler import compile_source, load_compiled
+
+    return load_compiled(compile_source(SourceFile(path, text), settings, standalone=False))
