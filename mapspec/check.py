@@ -114,9 +114,10 @@ class Checker:
                              label="unknown endpoint",
                              hints=did_you_mean(req.endpoint, known) or [f"endpoints: {', '.join(known)}"])
             return
-        self.shape(req.body, endpoint.body, {})
+        self.shape(req.body, endpoint.body, {}, f"the {endpoint.body.name}")
 
-    def shape(self, node: ast.Node, schema: targets.Schema, loop_vars: dict[str, Kinds]) -> None:
+    def shape(self, node: ast.Node, schema: targets.Schema, loop_vars: dict[str, Kinds],
+              where: str = "the body") -> None:
         """Walk a value under construction beside the schema it must fit."""
         if isinstance(schema, targets.ObjectOf) and isinstance(node, ast.Object):
             for entry in node.entries:
@@ -131,7 +132,7 @@ class Checker:
                                          hints=did_you_mean(key, schema.fields)
                                          or [f"its fields are: {', '.join(schema.fields)}"])
                         continue
-                    self.shape(entry.value, sub, loop_vars)
+                    self.shape(entry.value, sub, loop_vars, f"`{key}` of the {schema.name}")
                 elif schema.extra is None:
                     self.diags.error("E301", f"the {schema.name} takes only its own fields, not computed names",
                                      entry.key.span, label="a computed field name",
@@ -143,9 +144,9 @@ class Checker:
                     kinds = self.typer(item.iterable)
                     inner = dict(loop_vars)
                     inner[item.var] = JSON if "list" in kinds else frozenset({"missing"})
-                    self.shape(item.body, schema.item, inner)
+                    self.shape(item.body, schema.item, inner, f"each element of {where}")
                 else:
-                    self.shape(item, schema.item, loop_vars)
+                    self.shape(item, schema.item, loop_vars, f"each element of {where}")
             return
         expected = _schema_kinds(schema)
         got = self.typer(node)
@@ -153,8 +154,8 @@ class Checker:
             return
         present = got - {"missing"}
         if present and not (present & expected):
-            self.diags.error("E205", f"the target wants {describe(expected)} here, but this is "
-                             f"{describe(present)}", node.span, label=f"{describe(present)}",
+            self.diags.error("E205", f"{where} takes {describe(expected)}, not {describe(present)}",
+                             node.span, label=f"{describe(present)}",
                              hints=["format a time with iso8601() or format_time()"] if "time" in present else [])
 
     # ---- expressions
@@ -206,10 +207,11 @@ class Checker:
                              f"not {len(node.args)}", node.span, label=f"usage: {fn.signature()}")
             return
         for param, arg in zip(fn.params, node.args, strict=False):
-            got = self.typer(arg) - {"missing"}
-            if got and not (got & (param.kinds | {"null"})) and not (got <= {"null"}):
+            got = self.typer(arg) - {"missing", "null"}
+            if got and not (got & param.kinds) and not ({"missing", "null"} & param.kinds and not got):
                 self.diags.error("E205", f"`{fn.name}` wants {describe(param.kinds)} for `{param.name}`, "
-                                 f"not {describe(got)}", arg.span, label=describe(got))
+                                 f"not {describe(got)}", arg.span, label=describe(got),
+                                 hints=["read a time with parse_time() first"] if param.kinds == {"time"} else [])
             if param.constant:
                 if not isinstance(arg, ast.Literal | ast.Setting):
                     self.diags.error("E206", f"the `{param.name}` of `{fn.name}` must be written out, "

@@ -103,7 +103,7 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
        "A time from ISO 8601 text (a date, or a date-time; no offset means UTC) or from epoch "
        "milliseconds; missing when it cannot be read.",
        ('format_time(parse_time("1991-09-26T23:30:00-05:00"), "%Y-%m-%d")', "1991-09-27"),
-       ('parse_time("soon")', MISSING)),
+       ('iso8601(parse_time("soon"))', MISSING)),
     _f("format_time", [Param("time", TIME), Param("format", STR)], STR | M,
        "A time as UTC text in strftime's format; `%L` is milliseconds.",
        ('format_time(parse_time(0), "%Y-%m-%dT%H:%M:%S.%LZ")', "1970-01-01T00:00:00.000Z")),

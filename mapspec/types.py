@@ -47,6 +47,9 @@ def kind_of(value: object) -> str:
 
 
 def describe(kinds: Kinds) -> str:
+    if kinds >= JSON - {"null"}:
+        rest = kinds - JSON
+        return " or ".join(["any JSON value"] + sorted(rest - {"missing"}))
     names = {"str": "text", "int": "integer", "float": "number", "bool": "boolean", "object": "object",
              "list": "list", "null": "null", "missing": "missing", "time": "time"}
     if kinds >= NUM:

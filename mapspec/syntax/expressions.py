@@ -24,7 +24,7 @@ _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r", "b"
 #: readable names for the grammar's terminals, used in "expected ..." messages
 _TERMINALS = {
     "RPAR": "`)`", "LPAR": "`(`", "RSQB": "`]`", "LSQB": "`[`", "RBRACE": "`}`", "LBRACE": "`{`",
-    "COMMA": "`,`", "COLON": "`:`", "DOT": "`.`", "NAME": "a name", "VAR": "a `$variable`",
+    "COMMA": "`,`", "COLON": "`:`", "DOT": "`.`", "NAME": "a name", "FIELD": "a field name", "VAR": "a `$variable`",
     "NUMBER": "a number", "DQ_STRING": "a string", "SQ_STRING": "a string", "COMPARE": "a comparison",
     "ELSE": "`else`", "IF": "`if`", "AND": "`and`", "OR": "`or`", "NOT": "`not`", "IN": "`in`",
     "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "WITHOUT": "`without`",
@@ -61,7 +61,12 @@ def _parse(text: str, base: int, locate: Locate) -> ast.Node:
     except lark.UnexpectedEOF:
         raise ExpressionError("the expression ends too early", base + len(text), base + len(text) + 1,
                               "something is missing here") from None
-    return _Builder(text, base, locate).transform(tree)
+    try:
+        return _Builder(text, base, locate).transform(tree)
+    except lark.exceptions.VisitError as e:
+        if isinstance(e.orig_exc, ExpressionError):
+            raise e.orig_exc from None
+        raise
 
 
 def _token_error(e: lark.UnexpectedToken, text: str, base: int) -> ExpressionError:
@@ -250,6 +255,9 @@ def _template_parts(tok: str, start: int, locate: Locate) -> list[str | ast.Node
             i += 2
         elif ch == "{":
             end = _closing_brace(tok, i)
+            if end < 0:
+                raise ExpressionError("a `{` in a string is never closed", start + i, start + i + 1,
+                                      "close it with `}`, or write `{{` for a literal brace", "E102")
             if buf:
                 parts.append("".join(buf))
                 buf = []
@@ -269,7 +277,7 @@ def _template_parts(tok: str, start: int, locate: Locate) -> list[str | ast.Node
 def _closing_brace(tok: str, i: int) -> int:
     quote = None
     j = i + 1
-    while j < len(tok):
+    while j < len(tok) - 1:
         c = tok[j]
         if quote:
             if c == "\\":
@@ -281,4 +289,4 @@ def _closing_brace(tok: str, i: int) -> int:
         elif c == "}":
             return j
         j += 1
-    return len(tok) - 1  # the lexer guarantees a closing brace; be safe anyway
+    return -1

@@ -1,0 +1,109 @@
+"""The command line as a user drives it: in a subprocess, with real files and pipes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CORPUS
+
+BAD = Path(__file__).parent / "fixtures" / "diagnostics"
+
+
+def mapspec(*args: str, stdin: bytes | str | None = None, cwd=None) -> subprocess.CompletedProcess:
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    return subprocess.run([sys.executable, "-m", "mapspec", *args], input=data, capture_output=True, cwd=cwd)
+
+
+def lines(proc) -> list[dict]:
+    return [json.loads(line) for line in proc.stdout.decode().splitlines()]
+
+
+def test_translate_corpus_one_line_per_event():
+    proc = mapspec("translate", str(CORPUS))
+    assert proc.returncode == 0, proc.stderr
+    out = lines(proc)
+    assert len(out) == len(CORPUS.read_text().splitlines())
+    assert all(set(o) <= {"requests", "rejected"} for o in out)
+
+
+def test_translate_reports_bad_lines_and_goes_on():
+    stdin = b'{"type":"identify","userId":"u"}\nnot json\n[1]\n\n"text"\n\xff\xfe\n{"type":"alias"}\n{"type":"track"'
+    proc = mapspec("translate", "-", stdin=stdin)
+    assert proc.returncode == 0, proc.stderr
+    out = lines(proc)
+    assert len(out) == 8
+    assert "requests" in out[0] and out[6] == {"requests": []}
+    errors = {o["error"]["line"]: o["error"]["message"] for o in out if "error" in o}
+    assert sorted(errors) == [2, 3, 4, 5, 6, 8]
+    assert "invalid JSON" in errors[2] and "not an array" in errors[3] and errors[4] == "empty line"
+    assert "not a string" in errors[5] and "UTF-8" in errors[6] and "invalid JSON" in errors[8]
+
+
+def test_translate_with_settings_and_mapping_path(tmp_path):
+    settings = tmp_path / "s.json"
+    settings.write_text(json.dumps({"track_all_pages": True, "app_id": "A"}))
+    mapping = Path(__file__).resolve().parent.parent / "mappings" / "segment-braze.yaml"
+    proc = mapspec("translate", "--mapping", str(mapping), "--settings", str(settings),
+                   stdin='{"type":"page","userId":"u","name":"Home"}\n')
+    [out] = lines(proc)
+    assert out["requests"][0]["body"]["events"][0]["app_id"] == "A"
+
+
+@pytest.mark.parametrize("content,message", [
+    ('{"track_all_pagez": true}', "unknown setting `track_all_pagez`"),
+    ('{"track_all_pages": "yes"}', "setting `track_all_pages` must be boolean, not text"),
+    ("[]", "must be a JSON object"),
+    ("{", "is not JSON"),
+])
+def test_bad_settings_are_one_clear_error(tmp_path, content, message):
+    settings = tmp_path / "s.json"
+    settings.write_text(content)
+    proc = mapspec("translate", "--settings", str(settings), stdin="")
+    assert proc.returncode == 2
+    assert message in proc.stderr.decode()
+    assert "Traceback" not in proc.stderr.decode()
+
+
+def test_unknown_mapping():
+    proc = mapspec("translate", "--mapping", "segment-brzae", stdin="")
+    assert proc.returncode == 2 and "no bundled mapping named `segment-brzae`" in proc.stderr.decode()
+    assert "segment-braze" in proc.stderr.decode()
+
+
+def test_check_ok_and_failing():
+    assert mapspec("check", "segment-braze").returncode == 0
+    proc = mapspec("check", "segment-braze", str(BAD / "E201_unknown_function.yaml"))
+    err = proc.stderr.decode()
+    assert proc.returncode == 1
+    assert "E201_unknown_function.yaml:13:20: error: unknown function `lowercase` [E201]" in err
+    assert "^^^^^^^^^" in err and "Traceback" not in err
+
+
+def test_check_never_tracebacks_on_garbage(tmp_path):
+    for i, text in enumerate(["", "- a\n- b\n", "name: [\n", "rules: 3\n", "\x00\x01", "name: x\nrules:\n  - 5\n"]):
+        path = tmp_path / f"m{i}.yaml"
+        path.write_text(text)
+        proc = mapspec("check", str(path))
+        assert proc.returncode == 1, text
+        assert "Traceback" not in proc.stderr.decode() and f"m{i}.yaml" in proc.stderr.decode()
+
+
+def test_compile_writes_a_standalone_module(tmp_path):
+    out = tmp_path / "translator.py"
+    proc = mapspec("compile", "segment-braze", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "def translate(event):" in out.read_text()
+    emitted = mapspec("compile", "segment-braze", "--emit", "python")
+    assert emitted.stdout.decode() == out.read_text()
+
+
+def test_help_lists_commands():
+    proc = mapspec("--help")
+    assert proc.returncode == 0
+    for command in ("translate", "compile", "check"):
+        assert command in proc.stdout.decode()

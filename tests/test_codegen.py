@@ -1,0 +1,116 @@
+"""The generated Python: pinned for the default mapping, deterministic, standalone, and safe from injection."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import mapspec
+from mapspec.compiler import compile_source, read_mapping
+from mapspec.source import SourceFile
+from tests.conftest import compile_text, run
+
+
+def test_default_mapping_module(snapshot_py):
+    source = compile_source(read_mapping("segment-braze")).module.source
+    compile(source, "segment-braze.py", "exec")
+    assert source == snapshot_py
+
+
+def test_same_input_same_source():
+    a = compile_source(read_mapping("segment-braze"), {"app_id": "x"}).module.source
+    b = compile_source(read_mapping("segment-braze"), {"app_id": "x"}).module.source
+    assert a == b
+
+
+def test_settings_known_at_compile_time_remove_code_paths():
+    off = compile_source(read_mapping("segment-braze")).module.source
+    on = compile_source(read_mapping("segment-braze"), {"track_all_pages": True}).module.source
+    assert "Loaded a " not in off and "Loaded a " in on
+    assert "'revenue'" not in off
+    assert "settings" not in off.split("def translate", 1)[1]
+
+
+def test_each_event_path_is_read_once_per_rule(snapshot_py):
+    source = compile_source(read_mapping("segment-braze")).module.source
+    body = source.split("def translate", 1)[1]
+    for block in body.split("    # rule ")[1:]:
+        reads = [line.split("=", 1)[1].strip() for line in block.splitlines() if line.strip().startswith("e_")]
+        assert len(reads) == len(set(reads)), block
+
+
+def test_standalone_module_imports_only_the_standard_library(tmp_path, corpus):
+    path = tmp_path / "translator.py"
+    path.write_text(compile_source(read_mapping("segment-braze"), {"track_all_pages": True}).module.source)
+    script = (
+        "import json, sys\n"
+        "sys.modules['lark'] = sys.modules['yaml'] = sys.modules['jinja2'] = sys.modules['mapspec'] = None\n"
+        "import translator\n"
+        "out = []\n"
+        "for line in sys.stdin:\n"
+        "    try:\n"
+        "        out.append({'requests': translator.translate(json.loads(line))})\n"
+        "    except translator.Rejected as e:\n"
+        "        out.append({'rejected': {'message': str(e)}})\n"
+        "print(json.dumps(out))\n"
+    )
+    proc = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n" + script],
+                          input="".join(json.dumps(e) + "\n" for e in corpus), capture_output=True, text=True,
+                          check=True, cwd=tmp_path)
+    standalone = json.loads(proc.stdout)
+    loaded = mapspec.load("segment-braze", {"track_all_pages": True})
+    assert standalone == [run(loaded, e) for e in corpus]
+
+
+NASTY = "x'); import os; os.system('echo pwned') #\n\"\"\"\\"
+
+
+def raw(text: str) -> str:
+    """A mapping string literal ('...') holding exactly `text`."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def yq(text: str) -> str:
+    """A YAML scalar holding exactly `text` (JSON strings are YAML double-quoted scalars)."""
+    return json.dumps(text)
+
+
+def test_mapping_text_never_becomes_code():
+    text = (
+        f"name: {yq(NASTY)}\n"
+        "base_url: settings.url\n"
+        "settings:\n"
+        f"  url: {{type: string, default: {yq(NASTY)}}}\n"
+        "let:\n"
+        f"  nasty: {yq(raw(NASTY))}\n"
+        "rules:\n"
+        f"  - name: {yq(NASTY)}\n"
+        f"    when: {yq('traits[' + raw(NASTY) + '] == $nasty')}\n"
+        "    send:\n"
+        "      endpoint: /users/track\n"
+        "      body:\n"
+        "        attributes:\n"
+        f"          - {yq(NASTY)}: $nasty\n"
+        f"            {yq('pre{traits.k}post')}: 1\n"
+        f"  - reject: {yq(raw(NASTY))}\n"
+    )
+    compiled = compile_source(SourceFile("nasty.yaml", text))
+    compile(compiled.module.source, "nasty.py", "exec")
+    t = compile_text(text)
+    [req] = t({"traits": {NASTY: NASTY, "k": NASTY}})
+    assert req["url"] == NASTY + "/users/track"
+    assert req["body"]["attributes"][0] == {NASTY: NASTY, "pre" + NASTY + "post": 1}
+    with pytest.raises(mapspec.Rejected) as e:
+        t({})
+    assert str(e.value) == NASTY
+
+
+def test_missing_drops_a_field_and_null_sends_null():
+    t = compile_text(
+        "name: t\nbase_url: '\"http://x\"'\nrules:\n  - send:\n      endpoint: /users/track\n      body:\n"
+        "        attributes:\n          - a: traits.a\n            b: traits.b else \"B\"\n            c: traits.c\n")
+    [req] = t({"traits": {"a": None}})
+    assert req["body"]["attributes"] == [{"a": None, "b": "B"}]

@@ -1,0 +1,62 @@
+"""Rendered diagnostics for broken mappings: every file in fixtures/diagnostics, as `mapspec check` prints it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mapspec.compiler import check_source
+from mapspec.source import SourceFile
+
+FIXTURES = Path(__file__).parent / "fixtures" / "diagnostics"
+
+
+def render_file(path: Path) -> str:
+    source = SourceFile(f"{path.parent.name}/{path.name}", path.read_text(encoding="utf-8"))
+    _, diagnostics = check_source(source)
+    return "\n".join(d.render() for d in diagnostics)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.yaml")))
+def test_rendered_diagnostics(name, snapshot):
+    text = render_file(FIXTURES / name)
+    code = name.split("_")[0]
+    assert f"[{code}]" in text, "each fixture shows the diagnostic it is named after"
+    assert text == snapshot
+
+
+def test_every_diagnostic_has_file_line_column_and_caret():
+    for path in FIXTURES.glob("*.yaml"):
+        source = SourceFile(path.name, path.read_text(encoding="utf-8"))
+        _, diagnostics = check_source(source)
+        assert diagnostics, path.name
+        for d in diagnostics:
+            assert d.span is not None, d
+            rendered = d.render()
+            assert rendered.startswith(f"{path.name}:{d.span.line}:{d.span.column}: error: ")
+            assert "^" in rendered.splitlines()[2]
+
+
+def test_caret_under_expression_in_quoted_and_block_scalars():
+    text = (
+        "name: t\n"
+        "rules:\n"
+        "  - when: 'type == \"a\" and nope(1)'\n"
+        "    skip: '\"x\"'\n"
+        "  - when: \"type == 'b' and \\\"\\\" == nope(2)\"\n"
+        "    skip: '\"x\"'\n"
+        "  - when: >-\n"
+        "      type == \"c\"\n"
+        "      and nope(3)\n"
+        "    skip: '\"x\"'\n"
+        "  - when: |\n"
+        "      type == \"d\" and\n"
+        "        nope(4)\n"
+        "    skip: '\"x\"'\n"
+    )
+    _, diagnostics = check_source(SourceFile("t.yaml", text))
+    found = [(d.span.line, d.span.column, d.span.end - d.span.start) for d in diagnostics if d.code == "E201"]
+    lines = text.splitlines()
+    assert [lines[line - 1][col - 1:col - 1 + 4] for line, col, _ in found] == ["nope"] * 4
+    assert all(width == 4 for _, _, width in found)
