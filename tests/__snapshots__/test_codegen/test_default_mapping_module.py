@@ -99,8 +99,8 @@ def non_empty(x):
 
 
 def to_string(x):
-    s = text(x)
-    return s
+    """A value as text, as a template writes it."""
+    return text(x)
 
 
 def to_json(x):
