@@ -64,18 +64,19 @@ class Typer:
     def __init__(self, variables: Mapping[str, Kinds], settings: Mapping[str, Kinds]):
         self.variables = dict(variables)
         self.settings = settings
-        self._memo: dict[int, Kinds] = {}
+        # keyed by id(); the node is kept beside its kinds so that its id cannot be reused meanwhile
+        self._memo: dict[int, tuple[ast.Node, Kinds]] = {}
 
     def bind(self, name: str, kinds: Kinds) -> None:
         self.variables[name] = kinds
 
     def __call__(self, node: ast.Node) -> Kinds:
-        key = id(node)
-        found = self._memo.get(key)
-        if found is None:
-            found = self._infer(node)
-            self._memo[key] = found
-        return found
+        found = self._memo.get(id(node))
+        if found is not None and found[0] is node:
+            return found[1]
+        kinds = self._infer(node)
+        self._memo[id(node)] = (node, kinds)
+        return kinds
 
     def _infer(self, n: ast.Node) -> Kinds:  # noqa: C901 - one case per node type
         if isinstance(n, ast.Literal):
@@ -120,6 +121,8 @@ class Typer:
             return frozenset(kinds)
         if isinstance(n, ast.Guard):
             return self(n.value) | {"missing"}
+        if isinstance(n, ast.Conditional):
+            return self(n.then) | self(n.otherwise)
         if isinstance(n, ast.Template):
             parts = [self(p) for p in n.parts if isinstance(p, ast.Node)]
             if any(k & {"missing", "null"} for k in parts):

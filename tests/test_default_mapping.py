@@ -43,6 +43,12 @@ def test_braze_id_when_no_user_id(translate, where):
     assert obj["braze_id"] == "b1" and "external_id" not in obj
 
 
+def test_empty_braze_id_falls_back_to_context(translate):
+    event = {"type": "identify", "integrations": {"Braze": {"braze_id": ""}},
+             "context": {"integrations": {"Braze": {"braze_id": "b2"}}}}
+    assert body(run(translate, event))["attributes"][0]["braze_id"] == "b2"
+
+
 def test_never_both_identifiers(translate):
     obj = attrs(translate, {}, integrations={"Braze": {"braze_id": "b1"}})
     assert obj["external_id"] == "u1" and "braze_id" not in obj

@@ -42,10 +42,16 @@ def test_settings_and_calls():
     assert isinstance(node, ast.Call) and node.name == "lower" and len(node.args) == 2
 
 
-def test_else_is_flat_and_if_binds_tighter():
+def test_conditional_guard_and_fallback():
     node = parse('a if c else b else "x"')
-    assert isinstance(node, ast.Coalesce) and len(node.items) == 3
-    assert isinstance(node.items[0], ast.Guard)
+    assert isinstance(node, ast.Conditional) and isinstance(node.otherwise, ast.Coalesce)
+    node = parse("a if c else b if d else e")
+    assert isinstance(node.otherwise, ast.Conditional)
+    assert isinstance(parse("a if c"), ast.Guard)
+    node = parse("(a if c) else (b if d) else e")
+    assert isinstance(node, ast.Coalesce) and [type(i) for i in node.items] == [ast.Guard, ast.Guard, ast.Path]
+    node = parse("a else b if c")
+    assert isinstance(node, ast.Guard) and isinstance(node.value, ast.Coalesce)
 
 
 def test_precedence():

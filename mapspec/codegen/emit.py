@@ -209,6 +209,9 @@ class Emitter:
             return self.coalesce(list(n.items), block)
         if isinstance(n, ast.Guard):
             return f"({self.expr(n.value, block)} if {self.cond(n.condition, block)} else MISSING)"
+        if isinstance(n, ast.Conditional):
+            return (f"({self.expr(n.then, block)} if {self.cond(n.condition, block)} "
+                    f"else {self.expr(n.otherwise, block)})")
         if isinstance(n, ast.Template):
             return self.template(n, block)
         if isinstance(n, ast.Object):

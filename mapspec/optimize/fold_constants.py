@@ -2,6 +2,7 @@
 
     false and type == "page"          ==>  false
     "x" if true                       ==>  "x"
+    "x" if false else y               ==>  y
     MISSING else traits.a else "USD"  ==>  traits.a else "USD"
     "USD" else traits.currency        ==>  "USD"
     lower("ABC")                      ==>  "abc"
@@ -122,6 +123,11 @@ class _Folder:
     def fold_Guard(self, n: ast.Guard) -> ast.Node:
         if _lit(n.condition):
             return n.value if runtime.truthy(n.condition.value) else ast.Literal(n.span, ast.MISSING)  # type: ignore[attr-defined]
+        return n
+
+    def fold_Conditional(self, n: ast.Conditional) -> ast.Node:
+        if _lit(n.condition):
+            return n.then if runtime.truthy(n.condition.value) else n.otherwise  # type: ignore[attr-defined]
         return n
 
     def fold_Coalesce(self, n: ast.Coalesce) -> ast.Node:

@@ -111,6 +111,15 @@ class Guard(Node):
 
 
 @dataclass(frozen=True)
+class Conditional(Node):
+    """`then if condition else otherwise`."""
+
+    then: Node
+    condition: Node
+    otherwise: Node
+
+
+@dataclass(frozen=True)
 class Template(Node):
     """`"Viewed {name} Page"`: literal text and interpolated expressions.
 

@@ -175,6 +175,9 @@ class _Builder(Transformer):
     def guard(self, meta, value, cond):
         return ast.Guard(self._span(meta), value, cond)
 
+    def conditional(self, meta, then, cond, otherwise):
+        return ast.Conditional(self._span(meta), then, cond, otherwise)
+
     def or_(self, meta, a, b):
         return ast.Binary(self._span(meta), "or", a, b)
 
