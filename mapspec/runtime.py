@@ -11,11 +11,13 @@ drops the field it would have filled.
 from __future__ import annotations
 
 import datetime
+import email.utils
 import json
 import math
 import re
 
-HELPER_IMPORTS = {"datetime": "import datetime", "json": "import json", "math": "import math", "re": "import re"}
+HELPER_IMPORTS = {"datetime": "import datetime", "email.utils": "import email.utils", "json": "import json",
+                  "math": "import math", "re": "import re"}
 
 
 class _Missing:
@@ -263,18 +265,60 @@ def to_json(x):
     return json.dumps(x, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
+_LOOSE = re.compile(r"[^a-zA-Z0-9.]+")
+
+
 def loose_get(obj, key):
-    """An object's value by key, comparing keys in lower case with everything but letters and digits
-    removed (`first_name`, `First Name` and `FIRSTNAME` all find `firstName`). An exact match wins."""
+    """The value of the first key (in the object's order) that equals `key` once both are lower-cased
+    and stripped of everything but letters, digits and dots: `first_name`, `First Name` and `FIRSTNAME`
+    all find `firstName`. This is Segment's obj-case lookup."""
     if not isinstance(obj, dict) or not isinstance(key, str):
         return MISSING
-    if key in obj:
-        return obj[key]
-    want = "".join(c for c in key.lower() if c.isalnum())
+    want = _LOOSE.sub("", key).lower()
     for k, v in obj.items():
-        if isinstance(k, str) and "".join(c for c in k.lower() if c.isalnum()) == want:
+        if _LOOSE.sub("", k).lower() == want:
             return v
     return MISSING
+
+
+def index_of(s, search):
+    """Where `search` first occurs in text (counting from 0), or -1."""
+    if isinstance(s, str) and isinstance(search, str):
+        return s.find(search)
+    return MISSING
+
+
+def slice(s, start, end=MISSING):
+    """Text (or a list) from index `start` up to, not including, `end`; negative indexes count from the end."""
+    if not isinstance(s, (str, list)) or not isinstance(start, int) or isinstance(start, bool):
+        return MISSING
+    if isinstance(end, int) and not isinstance(end, bool):
+        return s[start:end]
+    return s[start:]
+
+
+def js_string(x):
+    """A value as JavaScript's String() writes it: missing is "undefined", an object "[object Object]"."""
+    if x is MISSING:
+        return "undefined"
+    if x is None:
+        return "null"
+    if isinstance(x, str):
+        return x
+    if x is True or x is False:
+        return "true" if x else "false"
+    if isinstance(x, (int, float)):
+        return number_text(x)
+    if isinstance(x, list):
+        return ",".join("" if v is None or v is MISSING else js_string(v) for v in x)
+    if isinstance(x, dict):
+        return "[object Object]"
+    return str(x)
+
+
+def now():
+    """The current time."""
+    return datetime.datetime.now(datetime.UTC)
 
 
 # ------------------------------------------------------------------ time
@@ -306,7 +350,7 @@ def parse_time(x):
             return datetime.datetime(d.year, d.month, d.day, tzinfo=datetime.UTC)
         m = _ISO_TIME.match(s)
         if not m:
-            return MISSING
+            return _parse_written_time(s)
         year, month, day, hour, minute, second, frac, zone = m.groups()
         micro = int((frac or "0")[:6].ljust(6, "0"))
         tz = datetime.UTC
@@ -320,6 +364,27 @@ def parse_time(x):
         return t.astimezone(datetime.UTC)
     except (ValueError, OverflowError):
         return MISSING
+
+
+_WRITTEN_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%Y/%m/%d",
+                    "%m/%d/%Y", "%Y/%m/%d %H:%M:%S", "%m/%d/%Y %H:%M:%S")
+
+
+def _parse_written_time(s):
+    """Dates as people and older systems write them: RFC 2822 (`Thu, 01 Jan 2015 00:00:00 GMT`),
+    `September 26, 1991`, `26 Sep 1991`, `1991/09/26`, `09/26/1991` (no zone means UTC)."""
+    try:
+        t = email.utils.parsedate_to_datetime(s)
+    except (TypeError, ValueError, IndexError):
+        t = None
+    if t is not None:
+        return t.replace(tzinfo=datetime.UTC) if t.tzinfo is None else t.astimezone(datetime.UTC)
+    for fmt in _WRITTEN_FORMATS:
+        try:
+            return datetime.datetime.strptime(s, fmt).replace(tzinfo=datetime.UTC)
+        except ValueError:
+            continue
+    return MISSING
 
 
 def format_time(t, fmt):
@@ -349,7 +414,9 @@ DEPS: dict[str, tuple[str, ...]] = {
     "template": ("text",), "add": (), "arith": (), "neg": (), "lower": (), "upper": (), "trim": (),
     "split": (), "join": ("text",), "replace": (), "matches": (), "starts_with": (), "ends_with": (),
     "length": (), "non_empty": (), "to_string": ("text",), "to_number": ("math",), "to_json": ("json",),
-    "loose_get": (), "parse_time": ("datetime", "math", "_ISO_DATE", "_ISO_TIME"),
+    "loose_get": ("re", "_LOOSE"), "_LOOSE": ("re",), "index_of": (), "slice": (),
+    "js_string": ("number_text",), "now": ("datetime",), "parse_time": ("datetime", "math", "_ISO_DATE", "_ISO_TIME", "_parse_written_time"),
+    "_parse_written_time": ("datetime", "email.utils", "_WRITTEN_FORMATS"), "_WRITTEN_FORMATS": (),
     "format_time": ("datetime",), "iso8601": ("datetime",), "iso_time": ("iso8601", "parse_time"),
     "_ISO_DATE": ("re",), "_ISO_TIME": ("re",),
 }

@@ -39,6 +39,8 @@ class Function:
     returns: frozenset[str]
     doc: str
     examples: tuple[tuple[str, Any], ...] = ()
+    #: same arguments, same result: may be evaluated when the mapping is compiled
+    pure: bool = True
 
     @property
     def helper(self) -> str:
@@ -115,8 +117,22 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
                                                                  "2015-01-01T00:00:00.000Z")),
     _f("loose_get", [Param("object", OBJ), Param("key", STR)], JSON | M,
        "A field of an object by key, comparing keys in lower case without spaces, `_` or other "
-       "punctuation (so `First Name` is found as `firstName`); an exact match wins.",
-       ('loose_get({"First Name": "Jane"}, "firstName")', "Jane")),
+       "punctuation (so `First Name` is found as `firstName`); the first such key wins (Segment's obj-case).",
+       ('loose_get({"First Name": "Jane"}, "firstName")', "Jane"),
+       ('loose_get({"first_name": "a", "firstName": "b"}, "firstName")', "a")),
+    _f("index_of", [Param("text", STR), Param("search", STR)], INT | M,
+       "Where `search` first occurs in the text, counting from 0; -1 when it does not.",
+       ('index_of("Jane Q Doe", " ")', 4), ('index_of("Jane", " ")', -1)),
+    _f("slice", [Param("value", STR | LIST), Param("start", INT), Param("end", INT, optional=True)],
+       STR | LIST | M, "Text or a list from `start` up to (not including) `end`; negative counts from the end.",
+       ('slice("Jane Q Doe", 5)', "Q Doe"), ("slice([1, 2, 3], 0, -1)", [1, 2])),
+    _f("js_string", [Param("value", ANY | M)], STR,
+       "A value as JavaScript's String() writes it: missing is `undefined`, null `null`, an object "
+       "`[object Object]`, a list its elements joined by commas.",
+       ("js_string(missing_field)", "undefined"), ('js_string({"a": 1})', "[object Object]"),
+       ("js_string([1, null, 2.0])", "1,,2")),
+    Function("now", (), TIME, "The current time (read when the event is translated).",
+             (("exists(now())", True),), pure=False),
 )}
 
 #: functions the code generator writes as plain Python, with no helper

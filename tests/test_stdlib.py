@@ -49,9 +49,9 @@ def test_helpers_never_raise_on_odd_input():
         helper = getattr(runtime, fn.name)
         lo, hi = fn.arity()
         for a in odd:
-            for b in odd if hi > 1 else [None]:
-                args = [a, b, 1][:max(lo, 1)] if hi > 1 else [a]
-                helper(*args)
+            for b in odd:
+                for n in range(lo, hi + 1):
+                    helper(*[a, b, a][:n])
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -66,7 +66,7 @@ class _Folder:
 
     def fold_Call(self, n: ast.Call) -> ast.Node:
         fn = stdlib.FUNCTIONS.get(n.name)
-        if fn is None or not all(_lit(a) for a in n.args):
+        if fn is None or not fn.pure or not all(_lit(a) for a in n.args):
             return n
         try:
             value = _evaluate_call(n.name, [a.value for a in n.args])  # type: ignore[attr-defined]
