@@ -6,6 +6,7 @@
 {"method", "url", "body"}, or raises `Rejected` with the reason. It needs only the standard library.
 """
 import datetime
+import email.utils
 import json
 import math
 import re
@@ -138,7 +139,7 @@ def parse_time(x):
             return datetime.datetime(d.year, d.month, d.day, tzinfo=datetime.UTC)
         m = _ISO_TIME.match(s)
         if not m:
-            return MISSING
+            return _parse_written_time(s)
         year, month, day, hour, minute, second, frac, zone = m.groups()
         micro = int((frac or "0")[:6].ljust(6, "0"))
         tz = datetime.UTC
@@ -152,6 +153,27 @@ def parse_time(x):
         return t.astimezone(datetime.UTC)
     except (ValueError, OverflowError):
         return MISSING
+
+
+_WRITTEN_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%Y/%m/%d",
+                    "%m/%d/%Y", "%Y/%m/%d %H:%M:%S", "%m/%d/%Y %H:%M:%S")
+
+
+def _parse_written_time(s):
+    """Dates as people and older systems write them: RFC 2822 (`Thu, 01 Jan 2015 00:00:00 GMT`),
+    `September 26, 1991`, `26 Sep 1991`, `1991/09/26`, `09/26/1991` (no zone means UTC)."""
+    try:
+        t = email.utils.parsedate_to_datetime(s)
+    except (TypeError, ValueError, IndexError):
+        t = None
+    if t is not None:
+        return t.replace(tzinfo=datetime.UTC) if t.tzinfo is None else t.astimezone(datetime.UTC)
+    for fmt in _WRITTEN_FORMATS:
+        try:
+            return datetime.datetime.strptime(s, fmt).replace(tzinfo=datetime.UTC)
+        except ValueError:
+            continue
+    return MISSING
 
 
 def format_time(t, fmt):
