@@ -125,6 +125,10 @@ class Checker:
                     continue
                 if isinstance(entry.key, ast.Literal):
                     key = entry.key.value
+                    if key in schema.reserved_keys:
+                        self.diags.warning("W403", f"`{key}` is a reserved key in {self.target.name} {schema.name}",
+                                           entry.key.span, label="the target refuses this key",
+                                           hints=[f"reserved: {', '.join(sorted(schema.reserved_keys))}"])
                     sub = schema.fields.get(key, schema.extra)
                     if sub is None:
                         self.diags.error("E301", f"the {schema.name} has no field `{key}`", entry.key.span,
@@ -233,4 +237,9 @@ def _schema_kinds(schema: targets.Schema) -> Kinds:
 
 
 def check(doc: ast.Document, diags: DiagnosticBag) -> None:
+    """Every error and warning of a parsed mapping."""
+    from .lint import lint
+
     Checker(doc, diags).run()
+    if not diags.errors:  # on a broken mapping, warnings would guess at what it means
+        lint(doc, diags)

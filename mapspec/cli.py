@@ -44,6 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("mappings", nargs="+", metavar="MAPPING", help="mapping names or paths")
     k.add_argument("--settings", "-s", metavar="FILE.json", help="also check these settings against each mapping")
 
+    te = sub.add_parser("test", help="run the examples a mapping carries (x.test.yaml, or `examples:`)",
+                        description="Run every example of each mapping; show a diff for each failure. "
+                                    "Exit 0 when all pass, 1 otherwise.")
+    te.add_argument("mappings", nargs="*", metavar="MAPPING", help="mapping names or paths (default: every bundled one)")
+
+    ex = sub.add_parser("explain", help="show which rule decides one event, and where each field comes from",
+                        description="Run a mapping on one event and show which rule decided and why the others "
+                                    "did not, and for every field sent, the expression and mapping line behind it.")
+    ex.add_argument("mapping", help="mapping name or path")
+    ex.add_argument("--event", "-e", required=True, metavar="FILE|-", help="one event, a JSON object")
+    ex.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
+
     sub.add_parser("mappings", help="list the bundled mappings")
     return p
 
@@ -55,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return {"translate": cmd_translate, "compile": cmd_compile, "check": cmd_check,
-                "mappings": cmd_mappings}[args.command](args)
+        return {"translate": cmd_translate, "compile": cmd_compile, "check": cmd_check, "test": cmd_test,
+                "explain": cmd_explain, "mappings": cmd_mappings}[args.command](args)
     except UsageError as e:
         print(f"mapspec {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -189,7 +201,9 @@ def cmd_check(args) -> int:
             bag = DiagnosticBag()
             resolve_settings(doc, settings, bag, args.settings)
             diagnostics = diagnostics + bag.items
-        _print_diagnostics(diagnostics)
+        # errors first, then warnings, each in file order
+        _print_diagnostics([d for d in diagnostics if d.severity == "error"])
+        _print_diagnostics([d for d in diagnostics if d.severity != "error"])
         errors = sum(1 for d in diagnostics if d.severity == "error")
         warnings = len(diagnostics) - errors
         if errors:
@@ -199,6 +213,69 @@ def cmd_check(args) -> int:
             status += f", {warnings} warning{'s' * (warnings != 1)}"
         print(f"{source.path}: {status}", file=sys.stderr)
     return EXIT_FAIL if failed else EXIT_OK
+
+
+def cmd_test(args) -> int:
+    from .compiler import bundled_names, read_mapping
+    from .errors import CompileError
+    from .testing import run_examples
+
+    names = args.mappings or bundled_names()
+    bad = 0
+    for name in names:
+        try:
+            source = read_mapping(name)
+        except CompileError as e:
+            _print_diagnostics(e.diagnostics)
+            bad += 1
+            continue
+        report = run_examples(source)
+        for error in report.errors:
+            print(f"{error}", file=sys.stderr)
+        for outcome in report.failed:
+            ex = outcome.example
+            print(f"{ex.location}: FAIL {ex.name}" + (f" (rule `{outcome.fired}`)" if outcome.fired else ""))
+            print("    " + outcome.problem.replace("\n", "\n    "))
+        passed = len(report.outcomes) - len(report.failed)
+        line = f"{source.path}: {passed} passed, {len(report.failed)} failed"
+        if not report.outcomes and not report.errors:
+            line += " (no examples: add them under `examples:` or in a .test.yaml file beside the mapping)"
+        if report.uncovered:
+            line += f"; rules without an example: {', '.join(report.uncovered)}"
+        print(line)
+        if report.failed or report.errors:
+            bad += 1
+    return EXIT_FAIL if bad else EXIT_OK
+
+
+def _event(path: str) -> dict:
+    try:
+        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path} is not UTF-8 text: {e.reason}") from None
+    try:
+        event = json.loads(text)
+    except ValueError as e:
+        raise UsageError(f"{path} is not one JSON event: {e}") from None
+    if not isinstance(event, dict):
+        raise UsageError(f"{path}: an event must be a JSON object")
+    return event
+
+
+def cmd_explain(args) -> int:
+    from .errors import CompileError
+    from .explain import explain
+
+    event = _event(args.event)
+    try:
+        compiled = _compile(args.mapping, args.settings, standalone=False)
+    except CompileError as e:
+        _print_diagnostics(e.diagnostics)
+        return EXIT_USAGE
+    sys.stdout.write(explain(compiled, event))
+    return EXIT_OK
 
 
 def cmd_mappings(args) -> int:

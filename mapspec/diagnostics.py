@@ -42,6 +42,12 @@ CODES: dict[str, str] = {
     "E301": "field not accepted by the target",
     "E302": "unknown target endpoint",
     "E303": "unknown target",
+    # W4xx: likely mistakes (the mapping still compiles)
+    "W401": "a rule that can never match",
+    "W402": "a field set twice in one object",
+    "W403": "a key the target reserves",
+    "W404": "a setting that is never used",
+    "W405": "a definition that is never used",
 }
 
 

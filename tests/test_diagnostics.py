@@ -34,7 +34,7 @@ def test_every_diagnostic_has_file_line_column_and_caret():
         for d in diagnostics:
             assert d.span is not None, d
             rendered = d.render()
-            assert rendered.startswith(f"{path.name}:{d.span.line}:{d.span.column}: error: ")
+            assert rendered.startswith(f"{path.name}:{d.span.line}:{d.span.column}: {d.severity}: ")
             assert "^" in rendered.splitlines()[2]
 
 

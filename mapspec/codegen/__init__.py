@@ -12,7 +12,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,11 @@ VERSION = "0.1.0"
 class GeneratedModule:
     source: str
     helpers: tuple[str, ...]
+    #: line of the generated source -> ("test" | "body", rule): where each rule's condition is tested
+    #: and where its body starts (the map from generated code back to the mapping)
+    line_map: dict[int, tuple[str, ast.Rule]] = field(default_factory=dict)
+    #: local name in translate() -> the path or definition it holds, as the mapping writes it
+    names: dict[str, str] = field(default_factory=dict)
 
 
 @functools.cache
@@ -92,6 +97,7 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
     body = top.lines
     base = doc.base_url.value if isinstance(doc.base_url, ast.Literal) else ""
     ends_open = True
+    marks: list[tuple[int, str, ast.Rule]] = []  # (index in body, kind, rule)
     for rule in doc.rules:
         where = rule.span.location() if rule.span else ""
         body.append(f"# rule {rule.name!r} ({where!r})")
@@ -108,10 +114,13 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
         em.bind_reads(exprs, inner)
         _rule_body(em, rule, inner, target, base)
         if rule.condition is None:
+            marks.append((len(body), "body", rule))
             body.extend(inner.lines)
             ends_open = False
             break
+        marks.append((len(body), "test", rule))
         body.append(f"if {condition}:")
+        marks.append((len(body), "body", rule))
         body.extend("    " + line for line in inner.lines)
     if ends_open:
         body.append(f"raise Rejected({'no rule of mapping ' + repr(doc.name) + ' matches this event'!r})")
@@ -133,7 +142,18 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
         constants=[(name, src) for src, name in em.constants.items()],
         body=body,
     )
-    return GeneratedModule(text, tuple(sorted(em.helpers)))
+    first = text.splitlines().index("def translate(event):") + 1 + 4  # def, docstring, check, raise
+    line_map = {first + i: (kind, rule) for i, kind, rule in marks}
+    names = {name: _describe_key(key) for key, name in top.bound.items()}
+    return GeneratedModule(text, tuple(sorted(em.helpers)), line_map, names)
+
+
+def _describe_key(key: tuple) -> str:
+    _, root, steps = key
+    out = root
+    for step in steps:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
+    return out
 
 
 def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: str) -> None:

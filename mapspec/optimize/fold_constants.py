@@ -57,7 +57,7 @@ def _evaluate_call(name: str, args: list):
 
 
 class _Folder:
-    def __init__(self, doc: ast.Document):
+    def __init__(self, doc: ast.Document | None):
         self.typer = Typer({}, {})
 
     def __call__(self, node: ast.Node) -> ast.Node:
@@ -178,6 +178,11 @@ class _Folder:
         if all(_lit(i) for i in items):
             return ast.Literal(n.span, [i.value for i in items])  # type: ignore[attr-defined]
         return replace(n, items=items) if len(items) != len(n.items) else n
+
+
+def fold_expression(node: ast.Node) -> ast.Node:
+    """One expression with what is known folded (settings are left as they are)."""
+    return ast.rewrite(node, _Folder(None))
 
 
 def fold_constants(doc: ast.Document, ctx) -> ast.Document:

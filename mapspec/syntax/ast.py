@@ -185,6 +185,8 @@ class SettingDecl(Node):
     default: Any  # MISSING when there is none
     description: str = ""
     required: bool = False
+    #: accepted for compatibility and never read (no "never used" warning)
+    ignored: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from . import ast
 from .expressions import ExpressionError, Locate, _template_parts, parse_expression
 
 TOP_KEYS = ("name", "description", "target", "base_url", "settings", "let", "rules", "examples")
-SETTING_KEYS = ("type", "default", "description", "required")
+SETTING_KEYS = ("type", "default", "description", "required", "ignored")
 SETTING_TYPES = ("string", "bool", "number", "integer", "object", "list", "any")
 RULE_KEYS = ("name", "when", "send", "reject", "skip", "description")
 REQUEST_KEYS = ("endpoint", "body", "when")
@@ -88,7 +88,12 @@ class _Reader:
 
     # ---- plain YAML values (settings defaults, names)
     def plain(self, node: yaml.Node) -> Any:
-        return yaml.safe_load(yaml.serialize(node)) if node is not None else None
+        """A YAML value as Python data (a setting's default, a literal number)."""
+        try:
+            return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+        except (yaml.YAMLError, TypeError, ValueError) as e:
+            self.structure(node, f"this value cannot be read: {getattr(e, 'problem', None) or e}")
+            return None
 
     def text(self, node: yaml.Node, what: str) -> str | None:
         if isinstance(node, yaml.ScalarNode) and node.tag == _STR:
@@ -233,7 +238,8 @@ class _Reader:
             default = self.plain(fields["default"]) if "default" in fields else ast.MISSING
             desc = self.plain(fields["description"]) if "description" in fields else ""
             required = bool(self.plain(fields["required"])) if "required" in fields else False
-            out.append(ast.SettingDecl(self.span(knode), key, type_, default, str(desc or ""), required))
+            ignored = bool(self.plain(fields["ignored"])) if "ignored" in fields else False
+            out.append(ast.SettingDecl(self.span(knode), key, type_, default, str(desc or ""), required, ignored))
         return tuple(out)
 
     def lets(self, node: yaml.Node) -> tuple[ast.Let, ...]:

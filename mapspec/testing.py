@@ -1,0 +1,187 @@
+"""Examples carried by a mapping, run by `mapspec test`.
+
+A mapping's examples live in a sibling file (`x.test.yaml` beside `x.yaml`) or under `examples:` in the
+mapping itself. Each is an event, optional settings, and what it must give:
+
+    - name: identify with standard traits
+      settings: {app_id: my-app}          # optional
+      event: {type: identify, userId: u1, traits: {firstName: Jane}}
+      rule: identify                      # optional: the rule that must decide
+      requests:                           # or `rejected: <part of the message>`; `requests: []` sends nothing
+        - url: https://rest.iad-01.braze.com/users/track
+          body: {attributes: [{external_id: u1, first_name: Jane, _update_existing_only: false}]}
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .compiler import Compiled, compile_source, load_compiled
+from .diagnostics import DiagnosticBag
+from .errors import CompileError
+from .source import SourceFile
+from .syntax.document import parse_document
+from .trace import traced_run
+
+EXAMPLE_KEYS = {"name", "event", "settings", "rule", "requests", "rejected"}
+
+
+@dataclass
+class Example:
+    name: str
+    location: str
+    event: Any
+    settings: dict[str, Any]
+    expect: dict[str, Any]
+    rule: str | None = None
+
+
+@dataclass
+class Outcome:
+    example: Example
+    ok: bool
+    fired: str | None
+    problem: str = ""
+
+
+@dataclass
+class Report:
+    mapping: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    uncovered: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+class ExampleError(Exception):
+    pass
+
+
+def example_files(source: SourceFile) -> list[tuple[str, str]]:
+    """(path, text) of every file that holds examples for this mapping."""
+    out = []
+    path = Path(source.path)
+    sibling = path.with_name(path.name[:-5] + ".test.yaml") if path.name.endswith(".yaml") else None
+    if sibling is not None:
+        from .syntax.grammar import resource_dir
+
+        candidates = [sibling]
+        if source.path.startswith("mappings/"):
+            candidates.append(resource_dir("mappings") / sibling.name)
+        for candidate in candidates:
+            if candidate.is_file():
+                out.append((str(sibling), candidate.read_text(encoding="utf-8")))
+                break
+    return out
+
+
+def _examples_from_node(node: yaml.Node, path: str) -> list[Example]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise ExampleError(f"{path}:{node.start_mark.line + 1}: examples must be a list")
+    out = []
+    for item in node.value:
+        where = f"{path}:{item.start_mark.line + 1}"
+        data = yaml.constructor.SafeConstructor().construct_object(item, deep=True)
+        if not isinstance(data, dict) or "event" not in data:
+            raise ExampleError(f"{where}: an example needs an `event`")
+        unknown = set(data) - EXAMPLE_KEYS
+        if unknown:
+            raise ExampleError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+                               f"an example has {', '.join(sorted(EXAMPLE_KEYS))}")
+        if ("requests" in data) == ("rejected" in data):
+            raise ExampleError(f"{where}: an example needs exactly one of `requests` or `rejected`")
+        expect = {"requests": data["requests"]} if "requests" in data else {"rejected": data["rejected"]}
+        out.append(Example(str(data.get("name") or f"example at line {item.start_mark.line + 1}"), where,
+                           data["event"], dict(data.get("settings") or {}), expect, data.get("rule")))
+    return out
+
+
+def load_examples(source: SourceFile) -> list[Example]:
+    examples: list[Example] = []
+    try:
+        root = yaml.compose(source.text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        root = None
+    if isinstance(root, yaml.MappingNode):
+        for k, v in root.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == "examples":
+                examples.extend(_examples_from_node(v, source.path))
+    for path, text in example_files(source):
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark
+            raise ExampleError(f"{path}:{mark.line + 1 if mark else 1}: YAML syntax error: {e.problem}") from None
+        if node is not None:
+            examples.extend(_examples_from_node(node, path))
+    return examples
+
+
+def _normalise(requests: Any) -> Any:
+    if not isinstance(requests, list):
+        return requests
+    return [dict({"method": "POST"}, **r) if isinstance(r, dict) else r for r in requests]
+
+
+def _diff(expected: Any, actual: Any) -> str:
+    a = json.dumps(expected, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    b = json.dumps(actual, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    return "\n".join(difflib.unified_diff(a, b, "expected", "actual", lineterm="", n=2))
+
+
+def run_examples(source: SourceFile) -> Report:
+    report = Report(source.path)
+    try:
+        examples = load_examples(source)
+    except ExampleError as e:
+        report.errors.append(str(e))
+        return report
+    compiled: dict[str, tuple[Compiled, Any]] = {}
+    fired_names: set[str] = set()
+    for ex in examples:
+        key = json.dumps(ex.settings, sort_keys=True)
+        if key not in compiled:
+            try:
+                c = compile_source(source, ex.settings, settings_origin=ex.location, standalone=False)
+            except CompileError as e:
+                report.outcomes.append(Outcome(ex, False, None, "\n".join(d.render() for d in e.diagnostics)))
+                continue
+            compiled[key] = (c, load_compiled(c))
+        c, translate = compiled[key]
+        if not isinstance(ex.event, dict):
+            report.outcomes.append(Outcome(ex, False, None, "the event must be an object"))
+            continue
+        trace = traced_run(c, translate, json.loads(json.dumps(ex.event)))
+        fired = trace.fired.name if trace.fired else None
+        if fired:
+            fired_names.add(fired)
+        problem = ""
+        if ex.rule is not None and ex.rule != fired:
+            problem = f"rule `{fired}` decided, not `{ex.rule}`"
+        elif "rejected" in ex.expect:
+            want = ex.expect["rejected"]
+            got = trace.result.get("rejected")
+            if got is None:
+                problem = "expected a rejection, got requests:\n" + _diff(None, trace.result["requests"])
+            elif want is not True and str(want) not in got["message"]:
+                problem = f"rejected with {got['message']!r}, which does not contain {str(want)!r}"
+        else:
+            want = _normalise(ex.expect["requests"])
+            if "rejected" in trace.result:
+                problem = f"rejected: {trace.result['rejected']['message']}"
+            elif trace.result["requests"] != want:
+                problem = _diff(want, trace.result["requests"])
+        report.outcomes.append(Outcome(ex, not problem, fired, problem))
+    doc = parse_document(source, DiagnosticBag())
+    if doc is not None and examples:
+        report.uncovered = [r.name for r in doc.rules if r.name not in fired_names]
+    return report

@@ -1,0 +1,54 @@
+"""Run a compiled translator on one event and record which rules were tested and which one fired.
+
+The record comes from the compiler's map of generated lines back to rules (`GeneratedModule.line_map`),
+observed with a line tracer on the generated function: nothing is evaluated a second time.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from .compiler import Compiled, Translator
+from .errors import Rejected
+from .syntax import ast
+
+
+@dataclass
+class Trace:
+    result: dict[str, Any]  # {"requests": [...]} or {"rejected": {"message": ...}}
+    tested: list[tuple[ast.Rule, dict[str, Any]]] = field(default_factory=list)  # rule, values it read
+    fired: ast.Rule | None = None
+
+
+def traced_run(compiled: Compiled, translate: Translator, event: dict) -> Trace:
+    line_map = compiled.module.line_map
+    names = compiled.module.names
+    code = translate.__code__
+    trace = Trace({})
+
+    def local_tracer(frame, what, arg):
+        if what == "line":
+            mark = line_map.get(frame.f_lineno)
+            if mark is not None:
+                kind, rule = mark
+                if kind == "test":
+                    values = {names[k]: v for k, v in frame.f_locals.items() if k in names}
+                    trace.tested.append((rule, values))
+                elif trace.fired is None:
+                    trace.fired = rule
+        return local_tracer
+
+    def global_tracer(frame, what, arg):
+        return local_tracer if frame.f_code is code else None
+
+    previous = sys.gettrace()
+    sys.settrace(global_tracer)
+    try:
+        trace.result = {"requests": translate(event)}
+    except Rejected as e:
+        trace.result = {"rejected": {"message": str(e)}}
+    finally:
+        sys.settrace(previous)
+    return trace

@@ -1,0 +1,77 @@
+"""`mapspec test`: the examples every bundled mapping carries, and how a failure reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from mapspec.compiler import bundled_names, read_mapping
+from mapspec.source import SourceFile
+from mapspec.testing import run_examples
+from tests.test_cli import mapspec
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_bundled_examples_pass_and_cover_every_rule(name):
+    report = run_examples(read_mapping(name))
+    assert not report.errors
+    assert report.outcomes and not report.failed, [o.problem for o in report.failed]
+    assert report.uncovered == []
+
+
+MAPPING = """
+name: inline
+base_url: '"http://x"'
+rules:
+  - name: track
+    when: type == "track"
+    send:
+      endpoint: /users/track
+      body:
+        events:
+          - {external_id: userId, name: event, time: '"t"'}
+  - name: other
+    reject: '"only track"'
+examples:
+  - name: track
+    event: {type: track, userId: u, event: E}
+    rule: track
+    requests:
+      - url: http://x/users/track
+        body: {events: [{external_id: u, name: E, time: t}]}
+  - name: wrong
+    event: {type: track, userId: u, event: E}
+    requests: []
+  - name: wrong rule
+    event: {type: page}
+    rule: track
+    rejected: only
+  - name: rejected
+    event: {type: page}
+    rejected: only track
+"""
+
+
+def test_examples_inside_a_mapping(tmp_path):
+    report = run_examples(SourceFile("inline.yaml", MAPPING))
+    assert [o.ok for o in report.outcomes] == [True, False, False, True]
+    assert "+" in report.failed[0].problem and '"name": "E"' in report.failed[0].problem
+    assert report.failed[1].problem == "rule `other` decided, not `track`"
+
+
+def test_cli_exit_codes(tmp_path):
+    path = tmp_path / "inline.yaml"
+    path.write_text(MAPPING)
+    proc = mapspec("test", str(path))
+    out = proc.stdout.decode()
+    assert proc.returncode == 1
+    assert f"{path}:" in out and "FAIL wrong" in out and "2 passed, 2 failed" in out
+    assert mapspec("test").returncode == 0
+
+
+def test_malformed_examples_are_reported(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(MAPPING.split("examples:")[0])
+    (tmp_path / "m.test.yaml").write_text("- name: x\n  evnt: {}\n  requests: []\n")
+    proc = mapspec("test", str(path))
+    assert proc.returncode == 1
+    assert "m.test.yaml:1: an example needs an `event`" in proc.stderr.decode()
