@@ -56,6 +56,23 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--event", "-e", required=True, metavar="FILE|-", help="one event, a JSON object")
     ex.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
 
+    d = sub.add_parser("diff", help="what changes between two mappings, in structure and on real events",
+                       description="Compare two mappings (bundled names, paths, or REV:path git revisions): rules "
+                                   "and fields added, removed or changed, and with --events, per Braze field, how "
+                                   "many events change and how. Exit 0 when equivalent (on the events, when "
+                                   "given), 1 when different, 2 on error.")
+    d.add_argument("old", help="the mapping before: name, path, or REV:path (HEAD~1:mappings/x.yaml)")
+    d.add_argument("new", help="the mapping after")
+    d.add_argument("--events", metavar="FILE|-", help="NDJSON events to run both mappings on")
+    d.add_argument("--settings", "-s", metavar="FILE.json", help="settings for both mappings")
+    d.add_argument("--old-settings", metavar="FILE.json", help="settings for the old mapping")
+    d.add_argument("--new-settings", metavar="FILE.json", help="settings for the new mapping")
+    d.add_argument("--format", choices=["text", "json"], default="text")
+
+    sub.add_parser("schema", help="print a JSON Schema of mapping files, for YAML editors",
+                   description="Print a JSON Schema (draft-07) of the mapping file format. Point your editor's "
+                               "YAML support at it to validate and complete mapping files.")
+
     sub.add_parser("mappings", help="list the bundled mappings")
     return p
 
@@ -68,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return {"translate": cmd_translate, "compile": cmd_compile, "check": cmd_check, "test": cmd_test,
-                "explain": cmd_explain, "mappings": cmd_mappings}[args.command](args)
+                "explain": cmd_explain, "diff": cmd_diff, "schema": cmd_schema,
+                "mappings": cmd_mappings}[args.command](args)
     except UsageError as e:
         print(f"mapspec {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -275,6 +293,49 @@ def cmd_explain(args) -> int:
         _print_diagnostics(e.diagnostics)
         return EXIT_USAGE
     sys.stdout.write(explain(compiled, event))
+    return EXIT_OK
+
+
+def cmd_diff(args) -> int:
+    from .compiler import compile_source, load_compiled
+    from .diff import behaviour, read_side, render_json, render_text, structural
+    from .errors import CompileError
+
+    if args.settings and (args.old_settings or args.new_settings):
+        raise UsageError("give --settings, or --old-settings and --new-settings, not both")
+    old_settings = args.old_settings or args.settings
+    new_settings = args.new_settings or args.settings
+    try:
+        old = compile_source(read_side(args.old), _settings(old_settings), standalone=False,
+                             settings_origin=old_settings or "<settings>")
+        new = compile_source(read_side(args.new), _settings(new_settings), standalone=False,
+                             settings_origin=new_settings or "<settings>")
+    except CompileError as e:
+        _print_diagnostics(e.diagnostics)
+        return EXIT_USAGE
+    changes = structural(old.document, new.document)
+    result = None
+    if args.events:
+        def events():
+            for number, line in _lines(args.events):
+                try:
+                    yield number, json.loads(line)
+                except ValueError:
+                    yield number, None
+
+        result = behaviour(load_compiled(old), load_compiled(new), events())
+    if args.format == "json":
+        sys.stdout.write(render_json(old, new, changes, result))
+    else:
+        sys.stdout.write(render_text(old, new, changes, result, args.events or ""))
+    different = result.differing if result is not None else bool(changes)
+    return EXIT_FAIL if different else EXIT_OK
+
+
+def cmd_schema(args) -> int:
+    from .schema import mapping_schema
+
+    sys.stdout.write(json.dumps(mapping_schema(), indent=2) + "\n")
     return EXIT_OK
 
 

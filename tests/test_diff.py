@@ -1,0 +1,89 @@
+"""`mapspec diff`: structural and behavioural reports, exit codes like diff(1), and git revisions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CORPUS, ROOT
+from tests.test_cli import mapspec
+
+BRAZE = (ROOT / "mappings" / "segment-braze.yaml").read_text()
+
+
+def edited(tmp_path: Path, name: str = "edited.yaml") -> Path:
+    """The default mapping with a reviewer-sized change: gender no longer normalised, one new field."""
+    text = BRAZE.replace("gender: $gender_codes[lower(traits.gender)]", "gender: traits.gender")
+    text = text.replace("            image_url: traits.avatar\n",
+                        "            image_url: traits.avatar else traits.photoUrl\n")
+    assert text != BRAZE
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_structural_and_behavioural_report(tmp_path, snapshot):
+    proc = mapspec("diff", "segment-braze", str(edited(tmp_path)), "--events", str(CORPUS), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    report = proc.stdout.decode().replace(str(tmp_path), "TMP").replace(str(ROOT), "ROOT")
+    assert "~ rule `identify`: /users/track attributes[0].gender" in report
+    assert "/users/track attributes[].gender: changed in 7, added in 2 events" in report
+    assert report == snapshot
+
+
+def test_json_format(tmp_path):
+    proc = mapspec("diff", "segment-braze", str(edited(tmp_path)), "--events", str(CORPUS), "--format", "json")
+    doc = json.loads(proc.stdout)
+    assert doc["equivalent"] is False and doc["behaviour"]["events"] == 64
+    gender = doc["behaviour"]["fields"]["/users/track attributes[].gender"]
+    assert gender["changed"]["events"] == 7 and gender["added"]["events"] == 2  # raw "F" stays "F"
+    assert gender["added"]["examples"][0] == {"line": 16, "old": None, "new": "nonbinary",
+                                              "old_present": False, "new_present": True}
+    assert {c["what"] for c in doc["structure"]} >= {"rule `identify`: /users/track attributes[0].gender"}
+
+
+def test_equivalent_mappings_exit_0(tmp_path):
+    # a refactor: the same behaviour written differently
+    text = BRAZE.replace('properties: properties without $reserved_properties else {}',
+                         'properties: (properties without $reserved_properties) else {}')
+    path = tmp_path / "refactor.yaml"
+    path.write_text(text)
+    proc = mapspec("diff", "segment-braze", str(path), "--events", str(CORPUS))
+    assert proc.returncode == 0, proc.stdout.decode()
+    assert "no difference" in proc.stdout.decode()
+    assert mapspec("diff", "segment-braze", "segment-braze").returncode == 0
+
+
+def test_settings_change_behaviour(tmp_path):
+    settings = tmp_path / "s.json"
+    settings.write_text('{"track_all_pages": true}')
+    proc = mapspec("diff", "segment-braze", "segment-braze", "--events", str(CORPUS), "--new-settings", str(settings))
+    assert proc.returncode == 1
+    assert "newly sent: 6 events" in proc.stdout.decode()
+
+
+@pytest.mark.parametrize("args", [["segment-braze", "nope"], ["segment-braze", "HEAD~99:nothing.yaml"],
+                                  ["segment-braze", "segment-braze", "--settings", "missing.json"]])
+def test_errors_exit_2(args, tmp_path):
+    proc = mapspec("diff", *args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr.decode()
+
+
+def test_git_revisions(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "m.yaml").write_text(BRAZE)
+    git("add", "m.yaml")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    edited(tmp_path, "m.yaml")
+    proc = mapspec("diff", "HEAD:m.yaml", "m.yaml", cwd=tmp_path)
+    assert proc.returncode == 1
+    out = proc.stdout.decode()
+    assert out.startswith("--- HEAD:m.yaml\n+++ m.yaml\n")
+    assert "attributes[0].gender" in out
