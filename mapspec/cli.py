@@ -133,24 +133,20 @@ def cmd_translate(args) -> int:
     except CompileError as e:
         _print_diagnostics(e.diagnostics)
         return EXIT_USAGE
-    out = sys.stdout
+    loads, dumps = _codec()
+    out = sys.stdout.buffer
     write = out.write
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     internal = 0
     for number, line in _lines(args.input):
         try:
-            event = json.loads(line)
-        except UnicodeDecodeError as e:
-            write(dumps({"error": {"line": number, "message": f"invalid UTF-8: {e.reason}"}}) + "\n")
-            continue
-        except ValueError as e:
-            message = "empty line" if not line.strip() else f"invalid JSON: {e}"
-            write(dumps({"error": {"line": number, "message": message}}) + "\n")
+            event = loads(line)
+        except ValueError:  # decoded again by the standard library, for the same message with or without orjson
+            write(dumps({"error": {"line": number, "message": _json_problem(line)}}))
             continue
         if not isinstance(event, dict):
             kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
                 type(event), "a number")
-            write(dumps({"error": {"line": number, "message": f"an event must be a JSON object, not {kind}"}}) + "\n")
+            write(dumps({"error": {"line": number, "message": f"an event must be a JSON object, not {kind}"}}))
             continue
         try:
             result: dict[str, Any] = {"requests": translate(event)}
@@ -159,9 +155,44 @@ def cmd_translate(args) -> int:
         except Exception as e:  # noqa: BLE001 - a bug must not stop the stream; it is reported on the line
             internal += 1
             result = {"error": {"line": number, "message": f"internal error: {type(e).__name__}: {e}"}}
-        write(dumps(result) + "\n")
+        write(dumps(result))
     out.flush()
     return EXIT_FAIL if internal else EXIT_OK
+
+
+def _json_problem(line: bytes) -> str:
+    try:
+        json.loads(line)
+    except UnicodeDecodeError as e:
+        return f"invalid UTF-8: {e.reason}"
+    except ValueError as e:
+        return "empty line" if not line.strip() else f"invalid JSON: {e}"
+    return "invalid JSON"
+
+
+def _codec():
+    """(loads, dumps to an NDJSON line as bytes): orjson when it is installed (`pip install mapspec[fast]`),
+    which parses and writes about twice as fast; otherwise the standard library."""
+    import os
+
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    if not os.environ.get("MAPSPEC_NO_ORJSON"):
+        try:
+            import orjson
+        except ImportError:
+            pass
+        else:
+            fast = orjson.dumps
+            option = orjson.OPT_APPEND_NEWLINE
+
+            def dumps(obj) -> bytes:
+                try:
+                    return fast(obj, option=option)
+                except TypeError:  # what orjson refuses (integers beyond 64 bits), the standard library writes
+                    return (encode(obj) + "\n").encode("utf-8")
+
+            return orjson.loads, dumps
+    return json.loads, lambda obj: (encode(obj) + "\n").encode("utf-8")
 
 
 def _lines(path: str) -> Iterator[tuple[int, bytes]]:

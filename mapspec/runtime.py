@@ -343,6 +343,14 @@ def parse_time(x):
             return MISSING
     if not isinstance(x, str):
         return MISSING
+    try:  # the common case, in C: 2024-05-01T12:00:00.123Z, 2024-05-01, 2024-05-01T14:00:00+02:00
+        t = datetime.datetime.fromisoformat(x)
+    except ValueError:
+        pass
+    else:
+        if t.tzinfo is None:
+            return t.replace(tzinfo=datetime.UTC)
+        return t.astimezone(datetime.UTC)
     s = x.strip()
     try:
         if _ISO_DATE.match(s):
@@ -399,11 +407,19 @@ def iso8601(t):
     """A time as `YYYY-MM-DDTHH:MM:SS.sssZ` (UTC, milliseconds), or MISSING."""
     if not isinstance(t, datetime.datetime):
         return MISSING
-    return f"{t.strftime('%Y-%m-%dT%H:%M:%S')}.{t.microsecond // 1000:03d}Z"
+    return t.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def iso_time(x):
-    """`iso8601(parse_time(x))` in one step."""
+    """`iso8601(parse_time(x))` in one step (with the common ISO 8601 text done in C)."""
+    if isinstance(x, str):
+        try:
+            t = datetime.datetime.fromisoformat(x)
+        except ValueError:
+            return iso8601(parse_time(x))
+        if t.tzinfo is not None:
+            t = t.astimezone(datetime.UTC).replace(tzinfo=None)
+        return t.isoformat(timespec="milliseconds") + "Z"
     return iso8601(parse_time(x))
 
 
@@ -417,6 +433,6 @@ DEPS: dict[str, tuple[str, ...]] = {
     "loose_get": ("re", "_LOOSE"), "_LOOSE": ("re",), "index_of": (), "slice": (),
     "js_string": ("number_text",), "now": ("datetime",), "parse_time": ("datetime", "math", "_ISO_DATE", "_ISO_TIME", "_parse_written_time"),
     "_parse_written_time": ("datetime", "email.utils", "_WRITTEN_FORMATS"), "_WRITTEN_FORMATS": (),
-    "format_time": ("datetime",), "iso8601": ("datetime",), "iso_time": ("iso8601", "parse_time"),
+    "format_time": ("datetime",), "iso8601": ("datetime",), "iso_time": ("datetime", "iso8601", "parse_time"),
     "_ISO_DATE": ("re",), "_ISO_TIME": ("re",),
 }

@@ -58,6 +58,16 @@ def describe(kinds: Kinds) -> str:
     return " or ".join(sorted(names[k] for k in kinds)) or "nothing"
 
 
+_TESTS = {"is_string": frozenset({"str"}), "is_number": frozenset({"int", "float"}),
+          "is_bool": frozenset({"bool"}), "is_list": frozenset({"list"}), "is_object": frozenset({"object"})}
+
+
+def _conjuncts(node: ast.Node) -> list[ast.Node]:
+    if isinstance(node, ast.Binary) and node.op == "and":
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    return [node]
+
+
 class Typer:
     """Infers kinds of expressions. `variables` maps `$name` to kinds; `settings` setting names to kinds."""
 
@@ -76,6 +86,15 @@ class Typer:
             return found[1]
         kinds = self._infer(node)
         self._memo[id(node)] = (node, kinds)
+        return kinds
+
+    def _narrowed(self, value: ast.Node, condition: ast.Node) -> Kinds:
+        """The kinds of `value` where `condition` holds: `x if is_string(x)` is text."""
+        kinds = self(value)
+        for part in _conjuncts(condition):
+            if (isinstance(part, ast.Call) and part.name in _TESTS and len(part.args) == 1
+                    and repr(part.args[0]) == repr(value)):
+                kinds = kinds & _TESTS[part.name]
         return kinds
 
     def _infer(self, n: ast.Node) -> Kinds:  # noqa: C901 - one case per node type
@@ -120,9 +139,9 @@ class Typer:
                 kinds.add("missing")
             return frozenset(kinds)
         if isinstance(n, ast.Guard):
-            return self(n.value) | {"missing"}
+            return self._narrowed(n.value, n.condition) | {"missing"}
         if isinstance(n, ast.Conditional):
-            return self(n.then) | self(n.otherwise)
+            return self._narrowed(n.then, n.condition) | self(n.otherwise)
         if isinstance(n, ast.Template):
             parts = [self(p) for p in n.parts if isinstance(p, ast.Node)]
             if any(k & {"missing", "null"} for k in parts):

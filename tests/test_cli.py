@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,10 @@ from tests.conftest import CORPUS
 BAD = Path(__file__).parent / "fixtures" / "diagnostics"
 
 
-def mapspec(*args: str, stdin: bytes | str | None = None, cwd=None) -> subprocess.CompletedProcess:
+def mapspec(*args: str, stdin: bytes | str | None = None, cwd=None, env=None) -> subprocess.CompletedProcess:
     data = stdin.encode() if isinstance(stdin, str) else stdin
-    return subprocess.run([sys.executable, "-m", "mapspec", *args], input=data, capture_output=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "mapspec", *args], input=data, capture_output=True, cwd=cwd,
+                          env=env)
 
 
 def lines(proc) -> list[dict]:
@@ -27,13 +29,17 @@ def test_translate_corpus_one_line_per_event():
     proc = mapspec("translate", str(CORPUS))
     assert proc.returncode == 0, proc.stderr
     out = lines(proc)
+    plain = mapspec("translate", str(CORPUS), env=dict(os.environ, MAPSPEC_NO_ORJSON="1"))
+    assert [json.loads(x) for x in plain.stdout.decode().splitlines()] == out  # the same with or without orjson
     assert len(out) == len(CORPUS.read_text().splitlines())
     assert all(set(o) <= {"requests", "rejected"} for o in out)
 
 
-def test_translate_reports_bad_lines_and_goes_on():
+@pytest.mark.parametrize("codec", ["orjson", "stdlib"])
+def test_translate_reports_bad_lines_and_goes_on(codec):
     stdin = b'{"type":"identify","userId":"u"}\nnot json\n[1]\n\n"text"\n\xff\xfe\n{"type":"alias"}\n{"type":"track"'
-    proc = mapspec("translate", "-", stdin=stdin)
+    env = dict(os.environ, MAPSPEC_NO_ORJSON="1") if codec == "stdlib" else None
+    proc = mapspec("translate", "-", stdin=stdin, env=env)
     assert proc.returncode == 0, proc.stderr
     out = lines(proc)
     assert len(out) == 8

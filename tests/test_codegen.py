@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -34,12 +35,24 @@ def test_settings_known_at_compile_time_remove_code_paths():
     assert "settings" not in off.split("def translate", 1)[1]
 
 
-def test_each_event_path_is_read_once_per_rule(snapshot_py):
-    source = compile_source(read_mapping("segment-braze")).module.source
+def test_each_event_path_is_read_once_per_rule():
+    """No `.get()` of the same key from the same parent twice on one line of execution of a rule."""
+    source = compile_source(read_mapping("segment-braze"), {"track_all_pages": True}).module.source
     body = source.split("def translate", 1)[1]
+    reads = re.compile(r"^( *)(\w+) = (\w+)\.get\(('[^']*')")
     for block in body.split("    # rule ")[1:]:
-        reads = [line.split("=", 1)[1].strip() for line in block.splitlines() if line.strip().startswith("e_")]
-        assert len(reads) == len(set(reads)), block
+        stack: list[tuple[int, set]] = []
+        for line in block.splitlines():
+            m = reads.match(line)
+            if not m:
+                continue
+            depth = len(m.group(1))
+            stack = [(d, seen) for d, seen in stack if d <= depth]
+            if not stack or stack[-1][0] < depth:
+                stack.append((depth, set()))
+            read = (m.group(3).rstrip("_0123456789"), m.group(4))
+            assert all(read not in seen for _, seen in stack), f"{read} read twice:\n{block}"
+            stack[-1][1].add(read)
 
 
 def test_standalone_module_imports_only_the_standard_library(tmp_path, corpus):

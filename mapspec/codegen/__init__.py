@@ -93,38 +93,23 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
         typer.bind("$" + let.name, typer(let.value))
     em = Emitter(doc, typer)
     top = Block()
-    em.bind_reads([r.condition for r in doc.rules if r.condition is not None], top)
     body = top.lines
     base = doc.base_url.value if isinstance(doc.base_url, ast.Literal) else ""
     ends_open = True
-    marks: list[tuple[int, str, ast.Rule]] = []  # (index in body, kind, rule)
-    for rule in doc.rules:
+    rules = list(doc.rules)
+    for index, rule in enumerate(rules):
         where = rule.span.location() if rule.span else ""
         body.append(f"# rule {rule.name!r} ({where!r})")
-        inner = Block(top)
-        exprs: list[ast.Node] = []
-        if rule.message is not None:
-            exprs.append(rule.message)
-        for req in rule.requests:
-            exprs.append(req.body)
-            if req.condition is not None:
-                exprs.append(req.condition)
-        if rule.condition is not None:
-            condition = em.cond(rule.condition, top)
-        em.bind_reads(exprs, inner)
-        _rule_body(em, rule, inner, target, base)
         if rule.condition is None:
-            marks.append((len(body), "body", rule))
-            body.extend(inner.lines)
+            body.append(f"{_MARK}body:{index}")
+            _rule_block(em, rule, top, target, base)
             ends_open = False
             break
-        marks.append((len(body), "test", rule))
-        body.append(f"if {condition}:")
-        marks.append((len(body), "body", rule))
-        body.extend("    " + line for line in inner.lines)
+        _test(em, rule, index, _conjuncts(rule.condition), top, target, base, first=True)
     if ends_open:
         body.append(f"raise Rejected({'no rule of mapping ' + repr(doc.name) + ' matches this event'!r})")
 
+    body, marks = _take_marks(body)
     helpers, modules = helper_closure(em.helpers | ({"_Missing", "MISSING"} if standalone else set()))
     modules |= em.modules
     sources = _runtime_sources()
@@ -143,8 +128,8 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
         body=body,
     )
     first = text.splitlines().index("def translate(event):") + 1 + 4  # def, docstring, check, raise
-    line_map = {first + i: (kind, rule) for i, kind, rule in marks}
-    names = {name: _describe_key(key) for key, name in top.bound.items()}
+    line_map = {first + i: (kind, rules[index]) for i, kind, index in marks}
+    names = {name: _describe_key(key) for key, name in em.all_bound.items()}
     return GeneratedModule(text, tuple(sorted(em.helpers)), line_map, names)
 
 
@@ -154,6 +139,73 @@ def _describe_key(key: tuple) -> str:
     for step in steps:
         out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
     return out
+
+
+_MARK = "\x00mark:"
+
+
+def _take_marks(lines: list[str]) -> tuple[list[str], list[tuple[int, str, int]]]:
+    """Remove the marker lines, noting (index of the next line, kind, rule index) for each."""
+    out: list[str] = []
+    marks: list[tuple[int, str, int]] = []
+    for line in lines:
+        stripped = line.lstrip(" ")
+        if stripped.startswith(_MARK):
+            kind, index = stripped[len(_MARK):].split(":")
+            marks.append((len(out), kind, int(index)))
+        else:
+            out.append(line)
+    return out, marks
+
+
+def _conjuncts(node: ast.Node) -> list[ast.Node]:
+    if isinstance(node, ast.Binary) and node.op == "and":
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    return [node]
+
+
+def _unbound(em: Emitter, node: ast.Node, block: Block) -> bool:
+    """Whether testing `node` needs a path or definition that this block has not read yet."""
+    for n in node.walk():
+        if isinstance(n, ast.Path) and block.lookup(("path", n.root, n.steps if not n.root else ())) is None:
+            return True
+    return False
+
+
+def _test(em: Emitter, rule: ast.Rule, index: int, conjuncts: list[ast.Node], block: Block, target: Target,
+          base: str, first: bool = False) -> None:
+    """`if` on the conjuncts of a rule's condition, reading what each needs only once the ones before it
+    hold (so a rule that is not tested, or fails early, reads nothing more); then the rule's body."""
+    em.bind_reads([conjuncts[0]], block)
+    group, rest = [conjuncts[0]], conjuncts[1:]
+    while rest and not _unbound(em, rest[0], block):
+        group.append(rest.pop(0))
+    tests = [em.cond(c, block) for c in group]
+    if first:
+        block.emit(f"{_MARK}test:{index}")
+    block.emit(f"if {' and '.join(tests)}:")
+    inner = Block(block)
+    if rest:
+        _test(em, rule, index, rest, inner, target, base)
+    else:
+        inner.emit(f"{_MARK}body:{index}")
+        _rule_block(em, rule, inner, target, base)
+    block.lines.extend("    " + line for line in inner.lines)
+
+
+def _rule_block(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: str) -> None:
+    """Read what the rule's body needs, then the body itself, into a block of its own."""
+    inner = Block(block)
+    exprs: list[ast.Node] = []
+    if rule.message is not None:
+        exprs.append(rule.message)
+    for req in rule.requests:
+        exprs.append(req.body)
+        if req.condition is not None:
+            exprs.append(req.condition)
+    em.bind_reads(exprs, inner)
+    _rule_body(em, rule, inner, target, base)
+    block.lines.extend(inner.lines)
 
 
 def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: str) -> None:

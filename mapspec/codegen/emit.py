@@ -71,6 +71,8 @@ class Emitter:
         self.modules: set[str] = set()
         self.used_names: set[str] = set()
         self._counter = 0
+        #: every path and definition bound anywhere, key -> local name (for tracing)
+        self.all_bound: dict[tuple, str] = {}
 
     # ---- names and constants
     def fresh(self, prefix: str) -> str:
@@ -99,23 +101,92 @@ class Emitter:
 
     # ---- paths and definitions: bound once per block
     def bind_reads(self, nodes: list[ast.Node], block: Block, inner_vars: frozenset[str] = frozenset()) -> None:
-        """Bind, at the top of `block`, every path and definition the nodes read (outside inner loops)."""
+        """Bind, at the top of `block`, every path and definition the nodes read (outside inner loops and
+        untaken branches). Reads under one parent share one check that the parent is an object."""
+        wanted: list[tuple[str, tuple]] = []
         for node in nodes:
-            self._bind_reads(node, block, inner_vars)
+            self._collect(node, inner_vars, wanted)
+        for root, _ in wanted:
+            if root in self.lets:
+                self.let(root, block)
+        tries: dict[str, dict[tuple, None]] = {}
+        for root, steps in wanted:
+            for i in range(1, len(steps) + 1):
+                tries.setdefault(root, {})[steps[:i]] = None
+        for root, paths in tries.items():
+            self._bind_children(block, block.lines, root, (), list(paths))
 
-    def _bind_reads(self, node: ast.Node, block: Block, inner: frozenset[str]) -> None:
+    def _collect(self, node: ast.Node, inner: frozenset[str], out: list[tuple[str, tuple]]) -> None:
         if isinstance(node, ast.ForEach):
-            self._bind_reads(node.iterable, block, inner)
+            self._collect(node.iterable, inner, out)
             inner = inner | {node.var}
             if node.condition is not None:
-                self._bind_reads(node.condition, block, inner)
-            self._bind_reads(node.body, block, inner)
+                self._collect(node.condition, inner, out)
+            self._collect(node.body, inner, out)
             return
-        if isinstance(node, ast.Path) and node.root not in inner:
-            self.path(node.root, node.steps, block)
+        if isinstance(node, ast.Path):
+            if node.root not in inner:
+                out.append((node.root, node.steps))
+            return
+        if isinstance(node, ast.Guard | ast.Conditional):
+            # only the condition is read up front: a branch reads what it needs when it is taken
+            self._collect(node.condition, inner, out)
             return
         for child in node.children():
-            self._bind_reads(child, block, inner)
+            self._collect(child, inner, out)
+
+    def _bind_children(self, block: Block, lines: list[str], root: str, prefix: tuple, paths: list[tuple]) -> None:
+        """Emit the reads of every path one step below `prefix` (and, recursively, below those)."""
+        children = [p for p in paths if len(p) == len(prefix) + 1 and p[:len(prefix)] == prefix]
+        todo = [c for c in children if block.lookup(("path", root, c)) is None]
+        parent = self.path(root, prefix, block) if prefix or root else "event"
+        known_object = (root == "" and not prefix) or self._path_kinds(root, prefix) <= {"object"}
+        names: list[str] = []
+        inner: list[str] = []
+        for child in todo:
+            step = child[-1]
+            label = (root.lstrip("$") + "_" if root else "") + "_".join(str(s) for s in child)
+            name = self.unique(ident("v_" if root else "e_", label))
+            key = ("path", root, child)
+            if isinstance(step, int):
+                lines.append(f"{name} = {self.helper('getp')}({parent}, {step!r})")
+            else:
+                (lines if known_object else inner).append(f"{name} = {parent}.get({step!r}, MISSING)")
+                names.append(name)
+            block.bound[key] = name
+            self.all_bound[key] = name
+        if inner:
+            lines.append(f"if isinstance({parent}, dict):")
+            lines.extend("    " + line for line in inner)
+        below: list[str] = []
+        for child in children:
+            before = len(block.bound)
+            sub: list[str] = []
+            self._bind_children(block, sub, root, child, paths)
+            if inner and isinstance(child[-1], str) and child in todo:
+                inner_lines = sub
+                lines.extend("    " + line for line in inner_lines)
+                below.extend(name for key, name in list(block.bound.items())[before:])
+            else:
+                lines.extend(sub)
+        if inner:
+            lines.append("else:")
+            lines.append("    " + " = ".join(names + below) + " = MISSING")
+
+    def needs_reads(self, node: ast.Node, block: Block) -> bool:
+        """Whether evaluating `node` needs a path or definition that `block` has not read yet."""
+        for n in node.walk():
+            if isinstance(n, ast.Path) and n.root not in self.loop_vars:
+                if block.lookup(("path", n.root, n.steps if not n.root else ())) is None:
+                    return True
+        return False
+
+    def branch(self, node: ast.Node, block: Block) -> tuple[list[str], str]:
+        """Statements and expression for a value computed only on one branch of a condition."""
+        inner = Block(block)
+        self.bind_reads([node], inner)
+        value = self.expr(node, inner)
+        return inner.lines, value
 
     def path(self, root: str, steps: tuple, block: Block) -> str:
         key = ("path", root, steps)
@@ -142,6 +213,7 @@ class Emitter:
         else:
             block.emit(f"{name} = {self.helper('getp')}({parent}, {step!r})")
         block.bound[key] = name
+        self.all_bound[key] = name
         return name
 
     def _path_kinds(self, root: str, steps: tuple) -> Kinds:
@@ -159,6 +231,7 @@ class Emitter:
         name = self.unique(ident("d_", root.lstrip("$")))
         block.emit(f"{name} = {self.expr(value, block)}")
         block.bound[key] = name
+        self.all_bound[key] = name
         return name
 
     # ---- expressions
@@ -201,6 +274,9 @@ class Emitter:
             return self.call(n, block)
         if isinstance(n, ast.Unary):
             if n.op == "not":
+                op = n.operand
+                if isinstance(op, ast.Call) and op.name == "exists" and len(op.args) == 1:
+                    return f"({self.expr(op.args[0], block)} is MISSING)"
                 return f"(not {self.cond(n.operand, block)})"
             return f"{self.helper('neg')}({self.expr(n.operand, block)})"
         if isinstance(n, ast.Binary):
@@ -208,10 +284,14 @@ class Emitter:
         if isinstance(n, ast.Coalesce):
             return self.coalesce(list(n.items), block)
         if isinstance(n, ast.Guard):
-            return f"({self.expr(n.value, block)} if {self.cond(n.condition, block)} else MISSING)"
+            if not self.needs_reads(n.value, block):
+                return f"({self.expr(n.value, block)} if {self.cond(n.condition, block)} else MISSING)"
+            return self.branches(n.condition, n.value, None, block)
         if isinstance(n, ast.Conditional):
-            return (f"({self.expr(n.then, block)} if {self.cond(n.condition, block)} "
-                    f"else {self.expr(n.otherwise, block)})")
+            if not self.needs_reads(n.then, block) and not self.needs_reads(n.otherwise, block):
+                return (f"({self.expr(n.then, block)} if {self.cond(n.condition, block)} "
+                        f"else {self.expr(n.otherwise, block)})")
+            return self.branches(n.condition, n.then, n.otherwise, block)
         if isinstance(n, ast.Template):
             return self.template(n, block)
         if isinstance(n, ast.Object):
@@ -219,6 +299,22 @@ class Emitter:
         if isinstance(n, ast.List):
             return self.list(n, block)
         raise AssertionError(f"cannot emit {type(n).__name__}")
+
+    def branches(self, condition: ast.Node, then: ast.Node, otherwise: ast.Node | None, block: Block) -> str:
+        """`then if condition else otherwise` as statements, so each branch reads only when it is taken."""
+        t = self.fresh("t")
+        block.emit(f"if {self.cond(condition, block)}:")
+        lines, value = self.branch(then, block)
+        block.lines.extend("    " + line for line in lines)
+        block.emit(f"    {t} = {value}")
+        block.emit("else:")
+        if otherwise is None:
+            block.emit(f"    {t} = MISSING")
+        else:
+            lines, value = self.branch(otherwise, block)
+            block.lines.extend("    " + line for line in lines)
+            block.emit(f"    {t} = {value}")
+        return t
 
     def cond(self, n: ast.Node, block: Block) -> str:
         """An expression whose Python truth is the mapping's (JavaScript's) truth of the value."""
@@ -263,6 +359,8 @@ class Emitter:
                 const = f"{self.helper('keyset')}({self.expr(b, block)})"
             if self.kinds(a) <= {"object"} and ":=" not in obj:
                 return f"{{k: v for k, v in {obj}.items() if k not in {const}}}"
+            if obj.isidentifier():
+                return f"({{k: v for k, v in {obj}.items() if k not in {const}}} if isinstance({obj}, dict) else MISSING)"
             return f"{self.helper('without')}({obj}, {const})"
         x, y = self.expr(a, block), self.expr(b, block)
         if op == "+":
@@ -344,8 +442,14 @@ class Emitter:
             self.modules.add("re")
             const = self.constant(f"re.compile({pattern!r})", "_RE")
             return f"{self.helper('matches')}({self.expr(args[0], block)}, {const})"
-        if name == "lower" and self.kinds(args[0]) <= {"str"}:
-            return f"{self.expr(args[0], block)}.lower()"
+        if name == "lower":
+            if self.kinds(args[0]) <= {"str"}:
+                return f"{self.expr(args[0], block)}.lower()"
+            use, again = self.reuse(args[0], block)
+            return f"({again}.lower() if isinstance({use}, str) else MISSING)"
+        if name == "non_empty":
+            use, again = self.reuse(args[0], block)
+            return f"({again} if isinstance({use}, (str, list, dict)) and {again} else MISSING)"
         texts = [self.expr(a, block) for a in args]
         return f"{self.helper(name)}({', '.join(texts)})"
 
@@ -358,6 +462,10 @@ class Emitter:
         display: list[str] = []
         while entries:
             e = entries[0]
+            if isinstance(e, ast.Spread) and self.kinds(e.value) <= {"object"}:
+                display.append(f"**{self.expr(e.value, block)}")
+                entries.pop(0)
+                continue
             if not (isinstance(e, ast.Field) and isinstance(e.key, ast.Literal) and isinstance(e.key.value, str)
                     and "missing" not in self.kinds(e.value)):
                 break

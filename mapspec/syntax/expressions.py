@@ -132,6 +132,9 @@ class _Builder(Transformer):
     def null(self, meta):
         return ast.Literal(self._span(meta), None)
 
+    def missing(self, meta):
+        return ast.Literal(self._span(meta), ast.MISSING)
+
     def raw_string(self, meta, tok):
         return ast.Literal(self._span(meta), _unquote_raw(str(tok)))
 

@@ -38,13 +38,6 @@ def lt(a, b):
     return False
 
 
-def without(obj, keys):
-    """Every field of an object except the given keys (a frozenset of strings)."""
-    if not isinstance(obj, dict):
-        return MISSING
-    return {k: v for k, v in obj.items() if k not in keys}
-
-
 def number_text(x):
     """A number as JavaScript writes it: 1.0 is "1"."""
     if isinstance(x, float):
@@ -82,20 +75,9 @@ def template(literals, values):
     return "".join(out)
 
 
-def lower(s):
-    return s.lower() if isinstance(s, str) else MISSING
-
-
 def length(x):
     if isinstance(x, (str, list, dict)):
         return len(x)
-    return MISSING
-
-
-def non_empty(x):
-    """The value when it is non-empty text, a non-empty list or a non-empty object; otherwise MISSING."""
-    if isinstance(x, (str, list, dict)) and len(x) > 0:
-        return x
     return MISSING
 
 
@@ -132,6 +114,14 @@ def parse_time(x):
             return MISSING
     if not isinstance(x, str):
         return MISSING
+    try:  # the common case, in C: 2024-05-01T12:00:00.123Z, 2024-05-01, 2024-05-01T14:00:00+02:00
+        t = datetime.datetime.fromisoformat(x)
+    except ValueError:
+        pass
+    else:
+        if t.tzinfo is None:
+            return t.replace(tzinfo=datetime.UTC)
+        return t.astimezone(datetime.UTC)
     s = x.strip()
     try:
         if _ISO_DATE.match(s):
@@ -188,11 +178,19 @@ def iso8601(t):
     """A time as `YYYY-MM-DDTHH:MM:SS.sssZ` (UTC, milliseconds), or MISSING."""
     if not isinstance(t, datetime.datetime):
         return MISSING
-    return f"{t.strftime('%Y-%m-%dT%H:%M:%S')}.{t.microsecond // 1000:03d}Z"
+    return t.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def iso_time(x):
-    """`iso8601(parse_time(x))` in one step."""
+    """`iso8601(parse_time(x))` in one step (with the common ISO 8601 text done in C)."""
+    if isinstance(x, str):
+        try:
+            t = datetime.datetime.fromisoformat(x)
+        except ValueError:
+            return iso8601(parse_time(x))
+        if t.tzinfo is not None:
+            t = t.astimezone(datetime.UTC).replace(tzinfo=None)
+        return t.isoformat(timespec="milliseconds") + "Z"
     return iso8601(parse_time(x))
 
 
@@ -209,180 +207,339 @@ def translate(event):
     """The requests one event causes."""
     if not isinstance(event, dict):
         raise Rejected('an event must be a JSON object')
-    e_type = event.get('type', MISSING)
-    e_userId = event.get('userId', MISSING)
-    d_user_id = (non_empty(e_userId) if isinstance(e_userId, str) else MISSING)
-    e_integrations = event.get('integrations', MISSING)
-    e_integrations_Braze = e_integrations.get('Braze', MISSING) if isinstance(e_integrations, dict) else MISSING
-    e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING) if isinstance(e_integrations_Braze, dict) else MISSING
-    e_context = event.get('context', MISSING)
-    e_context_integrations = e_context.get('integrations', MISSING) if isinstance(e_context, dict) else MISSING
-    e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING) if isinstance(e_context_integrations, dict) else MISSING
-    e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING) if isinstance(e_context_integrations_Braze, dict) else MISSING
-    d_braze_id = (t1 if (t1 := (non_empty(e_integrations_Braze_braze_id) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else (non_empty(e_context_integrations_Braze_braze_id) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
-    e_event = event.get('event', MISSING)
-    e_groupId = event.get('groupId', MISSING)
-    d_group_id = non_empty(to_string(e_groupId))
     # rule 'alias' ('mappings/segment-braze.yaml:75:5')
+    e_type = event.get('type', MISSING)
     if (e_type == 'alias'):
         return []
     # rule 'identity required' ('mappings/segment-braze.yaml:79:5')
-    if ((not (d_user_id is not MISSING)) and (not (d_braze_id is not MISSING))):
-        raise Rejected('userId or braze_id is required: send a non-empty userId, or integrations.Braze.braze_id')
+    e_userId = event.get('userId', MISSING)
+    d_user_id = ((e_userId if isinstance(e_userId, (str, list, dict)) and e_userId else MISSING) if isinstance(e_userId, str) else MISSING)
+    if (d_user_id is MISSING):
+        e_integrations = event.get('integrations', MISSING)
+        e_context = event.get('context', MISSING)
+        if isinstance(e_integrations, dict):
+            e_integrations_Braze = e_integrations.get('Braze', MISSING)
+            if isinstance(e_integrations_Braze, dict):
+                e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
+            else:
+                e_integrations_Braze_braze_id = MISSING
+        else:
+            e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
+        if isinstance(e_context, dict):
+            e_context_integrations = e_context.get('integrations', MISSING)
+            if isinstance(e_context_integrations, dict):
+                e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
+                if isinstance(e_context_integrations_Braze, dict):
+                    e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
+                else:
+                    e_context_integrations_Braze_braze_id = MISSING
+            else:
+                e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+        else:
+            e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+        d_braze_id = (t1 if (t1 := ((e_integrations_Braze_braze_id if isinstance(e_integrations_Braze_braze_id, (str, list, dict)) and e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if isinstance(e_context_integrations_Braze_braze_id, (str, list, dict)) and e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
+        if (d_braze_id is MISSING):
+            raise Rejected('userId or braze_id is required: send a non-empty userId, or integrations.Braze.braze_id')
     # rule 'identify' ('mappings/segment-braze.yaml:83:5')
     if (e_type == 'identify'):
         o2 = {}
         if d_user_id is not MISSING:
             o2['external_id'] = d_user_id
-        t3 = (d_braze_id if (not (d_user_id is not MISSING)) else MISSING)
+        if (d_user_id is MISSING):
+            e_integrations_2 = event.get('integrations', MISSING)
+            e_context_2 = event.get('context', MISSING)
+            if isinstance(e_integrations_2, dict):
+                e_integrations_Braze_2 = e_integrations_2.get('Braze', MISSING)
+                if isinstance(e_integrations_Braze_2, dict):
+                    e_integrations_Braze_braze_id_2 = e_integrations_Braze_2.get('braze_id', MISSING)
+                else:
+                    e_integrations_Braze_braze_id_2 = MISSING
+            else:
+                e_integrations_Braze_2 = e_integrations_Braze_braze_id_2 = MISSING
+            if isinstance(e_context_2, dict):
+                e_context_integrations_2 = e_context_2.get('integrations', MISSING)
+                if isinstance(e_context_integrations_2, dict):
+                    e_context_integrations_Braze_2 = e_context_integrations_2.get('Braze', MISSING)
+                    if isinstance(e_context_integrations_Braze_2, dict):
+                        e_context_integrations_Braze_braze_id_2 = e_context_integrations_Braze_2.get('braze_id', MISSING)
+                    else:
+                        e_context_integrations_Braze_braze_id_2 = MISSING
+                else:
+                    e_context_integrations_Braze_2 = e_context_integrations_Braze_braze_id_2 = MISSING
+            else:
+                e_context_integrations_2 = e_context_integrations_Braze_2 = e_context_integrations_Braze_braze_id_2 = MISSING
+            d_braze_id_2 = (t4 if (t4 := ((e_integrations_Braze_braze_id_2 if isinstance(e_integrations_Braze_braze_id_2, (str, list, dict)) and e_integrations_Braze_braze_id_2 else MISSING) if isinstance(e_integrations_Braze_braze_id_2, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_2 if isinstance(e_context_integrations_Braze_braze_id_2, (str, list, dict)) and e_context_integrations_Braze_braze_id_2 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_2, str) else MISSING))
+            t3 = d_braze_id_2
+        else:
+            t3 = MISSING
         if t3 is not MISSING:
             o2['braze_id'] = t3
         d_identity = o2
         e_traits = event.get('traits', MISSING)
-        e_traits_firstName = e_traits.get('firstName', MISSING) if isinstance(e_traits, dict) else MISSING
-        e_traits_first_name = e_traits.get('first_name', MISSING) if isinstance(e_traits, dict) else MISSING
-        e_traits_lastName = e_traits.get('lastName', MISSING) if isinstance(e_traits, dict) else MISSING
-        e_traits_last_name = e_traits.get('last_name', MISSING) if isinstance(e_traits, dict) else MISSING
-        e_traits_birthday = e_traits.get('birthday', MISSING) if isinstance(e_traits, dict) else MISSING
-        e_traits_avatar = e_traits.get('avatar', MISSING) if isinstance(e_traits, dict) else MISSING
-        e_traits_address = e_traits.get('address', MISSING) if isinstance(e_traits, dict) else MISSING
-        e_traits_address_city = e_traits_address.get('city', MISSING) if isinstance(e_traits_address, dict) else MISSING
-        e_traits_address_country = e_traits_address.get('country', MISSING) if isinstance(e_traits_address, dict) else MISSING
-        e_traits_gender = e_traits.get('gender', MISSING) if isinstance(e_traits, dict) else MISSING
-        o5 = {}
-        o5.update(d_identity)
-        t6 = without(e_traits, _KEYS2)
-        if isinstance(t6, dict):
-            o5.update(t6)
-        t8 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t7 if (t7 := e_traits_first_name) is not MISSING else e_traits_firstName))
-        if t8 is not MISSING:
-            o5['first_name'] = t8
-        t10 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t9 if (t9 := e_traits_last_name) is not MISSING else e_traits_lastName))
-        if t10 is not MISSING:
-            o5['last_name'] = t10
-        t11 = format_time(parse_time(e_traits_birthday), '%Y-%m-%d')
+        if isinstance(e_traits, dict):
+            e_traits_firstName = e_traits.get('firstName', MISSING)
+            e_traits_first_name = e_traits.get('first_name', MISSING)
+            e_traits_lastName = e_traits.get('lastName', MISSING)
+            e_traits_last_name = e_traits.get('last_name', MISSING)
+            e_traits_birthday = e_traits.get('birthday', MISSING)
+            e_traits_avatar = e_traits.get('avatar', MISSING)
+            e_traits_address = e_traits.get('address', MISSING)
+            e_traits_gender = e_traits.get('gender', MISSING)
+            if isinstance(e_traits_address, dict):
+                e_traits_address_city = e_traits_address.get('city', MISSING)
+                e_traits_address_country = e_traits_address.get('country', MISSING)
+            else:
+                e_traits_address_city = e_traits_address_country = MISSING
+        else:
+            e_traits_firstName = e_traits_first_name = e_traits_lastName = e_traits_last_name = e_traits_birthday = e_traits_avatar = e_traits_address = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
+        o6 = {**d_identity}
+        t7 = ({k: v for k, v in e_traits.items() if k not in _KEYS2} if isinstance(e_traits, dict) else MISSING)
+        if isinstance(t7, dict):
+            o6.update(t7)
+        t9 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t8 if (t8 := e_traits_first_name) is not MISSING else e_traits_firstName))
+        if t9 is not MISSING:
+            o6['first_name'] = t9
+        t11 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t10 if (t10 := e_traits_last_name) is not MISSING else e_traits_lastName))
         if t11 is not MISSING:
-            o5['dob'] = t11
-        if e_traits_avatar is not MISSING:
-            o5['image_url'] = e_traits_avatar
-        if e_traits_address_city is not MISSING:
-            o5['home_city'] = e_traits_address_city
-        if e_traits_address_country is not MISSING:
-            o5['country'] = e_traits_address_country
-        t12 = _TABLE3.get(lower(e_traits_gender), MISSING)
+            o6['last_name'] = t11
+        t12 = format_time(parse_time(e_traits_birthday), '%Y-%m-%d')
         if t12 is not MISSING:
-            o5['gender'] = t12
-        o5['_update_existing_only'] = False
-        o4 = {'attributes': [o5]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o4}]
+            o6['dob'] = t12
+        if e_traits_avatar is not MISSING:
+            o6['image_url'] = e_traits_avatar
+        if e_traits_address_city is not MISSING:
+            o6['home_city'] = e_traits_address_city
+        if e_traits_address_country is not MISSING:
+            o6['country'] = e_traits_address_country
+        t13 = _TABLE3.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
+        if t13 is not MISSING:
+            o6['gender'] = t13
+        o6['_update_existing_only'] = False
+        o5 = {'attributes': [o6]}
+        return [{'method': 'POST', 'url': _URL1, 'body': o5}]
     # rule 'Order Completed' ('mappings/segment-braze.yaml:100:5')
-    if ((e_type == 'track') and (lower(e_event) in _SET4)):
-        e_properties = event.get('properties', MISSING)
-        e_properties_products = e_properties.get('products', MISSING) if isinstance(e_properties, dict) else MISSING
-        o13 = {}
-        if d_user_id is not MISSING:
-            o13['external_id'] = d_user_id
-        t14 = (d_braze_id if (not (d_user_id is not MISSING)) else MISSING)
-        if t14 is not MISSING:
-            o13['braze_id'] = t14
-        d_identity_2 = o13
-        e_properties_currency = e_properties.get('currency', MISSING) if isinstance(e_properties, dict) else MISSING
-        e_timestamp = event.get('timestamp', MISSING)
-        e_receivedAt = event.get('receivedAt', MISSING)
-        d_time = (t15 if (t15 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
-        requests = []
-        if (isinstance(e_properties_products, list) and lt(0, length(e_properties_products))):
-            l17 = []
-            for i_product in (e_properties_products if isinstance(e_properties_products, list) else ()):
-                v_product_product_id = i_product.get('product_id', MISSING) if isinstance(i_product, dict) else MISSING
-                v_product_id = i_product.get('id', MISSING) if isinstance(i_product, dict) else MISSING
-                v_product_sku = i_product.get('sku', MISSING) if isinstance(i_product, dict) else MISSING
-                v_product_currency = i_product.get('currency', MISSING) if isinstance(i_product, dict) else MISSING
-                v_product_price = i_product.get('price', MISSING) if isinstance(i_product, dict) else MISSING
-                v_product_quantity = i_product.get('quantity', MISSING) if isinstance(i_product, dict) else MISSING
-                if not isinstance(i_product, dict):
-                    continue
-                o18 = {}
-                o18.update(d_identity_2)
-                t21 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t20 if (t20 := (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t19 if (t19 := v_product_sku) is not MISSING else v_product_id))) is not MISSING else v_product_product_id))
-                if t21 is not MISSING:
-                    o18['product_id'] = t21
-                o18['currency'] = (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))
-                if v_product_price is not MISSING:
-                    o18['price'] = v_product_price
-                o18['quantity'] = (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)
-                if d_time is not MISSING:
-                    o18['time'] = d_time
-                t22 = non_empty(without(i_product, _KEYS5))
-                if t22 is not MISSING:
-                    o18['properties'] = t22
-                o18['_update_existing_only'] = False
-                l17.append(o18)
-            o16 = {'purchases': l17}
-            requests.append({'method': 'POST', 'url': _URL1, 'body': o16})
-        return requests
+    if (e_type == 'track'):
+        e_event = event.get('event', MISSING)
+        if ((e_event.lower() if isinstance(e_event, str) else MISSING) in _SET4):
+            o14 = {}
+            if d_user_id is not MISSING:
+                o14['external_id'] = d_user_id
+            if (d_user_id is MISSING):
+                e_integrations_3 = event.get('integrations', MISSING)
+                e_context_3 = event.get('context', MISSING)
+                if isinstance(e_integrations_3, dict):
+                    e_integrations_Braze_3 = e_integrations_3.get('Braze', MISSING)
+                    if isinstance(e_integrations_Braze_3, dict):
+                        e_integrations_Braze_braze_id_3 = e_integrations_Braze_3.get('braze_id', MISSING)
+                    else:
+                        e_integrations_Braze_braze_id_3 = MISSING
+                else:
+                    e_integrations_Braze_3 = e_integrations_Braze_braze_id_3 = MISSING
+                if isinstance(e_context_3, dict):
+                    e_context_integrations_3 = e_context_3.get('integrations', MISSING)
+                    if isinstance(e_context_integrations_3, dict):
+                        e_context_integrations_Braze_3 = e_context_integrations_3.get('Braze', MISSING)
+                        if isinstance(e_context_integrations_Braze_3, dict):
+                            e_context_integrations_Braze_braze_id_3 = e_context_integrations_Braze_3.get('braze_id', MISSING)
+                        else:
+                            e_context_integrations_Braze_braze_id_3 = MISSING
+                    else:
+                        e_context_integrations_Braze_3 = e_context_integrations_Braze_braze_id_3 = MISSING
+                else:
+                    e_context_integrations_3 = e_context_integrations_Braze_3 = e_context_integrations_Braze_braze_id_3 = MISSING
+                d_braze_id_3 = (t16 if (t16 := ((e_integrations_Braze_braze_id_3 if isinstance(e_integrations_Braze_braze_id_3, (str, list, dict)) and e_integrations_Braze_braze_id_3 else MISSING) if isinstance(e_integrations_Braze_braze_id_3, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_3 if isinstance(e_context_integrations_Braze_braze_id_3, (str, list, dict)) and e_context_integrations_Braze_braze_id_3 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_3, str) else MISSING))
+                t15 = d_braze_id_3
+            else:
+                t15 = MISSING
+            if t15 is not MISSING:
+                o14['braze_id'] = t15
+            d_identity_2 = o14
+            e_timestamp = event.get('timestamp', MISSING)
+            e_receivedAt = event.get('receivedAt', MISSING)
+            d_time = (t17 if (t17 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
+            e_properties = event.get('properties', MISSING)
+            if isinstance(e_properties, dict):
+                e_properties_products = e_properties.get('products', MISSING)
+                e_properties_currency = e_properties.get('currency', MISSING)
+            else:
+                e_properties_products = e_properties_currency = MISSING
+            requests = []
+            if (isinstance(e_properties_products, list) and lt(0, length(e_properties_products))):
+                l19 = []
+                for i_product in (e_properties_products if isinstance(e_properties_products, list) else ()):
+                    if isinstance(i_product, dict):
+                        v_product_product_id = i_product.get('product_id', MISSING)
+                        v_product_id = i_product.get('id', MISSING)
+                        v_product_sku = i_product.get('sku', MISSING)
+                        v_product_currency = i_product.get('currency', MISSING)
+                        v_product_price = i_product.get('price', MISSING)
+                        v_product_quantity = i_product.get('quantity', MISSING)
+                    else:
+                        v_product_product_id = v_product_id = v_product_sku = v_product_currency = v_product_price = v_product_quantity = MISSING
+                    if not isinstance(i_product, dict):
+                        continue
+                    o20 = {**d_identity_2}
+                    t23 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t22 if (t22 := (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t21 if (t21 := v_product_sku) is not MISSING else v_product_id))) is not MISSING else v_product_product_id))
+                    if t23 is not MISSING:
+                        o20['product_id'] = t23
+                    o20['currency'] = (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))
+                    if v_product_price is not MISSING:
+                        o20['price'] = v_product_price
+                    o20['quantity'] = (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)
+                    if d_time is not MISSING:
+                        o20['time'] = d_time
+                    t25 = (t24 if isinstance((t24 := ({k: v for k, v in i_product.items() if k not in _KEYS5} if isinstance(i_product, dict) else MISSING)), (str, list, dict)) and t24 else MISSING)
+                    if t25 is not MISSING:
+                        o20['properties'] = t25
+                    o20['_update_existing_only'] = False
+                    l19.append(o20)
+                o18 = {'purchases': l19}
+                requests.append({'method': 'POST', 'url': _URL1, 'body': o18})
+            return requests
     # rule 'track' ('mappings/segment-braze.yaml:137:5')
     if (e_type == 'track'):
-        o23 = {}
+        o26 = {}
         if d_user_id is not MISSING:
-            o23['external_id'] = d_user_id
-        t24 = (d_braze_id if (not (d_user_id is not MISSING)) else MISSING)
-        if t24 is not MISSING:
-            o23['braze_id'] = t24
-        d_identity_3 = o23
+            o26['external_id'] = d_user_id
+        if (d_user_id is MISSING):
+            e_integrations_4 = event.get('integrations', MISSING)
+            e_context_4 = event.get('context', MISSING)
+            if isinstance(e_integrations_4, dict):
+                e_integrations_Braze_4 = e_integrations_4.get('Braze', MISSING)
+                if isinstance(e_integrations_Braze_4, dict):
+                    e_integrations_Braze_braze_id_4 = e_integrations_Braze_4.get('braze_id', MISSING)
+                else:
+                    e_integrations_Braze_braze_id_4 = MISSING
+            else:
+                e_integrations_Braze_4 = e_integrations_Braze_braze_id_4 = MISSING
+            if isinstance(e_context_4, dict):
+                e_context_integrations_4 = e_context_4.get('integrations', MISSING)
+                if isinstance(e_context_integrations_4, dict):
+                    e_context_integrations_Braze_4 = e_context_integrations_4.get('Braze', MISSING)
+                    if isinstance(e_context_integrations_Braze_4, dict):
+                        e_context_integrations_Braze_braze_id_4 = e_context_integrations_Braze_4.get('braze_id', MISSING)
+                    else:
+                        e_context_integrations_Braze_braze_id_4 = MISSING
+                else:
+                    e_context_integrations_Braze_4 = e_context_integrations_Braze_braze_id_4 = MISSING
+            else:
+                e_context_integrations_4 = e_context_integrations_Braze_4 = e_context_integrations_Braze_braze_id_4 = MISSING
+            d_braze_id_4 = (t28 if (t28 := ((e_integrations_Braze_braze_id_4 if isinstance(e_integrations_Braze_braze_id_4, (str, list, dict)) and e_integrations_Braze_braze_id_4 else MISSING) if isinstance(e_integrations_Braze_braze_id_4, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_4 if isinstance(e_context_integrations_Braze_braze_id_4, (str, list, dict)) and e_context_integrations_Braze_braze_id_4 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_4, str) else MISSING))
+            t27 = d_braze_id_4
+        else:
+            t27 = MISSING
+        if t27 is not MISSING:
+            o26['braze_id'] = t27
+        d_identity_3 = o26
         e_timestamp_2 = event.get('timestamp', MISSING)
         e_receivedAt_2 = event.get('receivedAt', MISSING)
-        d_time_2 = (t25 if (t25 := iso_time(e_timestamp_2)) is not MISSING else iso_time(e_receivedAt_2))
+        d_time_2 = (t29 if (t29 := iso_time(e_timestamp_2)) is not MISSING else iso_time(e_receivedAt_2))
+        e_event_2 = event.get('event', MISSING)
         e_properties_2 = event.get('properties', MISSING)
-        o27 = {}
-        o27.update(d_identity_3)
-        if e_event is not MISSING:
-            o27['name'] = e_event
+        o31 = {**d_identity_3}
+        if e_event_2 is not MISSING:
+            o31['name'] = e_event_2
         if d_time_2 is not MISSING:
-            o27['time'] = d_time_2
-        o27['properties'] = (t28 if (t28 := without(e_properties_2, _KEYS6)) is not MISSING else {})
-        o27['_update_existing_only'] = False
-        o26 = {'events': [o27]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o26}]
+            o31['time'] = d_time_2
+        o31['properties'] = (t32 if (t32 := ({k: v for k, v in e_properties_2.items() if k not in _KEYS6} if isinstance(e_properties_2, dict) else MISSING)) is not MISSING else {})
+        o31['_update_existing_only'] = False
+        o30 = {'events': [o31]}
+        return [{'method': 'POST', 'url': _URL1, 'body': o30}]
     # rule 'page and screen' ('mappings/segment-braze.yaml:150:5')
     if ((e_type == 'page') or (e_type == 'screen')):
         return []
     # rule 'group without groupId' ('mappings/segment-braze.yaml:170:5')
-    if ((e_type == 'group') and (not (d_group_id is not MISSING))):
-        raise Rejected('a group call needs a groupId')
+    if (e_type == 'group'):
+        e_groupId = event.get('groupId', MISSING)
+        d_group_id = (t33 if isinstance((t33 := to_string(e_groupId)), (str, list, dict)) and t33 else MISSING)
+        if (d_group_id is MISSING):
+            raise Rejected('a group call needs a groupId')
     # rule 'group' ('mappings/segment-braze.yaml:174:5')
     if (e_type == 'group'):
-        o29 = {}
+        o34 = {}
         if d_user_id is not MISSING:
-            o29['external_id'] = d_user_id
-        t30 = (d_braze_id if (not (d_user_id is not MISSING)) else MISSING)
-        if t30 is not MISSING:
-            o29['braze_id'] = t30
-        d_identity_4 = o29
-        o32 = {}
-        o32.update(d_identity_4)
-        k33 = template(('ab_segment_group_', ''), (d_group_id,))
-        if k33 is not MISSING:
-            o32[k33] = True
-        o32['_update_existing_only'] = False
-        o31 = {'attributes': [o32]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o31}]
+            o34['external_id'] = d_user_id
+        if (d_user_id is MISSING):
+            e_integrations_5 = event.get('integrations', MISSING)
+            e_context_5 = event.get('context', MISSING)
+            if isinstance(e_integrations_5, dict):
+                e_integrations_Braze_5 = e_integrations_5.get('Braze', MISSING)
+                if isinstance(e_integrations_Braze_5, dict):
+                    e_integrations_Braze_braze_id_5 = e_integrations_Braze_5.get('braze_id', MISSING)
+                else:
+                    e_integrations_Braze_braze_id_5 = MISSING
+            else:
+                e_integrations_Braze_5 = e_integrations_Braze_braze_id_5 = MISSING
+            if isinstance(e_context_5, dict):
+                e_context_integrations_5 = e_context_5.get('integrations', MISSING)
+                if isinstance(e_context_integrations_5, dict):
+                    e_context_integrations_Braze_5 = e_context_integrations_5.get('Braze', MISSING)
+                    if isinstance(e_context_integrations_Braze_5, dict):
+                        e_context_integrations_Braze_braze_id_5 = e_context_integrations_Braze_5.get('braze_id', MISSING)
+                    else:
+                        e_context_integrations_Braze_braze_id_5 = MISSING
+                else:
+                    e_context_integrations_Braze_5 = e_context_integrations_Braze_braze_id_5 = MISSING
+            else:
+                e_context_integrations_5 = e_context_integrations_Braze_5 = e_context_integrations_Braze_braze_id_5 = MISSING
+            d_braze_id_5 = (t36 if (t36 := ((e_integrations_Braze_braze_id_5 if isinstance(e_integrations_Braze_braze_id_5, (str, list, dict)) and e_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_integrations_Braze_braze_id_5, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_5 if isinstance(e_context_integrations_Braze_braze_id_5, (str, list, dict)) and e_context_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_5, str) else MISSING))
+            t35 = d_braze_id_5
+        else:
+            t35 = MISSING
+        if t35 is not MISSING:
+            o34['braze_id'] = t35
+        d_identity_4 = o34
+        e_groupId_2 = event.get('groupId', MISSING)
+        d_group_id_2 = (t37 if isinstance((t37 := to_string(e_groupId_2)), (str, list, dict)) and t37 else MISSING)
+        o39 = {**d_identity_4}
+        k40 = template(('ab_segment_group_', ''), (d_group_id_2,))
+        if k40 is not MISSING:
+            o39[k40] = True
+        o39['_update_existing_only'] = False
+        o38 = {'attributes': [o39]}
+        return [{'method': 'POST', 'url': _URL1, 'body': o38}]
     # rule 'delete' ('mappings/segment-braze.yaml:184:5')
     if (e_type == 'delete'):
-        o34 = {}
-        l35 = []
+        o41 = {}
+        l42 = []
         if d_user_id is not MISSING:
-            l35.append(d_user_id)
-        t36 = (l35 if (d_user_id is not MISSING) else MISSING)
-        if t36 is not MISSING:
-            o34['external_ids'] = t36
-        l37 = []
-        if d_braze_id is not MISSING:
-            l37.append(d_braze_id)
-        t38 = (l37 if (not (d_user_id is not MISSING)) else MISSING)
-        if t38 is not MISSING:
-            o34['braze_ids'] = t38
-        return [{'method': 'POST', 'url': _URL7, 'body': o34}]
+            l42.append(d_user_id)
+        t43 = (l42 if (d_user_id is not MISSING) else MISSING)
+        if t43 is not MISSING:
+            o41['external_ids'] = t43
+        if (d_user_id is MISSING):
+            e_integrations_6 = event.get('integrations', MISSING)
+            e_context_6 = event.get('context', MISSING)
+            if isinstance(e_integrations_6, dict):
+                e_integrations_Braze_6 = e_integrations_6.get('Braze', MISSING)
+                if isinstance(e_integrations_Braze_6, dict):
+                    e_integrations_Braze_braze_id_6 = e_integrations_Braze_6.get('braze_id', MISSING)
+                else:
+                    e_integrations_Braze_braze_id_6 = MISSING
+            else:
+                e_integrations_Braze_6 = e_integrations_Braze_braze_id_6 = MISSING
+            if isinstance(e_context_6, dict):
+                e_context_integrations_6 = e_context_6.get('integrations', MISSING)
+                if isinstance(e_context_integrations_6, dict):
+                    e_context_integrations_Braze_6 = e_context_integrations_6.get('Braze', MISSING)
+                    if isinstance(e_context_integrations_Braze_6, dict):
+                        e_context_integrations_Braze_braze_id_6 = e_context_integrations_Braze_6.get('braze_id', MISSING)
+                    else:
+                        e_context_integrations_Braze_braze_id_6 = MISSING
+                else:
+                    e_context_integrations_Braze_6 = e_context_integrations_Braze_braze_id_6 = MISSING
+            else:
+                e_context_integrations_6 = e_context_integrations_Braze_6 = e_context_integrations_Braze_braze_id_6 = MISSING
+            d_braze_id_6 = (t45 if (t45 := ((e_integrations_Braze_braze_id_6 if isinstance(e_integrations_Braze_braze_id_6, (str, list, dict)) and e_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_integrations_Braze_braze_id_6, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_6 if isinstance(e_context_integrations_Braze_braze_id_6, (str, list, dict)) and e_context_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_6, str) else MISSING))
+            l46 = []
+            if d_braze_id_6 is not MISSING:
+                l46.append(d_braze_id_6)
+            t44 = l46
+        else:
+            t44 = MISSING
+        if t44 is not MISSING:
+            o41['braze_ids'] = t44
+        return [{'method': 'POST', 'url': _URL7, 'body': o41}]
     # rule 'unknown type' ('mappings/segment-braze.yaml:194:5')
-    m41 = text((t40 if (t40 := ('unsupported event type ' + t39 + ': expected identify, track, page, screen, group, alias or delete' if (t39 := to_json(e_type)).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
-    raise Rejected(m41 if m41 is not MISSING else "rejected by rule 'unknown type'")
+    m49 = text((t48 if (t48 := ('unsupported event type ' + t47 + ': expected identify, track, page, screen, group, alias or delete' if (t47 := to_json(e_type)).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
+    raise Rejected(m49 if m49 is not MISSING else "rejected by rule 'unknown type'")
