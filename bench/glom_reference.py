@@ -4,8 +4,7 @@ one declarative spec per output object, interpreted on every event. The benchmar
 from __future__ import annotations
 
 from glom import SKIP, Coalesce, T, glom
-
-from handwritten import _iso, _time, CONSUMED, GENDERS, ORDER, PRODUCT_RESERVED, RESERVED, Rejected  # noqa: I001
+from handwritten import CONSUMED, GENDERS, ORDER, PRODUCT_RESERVED, RESERVED, Rejected, _iso, _time  # noqa: I001
 
 
 def _nonempty(v):
