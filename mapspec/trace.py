@@ -30,9 +30,7 @@ def traced_run(compiled: Compiled, translate: Translator, event: dict) -> Trace:
 
     def local_tracer(frame, what, arg):
         if what == "line":
-            mark = line_map.get(frame.f_lineno)
-            if mark is not None:
-                kind, rule = mark
+            for kind, rule in line_map.get(frame.f_lineno, ()):
                 if kind == "test":
                     values = {names[k]: v for k, v in frame.f_locals.items() if k in names}
                     trace.tested.append((rule, values))

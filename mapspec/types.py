@@ -113,6 +113,8 @@ class Typer:
             return EVENT_VALUE
         if isinstance(n, ast.Call):
             fn = stdlib.FUNCTIONS.get(n.name)
+            if n.name == "non_empty" and n.args:  # the argument itself, when it is non-empty
+                return (self(n.args[0]) & {"str", "list", "object"}) | {"missing"}
             return fn.returns if fn else EVENT_VALUE
         if isinstance(n, ast.Unary):
             return BOOL if n.op == "not" else NUM | {"missing"}

@@ -31,9 +31,9 @@ VERSION = "0.1.0"
 class GeneratedModule:
     source: str
     helpers: tuple[str, ...]
-    #: line of the generated source -> ("test" | "body", rule): where each rule's condition is tested
+    #: line of the generated source -> [("test" | "body", rule)]: where each rule's condition is tested
     #: and where its body starts (the map from generated code back to the mapping)
-    line_map: dict[int, tuple[str, ast.Rule]] = field(default_factory=dict)
+    line_map: dict[int, list[tuple[str, ast.Rule]]] = field(default_factory=dict)
     #: local name in translate() -> the path or definition it holds, as the mapping writes it
     names: dict[str, str] = field(default_factory=dict)
 
@@ -97,15 +97,41 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
     base = doc.base_url.value if isinstance(doc.base_url, ast.Literal) else ""
     ends_open = True
     rules = list(doc.rules)
-    for index, rule in enumerate(rules):
-        where = rule.span.location() if rule.span else ""
-        body.append(f"# rule {rule.name!r} ({where!r})")
+    index = 0
+    while index < len(rules):
+        rule = rules[index]
         if rule.condition is None:
+            body.append(_comment(rule))
             body.append(f"{_MARK}body:{index}")
             _rule_block(em, rule, top, target, base)
             ends_open = False
             break
-        _test(em, rule, index, _conjuncts(rule.condition), top, target, base, first=True)
+        # consecutive rules that begin with the same test share one `if` (and what it reads)
+        first = _conjuncts(rule.condition)[0]
+        end = index + 1
+        while (end < len(rules) and rules[end].condition is not None
+               and repr(_conjuncts(rules[end].condition)[0]) == repr(first)):
+            end += 1
+        if end - index == 1:
+            body.append(_comment(rule))
+            _test(em, rule, index, _conjuncts(rule.condition), top, target, base, first=True)
+            index += 1
+            continue
+        em.bind_reads([first], top)
+        body.append(f"# rules {', '.join(repr(r.name) for r in rules[index:end])} all need this")
+        body.extend(f"{_MARK}test:{k}" for k in range(index, end))
+        body.append(f"if {em.cond(first, top)}:")
+        shared = Block(top)
+        for k in range(index, end):
+            shared.emit(_comment(rules[k]))
+            rest = _conjuncts(rules[k].condition)[1:]
+            if not rest:
+                shared.emit(f"{_MARK}body:{k}")
+                _rule_block(em, rules[k], shared, target, base)
+                break  # the rules after it in this group can never be reached
+            _test(em, rules[k], k, rest, shared, target, base)
+        body.extend("    " + line for line in shared.lines)
+        index = end
     if ends_open:
         body.append(f"raise Rejected({'no rule of mapping ' + repr(doc.name) + ' matches this event'!r})")
 
@@ -128,7 +154,9 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
         body=body,
     )
     first = text.splitlines().index("def translate(event):") + 1 + 4  # def, docstring, check, raise
-    line_map = {first + i: (kind, rules[index]) for i, kind, index in marks}
+    line_map: dict[int, list[tuple[str, ast.Rule]]] = {}
+    for i, kind, index in marks:
+        line_map.setdefault(first + i, []).append((kind, rules[index]))
     names = {name: _describe_key(key) for key, name in em.all_bound.items()}
     return GeneratedModule(text, tuple(sorted(em.helpers)), line_map, names)
 
@@ -142,6 +170,11 @@ def _describe_key(key: tuple) -> str:
 
 
 _MARK = "\x00mark:"
+
+
+def _comment(rule: ast.Rule) -> str:
+    where = rule.span.location() if rule.span else ""
+    return f"# rule {rule.name!r} ({where!r})"
 
 
 def _take_marks(lines: list[str]) -> tuple[list[str], list[tuple[int, str, int]]]:

@@ -474,6 +474,22 @@ class Emitter:
         block.emit(f"{name} = {{{', '.join(display)}}}")
         for e in entries:
             if isinstance(e, ast.Spread):
+                v = e.value
+                if (isinstance(v, ast.Binary) and v.op == "without" and isinstance(v.right, ast.Literal)
+                        and isinstance(v.right.value, list)):
+                    # every field but some, straight into the object: no intermediate object
+                    source = self.expr(v.left, block)
+                    if source.isidentifier():
+                        keys = sorted({k for k in v.right.value if isinstance(k, str)})
+                        const = self.constant(f"frozenset({tuple(keys)!r})", "_KEYS")
+                        pad = ""
+                        if not self.kinds(v.left) <= {"object"}:
+                            block.emit(f"if isinstance({source}, dict):")
+                            pad = "    "
+                        block.emit(f"{pad}for k, v in {source}.items():")
+                        block.emit(f"{pad}    if k not in {const}:")
+                        block.emit(f"{pad}        {name}[k] = v")
+                        continue
                 value = self.expr(e.value, block)
                 if self.kinds(e.value) <= {"object"}:
                     block.emit(f"{name}.update({value})")

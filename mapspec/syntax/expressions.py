@@ -70,8 +70,11 @@ def _parse(text: str, base: int, locate: Locate) -> ast.Node:
 
 
 def _token_error(e: lark.UnexpectedToken, text: str, base: int) -> ExpressionError:
-    expected = sorted({_TERMINALS.get(t, f"`{t.lower()}`") for t in e.expected})
-    want = ", ".join(expected[:6]) + (", ..." if len(expected) > 6 else "")
+    if {"NAME", "NUMBER", "DQ_STRING"} <= set(e.expected):
+        want = "an expression"
+    else:
+        expected = sorted({_TERMINALS.get(t, f"`{t.lower()}`") for t in e.expected})
+        want = ", ".join(expected[:6]) + (", ..." if len(expected) > 6 else "")
     if e.token.type == "$END":
         pos = len(text.rstrip())
         return ExpressionError("the expression ends too early", base + pos, base + pos + 1,

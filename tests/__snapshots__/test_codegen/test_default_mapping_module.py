@@ -63,18 +63,6 @@ def text(x):
     return json.dumps(x, separators=(",", ":"), ensure_ascii=False)
 
 
-def template(literals, values):
-    """Interleave literal text with values: MISSING if any value is missing or null."""
-    out = [literals[0]]
-    for lit, value in zip(literals[1:], values, strict=True):
-        s = text(value)
-        if s is MISSING:
-            return MISSING
-        out.append(s)
-        out.append(lit)
-    return "".join(out)
-
-
 def length(x):
     if isinstance(x, (str, list, dict)):
         return len(x)
@@ -293,37 +281,39 @@ def translate(event):
         else:
             e_traits_firstName = e_traits_first_name = e_traits_lastName = e_traits_last_name = e_traits_birthday = e_traits_avatar = e_traits_address = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
         o6 = {**d_identity}
-        t7 = ({k: v for k, v in e_traits.items() if k not in _KEYS2} if isinstance(e_traits, dict) else MISSING)
-        if isinstance(t7, dict):
-            o6.update(t7)
-        t9 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t8 if (t8 := e_traits_first_name) is not MISSING else e_traits_firstName))
-        if t9 is not MISSING:
-            o6['first_name'] = t9
-        t11 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t10 if (t10 := e_traits_last_name) is not MISSING else e_traits_lastName))
+        if isinstance(e_traits, dict):
+            for k, v in e_traits.items():
+                if k not in _KEYS2:
+                    o6[k] = v
+        t8 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t7 if (t7 := e_traits_first_name) is not MISSING else e_traits_firstName))
+        if t8 is not MISSING:
+            o6['first_name'] = t8
+        t10 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t9 if (t9 := e_traits_last_name) is not MISSING else e_traits_lastName))
+        if t10 is not MISSING:
+            o6['last_name'] = t10
+        t11 = format_time(parse_time(e_traits_birthday), '%Y-%m-%d')
         if t11 is not MISSING:
-            o6['last_name'] = t11
-        t12 = format_time(parse_time(e_traits_birthday), '%Y-%m-%d')
-        if t12 is not MISSING:
-            o6['dob'] = t12
+            o6['dob'] = t11
         if e_traits_avatar is not MISSING:
             o6['image_url'] = e_traits_avatar
         if e_traits_address_city is not MISSING:
             o6['home_city'] = e_traits_address_city
         if e_traits_address_country is not MISSING:
             o6['country'] = e_traits_address_country
-        t13 = _TABLE3.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
-        if t13 is not MISSING:
-            o6['gender'] = t13
+        t12 = _TABLE3.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
+        if t12 is not MISSING:
+            o6['gender'] = t12
         o6['_update_existing_only'] = False
         o5 = {'attributes': [o6]}
         return [{'method': 'POST', 'url': _URL1, 'body': o5}]
-    # rule 'Order Completed' ('mappings/segment-braze.yaml:100:5')
+    # rules 'Order Completed', 'track' all need this
     if (e_type == 'track'):
+        # rule 'Order Completed' ('mappings/segment-braze.yaml:100:5')
         e_event = event.get('event', MISSING)
         if ((e_event.lower() if isinstance(e_event, str) else MISSING) in _SET4):
-            o14 = {}
+            o13 = {}
             if d_user_id is not MISSING:
-                o14['external_id'] = d_user_id
+                o13['external_id'] = d_user_id
             if (d_user_id is MISSING):
                 e_integrations_3 = event.get('integrations', MISSING)
                 e_context_3 = event.get('context', MISSING)
@@ -347,16 +337,16 @@ def translate(event):
                         e_context_integrations_Braze_3 = e_context_integrations_Braze_braze_id_3 = MISSING
                 else:
                     e_context_integrations_3 = e_context_integrations_Braze_3 = e_context_integrations_Braze_braze_id_3 = MISSING
-                d_braze_id_3 = (t16 if (t16 := ((e_integrations_Braze_braze_id_3 if isinstance(e_integrations_Braze_braze_id_3, (str, list, dict)) and e_integrations_Braze_braze_id_3 else MISSING) if isinstance(e_integrations_Braze_braze_id_3, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_3 if isinstance(e_context_integrations_Braze_braze_id_3, (str, list, dict)) and e_context_integrations_Braze_braze_id_3 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_3, str) else MISSING))
-                t15 = d_braze_id_3
+                d_braze_id_3 = (t15 if (t15 := ((e_integrations_Braze_braze_id_3 if isinstance(e_integrations_Braze_braze_id_3, (str, list, dict)) and e_integrations_Braze_braze_id_3 else MISSING) if isinstance(e_integrations_Braze_braze_id_3, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_3 if isinstance(e_context_integrations_Braze_braze_id_3, (str, list, dict)) and e_context_integrations_Braze_braze_id_3 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_3, str) else MISSING))
+                t14 = d_braze_id_3
             else:
-                t15 = MISSING
-            if t15 is not MISSING:
-                o14['braze_id'] = t15
-            d_identity_2 = o14
+                t14 = MISSING
+            if t14 is not MISSING:
+                o13['braze_id'] = t14
+            d_identity_2 = o13
             e_timestamp = event.get('timestamp', MISSING)
             e_receivedAt = event.get('receivedAt', MISSING)
-            d_time = (t17 if (t17 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
+            d_time = (t16 if (t16 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
             e_properties = event.get('properties', MISSING)
             if isinstance(e_properties, dict):
                 e_properties_products = e_properties.get('products', MISSING)
@@ -365,7 +355,7 @@ def translate(event):
                 e_properties_products = e_properties_currency = MISSING
             requests = []
             if (isinstance(e_properties_products, list) and lt(0, length(e_properties_products))):
-                l19 = []
+                l18 = []
                 for i_product in (e_properties_products if isinstance(e_properties_products, list) else ()):
                     if isinstance(i_product, dict):
                         v_product_product_id = i_product.get('product_id', MISSING)
@@ -378,29 +368,28 @@ def translate(event):
                         v_product_product_id = v_product_id = v_product_sku = v_product_currency = v_product_price = v_product_quantity = MISSING
                     if not isinstance(i_product, dict):
                         continue
-                    o20 = {**d_identity_2}
-                    t23 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t22 if (t22 := (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t21 if (t21 := v_product_sku) is not MISSING else v_product_id))) is not MISSING else v_product_product_id))
-                    if t23 is not MISSING:
-                        o20['product_id'] = t23
-                    o20['currency'] = (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))
+                    o19 = {**d_identity_2}
+                    t22 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t21 if (t21 := (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t20 if (t20 := v_product_sku) is not MISSING else v_product_id))) is not MISSING else v_product_product_id))
+                    if t22 is not MISSING:
+                        o19['product_id'] = t22
+                    o19['currency'] = (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))
                     if v_product_price is not MISSING:
-                        o20['price'] = v_product_price
-                    o20['quantity'] = (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)
+                        o19['price'] = v_product_price
+                    o19['quantity'] = (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)
                     if d_time is not MISSING:
-                        o20['time'] = d_time
-                    t25 = (t24 if isinstance((t24 := ({k: v for k, v in i_product.items() if k not in _KEYS5} if isinstance(i_product, dict) else MISSING)), (str, list, dict)) and t24 else MISSING)
-                    if t25 is not MISSING:
-                        o20['properties'] = t25
-                    o20['_update_existing_only'] = False
-                    l19.append(o20)
-                o18 = {'purchases': l19}
-                requests.append({'method': 'POST', 'url': _URL1, 'body': o18})
+                        o19['time'] = d_time
+                    t24 = (t23 if isinstance((t23 := ({k: v for k, v in i_product.items() if k not in _KEYS5} if isinstance(i_product, dict) else MISSING)), (str, list, dict)) and t23 else MISSING)
+                    if t24 is not MISSING:
+                        o19['properties'] = t24
+                    o19['_update_existing_only'] = False
+                    l18.append(o19)
+                o17 = {'purchases': l18}
+                requests.append({'method': 'POST', 'url': _URL1, 'body': o17})
             return requests
-    # rule 'track' ('mappings/segment-braze.yaml:137:5')
-    if (e_type == 'track'):
-        o26 = {}
+        # rule 'track' ('mappings/segment-braze.yaml:137:5')
+        o25 = {}
         if d_user_id is not MISSING:
-            o26['external_id'] = d_user_id
+            o25['external_id'] = d_user_id
         if (d_user_id is MISSING):
             e_integrations_4 = event.get('integrations', MISSING)
             e_context_4 = event.get('context', MISSING)
@@ -424,41 +413,40 @@ def translate(event):
                     e_context_integrations_Braze_4 = e_context_integrations_Braze_braze_id_4 = MISSING
             else:
                 e_context_integrations_4 = e_context_integrations_Braze_4 = e_context_integrations_Braze_braze_id_4 = MISSING
-            d_braze_id_4 = (t28 if (t28 := ((e_integrations_Braze_braze_id_4 if isinstance(e_integrations_Braze_braze_id_4, (str, list, dict)) and e_integrations_Braze_braze_id_4 else MISSING) if isinstance(e_integrations_Braze_braze_id_4, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_4 if isinstance(e_context_integrations_Braze_braze_id_4, (str, list, dict)) and e_context_integrations_Braze_braze_id_4 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_4, str) else MISSING))
-            t27 = d_braze_id_4
+            d_braze_id_4 = (t27 if (t27 := ((e_integrations_Braze_braze_id_4 if isinstance(e_integrations_Braze_braze_id_4, (str, list, dict)) and e_integrations_Braze_braze_id_4 else MISSING) if isinstance(e_integrations_Braze_braze_id_4, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_4 if isinstance(e_context_integrations_Braze_braze_id_4, (str, list, dict)) and e_context_integrations_Braze_braze_id_4 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_4, str) else MISSING))
+            t26 = d_braze_id_4
         else:
-            t27 = MISSING
-        if t27 is not MISSING:
-            o26['braze_id'] = t27
-        d_identity_3 = o26
+            t26 = MISSING
+        if t26 is not MISSING:
+            o25['braze_id'] = t26
+        d_identity_3 = o25
         e_timestamp_2 = event.get('timestamp', MISSING)
         e_receivedAt_2 = event.get('receivedAt', MISSING)
-        d_time_2 = (t29 if (t29 := iso_time(e_timestamp_2)) is not MISSING else iso_time(e_receivedAt_2))
-        e_event_2 = event.get('event', MISSING)
+        d_time_2 = (t28 if (t28 := iso_time(e_timestamp_2)) is not MISSING else iso_time(e_receivedAt_2))
         e_properties_2 = event.get('properties', MISSING)
-        o31 = {**d_identity_3}
-        if e_event_2 is not MISSING:
-            o31['name'] = e_event_2
+        o30 = {**d_identity_3}
+        if e_event is not MISSING:
+            o30['name'] = e_event
         if d_time_2 is not MISSING:
-            o31['time'] = d_time_2
-        o31['properties'] = (t32 if (t32 := ({k: v for k, v in e_properties_2.items() if k not in _KEYS6} if isinstance(e_properties_2, dict) else MISSING)) is not MISSING else {})
-        o31['_update_existing_only'] = False
-        o30 = {'events': [o31]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o30}]
+            o30['time'] = d_time_2
+        o30['properties'] = (t31 if (t31 := ({k: v for k, v in e_properties_2.items() if k not in _KEYS6} if isinstance(e_properties_2, dict) else MISSING)) is not MISSING else {})
+        o30['_update_existing_only'] = False
+        o29 = {'events': [o30]}
+        return [{'method': 'POST', 'url': _URL1, 'body': o29}]
     # rule 'page and screen' ('mappings/segment-braze.yaml:150:5')
     if ((e_type == 'page') or (e_type == 'screen')):
         return []
-    # rule 'group without groupId' ('mappings/segment-braze.yaml:170:5')
+    # rules 'group without groupId', 'group' all need this
     if (e_type == 'group'):
+        # rule 'group without groupId' ('mappings/segment-braze.yaml:170:5')
         e_groupId = event.get('groupId', MISSING)
-        d_group_id = (t33 if isinstance((t33 := to_string(e_groupId)), (str, list, dict)) and t33 else MISSING)
+        d_group_id = (t32 if isinstance((t32 := to_string(e_groupId)), (str, list, dict)) and t32 else MISSING)
         if (d_group_id is MISSING):
             raise Rejected('a group call needs a groupId')
-    # rule 'group' ('mappings/segment-braze.yaml:174:5')
-    if (e_type == 'group'):
-        o34 = {}
+        # rule 'group' ('mappings/segment-braze.yaml:174:5')
+        o33 = {}
         if d_user_id is not MISSING:
-            o34['external_id'] = d_user_id
+            o33['external_id'] = d_user_id
         if (d_user_id is MISSING):
             e_integrations_5 = event.get('integrations', MISSING)
             e_context_5 = event.get('context', MISSING)
@@ -482,31 +470,29 @@ def translate(event):
                     e_context_integrations_Braze_5 = e_context_integrations_Braze_braze_id_5 = MISSING
             else:
                 e_context_integrations_5 = e_context_integrations_Braze_5 = e_context_integrations_Braze_braze_id_5 = MISSING
-            d_braze_id_5 = (t36 if (t36 := ((e_integrations_Braze_braze_id_5 if isinstance(e_integrations_Braze_braze_id_5, (str, list, dict)) and e_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_integrations_Braze_braze_id_5, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_5 if isinstance(e_context_integrations_Braze_braze_id_5, (str, list, dict)) and e_context_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_5, str) else MISSING))
-            t35 = d_braze_id_5
+            d_braze_id_5 = (t35 if (t35 := ((e_integrations_Braze_braze_id_5 if isinstance(e_integrations_Braze_braze_id_5, (str, list, dict)) and e_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_integrations_Braze_braze_id_5, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_5 if isinstance(e_context_integrations_Braze_braze_id_5, (str, list, dict)) and e_context_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_5, str) else MISSING))
+            t34 = d_braze_id_5
         else:
-            t35 = MISSING
-        if t35 is not MISSING:
-            o34['braze_id'] = t35
-        d_identity_4 = o34
-        e_groupId_2 = event.get('groupId', MISSING)
-        d_group_id_2 = (t37 if isinstance((t37 := to_string(e_groupId_2)), (str, list, dict)) and t37 else MISSING)
-        o39 = {**d_identity_4}
-        k40 = template(('ab_segment_group_', ''), (d_group_id_2,))
-        if k40 is not MISSING:
-            o39[k40] = True
-        o39['_update_existing_only'] = False
-        o38 = {'attributes': [o39]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o38}]
+            t34 = MISSING
+        if t34 is not MISSING:
+            o33['braze_id'] = t34
+        d_identity_4 = o33
+        o37 = {**d_identity_4}
+        k38 = ('ab_segment_group_' + d_group_id if d_group_id.__class__ is str else MISSING)
+        if k38 is not MISSING:
+            o37[k38] = True
+        o37['_update_existing_only'] = False
+        o36 = {'attributes': [o37]}
+        return [{'method': 'POST', 'url': _URL1, 'body': o36}]
     # rule 'delete' ('mappings/segment-braze.yaml:184:5')
     if (e_type == 'delete'):
-        o41 = {}
-        l42 = []
+        o39 = {}
+        l40 = []
         if d_user_id is not MISSING:
-            l42.append(d_user_id)
-        t43 = (l42 if (d_user_id is not MISSING) else MISSING)
-        if t43 is not MISSING:
-            o41['external_ids'] = t43
+            l40.append(d_user_id)
+        t41 = (l40 if (d_user_id is not MISSING) else MISSING)
+        if t41 is not MISSING:
+            o39['external_ids'] = t41
         if (d_user_id is MISSING):
             e_integrations_6 = event.get('integrations', MISSING)
             e_context_6 = event.get('context', MISSING)
@@ -530,16 +516,16 @@ def translate(event):
                     e_context_integrations_Braze_6 = e_context_integrations_Braze_braze_id_6 = MISSING
             else:
                 e_context_integrations_6 = e_context_integrations_Braze_6 = e_context_integrations_Braze_braze_id_6 = MISSING
-            d_braze_id_6 = (t45 if (t45 := ((e_integrations_Braze_braze_id_6 if isinstance(e_integrations_Braze_braze_id_6, (str, list, dict)) and e_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_integrations_Braze_braze_id_6, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_6 if isinstance(e_context_integrations_Braze_braze_id_6, (str, list, dict)) and e_context_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_6, str) else MISSING))
-            l46 = []
+            d_braze_id_6 = (t43 if (t43 := ((e_integrations_Braze_braze_id_6 if isinstance(e_integrations_Braze_braze_id_6, (str, list, dict)) and e_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_integrations_Braze_braze_id_6, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_6 if isinstance(e_context_integrations_Braze_braze_id_6, (str, list, dict)) and e_context_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_6, str) else MISSING))
+            l44 = []
             if d_braze_id_6 is not MISSING:
-                l46.append(d_braze_id_6)
-            t44 = l46
+                l44.append(d_braze_id_6)
+            t42 = l44
         else:
-            t44 = MISSING
-        if t44 is not MISSING:
-            o41['braze_ids'] = t44
-        return [{'method': 'POST', 'url': _URL7, 'body': o41}]
+            t42 = MISSING
+        if t42 is not MISSING:
+            o39['braze_ids'] = t42
+        return [{'method': 'POST', 'url': _URL7, 'body': o39}]
     # rule 'unknown type' ('mappings/segment-braze.yaml:194:5')
-    m49 = text((t48 if (t48 := ('unsupported event type ' + t47 + ': expected identify, track, page, screen, group, alias or delete' if (t47 := to_json(e_type)).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
-    raise Rejected(m49 if m49 is not MISSING else "rejected by rule 'unknown type'")
+    m47 = text((t46 if (t46 := ('unsupported event type ' + t45 + ': expected identify, track, page, screen, group, alias or delete' if (t45 := to_json(e_type)).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
+    raise Rejected(m47 if m47 is not MISSING else "rejected by rule 'unknown type'")
