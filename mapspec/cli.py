@@ -69,6 +69,44 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--new-settings", metavar="FILE.json", help="settings for the new mapping")
     d.add_argument("--format", choices=["text", "json"], default="text")
 
+    r = sub.add_parser("run", help="translate events and deliver them to Braze: batched, rate-limited, retried",
+                       description="Stream NDJSON Segment events, translate them, batch them and POST them to Braze "
+                                   "with the key in BRAZE_REST_API_KEY (or --api-key-file). Without a key, or with "
+                                   "--dry-run, the batched requests are written to stdout instead. Exit 0 when "
+                                   "everything was delivered or skipped, 1 when anything was dead-lettered, 2 on "
+                                   "an error that stops the run.")
+    r.add_argument("inputs", nargs="*", default=["-"], metavar="INPUT", help="NDJSON files (default: stdin)")
+    r.add_argument("--mapping", "-m", default="segment-braze", help="mapping name or path (default: segment-braze)")
+    r.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
+    r.add_argument("--dead-letter", metavar="FILE", help="NDJSON file for what cannot be delivered")
+    r.add_argument("--checkpoint", metavar="FILE", help="record progress here; the same command resumes from it")
+    r.add_argument("--dry-run", action="store_true", help="write the batched requests to stdout, send nothing")
+    r.add_argument("--api-key-file", metavar="FILE", help="read the REST API key from this file")
+    r.add_argument("--endpoint", metavar="URL", help="send to this base URL instead of the mapping's")
+    r.add_argument("--batch-size", type=int, default=75, help="objects per array per request (default 75)")
+    r.add_argument("--max-objects", type=int, help="objects per request in all (50 on some Braze contracts)")
+    r.add_argument("--in-flight", type=int, default=8, help="requests in flight at once (default 8)")
+    r.add_argument("--rate", default="3000/3", metavar="N/SECONDS", help="request rate limit (default 3000/3)")
+    r.add_argument("--retry-deadline", type=float, default=300.0, metavar="SECONDS",
+                   help="how long a batch may keep being retried (default 300)")
+    r.add_argument("--max-line-bytes", type=int, default=1 << 20, help="longer input lines are dead-lettered")
+    r.add_argument("--skip-unchanged", action="store_true",
+                   help="leave out attributes whose value has not changed since last sent (needs --state)")
+    r.add_argument("--state", metavar="FILE.sqlite", default="mapspec-state.sqlite",
+                   help="where --skip-unchanged keeps the values sent (default mapspec-state.sqlite)")
+    r.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+
+    em = sub.add_parser("emulator", help="a local Braze REST API for development and tests",
+                        description="Serve /users/track and /users/delete on loopback with Braze's validation, "
+                                    "answers and rate limit, and injected faults. GET /_emulator/record shows "
+                                    "what it accepted.")
+    em.add_argument("--port", type=int, default=8765)
+    em.add_argument("--host", default="127.0.0.1")
+    em.add_argument("--faults", default="", metavar="SPEC", help="e.g. 429=0.1,5xx=0.05,drop=0.01,slow=0.02:0.5,seed=7")
+    em.add_argument("--rate", default="3000/3", metavar="N/SECONDS", help="its rate limit (default 3000/3)")
+    em.add_argument("--api-key-file", metavar="FILE",
+                    help="accept only this key (default: BRAZE_REST_API_KEY when set, else any non-empty key)")
+
     sub.add_parser("schema", help="print a JSON Schema of mapping files, for YAML editors",
                    description="Print a JSON Schema (draft-07) of the mapping file format. Point your editor's "
                                "YAML support at it to validate and complete mapping files.")
@@ -86,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"translate": cmd_translate, "compile": cmd_compile, "check": cmd_check, "test": cmd_test,
                 "explain": cmd_explain, "diff": cmd_diff, "schema": cmd_schema,
+                "run": cmd_run, "emulator": cmd_emulator,
                 "mappings": cmd_mappings}[args.command](args)
     except UsageError as e:
         print(f"mapspec {args.command}: error: {e}", file=sys.stderr)
@@ -361,6 +400,94 @@ def cmd_diff(args) -> int:
         sys.stdout.write(render_text(old, new, changes, result, args.events or ""))
     different = result.differing if result is not None else bool(changes)
     return EXIT_FAIL if different else EXIT_OK
+
+
+def _rate(text: str) -> tuple[int, float]:
+    try:
+        n, _, seconds = text.partition("/")
+        rate = int(n), float(seconds or 1)
+    except ValueError:
+        raise UsageError(f"--rate takes N/SECONDS, such as 3000/3, not {text!r}") from None
+    if rate[0] < 1 or rate[1] <= 0:
+        raise UsageError("--rate must allow at least one request in a positive time")
+    return rate
+
+
+def _api_key(path: str | None) -> str | None:
+    """The REST API key from --api-key-file or BRAZE_REST_API_KEY; never from a flag, never printed."""
+    import os
+
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                key = fh.read().strip()
+        except OSError as e:
+            raise UsageError(f"cannot read the API key file {path}: {e.strerror}") from None
+        if not key:
+            raise UsageError(f"the API key file {path} is empty")
+        return key
+    return os.environ.get("BRAZE_REST_API_KEY") or None
+
+
+def cmd_run(args) -> int:
+    import logging
+
+    from .compiler import load_compiled
+    from .delivery import Fatal, Job, Options, run
+    from .errors import CompileError
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    key = _api_key(args.api_key_file)
+    try:
+        translate = load_compiled(_compile(args.mapping, args.settings, standalone=False))
+    except CompileError as e:
+        _print_diagnostics(e.diagnostics)
+        return EXIT_USAGE
+    dry = args.dry_run or key is None
+    if dry and not args.dry_run:
+        print("mapspec run: no BRAZE_REST_API_KEY (or --api-key-file): writing the batched requests to stdout",
+              file=sys.stderr)
+    options = Options(objects_per_array=args.batch_size, max_objects=args.max_objects, in_flight=args.in_flight,
+                      rate=_rate(args.rate), retry_deadline=args.retry_deadline, max_line_bytes=args.max_line_bytes)
+    job = Job(translate, args.inputs, None if dry else key, options, dead_letter=args.dead_letter,
+              checkpoint=args.checkpoint, state=args.state if args.skip_unchanged else None, endpoint=args.endpoint,
+              out=sys.stdout.buffer if dry else None, progress=sys.stderr if sys.stderr.isatty() else None)
+    try:
+        account = run(job)
+    except Fatal as e:
+        print(f"mapspec run: stopped: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:
+        raise UsageError(f"{e.filename or ''}: {e.strerror}") from None
+    print(f"mapspec run: {account.text()}", file=sys.stderr)
+    if not account.adds_up():  # pragma: no cover - a bug, said out loud
+        print("mapspec run: the account does not add up: this is a bug", file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_FAIL if account.dead_lettered else EXIT_OK
+
+
+def cmd_emulator(args) -> int:
+    import os
+    import time
+
+    from .delivery.emulator import Emulator, Faults
+
+    try:
+        faults = Faults.parse(args.faults)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    key = _api_key(args.api_key_file) if args.api_key_file else os.environ.get("BRAZE_REST_API_KEY") or None
+    emulator = Emulator(args.host, args.port, key, faults, _rate(args.rate))
+    emulator.start()
+    print(f"Braze emulator on {emulator.url} (record: {emulator.url}/_emulator/record); Ctrl-C stops it",
+          file=sys.stderr)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        emulator.stop()
+        print(json.dumps(emulator.record.summary()), file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_schema(args) -> int:

@@ -1,0 +1,250 @@
+"""`mapspec run` against the Braze emulator, over real HTTP on loopback: nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+import mapspec
+from bench.events import event_mix
+from mapspec.delivery import Fatal, Job, Options, run
+from mapspec.delivery.emulator import Emulator, Faults, validate_track
+from tests.conftest import ROOT
+
+KEY = "test-key-6f1c9e"
+FAST = dict(backoff_base=0.01, backoff_max=0.2, linger=0.05)
+
+
+def write_events(path, events):
+    with open(path, "w") as fh:
+        for e in events:
+            fh.write(json.dumps(e) + "\n")
+
+
+def expected_objects(translate, events):
+    out = {"attributes": Counter(), "events": Counter(), "purchases": Counter()}
+    for e in events:
+        try:
+            requests = translate(e)
+        except mapspec.Rejected:
+            continue
+        for r in requests:
+            for array in out:
+                for obj in r["body"].get(array, []):
+                    out[array][json.dumps(obj, sort_keys=True)] += 1
+    return out
+
+
+def received(emulator):
+    return {array: Counter(json.dumps(o, sort_keys=True) for o in getattr(emulator.record, array))
+            for array in ("attributes", "events", "purchases")}
+
+
+def test_flaky_braze_loses_nothing_and_sends_nothing_twice(tmp_path):
+    events = event_mix(20_000, seed=3)
+    path = tmp_path / "events.ndjson"
+    write_events(path, events)
+    translate = mapspec.load("segment-braze")
+    faults = Faults(rate_limited=0.10, server_error=0.05, drop=0.01, seed=11)
+    with Emulator(api_key=KEY, faults=faults) as emu:
+        job = Job(translate, [str(path)], KEY, Options(seed=1, **FAST), dead_letter=str(tmp_path / "dead.ndjson"),
+                  endpoint=emu.url)
+        account = run(job)
+        statuses = dict(emu.record.statuses)
+        dropped = emu.record.dropped
+    assert received(emu) == expected_objects(translate, events)  # every object, exactly once
+    assert account.adds_up() and account.read == 20_000
+    assert account.refused == 0 and account.invalid == 0
+    assert account.rejected == sum(1 for line in open(tmp_path / "dead.ndjson"))
+    assert statuses.get(429) and (statuses.get(500, 0) + statuses.get(503, 0)) and dropped  # faults happened
+    assert account.retried >= statuses[429]
+
+
+def test_batches_respect_braze_limits(tmp_path):
+    events = [{"type": "identify", "userId": f"u{i}", "traits": {"n": i}} for i in range(160)]
+    events += [{"type": "delete", "userId": f"d{i}"} for i in range(120)]
+    path = tmp_path / "e.ndjson"
+    write_events(path, events)
+    out = tmp_path / "out.ndjson"
+    with open(out, "wb") as fh:
+        run(Job(mapspec.load("segment-braze"), [str(path)], None, Options(**FAST), out=fh))
+    requests = [json.loads(line) for line in open(out)]
+    sizes = [len(r["body"].get("attributes", r["body"].get("external_ids", []))) for r in requests]
+    assert sorted(sizes) == [10, 20, 50, 50, 75, 75]
+    with open(out, "wb") as fh:
+        run(Job(mapspec.load("segment-braze"), [str(path)], None, Options(max_objects=50, **FAST), out=fh))
+    assert max(len(json.loads(line)["body"].get("attributes", [])) for line in open(out)) == 50
+
+
+def test_refused_objects_are_dead_lettered_and_the_rest_delivered(tmp_path):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("name: m\nbase_url: '\"http://x\"'\nrules:\n  - send:\n      endpoint: /users/track\n"
+                       "      body:\n        events:\n          - {external_id: userId, name: event, time: timestamp}\n")
+    events = [{"userId": "u", "event": "E", "timestamp": "2024-01-01T00:00:00Z"},
+              {"userId": "u", "event": "E"},  # no time: Braze refuses this object
+              {"event": "E", "timestamp": "2024-01-01T00:00:00Z"}]  # no identifier
+    path = tmp_path / "e.ndjson"
+    write_events(path, events)
+    with Emulator(api_key=KEY) as emu:
+        account = run(Job(mapspec.load(str(mapping)), [str(path)], KEY, Options(**FAST),
+                          dead_letter=str(tmp_path / "dead.ndjson"), endpoint=emu.url))
+        assert len(emu.record.events) == 1
+    dead = [json.loads(line) for line in open(tmp_path / "dead.ndjson")]
+    assert [(d["line"], d["reason"]) for d in dead] == [
+        (2, "201: 'time' is required"),
+        (3, "201: 'external_id', 'braze_id', 'user_alias', 'email' or 'phone' is required")]
+    assert dead[0]["event"] == events[1] and dead[0]["object"] == {"external_id": "u", "name": "E"}
+    assert account.delivered == 1 and account.refused == 2 and account.adds_up()
+
+
+def test_413_splits_the_batch(tmp_path):
+    events = [{"type": "identify", "userId": f"u{i}", "traits": {"bio": "x" * 300}} for i in range(40)]
+    path = tmp_path / "e.ndjson"
+    write_events(path, events)
+    with Emulator(api_key=KEY, max_body=4000) as emu:
+        account = run(Job(mapspec.load("segment-braze"), [str(path)], KEY, Options(**FAST), endpoint=emu.url))
+        assert len(emu.record.attributes) == 40 and emu.record.statuses.get(413)
+    assert account.delivered == 40
+
+
+def test_retries_run_out_into_the_dead_letter_file(tmp_path):
+    path = tmp_path / "e.ndjson"
+    write_events(path, [{"type": "identify", "userId": "u"}])
+    with Emulator(api_key=KEY, faults=Faults(server_error=1.0)) as emu:
+        account = run(Job(mapspec.load("segment-braze"), [str(path)], KEY, Options(retry_deadline=0.5, **FAST),
+                          dead_letter=str(tmp_path / "dead.ndjson"), endpoint=emu.url))
+    [dead] = [json.loads(line) for line in open(tmp_path / "dead.ndjson")]
+    assert dead["reason"].startswith("retries ran out after") and dead["line"] == 1
+    assert account.refused == 1 and account.adds_up()
+
+
+def test_a_wrong_key_stops_the_run(tmp_path):
+    path = tmp_path / "e.ndjson"
+    write_events(path, [{"type": "identify", "userId": "u"}])
+    with Emulator(api_key=KEY) as emu:
+        with pytest.raises(Fatal, match="401"):
+            run(Job(mapspec.load("segment-braze"), [str(path)], "wrong", Options(**FAST),
+                    dead_letter=str(tmp_path / "dead.ndjson"), endpoint=emu.url))
+    assert not (tmp_path / "dead.ndjson").read_text()  # not the input's fault: nothing dead-lettered
+
+
+def cli(*args, env=None, **kw):
+    return subprocess.run([sys.executable, "-m", "mapspec", *args], capture_output=True,
+                          env={**os.environ, **(env or {})}, cwd=ROOT, **kw)
+
+
+def test_malformed_input_is_dead_lettered_with_line_numbers(tmp_path):
+    path = tmp_path / "bad.ndjson"
+    with open(path, "wb") as fh:
+        fh.write(b'{"type":"identify","userId":"u1"}\n')
+        fh.write(b"not json\n")
+        fh.write(b"[1, 2]\n")
+        fh.write(b'{"type":"identify","userId":"\xff\xfe"}\n')
+        fh.write(b'{"type":"track","userId":"u","event":"' + b"x" * (10 * 1024 * 1024) + b'"}\n')
+        fh.write(b'{"type":"identify","userId":"u6"}\n')
+        fh.write(b'{"type":"identify","userId":"u7"')  # truncated last line
+    dead = tmp_path / "dead.ndjson"
+    proc = cli("run", "--dry-run", "--dead-letter", str(dead), str(path))
+    assert proc.returncode == 1, proc.stderr
+    records = [json.loads(line) for line in open(dead)]
+    assert [(r["line"], r["reason"].split(":")[0]) for r in records] == [
+        (2, "invalid JSON"), (3, "an event must be a JSON object"), (4, "invalid UTF-8"),
+        (5, "line longer than 1048576 bytes (10485801 bytes)"), (7, "invalid JSON")]
+    sent = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [o["external_id"] for r in sent for o in r["body"]["attributes"]] == ["u1", "u6"]
+    assert "read 7" in proc.stderr.decode() and "dead-lettered 5" in proc.stderr.decode()
+
+
+def test_kill_9_then_resume_loses_nothing(tmp_path):
+    events = event_mix(3000, seed=9)
+    path = tmp_path / "events.ndjson"
+    write_events(path, events)
+    translate = mapspec.load("segment-braze")
+    args = ["run", str(path), "--checkpoint", str(tmp_path / "ck.json"), "--dead-letter", str(tmp_path / "dead.ndjson"),
+            "--in-flight", "2", "--batch-size", "10"]
+    with Emulator(api_key=KEY, faults=Faults(slow=1.0, slow_seconds=0.05)) as emu:
+        env = {"BRAZE_REST_API_KEY": KEY}
+        proc = subprocess.Popen([sys.executable, "-m", "mapspec", *args, "--endpoint", emu.url],
+                                env={**os.environ, **env}, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ck = tmp_path / "ck.json"
+            if ck.exists() and json.loads(ck.read_text())["done"].get(str(path), {}).get("line", 0) > 500:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        done = json.loads((tmp_path / "ck.json").read_text())["done"][str(path)]["line"]
+        assert 500 < done < 3000, "the kill must land mid-run"
+        emu.faults = Faults()
+        second = cli(*args, "--endpoint", emu.url, env=env)
+        assert second.returncode == 1, second.stderr  # rejections in the mix are dead-lettered
+        got = received(emu)
+        want = expected_objects(translate, events)
+        for array in want:
+            assert not (want[array] - got[array]), f"{array} lost"  # at least once: nothing lost
+        requests = emu.record.requests
+        third = cli(*args, "--endpoint", emu.url, env=env)  # a finished job sends nothing
+        assert emu.record.requests == requests and third.returncode == 1
+    dead_lines = {json.loads(line)["line"] for line in open(tmp_path / "dead.ndjson")}
+    assert len(dead_lines) == sum(1 for e in events if "userId" not in e)
+
+
+def test_the_api_key_appears_nowhere(tmp_path):
+    path = tmp_path / "e.ndjson"
+    write_events(path, event_mix(300, seed=2) + [{"bad": True}])
+    with Emulator(api_key=KEY, faults=Faults(rate_limited=0.2, server_error=0.2, drop=0.05, seed=2)) as emu:
+        proc = cli("run", str(path), "--endpoint", emu.url, "--log-level", "debug", "--batch-size", "5", "--checkpoint",
+                   str(tmp_path / "ck.json"), "--dead-letter", str(tmp_path / "dead.ndjson"),
+                   env={"BRAZE_REST_API_KEY": KEY})
+        assert emu.record.requests > 30 and emu.record.statuses.get(429)
+    logged = proc.stdout + proc.stderr
+    assert b"DEBUG" in logged and b"POST /users/track" in logged
+    assert KEY.encode() not in logged
+    for name in ("ck.json", "dead.ndjson"):
+        assert KEY not in (tmp_path / name).read_text()
+
+
+def test_key_from_a_file_and_never_from_a_flag(tmp_path):
+    keyfile = tmp_path / "key"
+    keyfile.write_text(KEY + "\n")
+    path = tmp_path / "e.ndjson"
+    write_events(path, [{"type": "identify", "userId": "u"}])
+    with Emulator(api_key=KEY) as emu:
+        proc = cli("run", str(path), "--endpoint", emu.url, "--api-key-file", str(keyfile))
+        assert proc.returncode == 0, proc.stderr
+        assert len(emu.record.attributes) == 1
+    assert cli("run", "--api-key", KEY).returncode == 2
+
+
+def test_skip_unchanged_leaves_out_what_braze_already_has(tmp_path):
+    path = tmp_path / "e.ndjson"
+    write_events(path, [{"type": "identify", "userId": "u", "traits": {"plan": "pro", "email": "a@b.c"}}])
+    state = str(tmp_path / "state.sqlite")
+    with Emulator(api_key=KEY) as emu:
+        for _ in range(2):
+            account = run(Job(mapspec.load("segment-braze"), [str(path)], KEY, Options(**FAST), state=state,
+                              endpoint=emu.url))
+        write_events(path, [{"type": "identify", "userId": "u", "traits": {"plan": "team", "email": "a@b.c"}}])
+        run(Job(mapspec.load("segment-braze"), [str(path)], KEY, Options(**FAST), state=state, endpoint=emu.url))
+        sent = emu.record.attributes
+    assert account.unchanged == 1 and account.skipped == 1
+    assert sent == [{"external_id": "u", "email": "a@b.c", "plan": "pro", "_update_existing_only": False},
+                    {"external_id": "u", "plan": "team", "_update_existing_only": False}]
+
+
+def test_emulator_validation_messages():
+    status, reply, _ = validate_track({"events": [{"external_id": "u", "name": "E", "time": "t"}, {"name": "E"}]})
+    assert status == 201 and reply["errors"] == [
+        {"type": "'external_id', 'braze_id', 'user_alias', 'email' or 'phone' is required",
+         "input_array": "events", "index": 1}]
+    assert validate_track({"attributes": [{"external_id": "u"}] * 76})[1]["message"] == "Max Input Length Exceeded"
+    assert validate_track({"purchases": [{"external_id": "u", "product_id": "p", "currency": "USD", "price": 1,
+                                          "time": "t", "quantity": 101}]})[0] == 400
