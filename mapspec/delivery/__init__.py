@@ -154,27 +154,27 @@ class Pending:
 
 
 class DeadLetters:
+    """The dead-letter file (NDJSON); without one, the records go to stderr, so that nothing is lost."""
+
     def __init__(self, path: str | None):
         self.path = path
-        self.fh = open(path, "a", encoding="utf-8") if path else None
+        self.fh = open(path, "a", encoding="utf-8") if path else sys.stderr
         self.dirty = False
 
     def write(self, record: dict) -> None:
-        if self.fh is None:
-            log.warning("dead letter (no --dead-letter file): line %s: %s", record.get("line"), record.get("reason"))
-            return
         self.fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         self.dirty = True
 
     def sync(self) -> None:
-        if self.fh is not None and self.dirty:
+        if self.dirty:
             self.fh.flush()
-            os.fsync(self.fh.fileno())
+            if self.path:
+                os.fsync(self.fh.fileno())
             self.dirty = False
 
     def close(self) -> None:
-        if self.fh is not None:
-            self.sync()
+        self.sync()
+        if self.path:
             self.fh.close()
 
 

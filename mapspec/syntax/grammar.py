@@ -23,4 +23,9 @@ def resource_dir(name: str) -> Path:
 @functools.cache
 def parser() -> lark.Lark:
     text = (resource_dir("grammar") / "mapspec.lark").read_text(encoding="utf-8")
-    return lark.Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    # cache=True keeps lark's analysis of the grammar in the temporary folder, keyed by the grammar's
+    # hash and lark's version: later processes load it instead of building the parse tables again
+    try:
+        return lark.Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=False, cache=True)
+    except OSError:  # a read-only temporary folder: build the tables
+        return lark.Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=False)
