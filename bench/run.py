@@ -74,6 +74,8 @@ def passes_table(events: list, rounds: int) -> list[tuple[str, float]]:
         ("+ fold_constants", (optimize.inline_settings, optimize.fold_constants)),
         ("+ inline_lets", (optimize.inline_settings, optimize.fold_constants, optimize.inline_lets,
                            optimize.fold_constants)),
+        ("+ inline_objects", (optimize.inline_settings, optimize.fold_constants, optimize.inline_lets,
+                              optimize.inline_objects, optimize.fold_constants)),
         ("+ prune_dead (all)", optimize.RULES),
     ]
     contenders = {label: (load_compiled(compile_source(source, SETTINGS, standalone=False, passes=passes)),

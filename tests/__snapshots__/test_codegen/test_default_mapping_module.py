@@ -230,9 +230,26 @@ def translate(event):
             raise Rejected('userId or braze_id is required: send a non-empty userId, or integrations.Braze.braze_id')
     # rule 'identify' ('mappings/segment-braze.yaml:83:5')
     if (e_type == 'identify'):
-        o2 = {}
+        e_traits = event.get('traits', MISSING)
+        if isinstance(e_traits, dict):
+            e_traits_firstName = e_traits.get('firstName', MISSING)
+            e_traits_first_name = e_traits.get('first_name', MISSING)
+            e_traits_lastName = e_traits.get('lastName', MISSING)
+            e_traits_last_name = e_traits.get('last_name', MISSING)
+            e_traits_birthday = e_traits.get('birthday', MISSING)
+            e_traits_avatar = e_traits.get('avatar', MISSING)
+            e_traits_address = e_traits.get('address', MISSING)
+            e_traits_gender = e_traits.get('gender', MISSING)
+            if isinstance(e_traits_address, dict):
+                e_traits_address_city = e_traits_address.get('city', MISSING)
+                e_traits_address_country = e_traits_address.get('country', MISSING)
+            else:
+                e_traits_address_city = e_traits_address_country = MISSING
+        else:
+            e_traits_firstName = e_traits_first_name = e_traits_lastName = e_traits_last_name = e_traits_birthday = e_traits_avatar = e_traits_address = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
+        o3 = {}
         if d_user_id is not MISSING:
-            o2['external_id'] = d_user_id
+            o3['external_id'] = d_user_id
         if (d_user_id is MISSING):
             e_integrations_2 = event.get('integrations', MISSING)
             e_context_2 = event.get('context', MISSING)
@@ -256,97 +273,45 @@ def translate(event):
                     e_context_integrations_Braze_2 = e_context_integrations_Braze_braze_id_2 = MISSING
             else:
                 e_context_integrations_2 = e_context_integrations_Braze_2 = e_context_integrations_Braze_braze_id_2 = MISSING
-            d_braze_id_2 = (t4 if (t4 := ((e_integrations_Braze_braze_id_2 if isinstance(e_integrations_Braze_braze_id_2, (str, list, dict)) and e_integrations_Braze_braze_id_2 else MISSING) if isinstance(e_integrations_Braze_braze_id_2, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_2 if isinstance(e_context_integrations_Braze_braze_id_2, (str, list, dict)) and e_context_integrations_Braze_braze_id_2 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_2, str) else MISSING))
-            t3 = d_braze_id_2
+            d_braze_id_2 = (t5 if (t5 := ((e_integrations_Braze_braze_id_2 if isinstance(e_integrations_Braze_braze_id_2, (str, list, dict)) and e_integrations_Braze_braze_id_2 else MISSING) if isinstance(e_integrations_Braze_braze_id_2, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_2 if isinstance(e_context_integrations_Braze_braze_id_2, (str, list, dict)) and e_context_integrations_Braze_braze_id_2 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_2, str) else MISSING))
+            t4 = d_braze_id_2
         else:
-            t3 = MISSING
-        if t3 is not MISSING:
-            o2['braze_id'] = t3
-        d_identity = o2
-        e_traits = event.get('traits', MISSING)
-        if isinstance(e_traits, dict):
-            e_traits_firstName = e_traits.get('firstName', MISSING)
-            e_traits_first_name = e_traits.get('first_name', MISSING)
-            e_traits_lastName = e_traits.get('lastName', MISSING)
-            e_traits_last_name = e_traits.get('last_name', MISSING)
-            e_traits_birthday = e_traits.get('birthday', MISSING)
-            e_traits_avatar = e_traits.get('avatar', MISSING)
-            e_traits_address = e_traits.get('address', MISSING)
-            e_traits_gender = e_traits.get('gender', MISSING)
-            if isinstance(e_traits_address, dict):
-                e_traits_address_city = e_traits_address.get('city', MISSING)
-                e_traits_address_country = e_traits_address.get('country', MISSING)
-            else:
-                e_traits_address_city = e_traits_address_country = MISSING
-        else:
-            e_traits_firstName = e_traits_first_name = e_traits_lastName = e_traits_last_name = e_traits_birthday = e_traits_avatar = e_traits_address = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
-        o6 = {**d_identity}
+            t4 = MISSING
+        if t4 is not MISSING:
+            o3['braze_id'] = t4
         if isinstance(e_traits, dict):
             for k, v in e_traits.items():
                 if k not in _KEYS2:
-                    o6[k] = v
-        t8 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t7 if (t7 := e_traits_first_name) is not MISSING else e_traits_firstName))
-        if t8 is not MISSING:
-            o6['first_name'] = t8
-        t10 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t9 if (t9 := e_traits_last_name) is not MISSING else e_traits_lastName))
+                    o3[k] = v
+        t7 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t6 if (t6 := e_traits_first_name) is not MISSING else e_traits_firstName))
+        if t7 is not MISSING:
+            o3['first_name'] = t7
+        t9 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t8 if (t8 := e_traits_last_name) is not MISSING else e_traits_lastName))
+        if t9 is not MISSING:
+            o3['last_name'] = t9
+        t10 = format_time(parse_time(e_traits_birthday), '%Y-%m-%d')
         if t10 is not MISSING:
-            o6['last_name'] = t10
-        t11 = format_time(parse_time(e_traits_birthday), '%Y-%m-%d')
-        if t11 is not MISSING:
-            o6['dob'] = t11
+            o3['dob'] = t10
         if e_traits_avatar is not MISSING:
-            o6['image_url'] = e_traits_avatar
+            o3['image_url'] = e_traits_avatar
         if e_traits_address_city is not MISSING:
-            o6['home_city'] = e_traits_address_city
+            o3['home_city'] = e_traits_address_city
         if e_traits_address_country is not MISSING:
-            o6['country'] = e_traits_address_country
-        t12 = _TABLE3.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
-        if t12 is not MISSING:
-            o6['gender'] = t12
-        o6['_update_existing_only'] = False
-        o5 = {'attributes': [o6]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o5}]
+            o3['country'] = e_traits_address_country
+        t11 = _TABLE3.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
+        if t11 is not MISSING:
+            o3['gender'] = t11
+        o3['_update_existing_only'] = False
+        o2 = {'attributes': [o3]}
+        return [{'method': 'POST', 'url': _URL1, 'body': o2}]
     # rules 'Order Completed', 'track' all need this
     if (e_type == 'track'):
         # rule 'Order Completed' ('mappings/segment-braze.yaml:100:5')
         e_event = event.get('event', MISSING)
         if ((e_event.lower() if isinstance(e_event, str) else MISSING) in _SET4):
-            o13 = {}
-            if d_user_id is not MISSING:
-                o13['external_id'] = d_user_id
-            if (d_user_id is MISSING):
-                e_integrations_3 = event.get('integrations', MISSING)
-                e_context_3 = event.get('context', MISSING)
-                if isinstance(e_integrations_3, dict):
-                    e_integrations_Braze_3 = e_integrations_3.get('Braze', MISSING)
-                    if isinstance(e_integrations_Braze_3, dict):
-                        e_integrations_Braze_braze_id_3 = e_integrations_Braze_3.get('braze_id', MISSING)
-                    else:
-                        e_integrations_Braze_braze_id_3 = MISSING
-                else:
-                    e_integrations_Braze_3 = e_integrations_Braze_braze_id_3 = MISSING
-                if isinstance(e_context_3, dict):
-                    e_context_integrations_3 = e_context_3.get('integrations', MISSING)
-                    if isinstance(e_context_integrations_3, dict):
-                        e_context_integrations_Braze_3 = e_context_integrations_3.get('Braze', MISSING)
-                        if isinstance(e_context_integrations_Braze_3, dict):
-                            e_context_integrations_Braze_braze_id_3 = e_context_integrations_Braze_3.get('braze_id', MISSING)
-                        else:
-                            e_context_integrations_Braze_braze_id_3 = MISSING
-                    else:
-                        e_context_integrations_Braze_3 = e_context_integrations_Braze_braze_id_3 = MISSING
-                else:
-                    e_context_integrations_3 = e_context_integrations_Braze_3 = e_context_integrations_Braze_braze_id_3 = MISSING
-                d_braze_id_3 = (t15 if (t15 := ((e_integrations_Braze_braze_id_3 if isinstance(e_integrations_Braze_braze_id_3, (str, list, dict)) and e_integrations_Braze_braze_id_3 else MISSING) if isinstance(e_integrations_Braze_braze_id_3, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_3 if isinstance(e_context_integrations_Braze_braze_id_3, (str, list, dict)) and e_context_integrations_Braze_braze_id_3 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_3, str) else MISSING))
-                t14 = d_braze_id_3
-            else:
-                t14 = MISSING
-            if t14 is not MISSING:
-                o13['braze_id'] = t14
-            d_identity_2 = o13
             e_timestamp = event.get('timestamp', MISSING)
             e_receivedAt = event.get('receivedAt', MISSING)
-            d_time = (t16 if (t16 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
+            d_time = (t12 if (t12 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
             e_properties = event.get('properties', MISSING)
             if isinstance(e_properties, dict):
                 e_properties_products = e_properties.get('products', MISSING)
@@ -355,7 +320,7 @@ def translate(event):
                 e_properties_products = e_properties_currency = MISSING
             requests = []
             if (isinstance(e_properties_products, list) and lt(0, length(e_properties_products))):
-                l18 = []
+                l14 = []
                 for i_product in (e_properties_products if isinstance(e_properties_products, list) else ()):
                     if isinstance(i_product, dict):
                         v_product_product_id = i_product.get('product_id', MISSING)
@@ -368,25 +333,60 @@ def translate(event):
                         v_product_product_id = v_product_id = v_product_sku = v_product_currency = v_product_price = v_product_quantity = MISSING
                     if not isinstance(i_product, dict):
                         continue
-                    o19 = {**d_identity_2}
-                    t22 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t21 if (t21 := (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t20 if (t20 := v_product_sku) is not MISSING else v_product_id))) is not MISSING else v_product_product_id))
-                    if t22 is not MISSING:
-                        o19['product_id'] = t22
-                    o19['currency'] = (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))
+                    o15 = {}
+                    if d_user_id is not MISSING:
+                        o15['external_id'] = d_user_id
+                    if (d_user_id is MISSING):
+                        e_integrations_3 = event.get('integrations', MISSING)
+                        e_context_3 = event.get('context', MISSING)
+                        if isinstance(e_integrations_3, dict):
+                            e_integrations_Braze_3 = e_integrations_3.get('Braze', MISSING)
+                            if isinstance(e_integrations_Braze_3, dict):
+                                e_integrations_Braze_braze_id_3 = e_integrations_Braze_3.get('braze_id', MISSING)
+                            else:
+                                e_integrations_Braze_braze_id_3 = MISSING
+                        else:
+                            e_integrations_Braze_3 = e_integrations_Braze_braze_id_3 = MISSING
+                        if isinstance(e_context_3, dict):
+                            e_context_integrations_3 = e_context_3.get('integrations', MISSING)
+                            if isinstance(e_context_integrations_3, dict):
+                                e_context_integrations_Braze_3 = e_context_integrations_3.get('Braze', MISSING)
+                                if isinstance(e_context_integrations_Braze_3, dict):
+                                    e_context_integrations_Braze_braze_id_3 = e_context_integrations_Braze_3.get('braze_id', MISSING)
+                                else:
+                                    e_context_integrations_Braze_braze_id_3 = MISSING
+                            else:
+                                e_context_integrations_Braze_3 = e_context_integrations_Braze_braze_id_3 = MISSING
+                        else:
+                            e_context_integrations_3 = e_context_integrations_Braze_3 = e_context_integrations_Braze_braze_id_3 = MISSING
+                        d_braze_id_3 = (t17 if (t17 := ((e_integrations_Braze_braze_id_3 if isinstance(e_integrations_Braze_braze_id_3, (str, list, dict)) and e_integrations_Braze_braze_id_3 else MISSING) if isinstance(e_integrations_Braze_braze_id_3, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_3 if isinstance(e_context_integrations_Braze_braze_id_3, (str, list, dict)) and e_context_integrations_Braze_braze_id_3 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_3, str) else MISSING))
+                        t16 = d_braze_id_3
+                    else:
+                        t16 = MISSING
+                    if t16 is not MISSING:
+                        o15['braze_id'] = t16
+                    t20 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t19 if (t19 := (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t18 if (t18 := v_product_sku) is not MISSING else v_product_id))) is not MISSING else v_product_product_id))
+                    if t20 is not MISSING:
+                        o15['product_id'] = t20
+                    o15['currency'] = (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))
                     if v_product_price is not MISSING:
-                        o19['price'] = v_product_price
-                    o19['quantity'] = (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)
+                        o15['price'] = v_product_price
+                    o15['quantity'] = (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)
                     if d_time is not MISSING:
-                        o19['time'] = d_time
-                    t24 = (t23 if isinstance((t23 := ({k: v for k, v in i_product.items() if k not in _KEYS5} if isinstance(i_product, dict) else MISSING)), (str, list, dict)) and t23 else MISSING)
-                    if t24 is not MISSING:
-                        o19['properties'] = t24
-                    o19['_update_existing_only'] = False
-                    l18.append(o19)
-                o17 = {'purchases': l18}
-                requests.append({'method': 'POST', 'url': _URL1, 'body': o17})
+                        o15['time'] = d_time
+                    t22 = (t21 if isinstance((t21 := ({k: v for k, v in i_product.items() if k not in _KEYS5} if isinstance(i_product, dict) else MISSING)), (str, list, dict)) and t21 else MISSING)
+                    if t22 is not MISSING:
+                        o15['properties'] = t22
+                    o15['_update_existing_only'] = False
+                    l14.append(o15)
+                o13 = {'purchases': l14}
+                requests.append({'method': 'POST', 'url': _URL1, 'body': o13})
             return requests
         # rule 'track' ('mappings/segment-braze.yaml:137:5')
+        e_timestamp_2 = event.get('timestamp', MISSING)
+        e_receivedAt_2 = event.get('receivedAt', MISSING)
+        d_time_2 = (t23 if (t23 := iso_time(e_timestamp_2)) is not MISSING else iso_time(e_receivedAt_2))
+        e_properties_2 = event.get('properties', MISSING)
         o25 = {}
         if d_user_id is not MISSING:
             o25['external_id'] = d_user_id
@@ -419,20 +419,14 @@ def translate(event):
             t26 = MISSING
         if t26 is not MISSING:
             o25['braze_id'] = t26
-        d_identity_3 = o25
-        e_timestamp_2 = event.get('timestamp', MISSING)
-        e_receivedAt_2 = event.get('receivedAt', MISSING)
-        d_time_2 = (t28 if (t28 := iso_time(e_timestamp_2)) is not MISSING else iso_time(e_receivedAt_2))
-        e_properties_2 = event.get('properties', MISSING)
-        o30 = {**d_identity_3}
         if e_event is not MISSING:
-            o30['name'] = e_event
+            o25['name'] = e_event
         if d_time_2 is not MISSING:
-            o30['time'] = d_time_2
-        o30['properties'] = (t31 if (t31 := ({k: v for k, v in e_properties_2.items() if k not in _KEYS6} if isinstance(e_properties_2, dict) else MISSING)) is not MISSING else {})
-        o30['_update_existing_only'] = False
-        o29 = {'events': [o30]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o29}]
+            o25['time'] = d_time_2
+        o25['properties'] = (t28 if (t28 := ({k: v for k, v in e_properties_2.items() if k not in _KEYS6} if isinstance(e_properties_2, dict) else MISSING)) is not MISSING else {})
+        o25['_update_existing_only'] = False
+        o24 = {'events': [o25]}
+        return [{'method': 'POST', 'url': _URL1, 'body': o24}]
     # rule 'page and screen' ('mappings/segment-braze.yaml:150:5')
     if ((e_type == 'page') or (e_type == 'screen')):
         return []
@@ -440,13 +434,13 @@ def translate(event):
     if (e_type == 'group'):
         # rule 'group without groupId' ('mappings/segment-braze.yaml:170:5')
         e_groupId = event.get('groupId', MISSING)
-        d_group_id = (t32 if isinstance((t32 := to_string(e_groupId)), (str, list, dict)) and t32 else MISSING)
+        d_group_id = (t29 if isinstance((t29 := to_string(e_groupId)), (str, list, dict)) and t29 else MISSING)
         if (d_group_id is MISSING):
             raise Rejected('a group call needs a groupId')
         # rule 'group' ('mappings/segment-braze.yaml:174:5')
-        o33 = {}
+        o31 = {}
         if d_user_id is not MISSING:
-            o33['external_id'] = d_user_id
+            o31['external_id'] = d_user_id
         if (d_user_id is MISSING):
             e_integrations_5 = event.get('integrations', MISSING)
             e_context_5 = event.get('context', MISSING)
@@ -470,29 +464,27 @@ def translate(event):
                     e_context_integrations_Braze_5 = e_context_integrations_Braze_braze_id_5 = MISSING
             else:
                 e_context_integrations_5 = e_context_integrations_Braze_5 = e_context_integrations_Braze_braze_id_5 = MISSING
-            d_braze_id_5 = (t35 if (t35 := ((e_integrations_Braze_braze_id_5 if isinstance(e_integrations_Braze_braze_id_5, (str, list, dict)) and e_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_integrations_Braze_braze_id_5, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_5 if isinstance(e_context_integrations_Braze_braze_id_5, (str, list, dict)) and e_context_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_5, str) else MISSING))
-            t34 = d_braze_id_5
+            d_braze_id_5 = (t33 if (t33 := ((e_integrations_Braze_braze_id_5 if isinstance(e_integrations_Braze_braze_id_5, (str, list, dict)) and e_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_integrations_Braze_braze_id_5, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_5 if isinstance(e_context_integrations_Braze_braze_id_5, (str, list, dict)) and e_context_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_5, str) else MISSING))
+            t32 = d_braze_id_5
         else:
-            t34 = MISSING
-        if t34 is not MISSING:
-            o33['braze_id'] = t34
-        d_identity_4 = o33
-        o37 = {**d_identity_4}
-        k38 = ('ab_segment_group_' + d_group_id if d_group_id.__class__ is str else MISSING)
-        if k38 is not MISSING:
-            o37[k38] = True
-        o37['_update_existing_only'] = False
-        o36 = {'attributes': [o37]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o36}]
+            t32 = MISSING
+        if t32 is not MISSING:
+            o31['braze_id'] = t32
+        k34 = ('ab_segment_group_' + d_group_id if d_group_id.__class__ is str else MISSING)
+        if k34 is not MISSING:
+            o31[k34] = True
+        o31['_update_existing_only'] = False
+        o30 = {'attributes': [o31]}
+        return [{'method': 'POST', 'url': _URL1, 'body': o30}]
     # rule 'delete' ('mappings/segment-braze.yaml:184:5')
     if (e_type == 'delete'):
-        o39 = {}
-        l40 = []
+        o35 = {}
+        l36 = []
         if d_user_id is not MISSING:
-            l40.append(d_user_id)
-        t41 = (l40 if (d_user_id is not MISSING) else MISSING)
-        if t41 is not MISSING:
-            o39['external_ids'] = t41
+            l36.append(d_user_id)
+        t37 = (l36 if (d_user_id is not MISSING) else MISSING)
+        if t37 is not MISSING:
+            o35['external_ids'] = t37
         if (d_user_id is MISSING):
             e_integrations_6 = event.get('integrations', MISSING)
             e_context_6 = event.get('context', MISSING)
@@ -516,16 +508,16 @@ def translate(event):
                     e_context_integrations_Braze_6 = e_context_integrations_Braze_braze_id_6 = MISSING
             else:
                 e_context_integrations_6 = e_context_integrations_Braze_6 = e_context_integrations_Braze_braze_id_6 = MISSING
-            d_braze_id_6 = (t43 if (t43 := ((e_integrations_Braze_braze_id_6 if isinstance(e_integrations_Braze_braze_id_6, (str, list, dict)) and e_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_integrations_Braze_braze_id_6, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_6 if isinstance(e_context_integrations_Braze_braze_id_6, (str, list, dict)) and e_context_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_6, str) else MISSING))
-            l44 = []
+            d_braze_id_6 = (t39 if (t39 := ((e_integrations_Braze_braze_id_6 if isinstance(e_integrations_Braze_braze_id_6, (str, list, dict)) and e_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_integrations_Braze_braze_id_6, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_6 if isinstance(e_context_integrations_Braze_braze_id_6, (str, list, dict)) and e_context_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_6, str) else MISSING))
+            l40 = []
             if d_braze_id_6 is not MISSING:
-                l44.append(d_braze_id_6)
-            t42 = l44
+                l40.append(d_braze_id_6)
+            t38 = l40
         else:
-            t42 = MISSING
-        if t42 is not MISSING:
-            o39['braze_ids'] = t42
-        return [{'method': 'POST', 'url': _URL7, 'body': o39}]
+            t38 = MISSING
+        if t38 is not MISSING:
+            o35['braze_ids'] = t38
+        return [{'method': 'POST', 'url': _URL7, 'body': o35}]
     # rule 'unknown type' ('mappings/segment-braze.yaml:194:5')
-    m47 = text((t46 if (t46 := ('unsupported event type ' + t45 + ': expected identify, track, page, screen, group, alias or delete' if (t45 := to_json(e_type)).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
-    raise Rejected(m47 if m47 is not MISSING else "rejected by rule 'unknown type'")
+    m43 = text((t42 if (t42 := ('unsupported event type ' + t41 + ': expected identify, track, page, screen, group, alias or delete' if (t41 := to_json(e_type)).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
+    raise Rejected(m43 if m43 is not MISSING else "rejected by rule 'unknown type'")
