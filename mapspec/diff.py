@@ -151,15 +151,7 @@ def structural(old: ast.Document, new: ast.Document) -> list[Change]:
         if name not in old_rules:
             changes.append(Change("added", f"rule `{name}`", new=rule_summary(rule)))
             continue
-        before, after = rule_fields(old_rules[name]), rule_fields(rule)
-        for key in before:
-            if key not in after:
-                changes.append(Change("removed", f"rule `{name}`: {key}", before[key]))
-            elif before[key] != after[key]:
-                changes.append(Change("changed", f"rule `{name}`: {key}", before[key], after[key]))
-        for key in after:
-            if key not in before:
-                changes.append(Change("added", f"rule `{name}`: {key}", new=after[key]))
+        compare(f"rule `{name}`:", rule_fields(old_rules[name]), rule_fields(rule))
     return changes
 
 
