@@ -477,7 +477,10 @@ def cmd_emulator(args) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     key = _api_key(args.api_key_file) if args.api_key_file else os.environ.get("BRAZE_REST_API_KEY") or None
-    emulator = Emulator(args.host, args.port, key, faults, _rate(args.rate))
+    try:
+        emulator = Emulator(args.host, args.port, key, faults, _rate(args.rate))
+    except OSError as e:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}") from None
     emulator.start()
     print(f"Braze emulator on {emulator.url} (record: {emulator.url}/_emulator/record); Ctrl-C stops it",
           file=sys.stderr)
