@@ -29,6 +29,29 @@ from urllib.parse import urlsplit
 
 log = logging.getLogger("mapspec.run")
 
+try:  # parses and writes JSON about twice as fast, when installed (mapspec[fast])
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
+
+
+def _loads(data: bytes) -> Any:
+    if _orjson is not None:
+        try:
+            return _orjson.loads(data)
+        except ValueError:
+            pass  # the standard library again, for its error messages
+    return json.loads(data)
+
+
+def _dumps(obj: Any) -> bytes:
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(obj)
+        except TypeError:
+            pass
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
 ARRAYS = ("attributes", "events", "purchases")
 DELETE_KEYS = ("external_ids", "braze_ids", "user_aliases")
 
@@ -320,7 +343,7 @@ class Batcher:
         kind = "delete" if any(k in body for k in DELETE_KEYS) else "track"
         names = DELETE_KEYS if kind == "delete" else ARRAYS
         envelope = {k: v for k, v in body.items() if k not in names}
-        key = (url, method, json.dumps(envelope, sort_keys=True, default=str))
+        key = (url, method, json.dumps(envelope, sort_keys=True, default=str) if envelope else "")
         full: list[Batch] = []
         for name in names:
             for obj in body.get(name) or []:
@@ -439,7 +462,7 @@ class Sender:
         items = batch.items()
         if not items:
             return
-        body = json.dumps(batch.body(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        body = _dumps(batch.body())
         headers = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
         if batch.count() > 1:
             headers["X-Braze-Batch"] = "true"
@@ -654,7 +677,7 @@ async def _run(job: Job) -> Account:
             await sender.submit(batch)
             return
         request = {"method": batch.method, "url": batch.url, "body": batch.body()}
-        job.out.write(json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+        job.out.write(_dumps(request) + b"\n")
         account.requests += 1
         for _, _, item in batch.items():
             tracker.object_done(item.owner)
@@ -732,7 +755,7 @@ async def _one(job: Job, line: Line, tracker: Tracker, batcher: Batcher, account
         return
     problem, event = None, None
     try:
-        event = json.loads(line.data)
+        event = _loads(line.data)
     except UnicodeDecodeError as e:
         problem = f"invalid UTF-8: {e.reason}"
     except ValueError as e:
