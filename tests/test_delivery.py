@@ -248,3 +248,24 @@ def test_emulator_validation_messages():
     assert validate_track({"attributes": [{"external_id": "u"}] * 76})[1]["message"] == "Max Input Length Exceeded"
     assert validate_track({"purchases": [{"external_id": "u", "product_id": "p", "currency": "USD", "price": 1,
                                           "time": "t", "quantity": 101}]})[0] == 400
+
+
+def test_emulator_command(tmp_path):
+    import httpx
+
+    proc = subprocess.Popen([sys.executable, "-m", "mapspec", "emulator", "--port", "0", "--faults", "seed=3"],
+                            stderr=subprocess.PIPE, env={**os.environ, "BRAZE_REST_API_KEY": KEY}, cwd=ROOT)
+    try:
+        banner = proc.stderr.readline().decode()
+        url = banner.split(" on ", 1)[1].split(" ", 1)[0]
+        reply = httpx.post(url + "/users/track", json={"attributes": [{"external_id": "u", "plan": "pro"}]},
+                           headers={"Authorization": f"Bearer {KEY}"})
+        assert reply.status_code == 201 and reply.json() == {"message": "success", "attributes_processed": 1}
+        assert int(reply.headers["X-RateLimit-Limit"]) == 3000
+        assert httpx.post(url + "/users/track", json={}, headers={"Authorization": "Bearer nope"}).status_code == 401
+        record = httpx.get(url + "/_emulator/record").json()
+        assert record["attributes"] == [{"external_id": "u", "plan": "pro"}]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and b'"attributes": 1' in err
