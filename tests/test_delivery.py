@@ -269,3 +269,27 @@ def test_emulator_command(tmp_path):
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and b'"attributes": 1' in err
+
+
+def test_progress_on_a_terminal_and_clean_stdout(tmp_path):
+    import pty
+
+    path = tmp_path / "e.ndjson"
+    write_events(path, event_mix(2000, seed=1))
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "mapspec", "run", "--dry-run", str(path), "--dead-letter",
+                             str(tmp_path / "dead.ndjson")], stdout=subprocess.PIPE, stderr=follower, cwd=ROOT)
+    os.close(follower)
+    out, _ = proc.communicate(timeout=60)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert b"events" in seen and b"/s, 0 in flight, 0 retried" in seen and b"\r" in seen
+    assert all(json.loads(line)["method"] == "POST" for line in out.decode().splitlines())
