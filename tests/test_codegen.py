@@ -55,9 +55,15 @@ def test_each_event_path_is_read_once_per_rule():
             stack[-1][1].add(read)
 
 
-def test_standalone_module_imports_only_the_standard_library(tmp_path, corpus):
+CLASSIC = {"appGroupId": "AG", "datacenter": "eu", "apiKey": "k", "updateExistingOnly": True, "trackNamedPages": True}
+
+
+@pytest.mark.parametrize("mapping,settings", [("segment-braze", {"track_all_pages": True}),
+                                              ("segment-classic", CLASSIC)])
+def test_standalone_module_imports_only_the_standard_library(tmp_path, corpus, mapping, settings):
+    corpus = [e for e in corpus if "timestamp" in e or mapping == "segment-braze"]  # classic: now() otherwise
     path = tmp_path / "translator.py"
-    path.write_text(compile_source(read_mapping("segment-braze"), {"track_all_pages": True}).module.source)
+    path.write_text(compile_source(read_mapping(mapping), settings).module.source)
     script = (
         "import json, sys\n"
         "sys.modules['lark'] = sys.modules['yaml'] = sys.modules['jinja2'] = sys.modules['mapspec'] = None\n"
@@ -74,7 +80,7 @@ def test_standalone_module_imports_only_the_standard_library(tmp_path, corpus):
                           input="".join(json.dumps(e) + "\n" for e in corpus), capture_output=True, text=True,
                           check=True, cwd=tmp_path)
     standalone = json.loads(proc.stdout)
-    loaded = mapspec.load("segment-braze", {"track_all_pages": True})
+    loaded = mapspec.load(mapping, settings)
     assert standalone == [run(loaded, e) for e in corpus]
 
 
