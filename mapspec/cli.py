@@ -269,19 +269,28 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
+def _read_or_report(name: str):
+    """A mapping's source, or None after printing why it cannot be read."""
+    from .compiler import read_mapping
+    from .errors import CompileError
+
+    try:
+        return read_mapping(name)
+    except CompileError as e:
+        _print_diagnostics(e.diagnostics)
+        return None
+
+
 def cmd_check(args) -> int:
     from .check import resolve_settings
-    from .compiler import check_source, read_mapping
+    from .compiler import check_source
     from .diagnostics import DiagnosticBag
-    from .errors import CompileError
 
     settings = _settings(args.settings) if args.settings else None
     failed = 0
     for name in args.mappings:
-        try:
-            source = read_mapping(name)
-        except CompileError as e:
-            _print_diagnostics(e.diagnostics)
+        source = _read_or_report(name)
+        if source is None:
             failed += 1
             continue
         doc, diagnostics = check_source(source)
@@ -304,17 +313,14 @@ def cmd_check(args) -> int:
 
 
 def cmd_test(args) -> int:
-    from .compiler import bundled_names, read_mapping
-    from .errors import CompileError
+    from .compiler import bundled_names
     from .testing import run_examples
 
     names = args.mappings or bundled_names()
     bad = 0
     for name in names:
-        try:
-            source = read_mapping(name)
-        except CompileError as e:
-            _print_diagnostics(e.diagnostics)
+        source = _read_or_report(name)
+        if source is None:
             bad += 1
             continue
         report = run_examples(source)
@@ -501,11 +507,11 @@ def cmd_schema(args) -> int:
 
 
 def cmd_mappings(args) -> int:
-    from .compiler import bundled_names, compile_source, read_mapping
+    from .compiler import bundled_names, check_source, read_mapping
 
     for name in bundled_names():
-        doc = compile_source(read_mapping(name)).document
-        print(f"{name}\t{doc.description}")
+        doc, _ = check_source(read_mapping(name))
+        print(f"{name}\t{doc.description if doc else '(does not parse: mapspec check ' + name + ')'}")
     return EXIT_OK
 
 

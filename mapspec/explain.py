@@ -14,6 +14,7 @@ from typing import Any
 
 from .compiler import Compiled, load_compiled
 from .syntax import ast
+from .syntax.unparse import unparse
 from .trace import traced_run
 
 
@@ -38,9 +39,7 @@ def _reads(node: ast.Node | None) -> list[str]:
     out: list[str] = []
     for n in node.walk() if node is not None else ():
         if isinstance(n, ast.Path):
-            name = n.root
-            for step in n.steps:
-                name += f"[{step}]" if isinstance(step, int) else (f".{step}" if name else step)
+            name = unparse(n)
             if name not in out:
                 out.append(name)
     return out

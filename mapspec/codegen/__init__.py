@@ -20,6 +20,7 @@ import jinja2
 
 from .. import runtime
 from ..syntax import ast
+from ..syntax.unparse import unparse
 from ..targets import Target
 from ..types import Typer
 from .emit import Block, Emitter, pyrepr
@@ -157,16 +158,8 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
     line_map: dict[int, list[tuple[str, ast.Rule]]] = {}
     for i, kind, index in marks:
         line_map.setdefault(first + i, []).append((kind, rules[index]))
-    names = {name: _describe_key(key) for key, name in em.all_bound.items()}
+    names = {name: unparse(ast.Path(None, root, steps)) for (_, root, steps), name in em.all_bound.items()}
     return GeneratedModule(text, tuple(sorted(em.helpers)), line_map, names)
-
-
-def _describe_key(key: tuple) -> str:
-    _, root, steps = key
-    out = root
-    for step in steps:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
-    return out
 
 
 _MARK = "\x00mark:"

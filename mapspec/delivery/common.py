@@ -7,7 +7,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from ..targets.braze import TARGET
+
 log = logging.getLogger("mapspec.run")
+
+#: Braze's limits, from the target schema (the one place they are written down)
+BRAZE: dict[str, Any] = TARGET.delivery
 
 try:  # parses and writes JSON about twice as fast, when installed (mapspec[fast])
     import orjson as _orjson
@@ -45,11 +50,11 @@ class Fatal(Exception):
 
 @dataclass
 class Options:
-    objects_per_array: int = 75
+    objects_per_array: int = BRAZE["objects_per_array"]
     max_objects: int | None = None  # "50 combined" contracts: at most this many objects per request
-    ids_per_delete: int = 50
+    ids_per_delete: int = BRAZE["ids_per_delete"]
     in_flight: int = 8
-    rate: tuple[int, float] = (3000, 3.0)  # requests per seconds
+    rate: tuple[int, float] = BRAZE["rate_limit"]  # requests per seconds
     retry_deadline: float = 300.0  # seconds a batch may keep being retried
     backoff_base: float = 0.25
     backoff_max: float = 20.0

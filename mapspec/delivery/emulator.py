@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-MAX_OBJECTS = 75
-MAX_DELETE_IDS = 50
-MAX_BODY = 4 * 1024 * 1024
+from ..targets.braze import TARGET
+
+MAX_OBJECTS = TARGET.delivery["objects_per_array"]
+MAX_DELETE_IDS = TARGET.delivery["ids_per_delete"]
+MAX_BODY = TARGET.delivery["max_body"]
 IDENTIFIERS = ("external_id", "braze_id", "user_alias", "email", "phone")
 IDENTIFIER_ERROR = "'external_id', 'braze_id', 'user_alias', 'email' or 'phone' is required"
 
@@ -159,7 +161,8 @@ class Emulator:
     """The server; use as a context manager in tests (`with Emulator() as emu: emu.url ...`)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
-                 faults: Faults | None = None, rate: tuple[int, float] = (3000, 3.0), max_body: int = MAX_BODY):
+                 faults: Faults | None = None, rate: tuple[int, float] = TARGET.delivery["rate_limit"],
+                 max_body: int = MAX_BODY):
         self.api_key = api_key
         self.max_body = max_body
         self.faults = faults or Faults()

@@ -167,7 +167,3 @@ class Tracker:
             self.dead.sync()  # what the checkpoint passes over must be on disk first
             self.checkpoint.save(self.account)
             self.last_save = now
-
-    @property
-    def pending(self) -> int:
-        return len(self.lines)

@@ -127,6 +127,6 @@ TARGET = Target(
         "objects_per_array": 75,  # attributes, events and purchases each, per /users/track request
         "ids_per_delete": 50,
         "rate_limit": (3000, 3.0),  # requests per seconds (/users/track burst)
-        "auth": "bearer",
+        "max_body": 4 * 1024 * 1024,  # bytes; larger bodies are answered 413
     },
 )
