@@ -5,12 +5,16 @@ It knows no destination: request bodies are checked against the `Target` that th
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
-from . import stdlib, targets
+from . import logic, runtime, stdlib, targets
 from .diagnostics import DiagnosticBag, did_you_mean
+from .facts import Facts
+from .facts import describe as describe_facts
 from .syntax import ast
 from .types import JSON, SETTING_KINDS, Kinds, Typer, describe, kind_of
 
@@ -47,12 +51,17 @@ def resolve_settings(doc: ast.Document, given: Mapping[str, Any], diags: Diagnos
 
 
 class Checker:
-    def __init__(self, doc: ast.Document, diags: DiagnosticBag):
+    def __init__(self, doc: ast.Document, diags: DiagnosticBag, settings: Mapping[str, Any] | None = None):
         self.doc, self.diags = doc, diags
         self.settings = {s.name: s for s in doc.settings}
         self.lets = {"$" + let.name: let for let in doc.lets}
         self.typer = Typer({}, setting_kinds(doc))
-        self.target = targets.get_target(doc.target)
+        path = doc.span.source.path if doc.span is not None else None
+        self.target, self.target_problems = targets.load_target(doc.target, relative_to=path)
+        #: what the conditions tell about events (None for settings: they may be anything)
+        self.facts = Facts(doc, self.typer, settings)
+        #: warnings that guess at what the mapping means: reported only when it has no errors
+        self.deferred = DiagnosticBag()
 
     def run(self) -> None:
         doc = self.doc
@@ -61,20 +70,25 @@ class Checker:
                     and kind_of(s.default) not in SETTING_KINDS[s.type]:
                 self.diags.error("E208", f"the default of setting `{s.name}` is not {describe(SETTING_KINDS[s.type])}",
                                  s.span)
-        if self.target is None:
-            self.diags.error("E303", f"unknown target `{doc.target}`", doc.target_span,
-                             hints=did_you_mean(doc.target, targets.TARGET_NAMES)
-                             or [f"targets: {', '.join(targets.TARGET_NAMES)}"])
+        for d in self.target_problems:
+            if d.code == "E303" and d.span is None:
+                d = replace(d, span=doc.target_span)
+            self.diags.add(d)
         self.check_lets()
         if doc.base_url is not None:
             self.expr(doc.base_url, frozenset())
+        earlier = logic.TRUE  # in `match: first`, a rule is reached only when every rule before it failed
         for rule in doc.rules:
             if rule.condition is not None:
                 self.expr(rule.condition, frozenset())
             if rule.message is not None:
                 self.expr(rule.message, frozenset())
+            holds = self.facts.holds(rule.condition) if rule.condition is not None else logic.TRUE
+            context = Context(rule, logic.conj(holds, earlier) if doc.match == "first" else holds, holds)
+            if doc.match == "first":
+                earlier = logic.conj(earlier, logic.neg(holds))
             for req in rule.requests:
-                self.request(req)
+                self.request(req, context)
 
     # ---- let definitions: kinds in dependency order, cycles reported
     def check_lets(self) -> None:
@@ -100,67 +114,197 @@ class Checker:
         for name in self.lets:
             visit(name, ())
 
-    # ---- requests against the target schema
-    def request(self, req: ast.Request) -> None:
-        if req.condition is not None:
-            self.expr(req.condition, frozenset())
+    # ---- requests against the target description
+    def request(self, req: ast.Request, context: Context) -> None:
+        for node in (req.condition, req.once, req.time, *(p.value for p in req.params)):
+            if node is not None:
+                self.expr(node, frozenset())
         self.expr(req.body, frozenset())
         if self.target is None:
             return
-        endpoint = self.target.endpoints.get(req.endpoint)
+        endpoint, hints = self.target.find(req.endpoint)
         if endpoint is None:
-            known = sorted(self.target.endpoints)
-            self.diags.error("E302", f"`{self.target.name}` has no endpoint `{req.endpoint}`", req.endpoint_span,
-                             label="unknown endpoint",
-                             hints=did_you_mean(req.endpoint, known) or [f"endpoints: {', '.join(known)}"])
+            if self.target.ambiguous(req.endpoint):
+                self.diags.error("E302", f"`{req.endpoint}` takes several methods: which one?", req.endpoint_span,
+                                 label="the method is needed", hints=hints)
+            else:
+                self.diags.error("E302", f"`{self.target.name}` has no endpoint `{req.endpoint}`",
+                                 req.endpoint_span, label="unknown endpoint", hints=hints)
             return
-        self.shape(req.body, endpoint.body, {}, f"the {endpoint.body.name}")
+        given = {p.key.value: p for p in req.params if isinstance(p.key, ast.Literal)}
+        for name in endpoint.params:
+            if name not in given:
+                self.diags.error("E305", f"`{endpoint.key}` needs the path parameter `{name}`", req.endpoint_span,
+                                 label="give it under `params:`",
+                                 hints=[f"params: {{{', '.join(p + ': ...' for p in endpoint.params)}}}"])
+            else:
+                got = self.typer(given[name].value) - {"missing"}
+                if got and not got & {"str", "int", "float"}:
+                    self.diags.error("E205", f"the path parameter `{name}` takes text or a number, not "
+                                     f"{describe(got)}", given[name].value.span, label=describe(got))
+        for name, p in given.items():
+            if name not in endpoint.params:
+                self.diags.error("E305", f"`{endpoint.key}` has no path parameter `{name}`", p.key.span,
+                                 label="not in the path",
+                                 hints=[f"its parameters: {', '.join(endpoint.params)}" if endpoint.params
+                                        else "its path has no parameters"])
+        if req.time is not None:
+            got = self.typer(req.time) - {"missing"}
+            if got and not got & {"str"}:
+                self.diags.error("E205", f"`time` takes text (an ISO 8601 time), not {describe(got)}",
+                                 req.time.span, label=describe(got),
+                                 hints=["format a time with iso8601()"] if "time" in got else [])
+        if req.condition is not None:
+            context = context.within(self.facts.holds(req.condition))
+        self.shape(req.body, endpoint.body, {}, f"the {endpoint.key} body", context)
 
-    def shape(self, node: ast.Node, schema: targets.Schema, loop_vars: dict[str, Kinds],
-              where: str = "the body") -> None:
-        """Walk a value under construction beside the schema it must fit."""
-        if isinstance(schema, targets.ObjectOf) and isinstance(node, ast.Object):
-            for entry in node.entries:
-                if not isinstance(entry, ast.Field):
-                    continue
-                if isinstance(entry.key, ast.Literal):
-                    key = entry.key.value
-                    if key in schema.reserved_keys:
-                        self.diags.warning("W403", f"`{key}` is a reserved key in {self.target.name} {schema.name}",
-                                           entry.key.span, label="the target refuses this key",
-                                           hints=[f"reserved: {', '.join(sorted(schema.reserved_keys))}"])
-                    sub = schema.fields.get(key, schema.extra)
-                    if sub is None:
-                        self.diags.error("E301", f"the {schema.name} has no field `{key}`", entry.key.span,
-                                         label="not accepted by the target",
-                                         hints=did_you_mean(key, schema.fields)
-                                         or [f"its fields are: {', '.join(schema.fields)}"])
-                        continue
-                    self.shape(entry.value, sub, loop_vars, f"`{key}` of the {schema.name}")
-                elif schema.extra is None:
-                    self.diags.error("E301", f"the {schema.name} takes only its own fields, not computed names",
-                                     entry.key.span, label="a computed field name",
-                                     hints=[f"its fields are: {', '.join(schema.fields)}"])
+    def shape(self, node: ast.Node, schema: targets.Shape, loop_vars: dict[str, Kinds],
+              where: str, context: Context) -> None:
+        """Walk a value under construction beside the shape it must fit, in the context it is built in."""
+        if isinstance(node, ast.Guard):
+            self.shape(node.value, schema, loop_vars, where, context.within(self.facts.holds(node.condition)))
             return
-        if isinstance(schema, targets.ListOf) and isinstance(node, ast.List):
-            for item in node.items:
-                if isinstance(item, ast.ForEach):
-                    kinds = self.typer(item.iterable)
+        if isinstance(node, ast.Conditional):
+            c = self.facts.holds(node.condition)
+            self.shape(node.then, schema, loop_vars, where, context.within(c))
+            self.shape(node.otherwise, schema, loop_vars, where, context.within(logic.neg(c)))
+            return
+        if schema.is_object and isinstance(node, ast.Object):
+            self.object(node, schema, loop_vars, where, context)
+            return
+        if schema.is_list and isinstance(node, ast.List):
+            item = schema.items
+            assert item is not None
+            for element in node.items:
+                if isinstance(element, ast.ForEach):
+                    kinds = self.typer(element.iterable)
                     inner = dict(loop_vars)
-                    inner[item.var] = JSON if "list" in kinds else frozenset({"missing"})
-                    self.shape(item.body, schema.item, inner, f"each element of {where}")
+                    inner[element.var] = JSON if "list" in kinds else frozenset({"missing"})
+                    ctx = context
+                    if element.condition is not None:
+                        ctx = context.within(self.facts.holds(element.condition))
+                    self.shape(element.body, item, inner, f"each element of {where}", ctx)
                 else:
-                    self.shape(item, schema.item, loop_vars, f"each element of {where}")
+                    self.shape(element, item, loop_vars, f"each element of {where}", context)
+            if schema.max_items is not None and len(node.items) > schema.max_items \
+                    and not any(isinstance(i, ast.ForEach) for i in node.items):
+                self.diags.error("E205", f"{where} takes at most {schema.max_items} element"
+                                 f"{'s' * (schema.max_items != 1)}, not {len(node.items)}", node.span)
             return
-        expected = _schema_kinds(schema)
-        got = self.typer(node)
         if isinstance(node, ast.ForEach):
             return
+        expected = schema.kinds
+        got = self.typer(node)
         present = got - {"missing"}
         if present and not (present & expected):
             self.diags.error("E205", f"{where} takes {describe(expected)}, not {describe(present)}",
                              node.span, label=f"{describe(present)}",
                              hints=["format a time with iso8601() or format_time()"] if "time" in present else [])
+            return
+        if schema.enum is not None:
+            self.enum(node, schema, where)
+
+    def enum(self, node: ast.Node, schema: targets.Shape, where: str) -> None:
+        """A value whose possible values are known (literals, a table of literals) must be among the allowed."""
+        allowed = list(schema.enum or ())
+        for value, span in _possible_values(node, self.lets):
+            if value is None and "null" in schema.kinds:
+                continue
+            if not any(runtime.eq(value, a) for a in allowed):
+                shown = ", ".join(json.dumps(a) for a in allowed)
+                self.diags.error("E306", f"{where} is one of {shown}, not {json.dumps(value)}", span,
+                                 label="not an allowed value", hints=did_you_mean(str(value), map(str, allowed)))
+
+    def object(self, node: ast.Object, schema: targets.Shape, loop_vars: dict[str, Kinds], where: str,
+               context: Context) -> None:
+        name = schema.name or "object"
+        for entry in node.entries:
+            if not isinstance(entry, ast.Field):
+                continue
+            if isinstance(entry.key, ast.Literal):
+                key = entry.key.value
+                if key in schema.reserved_keys:
+                    self.diags.warning("W403", f"`{key}` is a reserved key in {self.target.name} {name}",
+                                       entry.key.span, label="the target refuses this key",
+                                       hints=[f"reserved: {', '.join(sorted(schema.reserved_keys))}"])
+                sub = schema.field_shape(key)
+                if sub is None:
+                    self.diags.error("E301", f"the {name} has no field `{key}`", entry.key.span,
+                                     label="not accepted by the target",
+                                     hints=did_you_mean(key, schema.fields)
+                                     or [f"its fields are: {', '.join(schema.fields)}"])
+                    continue
+                self.shape(entry.value, sub, loop_vars, f"`{key}` of the {name}", context)
+            elif schema.extra is None:
+                self.diags.error("E301", f"the {name} takes only its own fields, not computed names",
+                                 entry.key.span, label="a computed field name",
+                                 hints=[f"its fields are: {', '.join(schema.fields)}"])
+        self.presence(node, schema, context)
+
+    def presence(self, node: ast.Object, schema: targets.Shape, context: Context) -> None:
+        """Required fields, one-of groups and exclusive groups, against what the rule knows of its events."""
+        if context.unreachable(self.facts):
+            return
+        name = schema.name or "object"
+        for group in [(f,) for f in schema.required] + list(schema.one_of):
+            there = logic.disj(*(self.facts_of_field(node, f) for f in group))
+            what = f"`{group[0]}`" if len(group) == 1 else "one of " + ", ".join(f"`{f}`" for f in group)
+            if self.facts.possible(context.within(there).formula) is None:
+                self.diags.error("E307", f"the {name} needs {what}, and rule `{context.rule.name}` never gives it",
+                                 node.span, label="missing on every event this rule sends",
+                                 hints=self._how(group, schema))
+                continue
+            witness = self.facts.possible(context.within(logic.neg(there)).formula)
+            if witness is not None:
+                shape = describe_facts(witness, list(logic.atoms(there)), list(logic.atoms(context.own)))
+                self.deferred.warning("W406", f"the {name} needs {what}, which may be missing"
+                                   + (f": when {shape}" if shape else ""),
+                                   node.span, label=f"in rule `{context.rule.name}`",
+                                   hints=self._how(group, schema))
+        for group in schema.exclusive:
+            for i, a in enumerate(group):
+                for b in group[i + 1:]:
+                    both = logic.conj(self.facts_of_field(node, a), self.facts_of_field(node, b))
+                    if both is logic.FALSE or self.facts.possible(context.within(both).formula) is None:
+                        continue
+                    always = self.facts.possible(context.within(logic.neg(both)).formula) is None
+                    message = f"the {name} takes `{a}` or `{b}`, never both"
+                    if always:
+                        self.diags.error("E308", message + f"; rule `{context.rule.name}` always gives both",
+                                         node.span, label="both are given")
+                    else:
+                        self.deferred.warning("W407", message + "; both may be given", node.span,
+                                           label=f"in rule `{context.rule.name}`")
+
+    def _how(self, group: tuple[str, ...], schema: targets.Shape) -> list[str]:
+        hints = []
+        if schema.messages.get("one_of") and len(group) > 1:
+            hints.append(f"{self.target.name} answers: {schema.messages['one_of']}")
+        hints.append("give it on every event this rule sends, or reject the events without it in a rule before")
+        return hints
+
+    def facts_of_field(self, node: ast.Object, key: str) -> logic.Formula:
+        """The formula under which object `node` has field `key`."""
+        ways = []
+        for entry in node.entries:
+            if isinstance(entry, ast.Field):
+                if isinstance(entry.key, ast.Literal) and entry.key.value == key:
+                    ways.append(self.facts.present(entry.value))
+                continue
+            value, dropped = entry.value, set()
+            while isinstance(value, ast.Binary) and value.op == "without" and isinstance(value.right, ast.Literal):
+                if isinstance(value.right.value, list):
+                    dropped |= {k for k in value.right.value if isinstance(k, str)}
+                value = value.left
+            if key in dropped:
+                continue
+            known = _object_fields(value, self.lets)
+            if known is None:  # any field may come from it
+                ways.append(logic.conj(self.facts.present(entry.value),
+                                       logic.atom(("spread", _unparse(entry.value), key))))
+            elif key in known:
+                ways.append(logic.conj(self.facts.present(entry.value), self.facts.present(known[key])))
+        return logic.disj(*ways)
 
     # ---- expressions
     def expr(self, node: ast.Node, loop_vars: frozenset[str]) -> None:
@@ -228,18 +372,77 @@ class Checker:
                                          label=f"at position {e.pos}" if e.pos is not None else "")
 
 
-def _schema_kinds(schema: targets.Schema) -> Kinds:
-    if isinstance(schema, targets.Value):
-        return schema.kinds
-    if isinstance(schema, targets.ListOf):
-        return frozenset({"list"})
-    return frozenset({"object"})
+@dataclass(frozen=True)
+class Context:
+    """Where a value is built: the rule, the formula of what holds on the events it is built for, and the part
+    of it that the rule's own conditions say (without what the rules before it exclude)."""
+
+    rule: ast.Rule
+    formula: logic.Formula
+    own: logic.Formula = logic.TRUE
+
+    def within(self, condition: logic.Formula) -> Context:
+        return Context(self.rule, logic.conj(self.formula, condition), logic.conj(self.own, condition))
+
+    def unreachable(self, facts: Facts) -> bool:
+        return facts.possible(self.formula) is None
 
 
-def check(doc: ast.Document, diags: DiagnosticBag) -> None:
-    """Every error and warning of a parsed mapping."""
+def _unparse(node: ast.Node) -> str:
+    from .syntax.unparse import unparse
+
+    try:
+        return unparse(node)
+    except Exception:  # noqa: BLE001 - a name for an atom only
+        return repr(node)
+
+
+def _object_fields(node: ast.Node, lets: Mapping[str, ast.Let]) -> dict[str, ast.Node] | None:
+    """The fields an object-valued expression gives (key -> value), or None when they cannot be known."""
+    if isinstance(node, ast.Path) and node.root in lets and not node.steps:
+        return _object_fields(lets[node.root].value, lets)
+    if isinstance(node, ast.Object):
+        out: dict[str, ast.Node] = {}
+        for e in node.entries:
+            if isinstance(e, ast.Field) and isinstance(e.key, ast.Literal):
+                out[e.key.value] = e.value
+            else:
+                return None
+        return out
+    if isinstance(node, ast.Literal) and isinstance(node.value, dict):
+        return {k: ast.Literal(node.span, v) for k, v in node.value.items()}
+    return None
+
+
+def _possible_values(node: ast.Node, lets: Mapping[str, ast.Let]) -> list[tuple[Any, Any]]:
+    """The values an expression may give, with where each is written, when they can be known (literals and
+    tables of literals); empty when they cannot."""
+    if isinstance(node, ast.Literal):
+        return [] if node.value is ast.MISSING or isinstance(node.value, dict | list) else [(node.value, node.span)]
+    if isinstance(node, ast.Path) and node.root in lets and not node.steps:
+        return _possible_values(lets[node.root].value, lets)
+    if isinstance(node, ast.Index):
+        table = _object_fields(node.base, lets)
+        if table is None:
+            return []
+        return [v for value in table.values() for v in _possible_values(value, lets)]
+    if isinstance(node, ast.Coalesce):
+        return [v for item in node.items for v in _possible_values(item, lets)]
+    if isinstance(node, ast.Guard):
+        return _possible_values(node.value, lets)
+    if isinstance(node, ast.Conditional):
+        return _possible_values(node.then, lets) + _possible_values(node.otherwise, lets)
+    return []
+
+
+def check(doc: ast.Document, diags: DiagnosticBag, settings: Mapping[str, Any] | None = None) -> None:
+    """Every error and warning of a parsed mapping (with `settings`, the values of every setting, what the
+    checker proves about rules takes them as known)."""
     from .lint import lint
 
-    Checker(doc, diags).run()
+    checker = Checker(doc, diags, settings)
+    checker.run()
     if not diags.errors:  # on a broken mapping, warnings would guess at what it means
+        for d in checker.deferred.items:
+            diags.add(d)
         lint(doc, diags)

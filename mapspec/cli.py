@@ -107,9 +107,13 @@ def _parser() -> argparse.ArgumentParser:
     em.add_argument("--api-key-file", metavar="FILE",
                     help="accept only this key (default: BRAZE_REST_API_KEY when set, else any non-empty key)")
 
-    sub.add_parser("schema", help="print a JSON Schema of mapping files, for YAML editors",
-                   description="Print a JSON Schema (draft-07) of the mapping file format. Point your editor's "
-                               "YAML support at it to validate and complete mapping files.")
+    sc = sub.add_parser("schema", help="print a JSON Schema of mapping files, for YAML editors",
+                        description="Print a JSON Schema (draft-07) of the mapping file format. Point your "
+                                    "editor's YAML support at it to validate and complete mapping files. With "
+                                    "--endpoints, print the endpoints of a target instead, as a Markdown table.")
+    sc.add_argument("--endpoints", action="store_true", help="print the target's endpoints (a Markdown table)")
+    sc.add_argument("--target", default="braze", help="the target for --endpoints: a bundled name or a path "
+                                                      "(default: braze)")
 
     sub.add_parser("mappings", help="list the bundled mappings")
     return p
@@ -500,6 +504,15 @@ def cmd_emulator(args) -> int:
 
 
 def cmd_schema(args) -> int:
+    if args.endpoints:
+        from .targets import endpoint_table, load_target
+
+        target, problems = load_target(args.target)
+        if target is None:
+            _print_diagnostics(problems)
+            return EXIT_USAGE
+        sys.stdout.write("\n".join(endpoint_table(target)) + "\n")
+        return EXIT_OK
     from .schema import mapping_schema
 
     sys.stdout.write(json.dumps(mapping_schema(), indent=2) + "\n")

@@ -88,7 +88,7 @@ def compile_source(source: SourceFile, settings: Mapping[str, Any] | None = None
             "E210", "`base_url` must be text known when the mapping is compiled (made of settings and literals)",
             doc.base_url.span if doc.base_url is not None else None, path=source.path,
             hints=("for example `base_url: settings.rest_endpoint`",))])
-    target = targets.get_target(doc.target)
+    target = targets.get_target(doc.target, relative_to=source.path)
     assert target is not None  # the checker reported an unknown target
     module = codegen.generate(optimized, target, values, source.path, source.text, standalone=standalone)
     return Compiled(source, doc, optimized, values, module,

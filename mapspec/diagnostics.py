@@ -42,12 +42,19 @@ CODES: dict[str, str] = {
     "E301": "field not accepted by the target",
     "E302": "unknown target endpoint",
     "E303": "unknown target",
+    "E304": "invalid target description",
+    "E305": "a path parameter that is missing or unknown",
+    "E306": "a value the target does not allow",
+    "E307": "a required field that is always missing",
+    "E308": "fields the target takes only one of, always given together",
     # W4xx: likely mistakes (the mapping still compiles)
     "W401": "a rule that can never match",
     "W402": "a field set twice in one object",
     "W403": "a key the target reserves",
     "W404": "a setting that is never used",
     "W405": "a definition that is never used",
+    "W406": "a required field that may be missing",
+    "W407": "fields the target takes only one of, that may be given together",
 }
 
 

@@ -21,4 +21,11 @@ class CompileError(MapspecError):
 
 
 class Rejected(MapspecError):
-    """Raised by a translator for an event the mapping refuses."""
+    """Raised by a translator for an event the mapping refuses; the message says why.
+
+    In a mapping with `match: all`, some rules may send while others reject: `requests` then holds what the
+    event still sends (and the rejection is reported beside it)."""
+
+    def __init__(self, message: str = "", requests: list | None = None):
+        super().__init__(message)
+        self.requests: list = requests or []

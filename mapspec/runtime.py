@@ -15,9 +15,10 @@ import email.utils
 import json
 import math
 import re
+import urllib.parse
 
 HELPER_IMPORTS = {"datetime": "import datetime", "email.utils": "import email.utils", "json": "import json",
-                  "math": "import math", "re": "import re"}
+                  "math": "import math", "re": "import re", "urllib.parse": "import urllib.parse"}
 
 
 class _Missing:
@@ -169,6 +170,13 @@ def neg(a):
     if isinstance(a, (int, float)) and not isinstance(a, bool):
         return -a
     return MISSING
+
+
+def url_param(x):
+    """A path parameter of a request's URL: text or a number, URL-encoded; anything else is MISSING."""
+    if isinstance(x, bool) or not isinstance(x, (str, int, float)):
+        return MISSING
+    return urllib.parse.quote(text(x), safe="")
 
 
 # ------------------------------------------------------------------ strings
@@ -426,7 +434,7 @@ def iso_time(x):
 #: helper -> the helpers (and modules) its source refers to
 DEPS: dict[str, tuple[str, ...]] = {
     "truthy": (), "eq": (), "lt": (), "le": ("eq", "lt"), "member": ("eq",), "getp": (),
-    "without": (), "keyset": (), "number_text": ("math",), "text": ("number_text", "json"),
+    "without": (), "keyset": (), "url_param": ("text", "urllib.parse"), "number_text": ("math",), "text": ("number_text", "json"),
     "template": ("text",), "add": (), "arith": (), "neg": (), "lower": (), "upper": (), "trim": (),
     "split": (), "join": ("text",), "replace": (), "matches": (), "starts_with": (), "ends_with": (),
     "length": (), "non_empty": (), "to_string": ("text",), "to_number": ("math",), "to_json": ("json",),

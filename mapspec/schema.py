@@ -3,6 +3,7 @@ hover text). It describes the structure; `mapspec check` remains the judge of ex
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from . import stdlib, targets
@@ -15,10 +16,63 @@ EXPRESSION = {
 }
 
 
+SPREAD = r"^\.\.\."  # a key starting with `...` spreads an object
+
+
+def _spellings(target: targets.Target, endpoint: targets.Endpoint) -> list[str]:
+    """How a mapping may name an endpoint: `METHOD /path`, and the path alone when one method has it."""
+    names = [endpoint.key]
+    if not target.ambiguous(endpoint.path):
+        names.append(endpoint.path)
+    return names
+
+
+def _shape(shape: targets.Shape, value: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    """The part of the editor schema for a body field: its documentation, and for objects and lists the fields
+    and items an editor can complete (every value may also be an expression)."""
+    doc = shape.doc
+    if shape.enum is not None:
+        doc = (doc + "; " if doc else "") + "one of " + ", ".join(json.dumps(v) for v in shape.enum)
+    if depth < 6 and shape.is_object:
+        obj: dict[str, Any] = {
+            "type": "object",
+            "properties": {k: _shape(v, value, depth + 1) for k, v in shape.fields.items()},
+            "patternProperties": {SPREAD: value},
+            "additionalProperties": value if shape.extra is not None else False,
+        }
+        return {"description": doc, "anyOf": [EXPRESSION, obj]} if doc else {"anyOf": [EXPRESSION, obj]}
+    if depth < 6 and shape.is_list and shape.items is not None:
+        items = {"anyOf": [{"$ref": "#/definitions/for"}, _shape(shape.items, value, depth + 1)]}
+        out: dict[str, Any] = {"anyOf": [EXPRESSION, {"type": "array", "items": items}]}
+        return {"description": doc, **out} if doc else out
+    return {**EXPRESSION, "description": doc} if doc else dict(EXPRESSION)
+
+
+def _requests(value: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Every spelling of every bundled target's endpoints, and the body schema of each endpoint."""
+    names: list[str] = []
+    bodies: list[dict[str, Any]] = []
+    for target_name in targets.bundled_names():
+        target = targets.bundled(target_name)
+        for endpoint in target.endpoints.values():
+            spellings = _spellings(target, endpoint)
+            names.extend(spellings)
+            body = _shape(endpoint.body, value)
+            body["description"] = f"{endpoint.key}: {endpoint.doc}" if endpoint.doc else endpoint.key
+            params = {"type": "object", "required": list(endpoint.params), "additionalProperties": False,
+                      "properties": {p: {**EXPRESSION, "description": f"the `{{{p}}}` of the path"}
+                                     for p in endpoint.params}}
+            then: dict[str, Any] = {"properties": {"body": body, "params": params}}
+            if endpoint.params:
+                then["required"] = ["params"]
+            bodies.append({"if": {"properties": {"endpoint": {"enum": spellings}}}, "then": then})
+    return sorted(set(names)), bodies
+
+
 def mapping_schema() -> dict[str, Any]:
     functions = ", ".join(sorted(stdlib.FUNCTIONS))
-    endpoints = sorted({path for name in targets.TARGET_NAMES for path in targets.get_target(name).endpoints})
     value: dict[str, Any] = {"$ref": "#/definitions/value"}
+    endpoints, bodies = _requests(value)
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": "https://mapspec.dev/schema/mapping.json",
@@ -30,8 +84,13 @@ def mapping_schema() -> dict[str, Any]:
         "properties": {
             "name": {"type": "string", "description": "The mapping's name."},
             "description": {"type": "string"},
-            "target": {"enum": list(targets.TARGET_NAMES), "default": "braze",
-                       "description": "The destination whose API the requests are for."},
+            "target": {"type": "string", "default": "braze",
+                       "description": "The destination whose API the requests are for: a bundled target ("
+                                      + ", ".join(targets.bundled_names()) + ") or the path of a target "
+                                      "description (.yaml)."},
+            "match": {"enum": ["first", "all"], "default": "first",
+                      "description": "first: the first rule whose `when` holds decides; all: every rule whose "
+                                     "`when` holds contributes, in order."},
             "base_url": {**EXPRESSION, "description": "The URL requests go to, before the endpoint's path; "
                                                       "known when the mapping is compiled (settings and literals)."},
             "settings": {
@@ -106,10 +165,19 @@ def mapping_schema() -> dict[str, Any]:
                 "required": ["endpoint", "body"],
                 "additionalProperties": False,
                 "properties": {
-                    "endpoint": {"enum": endpoints},
+                    "endpoint": {"enum": endpoints,
+                                 "description": "METHOD /path of the target (the method may be left out when one "
+                                                "method has the path)."},
+                    "params": {"type": "object", "additionalProperties": EXPRESSION,
+                               "description": "A value for each {parameter} of the endpoint's path."},
                     "when": {**EXPRESSION, "description": "Send this request only when this holds."},
+                    "once": {**EXPRESSION, "description": "`mapspec run` sends this request at most once per value "
+                                                          "of this key (remembered in its state store)."},
+                    "time": {**EXPRESSION, "description": "The event's time, for endpoints whose batches keep only "
+                                                          "the latest change per identifier."},
                     "body": value,
                 },
+                "allOf": bodies,
             },
             "example": {
                 "type": "object",

@@ -113,6 +113,7 @@ def test_mapping_text_never_becomes_code():
         "      body:\n"
         "        attributes:\n"
         f"          - {yq(NASTY)}: $nasty\n"
+        "            external_id: '\"u1\"'\n"
         f"            {yq('pre{traits.k}post')}: 1\n"
         f"  - reject: {yq(raw(NASTY))}\n"
     )
@@ -121,7 +122,7 @@ def test_mapping_text_never_becomes_code():
     t = compile_text(text)
     [req] = t({"traits": {NASTY: NASTY, "k": NASTY}})
     assert req["url"] == NASTY + "/users/track"
-    assert req["body"]["attributes"][0] == {NASTY: NASTY, "pre" + NASTY + "post": 1}
+    assert req["body"]["attributes"][0] == {NASTY: NASTY, "external_id": "u1", "pre" + NASTY + "post": 1}
     with pytest.raises(mapspec.Rejected) as e:
         t({})
     assert str(e.value) == NASTY
@@ -130,6 +131,7 @@ def test_mapping_text_never_becomes_code():
 def test_missing_drops_a_field_and_null_sends_null():
     t = compile_text(
         "name: t\nbase_url: '\"http://x\"'\nrules:\n  - send:\n      endpoint: /users/track\n      body:\n"
-        "        attributes:\n          - a: traits.a\n            b: traits.b else \"B\"\n            c: traits.c\n")
+        "        attributes:\n          - external_id: '\"u1\"'\n            a: traits.a\n            b: traits.b else \"B\"\n"
+        "            c: traits.c\n")
     [req] = t({"traits": {"a": None}})
-    assert req["body"]["attributes"] == [{"a": None, "b": "B"}]
+    assert req["body"]["attributes"] == [{"external_id": "u1", "a": None, "b": "B"}]

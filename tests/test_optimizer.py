@@ -30,6 +30,7 @@ rules:
       body:
         events:
           - app_id: settings.app
+            external_id: '"u1"'
             name: '"{$base}-{event}"'
             time: '"USD" else traits.t'
   - name: never reached
@@ -58,14 +59,14 @@ def test_fold_constants():
     assert out.rules[0].condition == ast.Literal(None, False)
     assert out.rules[1].condition == ast.Literal(None, True)
     event = out.rules[1].requests[0].body.entries[0].value.items[0]
-    assert [e.key.value for e in event.entries] == ["name", "time"]  # app_id was missing: gone
-    assert event.entries[1].value == ast.Literal(None, "USD")  # nothing after an always-present value
+    assert [e.key.value for e in event.entries] == ["external_id", "name", "time"]  # app_id was missing: gone
+    assert event.entries[2].value == ast.Literal(None, "USD")  # nothing after an always-present value
 
 
 def test_inline_lets():
     doc, ctx = doc_and_settings()
     out = optimize.inline_lets(optimize.fold_constants(doc, ctx), ctx)
-    name = out.rules[1].requests[0].body.entries[0].value.items[0].entries[1].value
+    name = out.rules[1].requests[0].body.entries[0].value.items[0].entries[2].value
     assert name.parts[0] == ast.Literal(None, "fixed")
 
 

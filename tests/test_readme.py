@@ -26,3 +26,9 @@ def test_every_command_is_shown():
 def test_every_diagnostic_code_is_listed():
     for code in CODES:
         assert code in README, code
+
+
+def test_the_endpoint_table_is_the_target_description():
+    from mapspec.targets import bundled, endpoint_table
+
+    assert "\n".join(endpoint_table(bundled("braze"))) in README

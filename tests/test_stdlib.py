@@ -23,7 +23,8 @@ def evaluate(expr: str):
         "      endpoint: /users/track\n"
         "      body:\n"
         "        attributes:\n"
-        f"          - value: {json.dumps(expr)}\n"
+        "          - external_id: '\"u1\"'\n"
+        f"            value: {json.dumps(expr)}\n"
     )
     result = compile_text(text)({"v": 1})[0]["body"]["attributes"][0]
     return result.get("value", MISSING)

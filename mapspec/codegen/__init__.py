@@ -99,6 +99,22 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
     ends_open = True
     rules = list(doc.rules)
     index = 0
+    collect = doc.match == "all"
+    if collect:  # every rule that holds contributes: requests and rejections are collected
+        body.append(f"{_OUT} = []")
+        body.append(f"{_REJECTED} = []")
+        for index, rule in enumerate(rules):
+            body.append(_comment(rule))
+            if rule.condition is None:
+                body.append(f"{_MARK}body:{index}")
+                _rule_block(em, rule, top, target, base, collect)
+            else:
+                _test(em, rule, index, _conjuncts(rule.condition), top, target, base, first=True, collect=collect)
+        body.append(f"if {_REJECTED}:")
+        body.append(f"    raise Rejected('; '.join({_REJECTED}), {_OUT})")
+        body.append(f"return {_OUT}")
+        index = len(rules)
+        ends_open = False
     while index < len(rules):
         rule = rules[index]
         if rule.condition is None:
@@ -199,7 +215,7 @@ def _unbound(em: Emitter, node: ast.Node, block: Block) -> bool:
 
 
 def _test(em: Emitter, rule: ast.Rule, index: int, conjuncts: list[ast.Node], block: Block, target: Target,
-          base: str, first: bool = False) -> None:
+          base: str, first: bool = False, collect: bool = False) -> None:
     """`if` on the conjuncts of a rule's condition, reading what each needs only once the ones before it
     hold (so a rule that is not tested, or fails early, reads nothing more); then the rule's body."""
     em.bind_reads([conjuncts[0]], block)
@@ -212,14 +228,19 @@ def _test(em: Emitter, rule: ast.Rule, index: int, conjuncts: list[ast.Node], bl
     block.emit(f"if {' and '.join(tests)}:")
     inner = Block(block)
     if rest:
-        _test(em, rule, index, rest, inner, target, base)
+        _test(em, rule, index, rest, inner, target, base, collect=collect)
     else:
         inner.emit(f"{_MARK}body:{index}")
-        _rule_block(em, rule, inner, target, base)
+        _rule_block(em, rule, inner, target, base, collect)
     block.lines.extend("    " + line for line in inner.lines)
 
 
-def _rule_block(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: str) -> None:
+#: in `match: all`, the locals that collect every rule's requests and rejections
+_OUT, _REJECTED = "_requests", "_rejected"
+
+
+def _rule_block(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: str,
+                collect: bool = False) -> None:
     """Read what the rule's body needs, then the body itself, into a block of its own."""
     inner = Block(block)
     exprs: list[ast.Node] = []
@@ -227,47 +248,85 @@ def _rule_block(em: Emitter, rule: ast.Rule, block: Block, target: Target, base:
         exprs.append(rule.message)
     for req in rule.requests:
         exprs.append(req.body)
-        if req.condition is not None:
-            exprs.append(req.condition)
+        exprs.extend(n for n in (req.condition, req.once, req.time) if n is not None)
+        exprs.extend(p.value for p in req.params)
     em.bind_reads(exprs, inner)
-    _rule_body(em, rule, inner, target, base)
+    _rule_body(em, rule, inner, target, base, collect)
     block.lines.extend(inner.lines)
 
 
-def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: str) -> None:
+def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: str,
+               collect: bool = False) -> None:
+    """A rule's action: in `match: first` it returns or raises; in `match: all` it adds to what is collected."""
     if rule.action == "skip":
-        block.emit("return []")
+        block.emit("pass" if collect else "return []")
         return
     if rule.action == "reject":
         fallback = f"rejected by rule {rule.name!r}"
         if isinstance(rule.message, ast.Literal) and isinstance(rule.message.value, str):
-            block.emit(f"raise Rejected({rule.message.value!r})")
-            return
-        message = em.expr(rule.message, block) if rule.message is not None else "MISSING"
-        t = em.fresh("m")
-        block.emit(f"{t} = {em.helper('text')}({message})")
-        block.emit(f"raise Rejected({t} if {t} is not MISSING else {fallback!r})")
+            message = repr(rule.message.value)
+        else:
+            value = em.expr(rule.message, block) if rule.message is not None else "MISSING"
+            message = em.fresh("m")
+            block.emit(f"{message} = {em.helper('text')}({value})")
+            message = f"{message} if {message} is not MISSING else {fallback!r}"
+        block.emit(f"{_REJECTED}.append({message})" if collect else f"raise Rejected({message})")
         return
 
     def request(req: ast.Request, into: Block) -> str:
-        endpoint = target.endpoints[req.endpoint]
-        url = em.constant(repr(base + endpoint.path), "_URL")
-        return f"{{'method': {endpoint.method!r}, 'url': {url}, 'body': {em.expr(req.body, into)}}}"
+        endpoint, _ = target.find(req.endpoint)
+        assert endpoint is not None  # the checker reported an unknown endpoint
+        given = {p.key.value: p.value for p in req.params}  # type: ignore[attr-defined]
+        pieces: list[str] = []
+        rest = endpoint.path
+        for name in endpoint.params:
+            head, _, rest = rest.partition("{" + name + "}")
+            value = em.fresh("p")
+            into.emit(f"{value} = {em.helper('url_param')}({em.expr(given[name], into)})")
+            into.emit(f"if {value} is MISSING:")
+            into.emit(f"    raise Rejected({_param_problem(name, endpoint.key)!r})")
+            pieces += [repr(head), value]
+        pieces.append(repr(rest))
+        literal = [p for p in pieces if p != "''"]
+        if len(literal) == 1:
+            url = em.constant(repr(base + endpoint.path), "_URL")
+        else:
+            url = " + ".join([em.constant(repr(base), "_BASE")] + literal)
+        text = f"{{'method': {endpoint.method!r}, 'url': {url}, 'body': {em.expr(req.body, into)}}}"
+        if req.once is None and req.time is None:
+            return text
+        r = em.fresh("r")
+        into.emit(f"{r} = {text}")
+        for key, node in (("once", req.once), ("time", req.time)):
+            if node is None:
+                continue
+            value = em.fresh("k")
+            into.emit(f"{value} = {em.helper('text')}({em.expr(node, into)})")
+            into.emit(f"if {value} is not MISSING:")
+            into.emit(f"    {r}[{key!r}] = {value}")
+        return r
 
-    if all(req.condition is None for req in rule.requests):
-        texts = [request(req, block) for req in rule.requests]
-        block.emit("return [" + ", ".join(texts) + "]")
+    if collect or not all(req.condition is None for req in rule.requests):
+        out = _OUT if collect else "requests"
+        if not collect:
+            block.emit(f"{out} = []")
+        for req in rule.requests:
+            if req.condition is None:
+                block.emit(f"{out}.append({request(req, block)})")
+                continue
+            block.emit(f"if {em.cond(req.condition, block)}:")
+            inner = Block(block)
+            inner.emit(f"{out}.append({request(req, inner)})")
+            block.lines.extend("    " + line for line in inner.lines)
+        if not collect:
+            block.emit(f"return {out}")
         return
-    block.emit("requests = []")
-    for req in rule.requests:
-        if req.condition is None:
-            block.emit(f"requests.append({request(req, block)})")
-            continue
-        block.emit(f"if {em.cond(req.condition, block)}:")
-        inner = Block(block)
-        inner.emit(f"requests.append({request(req, inner)})")
-        block.lines.extend("    " + line for line in inner.lines)
-    block.emit("return requests")
+    texts = [request(req, block) for req in rule.requests]
+    block.emit("return [" + ", ".join(texts) + "]")
+
+
+def _param_problem(name: str, endpoint: str) -> str:
+    return f"the path parameter `{name}` of {endpoint} is missing (or is not text or a number)"
 
 
 __all__ = ["GeneratedModule", "generate", "pyrepr"]

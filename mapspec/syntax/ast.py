@@ -191,12 +191,19 @@ class SettingDecl(Node):
 
 @dataclass(frozen=True)
 class Request(Node):
-    """One request a rule sends: an endpoint of the target, a body, and an optional condition."""
+    """One request a rule sends: an endpoint of the target (`POST /users/track`, or the path alone when one
+    method has it), a body, and optionally a condition, path parameters, a once-per-key key and a time."""
 
     endpoint: str
     body: Node
     condition: Node | None = None
     endpoint_span: Span | None = field(default=None, compare=False, repr=False)
+    #: `params:` one Field per path parameter ({catalog_name}), keys as Literal text
+    params: tuple[Field, ...] = ()
+    #: `once:` the request is sent at most once per value of this key by `mapspec run`
+    once: Node | None = None
+    #: `time:` the event's time, for endpoints whose batches keep only the latest change per identifier
+    time: Node | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +233,8 @@ class Document(Node):
     lets: tuple[Let, ...]
     rules: tuple[Rule, ...]
     target_span: Span | None = field(default=None, compare=False, repr=False)
+    #: "first": the first rule whose condition holds decides; "all": every rule that holds contributes
+    match: str = "first"
 
 
 # ---------------------------------------------------------------- rewriting

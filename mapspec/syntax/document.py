@@ -16,11 +16,12 @@ from ..source import SourceFile, Span
 from . import ast
 from .expressions import ExpressionError, Locate, _template_parts, parse_expression
 
-TOP_KEYS = ("name", "description", "target", "base_url", "settings", "let", "rules", "examples")
+TOP_KEYS = ("name", "description", "target", "base_url", "match", "settings", "let", "rules", "examples")
+MATCH_MODES = ("first", "all")
 SETTING_KEYS = ("type", "default", "description", "required", "ignored")
 SETTING_TYPES = ("string", "bool", "number", "integer", "object", "list", "any")
 RULE_KEYS = ("name", "when", "send", "reject", "skip", "description")
-REQUEST_KEYS = ("endpoint", "body", "when")
+REQUEST_KEYS = ("endpoint", "params", "when", "once", "time", "body")
 FOREACH_KEYS = ("for", "yield", "if")
 
 _STR = "tag:yaml.org,2002:str"
@@ -217,8 +218,16 @@ class _Reader:
         rules = self.rules(top["rules"][1]) if "rules" in top else ()
         if "rules" not in top:
             self.structure(root, "a mapping file needs `rules`")
+        match = "first"
+        if "match" in top:
+            match = self.text(top["match"][1], "`match`") or "first"
+            if match not in MATCH_MODES:
+                self.structure(top["match"][1], f"`match` is `first` or `all`, not `{match}`", "unknown mode",
+                               ["first: the first rule whose `when` holds decides (the default); "
+                                "all: every rule whose `when` holds contributes, in order"])
+                match = "first"
         return ast.Document(self.span(root), name or "", description or "", target, base_url,
-                            settings, lets, rules, target_span)
+                            settings, lets, rules, target_span, match)
 
     def settings(self, node: yaml.Node) -> tuple[ast.SettingDecl, ...]:
         out = []
@@ -296,9 +305,18 @@ class _Reader:
             endpoint = self.text(parts["endpoint"][1], "`endpoint`")
             body = self.expr(parts["body"][1])
             cond = self.expr(parts["when"][1]) if "when" in parts else None
+            once = self.expr(parts["once"][1]) if "once" in parts else None
+            time = self.expr(parts["time"][1]) if "time" in parts else None
+            params: list[ast.Field] = []
+            for key, knode, vnode in (self.mapping(parts["params"][1], "`params`") if "params" in parts else ()):
+                value = self.expr(vnode)
+                if value is not None:
+                    params.append(ast.Field(Span(self.source, knode.start_mark.index, vnode.end_mark.index),
+                                            ast.Literal(self.span(knode), key), value))
             if endpoint is None or body is None:
                 continue
-            out.append(ast.Request(self.span(item), endpoint, body, cond, self.span(parts["endpoint"][1])))
+            out.append(ast.Request(self.span(item), endpoint, body, cond, self.span(parts["endpoint"][1]),
+                                   tuple(params), once, time))
         return tuple(out)
 
 

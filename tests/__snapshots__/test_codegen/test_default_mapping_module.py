@@ -13,7 +13,11 @@ import re
 
 
 class Rejected(Exception):
-    """The mapping refuses this event; the message says why."""
+    """The mapping refuses this event; the message says why (and `requests`, what it still sends)."""
+
+    def __init__(self, message="", requests=None):
+        super().__init__(message)
+        self.requests = requests or []
 
 
 class _Missing:

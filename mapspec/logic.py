@@ -1,0 +1,155 @@
+"""Propositional formulas over named atoms, and a small satisfiability search.
+
+The checker uses them to reason about which values a rule can see: "does this required field have a value on
+every event this rule sends?" becomes "is `rule holds and field is missing` satisfiable?". Formulas are
+tuples, simplified as they are built; atoms are any hashable names.
+
+    >>> a, b = atom("a"), atom("b")
+    >>> satisfy(conj(a, neg(a))) is None
+    True
+    >>> satisfy(conj(disj(a, b), neg(a)))
+    {'a': False, 'b': True}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from typing import Any
+
+Formula = Any  # True | False | ("atom", name) | ("not", f) | ("and", (f, ...)) | ("or", (f, ...))
+
+TRUE: Formula = True
+FALSE: Formula = False
+
+
+def atom(name: Hashable) -> Formula:
+    return ("atom", name)
+
+
+def neg(f: Formula) -> Formula:
+    if f is True:
+        return False
+    if f is False:
+        return True
+    if f[0] == "not":
+        return f[1]
+    return ("not", f)
+
+
+def _flat(kind: str, items: Iterable[Formula], unit: bool) -> Formula:
+    out: list[Formula] = []
+    seen: set = set()
+    for f in items:
+        if f is unit:
+            continue
+        if f is (not unit):
+            return not unit
+        parts = f[1] if f[0] == kind else (f,)
+        for p in parts:
+            if p not in seen:
+                seen.add(p)
+                out.append(p)
+    for p in out:  # a and not a
+        if neg(p) in seen:
+            return not unit
+    if not out:
+        return unit
+    if len(out) == 1:
+        return out[0]
+    return (kind, tuple(out))
+
+
+def conj(*items: Formula) -> Formula:
+    return _flat("and", items, True)
+
+
+def disj(*items: Formula) -> Formula:
+    return _flat("or", items, False)
+
+
+def implies(a: Formula, b: Formula) -> Formula:
+    return disj(neg(a), b)
+
+
+def atoms(f: Formula, out: dict | None = None) -> dict:
+    """The atoms of a formula, in the order they first appear (a dict used as an ordered set)."""
+    out = {} if out is None else out
+    stack = [f]
+    while stack:
+        f = stack.pop()
+        if f is True or f is False:
+            continue
+        if f[0] == "atom":
+            out.setdefault(f[1], None)
+        elif f[0] == "not":
+            stack.append(f[1])
+        else:
+            stack.extend(reversed(f[1]))
+    return out
+
+
+def assign(f: Formula, name: Hashable, value: bool) -> Formula:
+    """The formula with one atom replaced by a truth value, simplified."""
+    if f is True or f is False:
+        return f
+    kind = f[0]
+    if kind == "atom":
+        return value if f[1] == name else f
+    if kind == "not":
+        inner = assign(f[1], name, value)
+        return f if inner is f[1] else neg(inner)
+    items = [assign(p, name, value) for p in f[1]]
+    if all(a is b for a, b in zip(items, f[1], strict=True)):
+        return f
+    return conj(*items) if kind == "and" else disj(*items)
+
+
+def satisfy(f: Formula, budget: int = 20000) -> dict | None:
+    """An assignment of the formula's atoms that makes it true, or None when there is none.
+
+    A depth-first search that simplifies after each choice (unit atoms of a conjunction are set first).
+    Past `budget` steps it gives up and answers as if satisfiable (with no assignment), so a caller that
+    warns "may" stays on the safe side."""
+    steps = [0]
+
+    def search(f: Formula, chosen: dict) -> dict | None:
+        steps[0] += 1
+        if f is True:
+            return chosen
+        if f is False:
+            return None
+        if steps[0] > budget:
+            return {}
+        name, value = _pick(f)
+        for v in (value, not value):
+            found = search(assign(f, name, v), {**chosen, name: v})
+            if found is not None:
+                return found
+        return None
+
+    found = search(f, {})
+    if found is None:
+        return None
+    for name in atoms(f):  # atoms the search never had to decide: any value does
+        found.setdefault(name, False)
+    return found
+
+
+def _pick(f: Formula) -> tuple[Hashable, bool]:
+    """The atom to decide next, and the value to try first: a lone literal of a conjunction if there is one."""
+    if f[0] == "and":
+        for p in f[1]:
+            if p[0] == "atom":
+                return p[1], True
+            if p[0] == "not" and p[1][0] == "atom":
+                return p[1][1], False
+    if f[0] == "atom":
+        return f[1], True
+    if f[0] == "not" and f[1][0] == "atom":
+        return f[1][1], False
+    return next(iter(atoms(f))), True
+
+
+def valid(f: Formula) -> bool:
+    """Whether the formula holds whatever its atoms are."""
+    return satisfy(neg(f)) is None
