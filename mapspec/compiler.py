@@ -14,7 +14,7 @@ from typing import Any
 
 from . import codegen, optimize, runtime, targets
 from .check import check, resolve_settings
-from .diagnostics import Diagnostic, DiagnosticBag, sort_key
+from .diagnostics import Diagnostic, DiagnosticBag, allowed, sort_key
 from .errors import CompileError, Rejected
 from .source import SourceFile
 from .syntax import ast
@@ -65,7 +65,7 @@ def check_source(source: SourceFile) -> tuple[ast.Document | None, list[Diagnost
     doc = parse_document(source, diags)
     if doc is not None:
         check(doc, diags)
-    return doc, sorted(diags.items, key=sort_key)
+    return doc, sorted((d for d in diags.items if not allowed(d)), key=sort_key)
 
 
 def compile_source(source: SourceFile, settings: Mapping[str, Any] | None = None, *,

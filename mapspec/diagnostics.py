@@ -13,6 +13,7 @@ one can be had. Rendering follows compilers people already read (gcc's first lin
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -123,6 +124,19 @@ class DiagnosticBag:
     @property
     def warnings(self) -> list[Diagnostic]:
         return [d for d in self.items if d.severity == "warning"]
+
+
+_ALLOW = re.compile(r"#\s*mapspec:\s*allow\s+([A-Z]\d{3}(?:\s*,\s*[A-Z]\d{3})*)")
+
+
+def allowed(d: Diagnostic) -> bool:
+    """Whether a warning is acknowledged by a comment on the line it points at:
+    `# mapspec: allow W406 (why)`. Errors cannot be allowed."""
+    if d.severity == "error" or d.span is None:
+        return False
+    line, _ = d.span.source.position(d.span.start)
+    m = _ALLOW.search(d.span.source.line_text(line))
+    return bool(m) and d.code in {c.strip() for c in m.group(1).split(",")}
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> list[str]:

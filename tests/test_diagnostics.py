@@ -60,3 +60,21 @@ def test_caret_under_expression_in_quoted_and_block_scalars():
     lines = text.splitlines()
     assert [lines[line - 1][col - 1:col - 1 + 4] for line, col, _ in found] == ["nope"] * 4
     assert all(width == 4 for _, _, width in found)
+
+
+def test_a_warning_is_acknowledged_by_a_comment_on_its_line_and_an_error_never_is():
+    body = ("name: t\nbase_url: '\"http://x\"'\nrules:\n  - name: track\n    when: type == \"track\"\n    send:\n"
+            "      endpoint: /users/track\n      body:\n        events:\n"
+            "          - external_id: userId{comment}\n            name: event\n            time: timestamp\n")
+
+    def codes(comment):
+        _, diags = check_source(SourceFile("t.yaml", body.format(comment=comment)))
+        return sorted(d.code for d in diags)
+
+    assert codes("") == ["W406"] * 3
+    assert codes("  # mapspec: allow W406 (our events always have all three)") == []
+    assert codes("  # mapspec: allow W402") == ["W406"] * 3
+    assert codes("  # mapspec: allow W402, W406") == []
+    broken = body.replace("external_id: userId", "external_id: 1")  # an E205 on the commented line
+    _, diags = check_source(SourceFile("t.yaml", broken.format(comment="  # mapspec: allow E205")))
+    assert [d.code for d in diags] == ["E205"]
