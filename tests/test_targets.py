@@ -176,6 +176,12 @@ def test_match_all_runs_every_rule_that_holds():
                                                                   "time": "t"}]}]
 
 
+def test_match_all_with_a_rule_whose_requests_are_all_compiled_out():
+    t = compile_text(MATCH_ALL.replace("    send:\n      endpoint: /users/alias/new\n",
+                                       "    send:\n      endpoint: /users/alias/new\n      when: length([]) > 0\n"))
+    assert len(t({"type": "track", "userId": "u", "event": "E", "timestamp": "t", "properties": {"alias": "a"}})) == 1
+
+
 def test_match_all_in_a_standalone_module(tmp_path):
     from mapspec.compiler import compile_source
 

@@ -306,6 +306,9 @@ def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: 
             into.emit(f"    {r}[{key!r}] = {value}")
         return r
 
+    if collect and not rule.requests:  # every request was compiled out
+        block.emit("pass")
+        return
     if collect or not all(req.condition is None for req in rule.requests):
         out = _OUT if collect else "requests"
         if not collect:
