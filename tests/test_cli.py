@@ -55,7 +55,7 @@ def test_translate_with_settings_and_mapping_path(tmp_path):
     settings.write_text(json.dumps({"track_all_pages": True, "app_id": "A"}))
     mapping = Path(__file__).resolve().parent.parent / "mappings" / "segment-braze.yaml"
     proc = mapspec("translate", "--mapping", str(mapping), "--settings", str(settings),
-                   stdin='{"type":"page","userId":"u","name":"Home"}\n')
+                   stdin='{"type":"page","userId":"u","name":"Home","timestamp":"2024-05-01T12:00:00Z"}\n')
     [out] = lines(proc)
     assert out["requests"][0]["body"]["events"][0]["app_id"] == "A"
 
