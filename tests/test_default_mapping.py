@@ -164,14 +164,15 @@ def test_purchase_fields(translate):
 
 
 def test_purchase_currency_defaults_to_usd(translate):
-    event = {"type": "track", "userId": "u", "event": "Order Completed", "properties": {"products": [{"id": "a"}]}}
+    event = {"type": "track", "userId": "u", "event": "Order Completed", "timestamp": "2024-01-01T00:00:00Z",
+             "properties": {"products": [{"id": "a"}]}}
     [p] = body(run(translate, event))["purchases"]
     assert p["currency"] == "USD" and "price" not in p
     assert p["properties"] == {"id": "a"}  # only the six keys of the spec are left out
 
 
 def test_purchase_properties_omitted_when_empty(translate):
-    event = {"type": "track", "userId": "u", "event": "Order Completed",
+    event = {"type": "track", "userId": "u", "event": "Order Completed", "timestamp": "2024-01-01T00:00:00Z",
              "properties": {"products": [{"product_id": "a", "price": 1, "quantity": 2}]}}
     [p] = body(run(translate, event))["purchases"]
     assert "properties" not in p
@@ -179,7 +180,8 @@ def test_purchase_properties_omitted_when_empty(translate):
 
 @pytest.mark.parametrize("props", [{}, {"products": []}, {"products": "x"}, {"products": {"id": 1}}])
 def test_order_without_products_sends_nothing(translate, props):
-    event = {"type": "track", "userId": "u", "event": "Order Completed", "properties": props}
+    event = {"type": "track", "userId": "u", "event": "Order Completed", "timestamp": "2024-01-01T00:00:00Z",
+             "properties": props}
     assert run(translate, event) == {"requests": []}
 
 
@@ -257,7 +259,7 @@ def test_unknown_type_is_rejected_naming_it(translate, event, word):
 
 
 def test_translator_does_not_share_objects_between_calls(translate):
-    event = {"type": "track", "userId": "u", "event": "E"}
+    event = {"type": "track", "userId": "u", "event": "E", "timestamp": "2024-01-01T00:00:00Z"}
     first = run(translate, event)
     first["requests"][0]["body"]["events"][0]["properties"]["x"] = 1
     assert run(translate, event)["requests"][0]["body"]["events"][0]["properties"] == {}
