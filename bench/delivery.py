@@ -1,78 +1,171 @@
-"""Delivery speed: events/s that `mapspec run` delivers to the local Braze emulator with faults off, beside
-the emulator's own maximum (the same requests, pre-built, posted as fast as they can be).
+"""Delivery speed: objects/s that `mapspec run` delivers to a sink that answers at once (bench/sink.py, in its
+own process), where the time goes, and the peak memory of `run --dry-run` over many events.
 
-    pip install -e . && python bench/delivery.py [--events 50000]
+    pip install -e . orjson && python bench/delivery.py [--events 100000] [--rss 100000,1000000]
+
+Where the time goes is measured as a ladder over the same events, each step timed on its own: reading the
+lines, parsing them, translating them, encoding the batched bodies; "batch" is what `run --dry-run` takes
+beyond those (merging objects into requests, the account, the checkpoint's bookkeeping), and "send" what a
+real run to the sink takes beyond the dry run (HTTP, concurrency, the replies).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import gc
 import json
 import os
-import platform
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-import httpx  # noqa: E402
-from events import event_mix  # noqa: E402
+from events import write_ndjson  # noqa: E402
 
 import mapspec  # noqa: E402
 from mapspec.delivery import Job, Options, run  # noqa: E402
-from mapspec.delivery.emulator import Emulator  # noqa: E402
+from mapspec.delivery.common import json_dumps, json_loads  # noqa: E402
 
 KEY = "bench-key"
+SETTINGS = {"track_all_pages": True, "app_id": "bench-app"}
+STAGES = ("read", "parse", "translate", "batch", "encode", "send")
 
 
-async def flood(url: str, bodies: list[bytes], in_flight: int) -> float:
-    """Seconds to post every body with `in_flight` at once: the emulator's ceiling."""
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=in_flight * 2)) as client:
-        queue = list(bodies)
-        headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+class Sink:
+    """bench/sink.py in a subprocess."""
 
-        async def worker():
-            while queue:
-                body = queue.pop()
-                await client.post(url + "/users/track", content=body, headers=headers)
+    def __enter__(self) -> Sink:
+        self.proc = subprocess.Popen([sys.executable, str(HERE / "sink.py")], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline())}"
+        return self
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(in_flight)))
-        return time.perf_counter() - start
+    def __exit__(self, *exc) -> None:
+        self.proc.stdin.close()
+        self.requests, self.bytes = map(int, self.proc.stdout.readline().split() or (0, 0))
+        self.proc.wait(timeout=30)
+
+
+def events_file(directory: str, n: int, seed: int = 4) -> str:
+    path = os.path.join(directory, f"events-{n}.ndjson")
+    if not os.path.exists(path):
+        with open(path, "wb") as fh:
+            write_ndjson(fh, n, seed)
+    return path
+
+
+def _timed(fn) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def throughput(path: str, rounds: int = 3) -> dict:
+    """objects/s of `mapspec run` to the instant sink, and each stage's share of its time (medians)."""
+    translate = mapspec.load("segment-braze", SETTINGS)
+    with open(path, "rb") as fh:
+        lines = fh.readlines()
+    events = [json_loads(line) for line in lines]
+    tmp = os.path.dirname(path)
+    dry_out = os.path.join(tmp, "dry.ndjson")
+
+    def dry() -> None:
+        with open(dry_out, "wb") as fh:
+            run(Job(translate, [path], None, Options(), out=fh, dead_letter=os.path.join(tmp, "dry-dead.ndjson")))
+
+    dry()
+    requests = [json.loads(line) for line in open(dry_out, "rb")]
+    bodies = [r["body"] for r in requests]
+    objects = sum(len(v) for b in bodies for v in b.values() if isinstance(v, list))
+
+    def read() -> None:
+        with open(path, "rb") as fh:
+            for _ in fh:
+                pass
+
+    def parse() -> None:
+        for line in lines:
+            json_loads(line)
+
+    def translate_all() -> None:
+        for e in events:
+            try:
+                translate(e)
+            except mapspec.Rejected:
+                pass
+
+    def encode() -> None:
+        for b in bodies:
+            json_dumps(b)
+
+    samples: dict[str, list[float]] = {k: [] for k in ("read", "parse", "translate", "encode", "dry", "total")}
+    account = None
+    for _ in range(rounds):
+        samples["read"].append(_timed(read))
+        samples["parse"].append(_timed(parse))
+        samples["translate"].append(_timed(translate_all))
+        samples["encode"].append(_timed(encode))
+        samples["dry"].append(_timed(dry))
+        with Sink() as sink:
+            dead = os.path.join(tmp, "dead.ndjson")
+            start = time.perf_counter()
+            account = run(Job(translate, [path], KEY, Options(), dead_letter=dead, endpoint=sink.url))
+            samples["total"].append(time.perf_counter() - start)
+            os.unlink(dead)
+    m = {k: statistics.median(v) for k, v in samples.items()}
+    stages = {"read": m["read"], "parse": m["parse"], "translate": m["translate"],
+              "batch": max(0.0, m["dry"] - m["read"] - m["parse"] - m["translate"] - m["encode"]),
+              "encode": m["encode"], "send": max(0.0, m["total"] - m["dry"])}
+    assert account is not None and account.adds_up() and account.refused == 0, account.text()
+    return {"events": len(lines), "objects": objects, "requests": len(requests), "seconds": m["total"],
+            "objects_per_s": objects / m["total"], "events_per_s": len(lines) / m["total"],
+            "dry_seconds": m["dry"], "stages": stages, "account": account.text(), "sink_requests": sink.requests}
+
+
+def peak_rss(n: int, directory: str) -> float:
+    """Peak resident memory (MiB) of `mapspec run --dry-run -` over n events streamed to its stdin."""
+    exe = str(Path(sys.executable).with_name("mapspec"))
+    settings = os.path.join(directory, "settings.json")
+    Path(settings).write_text(json.dumps(SETTINGS))
+    gen = subprocess.Popen([sys.executable, str(HERE / "events.py"), str(n)], stdout=subprocess.PIPE)
+    proc = subprocess.Popen([exe, "run", "--dry-run", "--settings", settings, "-"], stdin=gen.stdout,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gen.stdout.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    gen.wait()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):  # 1: something was dead-lettered, as the mix has rejected events
+        raise RuntimeError(f"mapspec run --dry-run exited {proc.returncode}")
+    return usage.ru_maxrss / 1024
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=50_000)
-    ap.add_argument("--in-flight", type=int, default=8)
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rss", default="100000,1000000", help="event counts for the peak-memory runs")
     args = ap.parse_args()
-    events = event_mix(args.events, seed=4)
-    translate = mapspec.load("segment-braze", {"track_all_pages": True})
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "events.ndjson")
-        with open(path, "w") as fh:
-            for e in events:
-                fh.write(json.dumps(e) + "\n")
-        out = os.path.join(tmp, "batches.ndjson")
-        with open(out, "wb") as fh:
-            run(Job(translate, [path], None, Options(), out=fh, dead_letter=os.path.join(tmp, "dry-dead.ndjson")))
-        bodies = [json.dumps(json.loads(line)["body"]).encode() for line in open(out)]
-        with Emulator(api_key=KEY, rate=(10**9, 1.0)) as emu:
-            ceiling = asyncio.run(flood(emu.url, bodies, args.in_flight))
-        with Emulator(api_key=KEY, rate=(10**9, 1.0)) as emu:
-            start = time.perf_counter()
-            account = run(Job(translate, [path], KEY, Options(in_flight=args.in_flight),
-                              dead_letter=os.path.join(tmp, "dead.ndjson"), endpoint=emu.url))
-            seconds = time.perf_counter() - start
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"{args.events:,} events -> {len(bodies)} requests, {args.in_flight} in flight, emulator on loopback")
-    print(f"  mapspec run:        {args.events / seconds:>10,.0f} events/s  ({seconds:.2f} s; {account.text()})")
-    print(f"  emulator ceiling:   {args.events / ceiling:>10,.0f} events/s  ({ceiling:.2f} s posting the same "
-          "requests pre-built)")
-    print(f"  run / ceiling:      {ceiling / seconds:.2f}")
+        result = throughput(events_file(tmp, args.events), args.rounds)
+        print(report_throughput(result))
+        for n in (int(x) for x in args.rss.split(",") if x):
+            print(f"peak RSS of run --dry-run over {n:,} events: {peak_rss(n, tmp):.0f} MiB")
+
+
+def report_throughput(r: dict) -> str:
+    total = sum(r["stages"].values())
+    lines = [f"mapspec run to an instant sink: {r['objects_per_s']:,.0f} objects/s, {r['events_per_s']:,.0f} events/s "
+             f"({r['events']:,} events, {r['objects']:,} objects, {r['requests']:,} requests, {r['seconds']:.2f} s; "
+             f"dry run {r['dry_seconds']:.2f} s)",
+             "  where the time goes: " + ", ".join(
+                 f"{k} {v:.2f} s ({v / total:.0%})" for k, v in r["stages"].items())]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,25 @@
-"""Translation speed: the compiled default mapping against a careful hand-written translator and an
-interpretive reference (glom), in one process, in alternating rounds; plus compile time, start-up time and
-end-to-end `mapspec translate` throughput. Ratios are what to read: machines here are shared and noisy.
+"""Every speed figure of mapspec, each beside its target, in one run:
 
-    pip install -e . glom orjson && python bench/run.py [--events 50000] [--rounds 7]
+- translation, per event type and overall: the compiled default mapping against a careful hand-written
+  translator of the same spec (bench/handwritten.py), checked event by event to give the same output, on a
+  mix with the invalid values real streams carry; and against glom, an interpretive library;
+- `mapspec translate` end to end against a hand-written orjson NDJSON loop (bench/ndjson_loop.py), whose
+  output must be byte for byte the same;
+- compiling the default mapping in a fresh process (whole-process time, median of several runs);
+- `mapspec run` against a sink that answers at once: objects/s and where the time goes (bench/delivery.py);
+- peak RSS of `mapspec run --dry-run` over 100,000 and 1,000,000 events.
 
-glom and orjson are for the benchmark only (orjson is used by `mapspec translate` when it is installed).
+    pip install -e . glom orjson && python bench/run.py [--quick] [--markdown]
+
+Ratios are measured in one process, the contenders in alternating order, paired round by round: the
+machines here are shared and noisy, and a ratio of two timings taken side by side holds where a single
+timing does not. Each ratio is the median over rounds, with the spread of the rounds beside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -23,151 +33,249 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import delivery  # noqa: E402
 import glom_reference  # noqa: E402
 import handwritten  # noqa: E402
-from events import event_mix  # noqa: E402
+from events import event_mix, realistic_mix  # noqa: E402
 
 import mapspec  # noqa: E402
 from mapspec import optimize  # noqa: E402
 from mapspec.compiler import compile_source, load_compiled, read_mapping  # noqa: E402
 
 SETTINGS = {"track_all_pages": True, "app_id": "bench-app"}
+TYPES = ("identify", "track", "Order Completed", "page", "screen", "group", "alias", "delete", "rejected",
+         "unknown type")
+KNOWN = frozenset(("identify", "track", "page", "screen", "group", "alias", "delete"))
 
 
-def outputs(translate, events, rejected):
-    out = []
-    for e in events:
-        try:
-            out.append(translate(e))
-        except rejected as x:
-            out.append(("rejected", str(x)))
+def outcome(translate, event, rejected):
+    try:
+        return translate(event)
+    except rejected as x:
+        return ("rejected", str(x))
+
+
+def check_identical(events, compiled, hand) -> None:
+    """Event by event, the compiled translator and the hand-written one give the same output, key order too."""
+    for i, e in enumerate(events):
+        a = json.dumps(outcome(compiled, e, mapspec.Rejected))
+        b = json.dumps(outcome(hand, e, handwritten.Rejected))
+        if a != b:
+            raise SystemExit(f"event {i} differs:\n  event:        {json.dumps(e)}\n  compiled:     {a}\n"
+                             f"  hand-written: {b}")
+
+
+def category(event: dict, hand) -> str:
+    kind = event.get("type")
+    if not isinstance(kind, str) or kind not in KNOWN:
+        return "unknown type"
+    if isinstance(outcome(hand, event, handwritten.Rejected), tuple):
+        return "rejected"
+    if kind == "track" and str(event.get("event")).lower() in handwritten.ORDER:
+        return "Order Completed"
+    return kind
+
+
+def seconds(translate, events, rejected, repeat: int) -> float:
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(repeat):
+            for e in events:
+                try:
+                    translate(e)
+                except rejected:
+                    pass
+        return time.perf_counter() - start
+    finally:
+        gc.enable()
+
+
+def paired(contenders: dict, events: list, rounds: int, target_s: float = 0.02) -> dict[str, list[float]]:
+    """Seconds per event of each contender, per round; the order rotates each round."""
+    names = list(contenders)
+    first = contenders[names[0]]
+    once = seconds(first[0], events, first[1], 1) or 1e-6
+    repeat = max(1, int(target_s / once))
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            translate, rejected = contenders[name]
+            out[name].append(seconds(translate, events, rejected, repeat) / (repeat * len(events)))
     return out
 
 
-def timed(translate, events, rejected) -> float:
-    start = time.perf_counter()
+def spread(ratios: list[float]) -> str:
+    q = statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [min(ratios), 0, max(ratios)]
+    return f"{q[0]:.2f}-{q[2]:.2f}"
+
+
+def translation(n: int, rounds: int) -> tuple[list[tuple], dict]:
+    events = realistic_mix(n)
+    compiled = mapspec.load("segment-braze", SETTINGS)
+    hand = handwritten.make_translator(**SETTINGS)
+    check_identical(events, compiled, hand)
+    groups: dict[str, list] = {t: [] for t in TYPES}
     for e in events:
-        try:
-            translate(e)
-        except rejected:
-            pass
-    return time.perf_counter() - start
+        groups[category(e, hand)].append(e)
+    contenders = {"compiled": (compiled, mapspec.Rejected), "hand": (hand, handwritten.Rejected)}
+    rows = []
+    for name, part in [("overall", events)] + [(t, groups[t]) for t in TYPES]:
+        times = paired(contenders, part, rounds)
+        ratios = [c / h for c, h in zip(times["compiled"], times["hand"], strict=True)]
+        rows.append((name, len(part) / len(events), statistics.median(times["compiled"]),
+                     statistics.median(times["hand"]), statistics.median(ratios), spread(ratios)))
+    # glom on the mix of valid events it was written for, checked against the hand-written translator
+    valid = event_mix(max(2000, n // 10))
+    ref = glom_reference.make_translator(app_id=SETTINGS["app_id"], track_all_pages=True)
+    for e in valid:
+        assert outcome(ref, e, handwritten.Rejected) == outcome(hand, e, handwritten.Rejected), e
+    times = paired({"compiled": (compiled, mapspec.Rejected), "glom": (ref, handwritten.Rejected)}, valid,
+                   max(3, rounds // 2))
+    glom = statistics.median(g / c for c, g in zip(times["compiled"], times["glom"], strict=True))
+    return rows, {"glom": glom, "valid_events": len(valid)}
 
 
-def contest(contenders: dict, events: list, rounds: int) -> dict[str, float]:
-    """Median events/s per contender; the order rotates each round so no one always runs first."""
-    samples: dict[str, list[float]] = {name: [] for name in contenders}
-    names = list(contenders)
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            translate, rejected, share = contenders[name]
-            part = events[: max(1, int(len(events) * share))]
-            samples[name].append(len(part) / timed(translate, part, rejected))
-    return {name: statistics.median(v) for name, v in samples.items()}
-
-
-def passes_table(events: list, rounds: int) -> list[tuple[str, float]]:
+def passes_table(n: int, rounds: int) -> list[tuple[str, float]]:
     """events/s of the compiled mapping as the optimizer passes are switched on one by one."""
+    events = realistic_mix(n)
     source = read_mapping("segment-braze")
     steps = [
-        ("inline_settings only", (optimize.inline_settings,)),
-        ("+ fold_constants", (optimize.inline_settings, optimize.fold_constants)),
-        ("+ inline_lets", (optimize.inline_settings, optimize.fold_constants, optimize.inline_lets,
-                           optimize.fold_constants)),
-        ("+ inline_objects", (optimize.inline_settings, optimize.fold_constants, optimize.inline_lets,
-                              optimize.inline_objects, optimize.fold_constants)),
-        ("+ prune_dead (all)", optimize.RULES),
+        ("`inline_settings` only", (optimize.inline_settings,)),
+        ("+ `fold_constants`", (optimize.inline_settings, optimize.fold_constants)),
+        ("+ `inline_lets`", (optimize.inline_settings, optimize.fold_constants, optimize.inline_lets,
+                             optimize.fold_constants)),
+        ("+ `inline_objects`", (optimize.inline_settings, optimize.fold_constants, optimize.inline_lets,
+                                optimize.inline_objects, optimize.fold_constants)),
+        ("+ `prune_dead` (all)", optimize.RULES),
     ]
     contenders = {label: (load_compiled(compile_source(source, SETTINGS, standalone=False, passes=passes)),
-                          mapspec.Rejected, 1.0) for label, passes in steps}
-    speeds = contest(contenders, events, rounds)
-    return [(label, speeds[label]) for label, _ in steps]
+                          mapspec.Rejected) for label, passes in steps}
+    times = paired(contenders, events, rounds)
+    return [(label, 1 / statistics.median(times[label])) for label, _ in steps]
 
 
-def fresh(code: str, runs: int = 5) -> float:
-    """Median seconds of a snippet in a fresh interpreter, as it reports them."""
-    values = []
-    for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        values.append(float(out.stdout.strip()))
-    return statistics.median(values)
-
-
-def wall(cmd: list[str], runs: int = 5, stdin: str | None = None) -> float:
+def wall(cmd: list[str], runs: int, **kw) -> list[float]:
     values = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(cmd, capture_output=True, check=True, input=stdin, text=True)
+        subprocess.run(cmd, check=True, **kw)
         values.append(time.perf_counter() - start)
-    return statistics.median(values)
+    return values
+
+
+def end_to_end(n: int, runs: int, tmp: str) -> dict:
+    """`mapspec translate` against the hand-written orjson loop, whole processes, alternating; same bytes out."""
+    path = os.path.join(tmp, "translate.ndjson")
+    with open(path, "w") as fh:
+        for e in realistic_mix(n, seed=11):
+            fh.write(json.dumps(e) + "\n")
+    settings = os.path.join(tmp, "settings.json")
+    Path(settings).write_text(json.dumps(SETTINGS))
+    exe = str(Path(sys.executable).with_name("mapspec"))
+    ours = [exe, "translate", "--settings", settings, path]
+    theirs = [sys.executable, str(HERE / "ndjson_loop.py"), path, settings]
+    a = subprocess.run(ours, capture_output=True, check=True).stdout
+    b = subprocess.run(theirs, capture_output=True, check=True).stdout
+    if a != b:
+        raise SystemExit("mapspec translate and the hand-written loop wrote different output")
+    mapspec_s, loop_s = [], []
+    for _ in range(runs):
+        mapspec_s += wall(ours, 1, stdout=subprocess.DEVNULL)
+        loop_s += wall(theirs, 1, stdout=subprocess.DEVNULL)
+    start_s = wall([exe, "translate", "--settings", settings, os.devnull], runs, stdout=subprocess.DEVNULL)
+    ratios = [lp / m for m, lp in zip(mapspec_s, loop_s, strict=True)]
+    return {"events": n, "mapspec": statistics.median(mapspec_s), "loop": statistics.median(loop_s),
+            "ratio": statistics.median(ratios), "spread": spread(ratios), "start": statistics.median(start_s)}
+
+
+def compile_times(runs: int, tmp: str) -> dict:
+    exe = str(Path(sys.executable).with_name("mapspec"))
+    settings = os.path.join(tmp, "settings.json")
+    Path(settings).write_text(json.dumps(SETTINGS))
+    null = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    wall([exe, "compile", "segment-braze"], 1, **null)  # warm the file cache
+    compile_s = wall([exe, "compile", "segment-braze", "--settings", settings, "-o", os.devnull], runs, **null)
+    load_s = wall([sys.executable, "-c", "import mapspec; mapspec.load('segment-braze')"], runs, **null)
+    python_s = wall([sys.executable, "-c", "pass"], runs, **null)
+    help_s = wall([exe, "--help"], runs, **null)
+    return {"compile": statistics.median(compile_s), "load": statistics.median(load_s),
+            "python": statistics.median(python_s), "help": statistics.median(help_s)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=50_000)
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--events", type=int, default=30_000, help="events in the translation mix")
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--translate-events", type=int, default=100_000)
+    ap.add_argument("--run-events", type=int, default=100_000)
+    ap.add_argument("--rss", default="100000,1000000", help="event counts for the peak-memory runs")
+    ap.add_argument("--quick", action="store_true", help="smaller runs (10,000 events, no 1,000,000-event RSS)")
+    ap.add_argument("--passes", action="store_true", help="also what each optimizer pass buys")
     args = ap.parse_args()
-
-    events = event_mix(args.events)
-    compiled = mapspec.load("segment-braze", SETTINGS)
-    hand = handwritten.make_translator(app_id=SETTINGS["app_id"], track_all_pages=True)
-    ref = glom_reference.make_translator(app_id=SETTINGS["app_id"], track_all_pages=True)
-    check = events[:5000]
-    assert outputs(compiled, check, mapspec.Rejected) == outputs(hand, check, handwritten.Rejected), \
-        "the hand-written translator must give identical output"
-    assert outputs(ref, check, handwritten.Rejected) == outputs(hand, check, handwritten.Rejected), \
-        "the glom reference must give identical output"
+    # an installed mapspec runs from byte-compiled files (pip writes them): so do the processes timed here,
+    # whatever this shell says (the first run of each writes them)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    if args.quick:
+        args.events, args.rounds, args.translate_events, args.run_events, args.rss = 10_000, 5, 30_000, 30_000, \
+            "100000"
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{platform.platform()}")
-    print(f"{len(events)} events (track 45%, identify 20%, page 15%, group 8%, Order Completed 12%), "
-          f"{args.rounds} alternating rounds, median events/s\n")
-    speeds = contest({"compiled (mapspec.load)": (compiled, mapspec.Rejected, 1.0),
-                      "hand-written": (hand, handwritten.Rejected, 1.0),
-                      "glom (interpretive)": (ref, handwritten.Rejected, 0.1)}, events, args.rounds)
-    for name, v in speeds.items():
-        print(f"  {name:<26} {v:>12,.0f} events/s")
-    c, h, g = speeds["compiled (mapspec.load)"], speeds["hand-written"], speeds["glom (interpretive)"]
-    print(f"\n  compiled time / hand-written time: {h / c:.2f}   (target <= 1.0)")
-    print(f"  compiled speed / glom speed:       {c / g:.1f}x  (target >= 20x)")
+          f"{platform.platform()}, load average {os.getloadavg()[0]:.1f}")
+    figures: list[tuple[str, str, str, bool]] = []
 
-    print("\noptimizer passes (compiled default mapping, same events):")
-    table = passes_table(events, args.rounds)
-    base = table[0][1]
-    for label, v in table:
-        print(f"  {label:<24} {v:>12,.0f} events/s   {v / base:.2f}x")
+    rows, extra = translation(args.events, args.rounds)
+    print(f"\ntranslation: {args.events:,} events of bench/events.py's realistic mix, compiled (mapspec.load) and "
+          f"hand-written, {args.rounds} paired rounds; every event checked to give the same output\n")
+    print(f"  {'event type':<16} {'share':>6} {'compiled':>10} {'hand':>10} {'time ratio':>11}  rounds")
+    for name, share, c, h, ratio, sp in rows:
+        print(f"  {name:<16} {share:>6.1%} {c * 1e6:>8.2f}us {h * 1e6:>8.2f}us {ratio:>11.2f}  {sp}")
+        figures.append((f"translate: {name}, compiled time / hand-written", "<= 1.0", f"{ratio:.2f}",
+                        ratio <= 1.0))
+    print(f"\n  compiled speed / glom speed ({extra['valid_events']:,} valid events): {extra['glom']:.1f}x")
+    figures.append(("translate: compiled speed / glom (interpretive)", ">= 20x", f"{extra['glom']:.1f}x",
+                    extra["glom"] >= 20))
 
-    compile_s = fresh("import time, mapspec; from mapspec.compiler import compile_source, read_mapping; "
-                      "t = time.perf_counter(); compile_source(read_mapping('segment-braze'), "
-                      "{'track_all_pages': True}); print(time.perf_counter() - t)")
-    import_s = fresh("import time; t = time.perf_counter(); import mapspec.compiler; print(time.perf_counter() - t)")
-    print(f"\ncompile of the default mapping in a fresh process: {compile_s * 1000:.0f} ms (target < 200 ms); "
-          f"importing the compiler first: {import_s * 1000:.0f} ms")
-    exe = str(Path(sys.executable).with_name("mapspec"))
-    python_s = wall([sys.executable, "-c", "pass"])
-    help_s = wall([exe, "--help"])
-    print(f"mapspec --help: {help_s * 1000:.0f} ms (target < 150 ms); python -c pass: {python_s * 1000:.0f} ms")
+    if args.passes:
+        print("\noptimizer passes (compiled default mapping, the same mix):")
+        table = passes_table(args.events, args.rounds)
+        for label, v in table:
+            print(f"  {label:<26} {v:>12,.0f} events/s   {v / table[0][1]:.2f}x")
 
-    try:
-        import orjson  # noqa: F401
-        codec = "orjson"
-    except ImportError:
-        codec = "json (install orjson for faster parsing and serialising)"
-    with tempfile.NamedTemporaryFile("w", suffix=".ndjson", delete=False) as fh:
-        for e in event_mix(args.translate_events, seed=11):
-            fh.write(json.dumps(e) + "\n")
-        path = fh.name
-    try:
-        settings = Path(path).with_suffix(".json")
-        settings.write_text(json.dumps(SETTINGS))
-        seconds = wall([exe, "translate", "--settings", str(settings), path], runs=3)
-        empty = wall([exe, "translate", "--settings", str(settings), "/dev/null"], runs=3)
-    finally:
-        os.unlink(path)
-    print(f"mapspec translate, {args.translate_events:,} NDJSON events end to end with {codec}: "
-          f"{seconds:.2f} s, {args.translate_events / seconds:,.0f} events/s "
-          f"({args.translate_events / (seconds - empty):,.0f} events/s after a {empty * 1000:.0f} ms start)")
+    with tempfile.TemporaryDirectory() as tmp:
+        e2e = end_to_end(args.translate_events, 5, tmp)
+        print(f"\nmapspec translate, {e2e['events']:,} NDJSON events end to end (orjson): {e2e['mapspec']:.2f} s, "
+              f"{e2e['events'] / e2e['mapspec']:,.0f} events/s (start-up {e2e['start'] * 1000:.0f} ms); "
+              f"hand-written orjson loop {e2e['loop']:.2f} s, {e2e['events'] / e2e['loop']:,.0f} events/s; "
+              f"same bytes out")
+        print(f"  mapspec translate speed / loop speed: {e2e['ratio']:.2f} (rounds {e2e['spread']})")
+        figures.append((f"`mapspec translate` speed / hand-written orjson loop ({e2e['events']:,} events, "
+                        "whole process)", ">= 0.8", f"{e2e['ratio']:.2f}", e2e["ratio"] >= 0.8))
+
+        ct = compile_times(7, tmp)
+        print(f"\ncompile of the default mapping in a fresh process, whole process, median of 7: "
+              f"mapspec compile {ct['compile'] * 1000:.0f} ms, python -c 'mapspec.load(...)' "
+              f"{ct['load'] * 1000:.0f} ms; mapspec --help {ct['help'] * 1000:.0f} ms; "
+              f"python -c pass {ct['python'] * 1000:.0f} ms")
+        figures.append(("`mapspec compile segment-braze`, fresh process", "< 200 ms", f"{ct['compile'] * 1000:.0f} ms",
+                        ct["compile"] < 0.2))
+        figures.append(("`mapspec.load(\"segment-braze\")`, fresh process", "< 200 ms", f"{ct['load'] * 1000:.0f} ms",
+                        ct["load"] < 0.2))
+
+        tp = delivery.throughput(delivery.events_file(tmp, args.run_events), 3)
+        print("\n" + delivery.report_throughput(tp))
+        figures.append((f"`mapspec run` to an instant sink, objects/s ({tp['events']:,} events, 2 cores)",
+                        ">= 75,000", f"{tp['objects_per_s']:,.0f}", tp["objects_per_s"] >= 75_000))
+        rss = {}
+        for n in (int(x) for x in args.rss.split(",") if x):
+            rss[n] = delivery.peak_rss(n, tmp)
+            print(f"peak RSS of mapspec run --dry-run over {n:,} events: {rss[n]:.0f} MiB")
+            figures.append((f"peak RSS of `run --dry-run`, {n:,} events", "constant", f"{rss[n]:.0f} MiB",
+                            rss[n] <= 1.25 * min(rss.values())))
+
+    print("\n| figure | target | measured | |\n| --- | --- | ---: | --- |")
+    for name, target, value, ok in figures:
+        print(f"| {name} | {target} | {value} | {'met' if ok else '**not met**'} |")
 
 
 if __name__ == "__main__":
