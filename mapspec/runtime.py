@@ -354,11 +354,15 @@ def parse_time(x):
     try:  # the common case, in C: 2024-05-01T12:00:00.123Z, 2024-05-01, 2024-05-01T14:00:00+02:00
         t = datetime.datetime.fromisoformat(x)
     except ValueError:
-        pass
-    else:
-        if t.tzinfo is None:
-            return t.replace(tzinfo=datetime.UTC)
-        return t.astimezone(datetime.UTC)
+        return _parse_text_time(x)
+    if t.tzinfo is None:
+        return t.replace(tzinfo=datetime.UTC)
+    return t.astimezone(datetime.UTC)
+
+
+def _parse_text_time(x):
+    """Text that datetime.fromisoformat refused: ISO 8601 in the forms it does not take (a space before
+    the offset, a comma before the fraction, white space around), else a date as people write it."""
     s = x.strip()
     try:
         if _ISO_DATE.match(s):
@@ -384,18 +388,33 @@ def parse_time(x):
 
 _WRITTEN_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%Y/%m/%d",
                     "%m/%d/%Y", "%Y/%m/%d %H:%M:%S", "%m/%d/%Y %H:%M:%S")
+#: each format, whether it names the month, and the characters other than white space it needs the text to have
+_WRITTEN = tuple((fmt, "%B" in fmt or "%b" in fmt, tuple(sorted(set(re.sub("%.", "", fmt)) - {" "})))
+                 for fmt in _WRITTEN_FORMATS)
+#: a day and a year, at least: two runs of digits (any Unicode digits, as int() and strptime take them)
+_TWO_NUMBERS = re.compile(r"\d\D+\d")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def _parse_written_time(s):
     """Dates as people and older systems write them: RFC 2822 (`Thu, 01 Jan 2015 00:00:00 GMT`),
-    `September 26, 1991`, `26 Sep 1991`, `1991/09/26`, `09/26/1991` (no zone means UTC)."""
+    `September 26, 1991`, `26 Sep 1991`, `1991/09/26`, `09/26/1991` (no zone means UTC).
+
+    Each of these has a day and a year, so text without two numbers in it ("not a date", "N/A") is
+    missing at once; strptime, slow even when it fails, is tried only on the formats whose separators
+    (and month name) the text has. What parses is what the formats alone would parse."""
+    if _TWO_NUMBERS.search(s) is None:
+        return MISSING
     try:
         t = email.utils.parsedate_to_datetime(s)
     except (TypeError, ValueError, IndexError):
         t = None
     if t is not None:
         return t.replace(tzinfo=datetime.UTC) if t.tzinfo is None else t.astimezone(datetime.UTC)
-    for fmt in _WRITTEN_FORMATS:
+    named = _LETTER.search(s) is not None
+    for fmt, needs_name, literals in _WRITTEN:
+        if (needs_name and not named) or any(c not in s for c in literals):
+            continue
         try:
             return datetime.datetime.strptime(s, fmt).replace(tzinfo=datetime.UTC)
         except ValueError:
@@ -424,7 +443,7 @@ def iso_time(x):
         try:
             t = datetime.datetime.fromisoformat(x)
         except ValueError:
-            return iso8601(parse_time(x))
+            return iso8601(_parse_text_time(x))
         if t.tzinfo is not None:
             t = t.astimezone(datetime.UTC).replace(tzinfo=None)
         return t.isoformat(timespec="milliseconds") + "Z"
@@ -439,8 +458,10 @@ DEPS: dict[str, tuple[str, ...]] = {
     "split": (), "join": ("text",), "replace": (), "matches": (), "starts_with": (), "ends_with": (),
     "length": (), "non_empty": (), "to_string": ("text",), "to_number": ("math",), "to_json": ("json",),
     "loose_get": ("re", "_LOOSE"), "_LOOSE": ("re",), "index_of": (), "slice": (),
-    "js_string": ("number_text",), "now": ("datetime",), "parse_time": ("datetime", "math", "_ISO_DATE", "_ISO_TIME", "_parse_written_time"),
-    "_parse_written_time": ("datetime", "email.utils", "_WRITTEN_FORMATS"), "_WRITTEN_FORMATS": (),
-    "format_time": ("datetime",), "iso8601": ("datetime",), "iso_time": ("datetime", "iso8601", "parse_time"),
+    "js_string": ("number_text",), "now": ("datetime",), "parse_time": ("datetime", "math", "_parse_text_time"),
+    "_parse_text_time": ("datetime", "_ISO_DATE", "_ISO_TIME", "_parse_written_time"),
+    "_parse_written_time": ("datetime", "email.utils", "_WRITTEN", "_TWO_NUMBERS", "_LETTER"),
+    "_WRITTEN_FORMATS": (), "_WRITTEN": ("re", "_WRITTEN_FORMATS"), "_TWO_NUMBERS": ("re",), "_LETTER": ("re",),
+    "format_time": ("datetime",), "iso8601": ("datetime",), "iso_time": ("datetime", "iso8601", "parse_time", "_parse_text_time"),
     "_ISO_DATE": ("re",), "_ISO_TIME": ("re",),
 }

@@ -75,3 +75,52 @@ def test_truthiness_is_javascripts():
 
 def test_equality_is_strict():
     assert not runtime.eq(True, 1) and not runtime.eq("1", 1) and runtime.eq(1, 1.0)
+
+
+def _written_time_by_every_format(s):
+    """What parse_time read from written-out text before it learned to rule formats out: RFC 2822, then
+    every strptime format in turn. The fast path must read exactly this."""
+    import datetime
+    import email.utils
+
+    try:
+        t = email.utils.parsedate_to_datetime(s)
+    except (TypeError, ValueError, IndexError):
+        t = None
+    if t is not None:
+        return t.replace(tzinfo=datetime.UTC) if t.tzinfo is None else t.astimezone(datetime.UTC)
+    for fmt in runtime._WRITTEN_FORMATS:
+        try:
+            return datetime.datetime.strptime(s, fmt).replace(tzinfo=datetime.UTC)
+        except ValueError:
+            continue
+    return MISSING
+
+
+_PIECES = ["1991", "26", "9", "09", "1", "31", "12", "2015", "00", "59", "٢٦", "١٩٩١", "September", "Sep", "sept",
+           "SEPTEMBER", "Thu", "Jan", "GMT", "+0200", "-0000", "EST", "Z", "not", "a", "date", "N/A", " ", "  ", ", ",
+           ",", "/", ":", "-", ".", "T", "\t", "ſeptember", "_"]
+
+
+@pytest.mark.parametrize("text", [
+    "not a date", "", "N/A", "unknown", "May 1990", "17/05/1990", "05/17/1990", "1991/09/26", "1991/9/26 10:00:00",
+    "09/26/1991 23:59:59", "September 26, 1991", "Sep 26 1991", "26 September 1991", "26 Sep 1991",
+    "Thu, 01 Jan 2015 00:00:00 GMT", "01 Jan 2015 00:00 +0200", "Thu, 01-Jan-2015 00:00:00 GMT",
+    "September 26,1991", "1991/09/26T10:00:00", "September  26,  1991", "sept 26, 1991", "SEP 26 1991",
+    "1991/02/30", "٢٦ Sep ١٩٩١", "26\tSep\t1991", "Sep 1991 26", "1 2", "1/2", "1:2", "Sep 1 1991", "1 Sep 1991",
+    "9/1/1991", "Thu, 1 Jan 15 0:0 GMT",
+])
+def test_written_times_read_as_every_format_would(text):
+    assert runtime._parse_written_time(text) == _written_time_by_every_format(text)
+
+
+def test_written_times_read_as_every_format_would_on_random_text():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=3000, deadline=None, derandomize=True)
+    @given(st.lists(st.sampled_from(_PIECES), max_size=8).map("".join) | st.text(max_size=20))
+    def check(text):
+        assert runtime._parse_written_time(text) == _written_time_by_every_format(text)
+
+    check()
