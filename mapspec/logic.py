@@ -111,6 +111,34 @@ def satisfy(f: Formula, budget: int = 20000) -> dict | None:
     Past `budget` steps it gives up and answers as if satisfiable (with no assignment), so a caller that
     warns "may" stays on the safe side."""
     steps = [0]
+    known: dict[int, tuple[Formula, frozenset]] = {}  # id -> (formula, its atoms); the formula kept alive
+
+    def atoms_in(g: Formula) -> frozenset:
+        hit = known.get(id(g))
+        if hit is not None and hit[0] is g:
+            return hit[1]
+        if g is True or g is False:
+            found: frozenset = frozenset()
+        elif g[0] == "atom":
+            found = frozenset((g[1],))
+        elif g[0] == "not":
+            found = atoms_in(g[1])
+        else:
+            found = frozenset().union(*map(atoms_in, g[1]))
+        known[id(g)] = (g, found)
+        return found
+
+    def put(g: Formula, name: Hashable, value: bool) -> Formula:
+        """assign(), without walking the parts that do not mention the atom."""
+        if g is True or g is False or name not in atoms_in(g):
+            return g
+        kind = g[0]
+        if kind == "atom":
+            return value
+        if kind == "not":
+            return neg(put(g[1], name, value))
+        items = [put(p, name, value) for p in g[1]]
+        return conj(*items) if kind == "and" else disj(*items)
 
     def search(f: Formula, chosen: dict) -> dict | None:
         steps[0] += 1
@@ -122,7 +150,7 @@ def satisfy(f: Formula, budget: int = 20000) -> dict | None:
             return {}
         name, value = _pick(f)
         for v in (value, not value):
-            found = search(assign(f, name, v), {**chosen, name: v})
+            found = search(put(f, name, v), {**chosen, name: v})
             if found is not None:
                 return found
         return None

@@ -14,9 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from .. import runtime
 from ..syntax import ast
@@ -24,6 +22,9 @@ from ..syntax.unparse import unparse
 from ..targets import Target
 from ..types import Typer
 from .emit import Block, Emitter, pyrepr
+
+if TYPE_CHECKING:
+    import jinja2
 
 VERSION = "0.1.0"
 
@@ -41,6 +42,8 @@ class GeneratedModule:
 
 @functools.cache
 def _environment() -> jinja2.Environment:
+    import jinja2  # here, not at the top: checking a mapping (mapspec check, the editor tools) never renders
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
@@ -52,11 +55,12 @@ def _environment() -> jinja2.Environment:
 def _runtime_sources() -> dict[str, str]:
     """Top-level definitions of mapspec/runtime.py by name, as source text."""
     text = Path(runtime.__file__).read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)  # once: ast.get_source_segment splits the whole file at every call
     out: dict[str, str] = {}
     for node in pyast.parse(text).body:
-        seg = pyast.get_source_segment(text, node)
-        if seg is None:
+        if node.end_lineno is None:
             continue
+        seg = "".join(lines[node.lineno - 1:node.end_lineno]).rstrip("\n")
         if isinstance(node, pyast.FunctionDef | pyast.ClassDef):
             out[node.name] = seg
         elif isinstance(node, pyast.Assign):
