@@ -36,6 +36,7 @@ sys.path.insert(0, str(HERE))
 import delivery  # noqa: E402
 import glom_reference  # noqa: E402
 import handwritten  # noqa: E402
+import instructions  # noqa: E402
 from events import event_mix, realistic_mix  # noqa: E402
 
 import mapspec  # noqa: E402
@@ -76,6 +77,15 @@ def category(event: dict, hand) -> str:
     return kind
 
 
+def groups_of(events: list) -> dict[str, list]:
+    """The events by type ("rejected": those the mapping rejects, whatever their type), with "overall" first."""
+    hand = handwritten.make_translator(**SETTINGS)
+    groups: dict[str, list] = {"overall": list(events)} | {t: [] for t in TYPES}
+    for e in events:
+        groups[category(e, hand)].append(e)
+    return groups
+
+
 def seconds(translate, events, rejected, repeat: int) -> float:
     gc.disable()
     try:
@@ -110,21 +120,24 @@ def spread(ratios: list[float]) -> str:
     return f"{q[0]:.2f}-{q[2]:.2f}"
 
 
-def translation(n: int, rounds: int) -> tuple[list[tuple], dict]:
+def translation(n: int, rounds: int, counted: int) -> tuple[list[tuple], dict]:
+    """Per event type: (name, share, compiled s/event, hand s/event, median time ratio, spread, instruction
+    ratio or None); and the glom comparison."""
     events = realistic_mix(n)
     compiled = mapspec.load("segment-braze", SETTINGS)
     hand = handwritten.make_translator(**SETTINGS)
     check_identical(events, compiled, hand)
-    groups: dict[str, list] = {t: [] for t in TYPES}
-    for e in events:
-        groups[category(e, hand)].append(e)
+    groups = groups_of(events)
     contenders = {"compiled": (compiled, mapspec.Rejected), "hand": (hand, handwritten.Rejected)}
+    counts = instructions.per_event(groups_of(events[:counted]), SETTINGS) if counted else {}
     rows = []
-    for name, part in [("overall", events)] + [(t, groups[t]) for t in TYPES]:
+    for name, part in groups.items():
         times = paired(contenders, part, rounds)
         ratios = [c / h for c, h in zip(times["compiled"], times["hand"], strict=True)]
+        count = counts.get(name)
         rows.append((name, len(part) / len(events), statistics.median(times["compiled"]),
-                     statistics.median(times["hand"]), statistics.median(ratios), spread(ratios)))
+                     statistics.median(times["hand"]), statistics.median(ratios), spread(ratios),
+                     count["compiled"] / count["hand"] if count else None))
     # glom on the mix of valid events it was written for, checked against the hand-written translator
     valid = event_mix(max(2000, n // 10))
     ref = glom_reference.make_translator(app_id=SETTINGS["app_id"], track_all_pages=True)
@@ -212,6 +225,8 @@ def main() -> None:
     ap.add_argument("--rss", default="100000,1000000", help="event counts for the peak-memory runs")
     ap.add_argument("--quick", action="store_true", help="smaller runs (10,000 events, no 1,000,000-event RSS)")
     ap.add_argument("--passes", action="store_true", help="also what each optimizer pass buys")
+    ap.add_argument("--counted", type=int, default=3000,
+                    help="events whose instructions callgrind counts (0: none; needs valgrind)")
     args = ap.parse_args()
     # an installed mapspec runs from byte-compiled files (pip writes them): so do the processes timed here,
     # whatever this shell says (the first run of each writes them)
@@ -224,14 +239,19 @@ def main() -> None:
           f"{platform.platform()}, load average {os.getloadavg()[0]:.1f}")
     figures: list[tuple[str, str, str, bool]] = []
 
-    rows, extra = translation(args.events, args.rounds)
+    counted = args.counted if instructions.available() else 0
+    rows, extra = translation(args.events, args.rounds, counted)
     print(f"\ntranslation: {args.events:,} events of bench/events.py's realistic mix, compiled (mapspec.load) and "
-          f"hand-written, {args.rounds} paired rounds; every event checked to give the same output\n")
-    print(f"  {'event type':<16} {'share':>6} {'compiled':>10} {'hand':>10} {'time ratio':>11}  rounds")
-    for name, share, c, h, ratio, sp in rows:
-        print(f"  {name:<16} {share:>6.1%} {c * 1e6:>8.2f}us {h * 1e6:>8.2f}us {ratio:>11.2f}  {sp}")
-        figures.append((f"translate: {name}, compiled time / hand-written", "<= 1.0", f"{ratio:.2f}",
-                        ratio <= 1.0))
+          f"hand-written, {args.rounds} paired rounds; every event checked to give the same output; "
+          + (f"instructions counted by callgrind on the first {counted:,}\n" if counted else
+             "no instruction counts (valgrind is not installed)\n"))
+    print(f"  {'event type':<16} {'share':>6} {'compiled':>10} {'hand':>10} {'time ratio':>11} {'rounds':>10} "
+          f"{'instr. ratio':>12}")
+    for name, share, c, h, ratio, sp, ir in rows:
+        irs = f"{ir:.2f}" if ir is not None else "-"
+        print(f"  {name:<16} {share:>6.1%} {c * 1e6:>8.2f}us {h * 1e6:>8.2f}us {ratio:>11.2f} {sp:>10} {irs:>12}")
+        figures.append((f"translate: {name}, compiled / hand-written (time; instructions)", "<= 1.0",
+                        f"{ratio:.2f}; {irs}", ratio <= 1.0 and (ir is None or ir <= 1.0)))
     print(f"\n  compiled speed / glom speed ({extra['valid_events']:,} valid events): {extra['glom']:.1f}x")
     figures.append(("translate: compiled speed / glom (interpretive)", ">= 20x", f"{extra['glom']:.1f}x",
                     extra["glom"] >= 20))

@@ -1,0 +1,91 @@
+"""Instructions per event, counted by valgrind's callgrind: the translation ratios where wall time is too
+noisy (a shared machine; the counts do not depend on what else runs).
+
+Each contender (the compiled default mapping, written out by `mapspec compile` as a standalone module, and
+the hand-written translator) translates one event type's events in a fresh interpreter under callgrind;
+the same interpreter started and stopped without translating is subtracted. Hash seeds are fixed.
+
+    python bench/instructions.py          # needs valgrind (apt-get install valgrind)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def available() -> bool:
+    return shutil.which("valgrind") is not None
+
+
+def _child(directory: str, contender: str, kind: str, repeat: int) -> None:
+    """Runs under callgrind: load the events and the translator, translate `repeat` times."""
+    events = json.loads(Path(directory, "events.json").read_text())[kind]
+    if contender == "compiled":
+        sys.path.insert(0, directory)
+        from translator import Rejected, translate  # noqa: I001 - written by mapspec compile
+    else:
+        sys.path.insert(0, str(HERE))
+        import handwritten
+
+        settings = json.loads(Path(directory, "settings.json").read_text())
+        translate, Rejected = handwritten.make_translator(**settings), handwritten.Rejected
+    for _ in range(repeat):
+        for e in events:
+            try:
+                translate(e)
+            except Rejected:
+                pass
+
+
+def _count(directory: str, contender: str, kind: str, repeat: int) -> int:
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__, "child",
+         directory, contender, kind, str(repeat)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, check=True)
+    m = re.search(r"Collected : (\d+)", out.stderr)
+    if m is None:
+        raise RuntimeError(f"callgrind said: {out.stderr[-500:]}")
+    return int(m.group(1))
+
+
+def per_event(groups: dict[str, list], settings: dict, repeat: int = 2) -> dict[str, dict[str, float]]:
+    """{event type: {"compiled": instructions per event, "hand": ...}} for each non-empty group."""
+    exe = str(Path(sys.executable).with_name("mapspec"))
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "events.json").write_text(json.dumps(groups))
+        Path(tmp, "settings.json").write_text(json.dumps(settings))
+        subprocess.run([exe, "compile", "segment-braze", "--settings", str(Path(tmp, "settings.json")), "-o",
+                        str(Path(tmp, "translator.py"))], check=True, capture_output=True)
+        base = {c: _count(tmp, c, next(iter(groups)), 0) for c in ("compiled", "hand")}
+        out: dict[str, dict[str, float]] = {}
+        for kind, events in groups.items():
+            if events:
+                out[kind] = {c: (_count(tmp, c, kind, repeat) - base[c]) / (repeat * len(events))
+                             for c in ("compiled", "hand")}
+        return out
+
+
+def main() -> None:
+    sys.path.insert(0, str(HERE))
+    import run
+
+    groups = run.groups_of(run.realistic_mix(3000))
+    for kind, counts in per_event(groups, run.SETTINGS).items():
+        print(f"{kind:<16} compiled {counts['compiled']:>9,.0f}  hand {counts['hand']:>9,.0f}  "
+              f"ratio {counts['compiled'] / counts['hand']:.2f}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "child":
+        _child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    else:
+        main()
