@@ -42,6 +42,7 @@ class Facts:
         self.constraints: dict[Any, Formula] = {}
         self._subjects: dict[str, list[Any]] = {}  # subject text -> its equality and kind atoms
         self._defining: set[str] = set()
+        self._answers: dict[Formula, dict | None] = {}  # the checker asks some questions more than once
 
     # ---- atoms
     def _present_atom(self, node: ast.Node) -> Formula:
@@ -179,7 +180,11 @@ class Facts:
 
     def possible(self, f: Formula) -> dict | None:
         """An assignment under which `f` (with its constraints) holds, or None when it never does."""
-        return logic.satisfy(self.closed(f))
+        closed = self.closed(f)
+        if closed not in self._answers:
+            self._answers[closed] = logic.satisfy(closed)
+        found = self._answers[closed]
+        return None if found is None else dict(found)
 
 
 def describe(assignment: Mapping[Any, bool], cause: list[Any], shape: list[Any], limit: int = 5) -> str:

@@ -130,13 +130,16 @@ def satisfy(f: Formula, budget: int = 20000) -> dict | None:
 
     def put(g: Formula, name: Hashable, value: bool) -> Formula:
         """assign(), without walking the parts that do not mention the atom."""
-        if g is True or g is False or name not in atoms_in(g):
+        if g is True or g is False:
             return g
         kind = g[0]
         if kind == "atom":
-            return value
+            return value if g[1] == name else g
         if kind == "not":
-            return neg(put(g[1], name, value))
+            inner = put(g[1], name, value)
+            return g if inner is g[1] else neg(inner)
+        if name not in atoms_in(g):
+            return g
         items = [put(p, name, value) for p in g[1]]
         return conj(*items) if kind == "and" else disj(*items)
 
@@ -149,11 +152,13 @@ def satisfy(f: Formula, budget: int = 20000) -> dict | None:
         if steps[0] > budget:
             return {}
         name, value = _pick(f)
-        for v in (value, not value):
-            found = search(put(f, name, v), {**chosen, name: v})
-            if found is not None:
-                return found
-        return None
+        found = search(put(f, name, value), {**chosen, name: value})
+        if found is not None:
+            return found
+        if _literal(f, name, value):  # the other value makes the formula false: one step, nothing to build
+            steps[0] += 1
+            return None
+        return search(put(f, name, not value), {**chosen, name: not value})
 
     found = search(f, {})
     if found is None:
@@ -161,6 +166,12 @@ def satisfy(f: Formula, budget: int = 20000) -> dict | None:
     for name in atoms(f):  # atoms the search never had to decide: any value does
         found.setdefault(name, False)
     return found
+
+
+def _literal(f: Formula, name: Hashable, value: bool) -> bool:
+    """Whether `f` is, or is a conjunction of, the literal `name` = `value` and other things."""
+    lit = ("atom", name) if value else ("not", ("atom", name))
+    return f == lit or (f[0] == "and" and lit in f[1])
 
 
 def _pick(f: Formula) -> tuple[Hashable, bool]:
@@ -175,7 +186,9 @@ def _pick(f: Formula) -> tuple[Hashable, bool]:
         return f[1], True
     if f[0] == "not" and f[1][0] == "atom":
         return f[1][1], False
-    return next(iter(atoms(f))), True
+    while f[0] != "atom":  # the first atom, as atoms() orders them: the leftmost (formulas hold no True/False)
+        f = f[1] if f[0] == "not" else f[1][0]
+    return f[1], True
 
 
 def valid(f: Formula) -> bool:

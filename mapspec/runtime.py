@@ -11,13 +11,12 @@ drops the field it would have filled.
 from __future__ import annotations
 
 import datetime
-import email.utils
 import json
 import math
 import re
 import urllib.parse
 
-HELPER_IMPORTS = {"datetime": "import datetime", "email.utils": "import email.utils", "json": "import json",
+HELPER_IMPORTS = {"datetime": "import datetime", "json": "import json",
                   "math": "import math", "re": "import re", "urllib.parse": "import urllib.parse"}
 
 
@@ -405,6 +404,8 @@ def _parse_written_time(s):
     (and month name) the text has. What parses is what the formats alone would parse."""
     if _TWO_NUMBERS.search(s) is None:
         return MISSING
+    import email.utils  # here: it imports sockets and MIME, a fifth of what a compile imports, for a rare case
+
     try:
         t = email.utils.parsedate_to_datetime(s)
     except (TypeError, ValueError, IndexError):
@@ -460,7 +461,7 @@ DEPS: dict[str, tuple[str, ...]] = {
     "loose_get": ("re", "_LOOSE"), "_LOOSE": ("re",), "index_of": (), "slice": (),
     "js_string": ("number_text",), "now": ("datetime",), "parse_time": ("datetime", "math", "_parse_text_time"),
     "_parse_text_time": ("datetime", "_ISO_DATE", "_ISO_TIME", "_parse_written_time"),
-    "_parse_written_time": ("datetime", "email.utils", "_WRITTEN", "_TWO_NUMBERS", "_LETTER"),
+    "_parse_written_time": ("datetime", "_WRITTEN", "_TWO_NUMBERS", "_LETTER"),
     "_WRITTEN_FORMATS": (), "_WRITTEN": ("re", "_WRITTEN_FORMATS"), "_TWO_NUMBERS": ("re",), "_LETTER": ("re",),
     "format_time": ("datetime",), "iso8601": ("datetime",), "iso_time": ("datetime", "iso8601", "parse_time", "_parse_text_time"),
     "_ISO_DATE": ("re",), "_ISO_TIME": ("re",),
