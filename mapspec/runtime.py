@@ -445,9 +445,11 @@ def iso_time(x):
             t = datetime.datetime.fromisoformat(x)
         except ValueError:
             return iso8601(_parse_text_time(x))
-        if t.tzinfo is not None:
-            t = t.astimezone(datetime.UTC).replace(tzinfo=None)
-        return t.isoformat(timespec="milliseconds") + "Z"
+        if t.tzinfo is None:
+            return t.isoformat(timespec="milliseconds") + "Z"
+        if t.tzinfo is not datetime.UTC:
+            t = t.astimezone(datetime.UTC)
+        return t.isoformat(timespec="milliseconds")[:-6] + "Z"  # without its "+00:00"
     return iso8601(parse_time(x))
 
 

@@ -124,3 +124,22 @@ def test_written_times_read_as_every_format_would_on_random_text():
         assert runtime._parse_written_time(text) == _written_time_by_every_format(text)
 
     check()
+
+
+def test_iso_time_is_iso8601_of_parse_time():
+    """iso_time takes short cuts for the common text; it must give what its definition gives."""
+    import datetime
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    zones = st.sampled_from(["", "Z", "z", "+00:00", "-00:00", "+02:00", "-05:30", "+0530", "+14:00", "-12:00", " Z"])
+
+    @settings(max_examples=2000, deadline=None, derandomize=True)
+    @given(st.datetimes(min_value=datetime.datetime(2, 1, 1), max_value=datetime.datetime(9998, 12, 31)), zones,
+           st.sampled_from(["T", " "]), st.sampled_from(["seconds", "milliseconds", "microseconds", "minutes"]))
+    def check(t, zone, sep, spec):
+        text = t.isoformat(sep=sep, timespec=spec) + zone
+        assert runtime.iso_time(text) == runtime.iso8601(runtime.parse_time(text)), text
+
+    check()
