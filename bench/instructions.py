@@ -3,7 +3,8 @@ noisy (a shared machine; the counts do not depend on what else runs).
 
 Each contender (the compiled default mapping, written out by `mapspec compile` as a standalone module, and
 the hand-written translator) translates one event type's events in a fresh interpreter under callgrind;
-the same interpreter started and stopped without translating is subtracted. Hash seeds are fixed.
+the same run with no repetition after one warm-up pass is subtracted (so start-up and first-use costs,
+such as a lazy import, are not counted). Hash seeds are fixed.
 
     python bench/instructions.py          # needs valgrind (apt-get install valgrind)
 """
@@ -27,7 +28,7 @@ def available() -> bool:
 
 
 def _child(directory: str, contender: str, kind: str, repeat: int) -> None:
-    """Runs under callgrind: load the events and the translator, translate `repeat` times."""
+    """Runs under callgrind: load the events and the translator, translate once, then `repeat` times more."""
     events = json.loads(Path(directory, "events.json").read_text())[kind]
     if contender == "compiled":
         sys.path.insert(0, directory)
@@ -38,7 +39,7 @@ def _child(directory: str, contender: str, kind: str, repeat: int) -> None:
 
         settings = json.loads(Path(directory, "settings.json").read_text())
         translate, Rejected = handwritten.make_translator(**settings), handwritten.Rejected
-    for _ in range(repeat):
+    for _ in range(1 + repeat):  # one pass to warm up (first-use imports, caches) in the baseline too
         for e in events:
             try:
                 translate(e)
@@ -50,7 +51,10 @@ def _count(directory: str, contender: str, kind: str, repeat: int) -> int:
     out = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__, "child",
          directory, contender, kind, str(repeat)],
-        capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, check=True)
+        capture_output=True, text=True, check=True,
+        # the same work in every run: hash seeds fixed, modules compiled from source each time (no .pyc
+        # written by one run and read by the next)
+        env={**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"})
     m = re.search(r"Collected : (\d+)", out.stderr)
     if m is None:
         raise RuntimeError(f"callgrind said: {out.stderr[-500:]}")
@@ -65,11 +69,10 @@ def per_event(groups: dict[str, list], settings: dict, repeat: int = 2) -> dict[
         Path(tmp, "settings.json").write_text(json.dumps(settings))
         subprocess.run([exe, "compile", "segment-braze", "--settings", str(Path(tmp, "settings.json")), "-o",
                         str(Path(tmp, "translator.py"))], check=True, capture_output=True)
-        base = {c: _count(tmp, c, next(iter(groups)), 0) for c in ("compiled", "hand")}
         out: dict[str, dict[str, float]] = {}
         for kind, events in groups.items():
             if events:
-                out[kind] = {c: (_count(tmp, c, kind, repeat) - base[c]) / (repeat * len(events))
+                out[kind] = {c: (_count(tmp, c, kind, repeat) - _count(tmp, c, kind, 0)) / (repeat * len(events))
                              for c in ("compiled", "hand")}
         return out
 
