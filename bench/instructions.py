@@ -61,6 +61,17 @@ def _count(directory: str, contender: str, kind: str, repeat: int) -> int:
     return int(m.group(1))
 
 
+def whole_process(cmd: list[str]) -> int:
+    """Instructions a whole command takes, start-up included (run once before, to write its .pyc files)."""
+    subprocess.run(cmd, capture_output=True, check=True)
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, *cmd],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    m = re.search(r"Collected : (\d+)", out.stderr)
+    if m is None:
+        raise RuntimeError(f"callgrind said: {out.stderr[-500:]}")
+    return int(m.group(1))
+
+
 def per_event(groups: dict[str, list], settings: dict, repeat: int = 2) -> dict[str, dict[str, float]]:
     """{event type: {"compiled": instructions per event, "hand": ...}} for each non-empty group."""
     exe = str(Path(sys.executable).with_name("mapspec"))

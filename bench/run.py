@@ -212,8 +212,12 @@ def compile_times(runs: int, tmp: str) -> dict:
     load_s = wall([sys.executable, "-c", "import mapspec; mapspec.load('segment-braze')"], runs, **null)
     python_s = wall([sys.executable, "-c", "pass"], runs, **null)
     help_s = wall([exe, "--help"], runs, **null)
-    return {"compile": statistics.median(compile_s), "load": statistics.median(load_s),
-            "python": statistics.median(python_s), "help": statistics.median(help_s)}
+    out = {"compile": statistics.median(compile_s), "load": statistics.median(load_s), "fastest": min(compile_s),
+           "python": statistics.median(python_s), "help": statistics.median(help_s), "instructions": None}
+    if instructions.available():  # what the machine's load does not change
+        out["instructions"] = instructions.whole_process([exe, "compile", "segment-braze", "--settings", settings,
+                                                          "-o", os.devnull])
+    return out
 
 
 def main() -> None:
@@ -273,12 +277,16 @@ def main() -> None:
                         "whole process)", ">= 0.8", f"{e2e['ratio']:.2f}", e2e["ratio"] >= 0.8))
 
         ct = compile_times(7, tmp)
+        ir = ct["instructions"]
         print(f"\ncompile of the default mapping in a fresh process, whole process, median of 7: "
-              f"mapspec compile {ct['compile'] * 1000:.0f} ms, python -c 'mapspec.load(...)' "
-              f"{ct['load'] * 1000:.0f} ms; mapspec --help {ct['help'] * 1000:.0f} ms; "
+              f"mapspec compile {ct['compile'] * 1000:.0f} ms (fastest {ct['fastest'] * 1000:.0f} ms"
+              + (f"; {ir / 1e9:.2f} billion instructions" if ir else "") + "), "
+              f"python -c 'mapspec.load(...)' {ct['load'] * 1000:.0f} ms; mapspec --help {ct['help'] * 1000:.0f} ms; "
               f"python -c pass {ct['python'] * 1000:.0f} ms")
-        figures.append(("`mapspec compile segment-braze`, fresh process", "< 200 ms", f"{ct['compile'] * 1000:.0f} ms",
-                        ct["compile"] < 0.2))
+        figures.append(("`mapspec compile segment-braze`, fresh process (median; fastest"
+                        + ("; instructions)" if ir else ")"), "< 200 ms",
+                        f"{ct['compile'] * 1000:.0f} ms; {ct['fastest'] * 1000:.0f} ms"
+                        + (f"; {ir / 1e9:.2f}e9" if ir else ""), ct["compile"] < 0.2))
         figures.append(("`mapspec.load(\"segment-braze\")`, fresh process", "< 200 ms", f"{ct['load'] * 1000:.0f} ms",
                         ct["load"] < 0.2))
 
