@@ -118,7 +118,7 @@ def test_written_times_read_as_every_format_would_on_random_text():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    @settings(max_examples=3000, deadline=None, derandomize=True)
+    @settings(max_examples=1000, deadline=None, derandomize=True)
     @given(st.lists(st.sampled_from(_PIECES), max_size=8).map("".join) | st.text(max_size=20))
     def check(text):
         assert runtime._parse_written_time(text) == _written_time_by_every_format(text)
