@@ -6,7 +6,6 @@
 {"method", "url", "body"}, or raises `Rejected` with the reason. It needs only the standard library.
 """
 import datetime
-import email.utils
 import json
 import math
 import re
@@ -109,11 +108,15 @@ def parse_time(x):
     try:  # the common case, in C: 2024-05-01T12:00:00.123Z, 2024-05-01, 2024-05-01T14:00:00+02:00
         t = datetime.datetime.fromisoformat(x)
     except ValueError:
-        pass
-    else:
-        if t.tzinfo is None:
-            return t.replace(tzinfo=datetime.UTC)
-        return t.astimezone(datetime.UTC)
+        return _parse_text_time(x)
+    if t.tzinfo is None:
+        return t.replace(tzinfo=datetime.UTC)
+    return t.astimezone(datetime.UTC)
+
+
+def _parse_text_time(x):
+    """Text that datetime.fromisoformat refused: ISO 8601 in the forms it does not take (a space before
+    the offset, a comma before the fraction, white space around), else a date as people write it."""
     s = x.strip()
     try:
         if _ISO_DATE.match(s):
@@ -141,16 +144,37 @@ _WRITTEN_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y"
                     "%m/%d/%Y", "%Y/%m/%d %H:%M:%S", "%m/%d/%Y %H:%M:%S")
 
 
+_WRITTEN = tuple((fmt, "%B" in fmt or "%b" in fmt, tuple(sorted(set(re.sub("%.", "", fmt)) - {" "})))
+                 for fmt in _WRITTEN_FORMATS)
+
+
+_TWO_NUMBERS = re.compile(r"\d\D+\d")
+
+
+_LETTER = re.compile(r"[^\W\d_]")
+
+
 def _parse_written_time(s):
     """Dates as people and older systems write them: RFC 2822 (`Thu, 01 Jan 2015 00:00:00 GMT`),
-    `September 26, 1991`, `26 Sep 1991`, `1991/09/26`, `09/26/1991` (no zone means UTC)."""
+    `September 26, 1991`, `26 Sep 1991`, `1991/09/26`, `09/26/1991` (no zone means UTC).
+
+    Each of these has a day and a year, so text without two numbers in it ("not a date", "N/A") is
+    missing at once; strptime, slow even when it fails, is tried only on the formats whose separators
+    (and month name) the text has. What parses is what the formats alone would parse."""
+    if _TWO_NUMBERS.search(s) is None:
+        return MISSING
+    import email.utils  # here: it imports sockets and MIME, a fifth of what a compile imports, for a rare case
+
     try:
         t = email.utils.parsedate_to_datetime(s)
     except (TypeError, ValueError, IndexError):
         t = None
     if t is not None:
         return t.replace(tzinfo=datetime.UTC) if t.tzinfo is None else t.astimezone(datetime.UTC)
-    for fmt in _WRITTEN_FORMATS:
+    named = _LETTER.search(s) is not None
+    for fmt, needs_name, literals in _WRITTEN:
+        if (needs_name and not named) or any(c not in s for c in literals):
+            continue
         try:
             return datetime.datetime.strptime(s, fmt).replace(tzinfo=datetime.UTC)
         except ValueError:
@@ -179,10 +203,12 @@ def iso_time(x):
         try:
             t = datetime.datetime.fromisoformat(x)
         except ValueError:
-            return iso8601(parse_time(x))
-        if t.tzinfo is not None:
-            t = t.astimezone(datetime.UTC).replace(tzinfo=None)
-        return t.isoformat(timespec="milliseconds") + "Z"
+            return iso8601(_parse_text_time(x))
+        if t.tzinfo is None:
+            return t.isoformat(timespec="milliseconds") + "Z"
+        if t.tzinfo is not datetime.UTC:
+            t = t.astimezone(datetime.UTC)
+        return t.isoformat(timespec="milliseconds")[:-6] + "Z"  # without its "+00:00"
     return iso8601(parse_time(x))
 
 
