@@ -19,6 +19,7 @@ def test_wheel_works_outside_the_checkout(tmp_path):
     [wheel] = dist.glob("mapspec-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "mapspec/_grammar/mapspec.lark" in names
+    assert "mapspec/_grammar/mapspec.lark.json" in names  # the prebuilt parse tables
     assert "mapspec/_mappings/segment-braze.yaml" in names
     assert "mapspec/_mappings/examples/segment-events.ndjson" in names
     target = tmp_path / "site"
