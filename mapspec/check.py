@@ -6,12 +6,11 @@ It knows no destination: request bodies are checked against the `Target` that th
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import logic, runtime, stdlib, targets
+from . import limits, logic, regex, runtime, stdlib, targets
 from .diagnostics import DiagnosticBag, did_you_mean
 from .facts import Facts
 from .facts import describe as describe_facts
@@ -36,6 +35,13 @@ def resolve_settings(doc: ast.Document, given: Mapping[str, Any], diags: Diagnos
     for s in doc.settings:
         if s.name in given:
             value = given[s.name]
+            problems = list(limits.data_problems(value))
+            if problems:
+                code, what = problems[0]
+                diags.error(code, f"setting `{s.name}` cannot be used: it holds {what}", path=origin,
+                            hints=[f"declared at {s.span.location()}" if s.span else ""])
+                values[s.name] = ast.MISSING
+                continue
             if kind_of(value) not in SETTING_KINDS[s.type] and not (value is None and not s.required):
                 diags.error("E208", f"setting `{s.name}` must be {describe(SETTING_KINDS[s.type])}, "
                             f"not {describe(frozenset({kind_of(value)}))}", path=origin,
@@ -47,7 +53,122 @@ def resolve_settings(doc: ast.Document, given: Mapping[str, Any], diags: Diagnos
             values[s.name] = ast.MISSING
         else:
             values[s.name] = s.default
+    if not diags.errors:
+        check_with_settings(doc, values, diags, origin)
     return values
+
+
+# ---------------------------------------------------------------- what depends on the settings
+#
+# A mapping is valid or not whatever the optimizer does: what the settings decide is checked here, on the
+# mapping as written, by `check --settings` and by `compile` alike.
+
+
+def report_regex(pattern: str, span, diags: DiagnosticBag, origin: str | None = None, what: str = "") -> None:
+    """E207 and W408 for a pattern: at its span in the mapping, or (a setting's value) in the settings."""
+    for severity, code, message, label in regex.problems(pattern):
+        hints = [f"the pattern is used at {span.location()}"] if origin is not None and span is not None else []
+        where = None if origin is not None else span
+        if severity == "error":
+            diags.error(code, what + message, where, label=label, path=origin, hints=hints)
+        else:
+            diags.warning(code, what + message, where, label=label, path=origin, hints=hints + [
+                "make the inner quantifier possessive (`a++`) or atomic (`(?>a+)`), or write the pattern "
+                "without the nesting"])
+
+
+def _let_values(doc: ast.Document) -> dict[str, ast.Node]:
+    return {"$" + let.name: let.value for let in doc.lets}
+
+
+def _expand_lets(node: ast.Node, lets: Mapping[str, ast.Node]) -> ast.Node:
+    """The expression with every `$definition` it uses written in place (the depth limit bounds this)."""
+    def fn(n: ast.Node) -> ast.Node:
+        if isinstance(n, ast.Path) and n.root in lets:
+            value = _expand_lets(lets[n.root], lets)
+            for step in n.steps:
+                value = ast.Index(n.span, value, ast.Literal(n.span, step))
+            return value
+        return n
+
+    return ast.rewrite(node, fn)
+
+
+def _sends(doc: ast.Document) -> ast.Rule | None:
+    return next((r for r in doc.rules if r.requests), None)
+
+
+def _cycle_free(name: str, lets: Mapping[str, ast.Node]) -> bool:
+    seen, todo = {name}, [name]
+    while todo:
+        for n in lets[todo.pop()].walk():
+            if isinstance(n, ast.Path) and n.root in lets:
+                if n.root == name:
+                    return False
+                if n.root not in seen:
+                    seen.add(n.root)
+                    todo.append(n.root)
+    return True
+
+
+def check_base_url(doc: ast.Document, diags: DiagnosticBag) -> None:
+    """E210 without settings: a mapping that sends requests has a `base_url`, which reads no event."""
+    sender = _sends(doc)
+    if doc.base_url is None:
+        if sender is not None:
+            diags.error("E210", "a mapping that sends requests needs a `base_url`", sender.span,
+                        label=f"rule `{sender.name}` sends requests",
+                        hints=["for example `base_url: settings.rest_endpoint`, with a setting for it"])
+        return
+    lets = _let_values(doc)
+    if not all(_cycle_free(name, lets) for name in lets):
+        return  # E209 is reported; expanding would not end
+    for node in _expand_lets(doc.base_url, lets).walk():
+        if isinstance(node, ast.Path):
+            span = node.span if node.span is not None else doc.base_url.span
+            diags.error("E210", "`base_url` must be known when the mapping is compiled: it cannot read the event",
+                        span, label="read from each event",
+                        hints=["make it of settings and literals, for example `base_url: settings.rest_endpoint`"])
+            return
+
+
+def base_url_value(doc: ast.Document, settings: Mapping[str, Any]) -> Any:
+    """`base_url` with these settings (MISSING when there is none, or it cannot be known)."""
+    if doc.base_url is None:
+        return ast.MISSING
+    from .optimize.fold_constants import fold_expression
+
+    def inline(n: ast.Node) -> ast.Node:
+        if isinstance(n, ast.Setting):
+            return ast.Literal(n.span, settings.get(n.name, ast.MISSING))
+        return n
+
+    node = fold_expression(ast.rewrite(_expand_lets(doc.base_url, _let_values(doc)), inline))
+    return node.value if isinstance(node, ast.Literal) else ast.MISSING
+
+
+def check_with_settings(doc: ast.Document, values: Mapping[str, Any], diags: DiagnosticBag,
+                        origin: str = "<settings>") -> None:
+    """What only the settings decide: `base_url` is text with them (E210), and a pattern given as a setting
+    is a valid regular expression (E207, W408)."""
+    if _sends(doc) is not None and doc.base_url is not None:
+        value = base_url_value(doc, values)
+        if not isinstance(value, str):
+            used = sorted({n.name for n in _expand_lets(doc.base_url, _let_values(doc)).walk()
+                           if isinstance(n, ast.Setting)})
+            shown = "missing" if value is ast.MISSING else describe(frozenset({kind_of(value)}))
+            hints = [f"setting `{name}` is " + ("not set" if values.get(name, ast.MISSING) is ast.MISSING
+                                                else json.dumps(values[name], ensure_ascii=False)[:60])
+                     + f" in {origin}" for name in used]
+            diags.error("E210", f"with the settings in {origin}, `base_url` is {shown}, not text",
+                        doc.base_url.span, label="the URL requests are sent to",
+                        hints=hints or ["it must give text, such as \"https://rest.iad-01.braze.com\""])
+    for node in doc.walk():
+        if isinstance(node, ast.Call) and node.name == "matches" and len(node.args) == 2 \
+                and isinstance(node.args[1], ast.Setting):
+            pattern = values.get(node.args[1].name, ast.MISSING)
+            if isinstance(pattern, str):
+                report_regex(pattern, node.args[1].span, diags, origin, f"setting `{node.args[1].name}`: ")
 
 
 class Checker:
@@ -77,6 +198,7 @@ class Checker:
         self.check_lets()
         if doc.base_url is not None:
             self.expr(doc.base_url, frozenset())
+        check_base_url(doc, self.diags)
         earlier = logic.TRUE  # in `match: first`, a rule is reached only when every rule before it failed
         for rule in doc.rules:
             if rule.condition is not None:
@@ -365,11 +487,7 @@ class Checker:
                     self.diags.error("E206", f"the `{param.name}` of `{fn.name}` must be written out, "
                                      "not computed", arg.span, label="a literal is needed here")
                 elif fn.name == "matches" and isinstance(arg, ast.Literal) and isinstance(arg.value, str):
-                    try:
-                        re.compile(arg.value)
-                    except re.error as e:
-                        self.diags.error("E207", f"invalid regular expression: {e.msg}", arg.span,
-                                         label=f"at position {e.pos}" if e.pos is not None else "")
+                    report_regex(arg.value, arg.span, self.diags)
 
 
 @dataclass(frozen=True)

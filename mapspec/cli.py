@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
+from .terminal import printable, printable_line
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 "run": cmd_run, "emulator": cmd_emulator,
                 "mappings": cmd_mappings}[args.command](args)
     except UsageError as e:
-        print(f"mapspec {args.command}: error: {e}", file=sys.stderr)
+        print(printable_line(f"mapspec {args.command}: error: {e}"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
@@ -149,6 +151,8 @@ def _settings(path: str | None) -> dict[str, Any]:
         raise UsageError(f"cannot read settings {path}: {e.strerror}") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise UsageError(f"settings {path} is not JSON: {e}") from None
+    except RecursionError:
+        raise UsageError(f"settings {path} is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise UsageError(f"settings {path} must be a JSON object of setting names to values")
     return data
@@ -269,7 +273,7 @@ def cmd_compile(args) -> int:
             fh.write(source)
     except OSError as e:
         raise UsageError(f"cannot write {args.output}: {e.strerror}") from None
-    print(f"wrote {args.output} (mapping {compiled.document.name!r})", file=sys.stderr)
+    print(printable_line(f"wrote {args.output} (mapping {compiled.document.name!r})"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -312,7 +316,7 @@ def cmd_check(args) -> int:
         status = "ok" if not errors else f"{errors} error{'s' * (errors != 1)}"
         if warnings:
             status += f", {warnings} warning{'s' * (warnings != 1)}"
-        print(f"{source.path}: {status}", file=sys.stderr)
+        print(printable_line(f"{source.path}: {status}"), file=sys.stderr)
     return EXIT_FAIL if failed else EXIT_OK
 
 
@@ -329,17 +333,17 @@ def cmd_test(args) -> int:
             continue
         report = run_examples(source)
         for error in report.errors:
-            print(f"{error}", file=sys.stderr)
+            print(printable(error), file=sys.stderr)
         for outcome in report.failed:
             ex = outcome.example
-            print(f"{ex.location}: FAIL {ex.name}" + (f" (rule `{outcome.fired}`)" if outcome.fired else ""))
-            print("    " + outcome.problem.replace("\n", "\n    "))
+            print(printable_line(f"{ex.location}: FAIL {ex.name}" + (f" (rule `{outcome.fired}`)" if outcome.fired else "")))
+            print(printable("    " + outcome.problem.replace("\n", "\n    ")))
         passed = len(report.outcomes) - len(report.failed)
-        line = f"{source.path}: {passed} passed, {len(report.failed)} failed"
+        line = printable_line(f"{source.path}: {passed} passed, {len(report.failed)} failed")
         if not report.outcomes and not report.errors:
             line += " (no examples: add them under `examples:` or in a .test.yaml file beside the mapping)"
         if report.uncovered:
-            line += f"; rules without an example: {', '.join(report.uncovered)}"
+            line += f"; rules without an example: {printable_line(', '.join(report.uncovered))}"
         print(line)
         if report.failed or report.errors:
             bad += 1
@@ -524,7 +528,7 @@ def cmd_mappings(args) -> int:
 
     for name in bundled_names():
         doc, _ = check_source(read_mapping(name))
-        print(f"{name}\t{doc.description if doc else '(does not parse: mapspec check ' + name + ')'}")
+        print(f"{name}\t{printable_line(doc.description) if doc else '(does not parse: mapspec check ' + name + ')'}")
     return EXIT_OK
 
 

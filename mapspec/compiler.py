@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import linecache
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from . import codegen, optimize, runtime, targets
-from .check import check, resolve_settings
+from .check import base_url_value, check, resolve_settings
 from .diagnostics import Diagnostic, DiagnosticBag, allowed, sort_key
 from .errors import CompileError, Rejected
-from .source import SourceFile
+from .source import SourceFile, Span
 from .syntax import ast
 from .syntax.document import parse_document
 from .syntax.grammar import resource_dir
@@ -29,22 +29,35 @@ def bundled_names() -> list[str]:
     return sorted(p.name[:-5] for p in resource_dir("mappings").glob("*.yaml") if not p.name.endswith(".test.yaml"))
 
 
+def source_from_bytes(path: str, data: bytes) -> SourceFile:
+    """A mapping file's bytes as text; bytes that are not UTF-8 are an error at their line and column."""
+    try:
+        return SourceFile(path, data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        source = SourceFile(path, data.decode("utf-8", "replace"))
+        at = len(data[:e.start].decode("utf-8"))
+        bad = " ".join(f"0x{b:02x}" for b in data[e.start:e.end])
+        raise CompileError([Diagnostic(
+            "E004", f"the file is not UTF-8 text: byte{'s' * (e.end - e.start > 1)} {bad} ({e.reason})",
+            Span(source, at, at + 1), label="not UTF-8", hints=("save the mapping as UTF-8",))]) from None
+
+
 def read_mapping(name_or_path: str | Path) -> SourceFile:
     """A bundled mapping by name (`segment-braze`), or a mapping file by path."""
     text_name = str(name_or_path)
     if "/" not in text_name and "\\" not in text_name and not text_name.endswith((".yaml", ".yml")):
         bundled = resource_dir("mappings") / f"{text_name}.yaml"
         if bundled.is_file():
-            return SourceFile(f"mappings/{text_name}.yaml", bundled.read_text(encoding="utf-8"))
+            return source_from_bytes(f"mappings/{text_name}.yaml", bundled.read_bytes())
         raise CompileError([Diagnostic(
             "E001", f"no bundled mapping named `{text_name}` (and no such file)", path=text_name,
             hints=(f"bundled mappings: {', '.join(bundled_names())}",))])
     path = Path(name_or_path)
     try:
-        return SourceFile(text_name, path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise CompileError([Diagnostic("E001", f"cannot read the mapping: {reason}", path=text_name)]) from None
+        data = path.read_bytes()
+    except OSError as e:
+        raise CompileError([Diagnostic("E001", f"cannot read the mapping: {e.strerror or e}", path=text_name)]) from None
+    return source_from_bytes(text_name, data)
 
 
 @dataclass(frozen=True)
@@ -79,15 +92,13 @@ def compile_source(source: SourceFile, settings: Mapping[str, Any] | None = None
     values = resolve_settings(doc, settings or {}, bag, settings_origin)
     if bag.errors:
         raise CompileError(bag.errors)
-    optimized = optimize.optimize(doc, values, passes)
     if optimize.inline_settings not in passes:
         raise ValueError("inline_settings cannot be switched off: settings are always known")
-    base = optimized.base_url
-    if any(r.requests for r in optimized.rules) and not (isinstance(base, ast.Literal) and isinstance(base.value, str)):
-        raise CompileError([Diagnostic(
-            "E210", "`base_url` must be text known when the mapping is compiled (made of settings and literals)",
-            doc.base_url.span if doc.base_url is not None else None, path=source.path,
-            hints=("for example `base_url: settings.rest_endpoint`",))])
+    optimized = optimize.optimize(doc, values, passes)
+    # what the requests are sent to is known now, whichever passes ran (resolve_settings checked it is text)
+    base = base_url_value(doc, values)
+    if isinstance(base, str):
+        optimized = replace(optimized, base_url=ast.Literal(doc.base_url.span if doc.base_url else None, base))
     target = targets.get_target(doc.target, relative_to=source.path)
     assert target is not None  # the checker reported an unknown target
     module = codegen.generate(optimized, target, values, source.path, source.text, standalone=standalone)

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .source import Span
+from .terminal import printable_line
 
 #: Every diagnostic code with a one-line summary. Numbers are never reused.
 CODES: dict[str, str] = {
@@ -25,6 +26,10 @@ CODES: dict[str, str] = {
     "E001": "the mapping file cannot be read",
     "E002": "YAML syntax error",
     "E003": "the mapping file has the wrong structure",
+    "E004": "the file is not UTF-8 text, or holds a character YAML does not allow",
+    "E005": "a YAML alias that refers to itself, or aliases that expand beyond the limit",
+    "E006": "nested beyond the depth limit",
+    "E007": "a number beyond the limits",
     # E1xx: expression syntax
     "E101": "expression syntax error",
     "E102": "bad string literal or template",
@@ -56,6 +61,7 @@ CODES: dict[str, str] = {
     "W405": "a definition that is never used",
     "W406": "a required field that may be missing",
     "W407": "fields the target takes only one of, that may be given together",
+    "W408": "a regular expression that can backtrack catastrophically",
 }
 
 
@@ -76,24 +82,32 @@ class Diagnostic:
         return self.path or "<mapping>"
 
     def render(self) -> str:
-        """The diagnostic as the command line prints it: location, message, source line, caret."""
-        lines = [f"{self.location()}: {self.severity}: {self.message} [{self.code}]"]
+        """The diagnostic as the command line prints it: location, message, source line, caret.
+
+        Everything that comes from the mapping (names, keys, the source line) is printed with its control
+        characters escaped (`mapspec.terminal`), and the caret still points at the right characters."""
+        lines = [printable_line(f"{self.location()}: {self.severity}: {self.message} [{self.code}]")]
         if self.span is not None:
             src = self.span.source
             line, col = src.position(self.span.start)
             text = src.line_text(line)
             end_line, end_col = src.position(max(self.span.start, self.span.end))
-            width = (end_col - col) if end_line == line else (len(text) - col + 1)
-            width = max(1, width)
+            end = (end_col - 1) if end_line == line else len(text) + 1
+            end = max(end, col)
+
+            def shown(part: str) -> str:
+                return printable_line(part.replace("\t", " "))
+
+            before, under = shown(text[:col - 1]), shown(text[col - 1:end])
             gutter = " " * len(str(line))
-            lines.append(f" {line} | {text.expandtabs(1)}")
-            caret = " " * (col - 1) + "^" * width
-            lines.append(f" {gutter} | {caret}" + (f" {self.label}" if self.label else ""))
+            lines.append(f" {line} | {shown(text)}")
+            caret = " " * len(before) + "^" * max(1, len(under))
+            lines.append(f" {gutter} | {caret}" + (f" {printable_line(self.label)}" if self.label else ""))
             for hint in self.hints:
-                lines.append(f" {gutter} = help: {hint}")
+                lines.append(f" {gutter} = help: {printable_line(hint)}")
         else:
             for hint in self.hints:
-                lines.append(f"   = help: {hint}")
+                lines.append(f"   = help: {printable_line(hint)}")
         return "\n".join(lines)
 
 

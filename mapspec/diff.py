@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .compiler import Compiled, read_mapping
+from .compiler import Compiled, read_mapping, source_from_bytes
 from .diagnostics import Diagnostic
 from .errors import CompileError, Rejected
 from .source import SourceFile
 from .syntax import ast
+from .terminal import printable, printable_line
 
 EXAMPLES = 3
 
@@ -31,15 +32,21 @@ EXAMPLES = 3
 
 
 def read_side(spec: str) -> SourceFile:
-    """A bundled name, a path, or `REV:path` (a file at a git revision, read with `git show`)."""
+    """A bundled name, a path, or `REV:path` (a file at a git revision, read with `git cat-file`)."""
     m = re.fullmatch(r"([^:\s]+):(.+)", spec)
     if m and not Path(spec).exists() and not re.fullmatch(r"[A-Za-z]", m.group(1)):
         rev, path = m.groups()
-        proc = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
+        if rev.startswith("-") or not rev.isprintable():
+            # nothing from the command line may become an option of git (`--output=...` writes files)
+            raise CompileError([Diagnostic(
+                "E001", f"cannot read {spec!r}: {rev!r} is not a git revision", path=spec,
+                hints=("a revision names a commit: HEAD~1, a branch, a tag or a hash",))])
+        proc = subprocess.run(["git", "cat-file", "blob", "--end-of-options", f"{rev}:{path}"], capture_output=True,
+                              stdin=subprocess.DEVNULL)
         if proc.returncode != 0:
-            reason = (proc.stderr.strip().splitlines() or ["git show failed"])[-1]
+            reason = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["git cat-file failed"])[-1]
             raise CompileError([Diagnostic("E001", f"cannot read {spec} from git: {reason}", path=spec)])
-        return SourceFile(spec, proc.stdout)
+        return source_from_bytes(spec, proc.stdout)
     return read_mapping(spec)
 
 
@@ -283,36 +290,39 @@ def _show(value: Any) -> str:
 
 
 def render_text(old: Compiled, new: Compiled, changes: list[Change], b: Behaviour | None, events_label: str) -> str:
-    out = [f"--- {old.source.path}", f"+++ {new.source.path}", ""]
+    """The report for people; what comes from the mappings or the events has its control characters escaped
+    (`mapspec.terminal`), so a rule name or an event value cannot drive the terminal or fake a line."""
+    line_of = printable_line
+    out = [line_of(f"--- {old.source.path}"), line_of(f"+++ {new.source.path}"), ""]
     if changes:
         out.append(f"structure: {len(changes)} change{'s' * (len(changes) != 1)}")
         sign = {"added": "+", "removed": "-", "changed": "~"}
         for c in changes:
             if c.kind == "changed":
-                out.append(f"  ~ {c.what}\n      - {c.old}\n      + {c.new}")
+                out.append(f"  ~ {line_of(c.what)}\n      - {line_of(c.old)}\n      + {line_of(c.new)}")
             else:
-                out.append(f"  {sign[c.kind]} {c.what}: {c.old or c.new}")
+                out.append(f"  {sign[c.kind]} {line_of(c.what)}: {line_of(c.old or c.new)}")
     else:
         out.append("structure: no change")
     if b is None:
-        return "\n".join(out) + "\n"
+        return printable("\n".join(out) + "\n")
     out.append("")
-    head = f"behaviour on {b.events} events ({events_label}): "
+    head = f"behaviour on {b.events} events ({line_of(events_label)}): "
     out.append(head + (f"{b.differing} differ" if b.differing else "no difference"))
     if b.unreadable:
         out.append(f"  ({b.unreadable} lines are not JSON objects and were left out)")
     for outcome, count in sorted(b.outcomes.items(), key=lambda kv: -kv[1]):
         out.append(f"  {outcome}: {count} event{'s' * (count != 1)}")
         for ex in b.outcome_examples[outcome]:
-            out.append(f"      line {ex['line']}: {ex['old']}  ->  {ex['new']}")
+            out.append(f"      line {ex['line']}: {line_of(ex['old'])}  ->  {line_of(ex['new'])}")
     for name in sorted(b.fields, key=lambda n: (-sum(b.fields[n].counts.values()), n)):
         stats = b.fields[name]
         parts = [f"{kind} in {stats.counts[kind]}" for kind in ("changed", "added", "removed") if stats.counts[kind]]
-        out.append(f"  {name}: {', '.join(parts)} event{'s' * (max(stats.counts.values()) != 1)}")
+        out.append(f"  {line_of(name)}: {', '.join(parts)} event{'s' * (max(stats.counts.values()) != 1)}")
         for kind in ("changed", "added", "removed"):
             for ex in stats.examples.get(kind, []):
-                out.append(f"      line {ex['line']}: {_show(ex['old'])} -> {_show(ex['new'])}")
-    return "\n".join(out) + "\n"
+                out.append(f"      line {ex['line']}: {line_of(_show(ex['old']))} -> {line_of(_show(ex['new']))}")
+    return printable("\n".join(out) + "\n")
 
 
 def render_json(old: Compiled, new: Compiled, changes: list[Change], b: Behaviour | None) -> str:

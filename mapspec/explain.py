@@ -15,6 +15,7 @@ from typing import Any
 from .compiler import Compiled, load_compiled
 from .syntax import ast
 from .syntax.unparse import unparse
+from .terminal import printable, printable_line
 from .trace import traced_run
 
 
@@ -46,6 +47,12 @@ def _reads(node: ast.Node | None) -> list[str]:
 
 
 def explain(compiled: Compiled, event: dict) -> str:
+    """The report, safe for a terminal: names and values from the mapping and the event have their control
+    characters escaped (`mapspec.terminal`)."""
+    return printable(_explain(compiled, event))
+
+
+def _explain(compiled: Compiled, event: dict) -> str:
     translate = load_compiled(compiled)
     trace = traced_run(compiled, translate, event)
     # passes keep spans, so a rule of the mapping and its compiled form share one span object
@@ -55,10 +62,10 @@ def explain(compiled: Compiled, event: dict) -> str:
     source = compiled.source
     lines: list[str] = []
     fired_rule = None
-    width = max((len(r.name) for r in compiled.document.rules), default=4)
+    width = max((len(printable_line(r.name)) for r in compiled.document.rules), default=4)
     for rule in compiled.document.rules:
         where = f"line {rule.span.line}" if rule.span else ""
-        head = f"  {rule.name:<{width}}  {where:<9}"
+        head = f"  {printable_line(rule.name):<{width}}  {where:<9}"
         when = f"when {source_text(rule.condition)}" if rule.condition is not None else "(no condition)"
         if fired_rule is not None:
             lines.append(f"{head}  not tried   an earlier rule decided")
@@ -69,14 +76,14 @@ def explain(compiled: Compiled, event: dict) -> str:
             lines.append(f"{head}  compiled out: with these settings it never matches ({when})")
         else:
             lines.append(f"{head}  no          {when}" + _why(rule, tested.get(id(rule.span), {})))
-    out = [f"{source.path}: " + (f"rule `{fired_rule.name}` decided" if fired_rule else "no rule decided")]
+    out = [printable_line(f"{source.path}: " + (f"rule `{fired_rule.name}` decided" if fired_rule else "no rule decided"))]
     out.append("")
     out.append("rules, in order:")
     out.extend(lines)
     out.append("")
     result = trace.result
     if "rejected" in result:
-        out.append(f"rejected: {result['rejected']['message']}")
+        out.append(f"rejected: {printable_line(result['rejected']['message'])}")
         if fired_rule is not None and fired_rule.message is not None:
             out.append(f"  message   {source_text(fired_rule.message)}  (line {fired_rule.message.span.line})")
         return "\n".join(out) + "\n"
@@ -127,7 +134,7 @@ def _walk(shape: ast.Node, value: Any, path: str, out: list[str], indent: str, l
             else:
                 others.append(entry)
         for key, item in value.items():
-            name = f"{path}.{key}" if path else key
+            name = f"{path}.{printable_line(key)}" if path else printable_line(key)
             entry = fields.get(key)
             if entry is not None:
                 if isinstance(entry.value, ast.Object | ast.List) and isinstance(item, dict | list):
@@ -146,7 +153,7 @@ def _walk(shape: ast.Node, value: Any, path: str, out: list[str], indent: str, l
             out.append(f"{indent}{name} = {show(item)}  <- {text}  (line {line})")
         for key, entry in fields.items():
             if key not in value:
-                name = f"{path}.{key}" if path else key
+                name = f"{path}.{printable_line(key)}" if path else printable_line(key)
                 out.append(f"{indent}{name}: left out (missing)  <- {source_text(entry.value)}"
                            f"  (line {entry.value.span.line})")
         return

@@ -87,3 +87,28 @@ def test_git_revisions(tmp_path):
     out = proc.stdout.decode()
     assert out.startswith("--- HEAD:m.yaml\n+++ m.yaml\n")
     assert "attributes[0].gender" in out
+
+
+def test_a_revision_never_becomes_a_git_option(tmp_path):
+    """`git show --output=FILE` writes FILE: a revision from the command line must never be read as an option."""
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    written = tmp_path / "written"
+    for spec in (f"--output={written}:y", f"-o{written}:y", "--help:m.yaml"):
+        proc = mapspec("diff", "--", spec, "segment-braze", cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert "is not a git revision" in proc.stderr.decode()
+        assert not written.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".git"]
+
+
+def test_a_file_at_a_revision_that_is_not_utf8_is_an_error_at_its_position(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "m.yaml").write_bytes(BRAZE.encode().replace(b"name: segment-braze", b"name: caf\xe9", 1))
+    git("add", "m.yaml")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    proc = mapspec("diff", "HEAD:m.yaml", "segment-braze", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "HEAD:m.yaml:10:10: error: the file is not UTF-8 text: byte 0xe9 (invalid continuation byte)" in proc.stderr.decode()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .. import runtime, stdlib
+from .. import limits, runtime, stdlib
 from ..syntax import ast
 from ..types import BOOL, Typer
 
@@ -62,7 +62,16 @@ class _Folder:
 
     def __call__(self, node: ast.Node) -> ast.Node:
         method = getattr(self, "fold_" + type(node).__name__, None)
-        return method(node) if method else node
+        if method is None:
+            return node
+        try:
+            out = method(node)
+        except Exception:  # noqa: BLE001 - what cannot be computed now (an overflow) is left for run time
+            return node
+        if out is not node and isinstance(out, ast.Literal) and out.value is not ast.MISSING \
+                and any(limits.data_problems(out.value)):
+            return node  # a number beyond the limits (1e308 * 10) is not made a literal
+        return out
 
     def fold_Call(self, n: ast.Call) -> ast.Node:
         fn = stdlib.FUNCTIONS.get(n.name)

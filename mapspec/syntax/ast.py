@@ -35,10 +35,14 @@ class Node:
                         yield item
 
     def walk(self) -> Iterator[Node]:
-        """This node and every node below it, parents first."""
-        yield self
-        for child in self.children():
-            yield from child.walk()
+        """This node and every node below it, parents first (without recursion, whatever the depth)."""
+        stack: list[Node] = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            children = list(node.children())
+            children.reverse()
+            stack.extend(children)
 
 
 # ---------------------------------------------------------------- expressions

@@ -11,10 +11,12 @@ from typing import Any
 
 import yaml
 
+from .. import limits
 from ..diagnostics import DiagnosticBag, did_you_mean
 from ..source import SourceFile, Span
-from . import ast
+from . import ast, yamldata
 from .expressions import ExpressionError, Locate, _template_parts, parse_expression
+from .yamldata import node_span
 
 TOP_KEYS = ("name", "description", "target", "base_url", "match", "settings", "let", "rules", "examples")
 MATCH_MODES = ("first", "all")
@@ -25,10 +27,6 @@ REQUEST_KEYS = ("endpoint", "params", "when", "once", "time", "body")
 FOREACH_KEYS = ("for", "yield", "if")
 
 _STR = "tag:yaml.org,2002:str"
-
-
-def node_span(source: SourceFile, node: yaml.Node) -> Span:
-    return Span(source, node.start_mark.index, max(node.end_mark.index, node.start_mark.index + 1))
 
 
 def scalar_locator(source: SourceFile, node: yaml.ScalarNode) -> Locate:
@@ -89,12 +87,14 @@ class _Reader:
 
     # ---- plain YAML values (settings defaults, names)
     def plain(self, node: yaml.Node) -> Any:
-        """A YAML value as Python data (a setting's default, a literal number)."""
+        """A YAML value as JSON data (a setting's default, a literal number); MISSING when it is not."""
         try:
-            return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+            return yamldata.data(node)
+        except yamldata.DataError as e:
+            yamldata.data_diagnostic(self.source, e, self.diags)
         except (yaml.YAMLError, TypeError, ValueError) as e:
             self.structure(node, f"this value cannot be read: {getattr(e, 'problem', None) or e}")
-            return None
+        return ast.MISSING
 
     def text(self, node: yaml.Node, what: str) -> str | None:
         if isinstance(node, yaml.ScalarNode) and node.tag == _STR:
@@ -133,6 +133,11 @@ class _Reader:
             if node.tag != _STR:
                 return ast.Literal(span, self.plain(node))
             return parse_expression(node.value, scalar_locator(self.source, node), self.diags)
+        try:
+            yamldata.check_tag(node)  # a `!!set` or `!!pairs` is not a JSON object or list
+        except yamldata.DataError as e:
+            yamldata.data_diagnostic(self.source, e, self.diags)
+            return None
         if isinstance(node, yaml.SequenceNode):
             items = []
             for item in node.value:
@@ -320,33 +325,15 @@ class _Reader:
         return tuple(out)
 
 
-def _compose(text: str) -> yaml.Node | None:
-    """YAML nodes with positions: libyaml's loader when PyYAML has it (ten times faster), with the
-    pure-Python loader's error messages either way."""
-    fast = getattr(yaml, "CSafeLoader", None)
-    if fast is not None:
-        try:
-            return yaml.compose(text, Loader=fast)
-        except yaml.YAMLError:
-            pass
-    return yaml.compose(text, Loader=yaml.SafeLoader)
-
-
 def parse_document(source: SourceFile, diags: DiagnosticBag) -> ast.Document | None:
     """Parse a mapping file. Problems become diagnostics; the result is None when nothing usable is left."""
-    try:
-        root = _compose(source.text)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        offset = mark.index if mark is not None else 0
-        problem = e.problem or e.context or "invalid YAML"
-        diags.error("E002", f"YAML syntax error: {problem}",
-                    Span(source, offset, offset + 1), label=e.context or "")
-        return None
-    except yaml.YAMLError as e:
-        diags.error("E002", f"YAML error: {e}", path=source.path)
-        return None
+    before = len(diags.items)
+    root = yamldata.compose(source, diags)
     if root is None:
-        diags.error("E003", "the mapping file is empty", path=source.path)
+        if len(diags.items) == before:
+            diags.error("E003", "the mapping file is empty", path=source.path)
         return None
-    return _Reader(source, diags).document(root)
+    doc = _Reader(source, diags).document(root)
+    if doc is not None and not limits.check_depth(doc, diags):
+        return None  # later phases walk values: one too deep is reported, and nothing walks it
+    return doc

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import lark
 from lark import Token, Transformer, v_args
 
+from .. import limits
 from ..diagnostics import DiagnosticBag
 from ..source import Span
 from . import ast
@@ -61,12 +62,32 @@ def _parse(text: str, base: int, locate: Locate) -> ast.Node:
     except lark.UnexpectedEOF:
         raise ExpressionError("the expression ends too early", base + len(text), base + len(text) + 1,
                               "something is missing here") from None
+    _guard_depth(tree, base)
     try:
         return _Builder(text, base, locate).transform(tree)
     except lark.exceptions.VisitError as e:
         if isinstance(e.orig_exc, ExpressionError):
             raise e.orig_exc from None
         raise
+
+
+def _guard_depth(tree: lark.Tree, base: int) -> None:
+    """Refuse a parse tree deeper than the transformer (which recurses) can build, before it tries.
+
+    This only guards: the limit itself (`limits.MAX_DEPTH`, on the syntax tree with the definitions a value
+    uses) is applied to the whole document once it is read. A parse tree has at most two levels for one
+    of the syntax tree (a call and its arguments), so anything deeper than twice the limit is beyond it."""
+    stack: list[tuple[lark.Tree, int, lark.Tree | None]] = [(tree, 1, None)]
+    while stack:
+        node, depth, beyond = stack.pop()
+        if depth == limits.MAX_DEPTH + 1:
+            beyond = node  # where it goes beyond the limit, which the error points at
+        if depth > 2 * limits.MAX_DEPTH:
+            at = beyond if beyond is not None and not beyond.meta.empty else node
+            start = at.meta.start_pos if not at.meta.empty else 0
+            raise ExpressionError(f"this expression is {limits.too_deep()}", base + start, base + start + 1,
+                                  "too deep here", "E006")
+        stack.extend((child, depth + 1, beyond) for child in node.children if isinstance(child, lark.Tree))
 
 
 def _token_error(e: lark.UnexpectedToken, text: str, base: int) -> ExpressionError:
@@ -123,7 +144,13 @@ class _Builder(Transformer):
     # ---- literals
     def number(self, meta, tok):
         s = str(tok)
-        value = float(s) if any(c in s for c in ".eE") else int(s)
+        digits = sum(c.isdigit() for c in s)
+        value = float(s) if any(c in s for c in ".eE") and digits <= limits.MAX_NUMBER_DIGITS else \
+            int(s) if digits <= limits.MAX_NUMBER_DIGITS else None
+        problem = limits.number_problem(value, digits)
+        if problem is not None:
+            raise ExpressionError(problem, self.base + tok.start_pos, self.base + tok.end_pos,
+                                  "beyond the limits", "E007")
         return ast.Literal(self._span(meta), value)
 
     def true(self, meta):
@@ -246,13 +273,16 @@ def _template_parts(tok: str, start: int, locate: Locate) -> list[str | ast.Node
         if ch == "\\":
             esc = tok[i + 1]
             if esc == "u":
-                digits = tok[i + 2:i + 6]
-                try:
-                    buf.append(chr(int(digits, 16)))
-                except ValueError:
-                    raise ExpressionError("bad `\\u` escape: four hex digits must follow", start + i,
-                                          start + i + 2, code="E102") from None
+                code = _hex4(tok, i, start)
                 i += 6
+                if 0xD800 <= code <= 0xDBFF and tok.startswith("\\u", i) and 0xDC00 <= _hex4(tok, i, start) <= 0xDFFF:
+                    code = 0x10000 + ((code - 0xD800) << 10) + (_hex4(tok, i, start) - 0xDC00)  # a pair, as in JSON
+                    i += 6
+                elif 0xD800 <= code <= 0xDFFF:
+                    raise ExpressionError(f"`\\u{code:04x}` is half of a surrogate pair, not a character",
+                                          start + i - 6, start + i, "write the character, or both halves "
+                                          "(\\ud83d\\ude00)", "E102")
+                buf.append(chr(code))
                 continue
             if esc not in _ESCAPES:
                 raise ExpressionError(f"unknown escape `\\{esc}`", start + i, start + i + 2,
@@ -281,6 +311,15 @@ def _template_parts(tok: str, start: int, locate: Locate) -> list[str | ast.Node
     if buf or not parts:
         parts.append("".join(buf))
     return parts
+
+
+def _hex4(tok: str, i: int, start: int) -> int:
+    """The number in `\\uXXXX` at `tok[i]`."""
+    digits = tok[i + 2:i + 6]
+    if len(digits) != 4 or not all(c in "0123456789abcdefABCDEF" for c in digits):
+        raise ExpressionError("bad `\\u` escape: four hex digits must follow", start + i, start + i + 2,
+                              code="E102")
+    return int(digits, 16)
 
 
 def _closing_brace(tok: str, i: int) -> int:

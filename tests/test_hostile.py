@@ -1,0 +1,378 @@
+"""Hostile or broken mapping files, settings and example files: each gives a clear diagnostic with its
+file:line:column, or the right result; never a traceback, a hang, or control of the terminal."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from mapspec import limits
+from tests.test_cli import mapspec
+
+# ---------------------------------------------------------------- what is printed
+
+
+EVIL_NAMES = r'''name: "evil\e[2J"
+base_url: '"http://x"'
+rules:
+  - name: "first\e]0;owned\a"
+    when: type == "identify"
+    send:
+      endpoint: /users/track
+      body:
+        attributes:
+          - external_id: userId
+            ...: traits
+  - name: "identify \u202egnp.exe"
+    when: type == "identify"
+    skip: "'x\e[31m'"
+'''
+
+_RAW_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_control_characters_from_a_mapping_or_an_event_are_escaped_when_printed(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text(EVIL_NAMES, encoding="utf-8")
+    check = mapspec("check", str(path))
+    err = check.stderr.decode()
+    assert check.returncode == 0 and "W401" in err, err
+    assert not _RAW_CONTROLS.search(err), err
+    assert "rule `identify \\u202egnp.exe` can never match: rule `first\\x1b]0;owned\\x07` has the same" in err
+    event = tmp_path / "e.json"
+    event.write_text(json.dumps({"type": "identify", "userId": "u\x1b[1m",
+                                 "traits": {"k\x1b[2J\nfake line": "v\x9b\u202e"}}))
+    explain = mapspec("explain", str(path), "--event", str(event))
+    out = explain.stdout.decode()
+    assert explain.returncode == 0, explain.stderr
+    assert not _RAW_CONTROLS.search(out), out
+    assert "first\\x1b]0;owned\\x07" in out and "k\\x1b[2J\\nfake line" in out
+    assert not any(line.startswith("fake line") for line in out.splitlines())
+    other = tmp_path / "other.yaml"
+    other.write_text(EVIL_NAMES.replace("...: traits", "...: traits\n            x: 1"), encoding="utf-8")
+    events = tmp_path / "e.ndjson"
+    events.write_text(event.read_text() + "\n")
+    diff = mapspec("diff", str(path), str(other), "--events", str(events))
+    assert diff.returncode == 1, diff.stderr
+    assert not _RAW_CONTROLS.search(diff.stdout.decode()), diff.stdout.decode()
+
+
+# ---------------------------------------------------------------- limits: depth
+
+
+def mapping(value: str, *, let: str = "", settings: str = "", when: str = "") -> str:
+    """A mapping whose one rule sends `value` (YAML, as written under the key) as a custom attribute."""
+    return ("name: t\nbase_url: '\"http://x\"'\n"
+            + (f"settings:\n{settings}" if settings else "")
+            + (f"let:\n{let}" if let else "")
+            + "rules:\n  - name: r\n" + (f"    when: {when}\n" if when else "")
+            + "    send:\n      endpoint: /users/track\n      body:\n        attributes:\n"
+            "          - external_id: userId\n            custom: " + value + "\n")
+
+
+def outcome(text: str, settings: dict | None = None):
+    """The translator's output on one event, or the diagnostics (code and line:column) that stop it."""
+    from mapspec.compiler import compile_source, load_compiled
+    from mapspec.errors import CompileError
+    from mapspec.source import SourceFile
+
+    try:
+        translate = load_compiled(compile_source(SourceFile("m.yaml", text), settings, standalone=True))
+    except CompileError as e:
+        return [(d.code, d.span.line if d.span else None, d.span.column if d.span else None) for d in e.diagnostics]
+    event = {"type": "identify", "userId": "u", "traits": {"a": {"a": "deep"}}, "properties": {"l": [[["x"]]]}}
+    return translate(event)[0]["body"]["attributes"][0].get("custom", "(missing)")
+
+
+#: around a custom attribute, the body is an object, a list and an object: three levels
+AROUND = 3
+
+
+def _block(expr: str) -> str:
+    return ">-\n              " + expr
+
+
+DEEP = {
+    "not": lambda k: _block("not " * k + "userId"),
+    "minus": lambda k: _block("-" * k + "userId"),
+    "call": lambda k: _block("lower(" * k + "userId" + ")" * k),
+    "plus": lambda k: _block("userId" + " + userId" * k),
+    "conditional": lambda k: _block('"a" if userId else ' * k + '"b"'),
+    "guard": lambda k: _block("(" * k + "userId" + " if userId)" * k),
+    "path": lambda k: _block("traits" + ".a" * k),
+    "index": lambda k: _block("traits[" * k + '"a"' + "]" * k),
+    "list": lambda k: _block("[" * k + "]" * k),
+}
+
+
+def _levels(construct: str, k: int) -> int:
+    """Levels of the value the construct makes with k repetitions (as `limits.check_depth` counts)."""
+    return {"not": k + 1, "minus": k + 1, "call": k + 1, "plus": k + 1, "conditional": k + 1, "guard": k + 1,
+            "path": k + 1, "index": k + 1, "list": k}[construct]
+
+
+@pytest.mark.parametrize("construct", sorted(DEEP))
+def test_nesting_up_to_the_limit_compiles_and_runs_and_one_more_is_an_error(construct):
+    make = DEEP[construct]
+    k = next(k for k in range(200) if AROUND + _levels(construct, k) == limits.MAX_DEPTH)
+    result = outcome(mapping(make(k)))
+    assert not (isinstance(result, list) and result and isinstance(result[0], tuple)), result
+    beyond = outcome(mapping(make(k + 1)))
+    assert isinstance(beyond, list) and beyond[0][0] == "E006" and beyond[0][1] == 11, beyond
+
+
+@pytest.mark.parametrize("construct, k", [("not", 800), ("minus", 800), ("path", 800), ("index", 2000),
+                                          ("list", 400), ("call", 3000), ("plus", 5000)])
+def test_far_too_deep_is_one_diagnostic_with_a_position(construct, k):
+    diags = outcome(mapping(DEEP[construct](k)))
+    assert isinstance(diags, list) and diags[0][0] == "E006" and diags[0][1] == 11, diags
+
+
+def test_deep_yaml_is_a_diagnostic_with_a_position():
+    flow = outcome(mapping("[" * 5000 + "]" * 5000))
+    assert flow[0][:2] == ("E006", 10), flow
+    block = mapping("\n" + "".join("  " * (i + 7) + "a:\n" for i in range(80)) + "  " * 87 + "b: 1")
+    # custom's object is level 4, on line 11: the object beyond the limit (level 65) is on line 72
+    assert outcome(block)[0][:2] == ("E006", 72)
+    n = limits.MAX_DEPTH - AROUND - 2  # n objects `a`, the object {b: 1}, the number 1
+    at_limit = mapping("\n" + "".join("  " * (i + 7) + "a:\n" for i in range(n)) + "  " * (n + 7) + "b: 1")
+    value = outcome(at_limit)
+    for _ in range(n):
+        value = value["a"]
+    assert value == {"b": 1}
+    beyond = mapping("\n" + "".join("  " * (i + 7) + "a:\n" for i in range(n + 1)) + "  " * (n + 8) + "b: 1")
+    assert outcome(beyond)[0][0] == "E006"
+
+
+def test_a_long_chain_of_definitions_is_a_diagnostic_at_the_one_beyond_the_limit():
+    lets = "  a0: userId\n" + "".join(f"  a{i}: $a{i - 1}\n" for i in range(1, 1601))
+    diags = outcome(mapping("$a1600", let=lets))
+    assert diags == [("E006", 4 + limits.MAX_DEPTH, 8)], diags  # `a64: $a63`, and only it
+    lets = "  a0: userId\n" + "".join(f"  a{i}: $a{i - 1}\n" for i in range(1, limits.MAX_DEPTH - AROUND - 1))
+    assert outcome(mapping(f"$a{limits.MAX_DEPTH - AROUND - 2}", let=lets)) == "u"
+
+
+def test_for_items_nest_up_to_their_limit():
+    def nested(k: int) -> str:
+        text, var = "", "properties.l"
+        for i in range(k):
+            pad = "  " * (6 + 2 * i)
+            text += f"\n{pad}- for: $x{i} in {var}\n{pad}  yield:"
+            var = f"$x{i}"
+        return text + f" {var}"
+
+    assert outcome(mapping(nested(3))) == [[["x"]]]
+    at_limit = outcome(mapping(nested(limits.MAX_FOR_DEPTH)))
+    assert not (isinstance(at_limit, list) and at_limit and isinstance(at_limit[0], tuple)), at_limit
+    beyond = outcome(mapping(nested(limits.MAX_FOR_DEPTH + 1)))
+    assert isinstance(beyond, list) and beyond[0][0] == "E006", beyond
+
+
+# ---------------------------------------------------------------- limits: YAML aliases
+
+
+LAUGHS = "".join(f"  {chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8))
+
+
+def test_billion_laughs_in_a_definition_is_an_error_at_the_alias(tmp_path):
+    lets = '  a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + LAUGHS
+    diags = outcome(mapping("userId", let=lets))
+    # the aliases of `e` are where the values added pass 10,000: `*d` is 7,381 values
+    assert diags == [("E005", 8, 10)], diags
+    path = tmp_path / "laughs.yaml"
+    path.write_text(mapping("userId", let=lets))
+    proc = mapspec("check", str(path))  # a subprocess: no hang, no memory blow-up, one line:column
+    assert proc.returncode == 1 and "laughs.yaml:8:10: error: YAML aliases expand this file to" in proc.stderr.decode()
+
+
+def test_billion_laughs_in_a_setting_default_does_not_hang_compile():
+    settings = "  s:\n    type: any\n    default:\n      - &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + \
+        "".join("      - " + line.strip()[3:] + "\n" for line in LAUGHS.splitlines())
+    diags = outcome(mapping("settings.s", settings=settings))
+    assert diags and diags[0][0] == "E005", diags
+
+
+def test_a_recursive_alias_is_an_error_at_the_alias():
+    settings = "  s: {type: any, default: &r ['1', *r]}\n"
+    assert outcome(mapping("settings.s", settings=settings)) == [("E005", 4, 36)]
+    assert outcome(mapping("&r [userId, *r]")) == [("E005", 10, 33)]
+
+
+def test_aliases_within_the_limit_are_fine():
+    lets = '  a: &a {x: \'"1"\', y: [1, 2]}\n  b: [*a, *a, *a]\n'
+    assert outcome(mapping("$b", let=lets)) == [{"x": "1", "y": [1, 2]}] * 3
+
+
+# ---------------------------------------------------------------- limits: numbers, text, YAML types
+
+
+@pytest.mark.parametrize("value, code, column", [
+    ("9" * 5000, "E007", 21), ("9" * 4000 + " * " + "9" * 4000, "E007", 21), ("1e999999", "E007", 21),
+    ("9" * 41, "E007", 21), ("'\"\\ud800\"'", "E102", 23), ("1.0e+999999", "E007", 21), (".inf", "E007", 21),
+    ("-.inf", "E007", 21), ("2024-01-01", "E003", 21), ("!!binary aGVsbG8=", "E003", 21),
+    ("!!set {a}", "E003", 21), ("!!pairs [a: 1]", "E003", 21), ("!foo x", "E003", 21),
+])
+def test_literals_beyond_the_limits_are_errors_with_a_position(value, code, column):
+    assert outcome(mapping(value)) == [(code, 10, column)]
+
+
+def test_numbers_and_text_at_the_limits_are_fine():
+    assert outcome(mapping("9" * 40)) == int("9" * 40)
+    assert outcome(mapping("1.7e308")) == 1.7e308
+    assert outcome(mapping("'\"\\ud83d\\ude00 {userId}\"'")) == "\U0001f600 u"  # a pair is one character
+    assert outcome(mapping("9" * 40 + " * " + "9" * 40)) == int("9" * 40) ** 2
+
+
+def test_arithmetic_beyond_a_double_is_left_for_run_time_not_folded():
+    from mapspec.compiler import compile_source
+    from mapspec.source import SourceFile
+
+    compiled = compile_source(SourceFile("m.yaml", mapping("1.7e308 * 10")), standalone=True)
+    assert "inf" not in compiled.module.source  # not folded into a literal that is not JSON
+
+
+@pytest.mark.parametrize("default, code", [("!!pairs [a: 1, b: 2]", "E003"), ("2024-01-01", "E003"),
+                                           ("{1: a}", "E003"), (".nan", "E007"), ("!!binary aGVsbG8=", "E003")])
+def test_a_setting_default_that_is_not_json_is_an_error_with_a_position(default, code):
+    settings = f"  s: {{type: any, default: {default}}}\n"
+    diags = outcome(mapping("settings.s", settings=settings))
+    assert diags and diags[0][:2] == (code, 4), diags
+
+
+def test_a_nul_byte_or_a_control_character_is_an_error_with_a_position(tmp_path):
+    text = mapping("userId").replace("name: r", "name: r\0x")
+    assert outcome(text) == [("E004", 4, 12)]
+    assert outcome(mapping("userId").replace("external_id: userId", "external_id: user\x01Id")) == [("E004", 9, 30)]
+    path = tmp_path / "nul.yaml"
+    path.write_text(text)
+    proc = mapspec("check", str(path))
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "nul.yaml:4:12: error: the file holds a character YAML does not allow: U+0000" in err
+    assert "\0" not in err
+
+
+def test_invalid_utf8_is_an_error_with_a_position(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(mapping("userId").replace("name: r", "name: caf\xe9").encode("latin-1"))
+    for command in ("check", "compile", "test"):
+        proc = mapspec(command, str(path))
+        assert proc.returncode != 0
+        assert "latin1.yaml:4:14: error: the file is not UTF-8 text: byte 0xe9" in proc.stderr.decode(), command
+
+
+# ---------------------------------------------------------------- regular expressions
+
+
+@pytest.mark.parametrize("pattern, code", [("a{4294967296}", "E207"), ("a{1001}", "E207"), ("(", "E207"),
+                                           ("(" * 2000 + ")" * 2000, "E207")])
+def test_bad_regular_expressions_are_errors_with_a_position(pattern, code):
+    assert outcome(mapping(_block(f"\"a\" if matches(userId, '{pattern}') else \"b\""))) == [(code, 11, 38)]
+
+
+def test_nested_quantifiers_are_a_warning_at_check_time():
+    from mapspec.compiler import check_source
+    from mapspec.source import SourceFile
+
+    text = mapping(_block("\"a\" if matches(userId, '(a+)+$') else \"b\""))
+    _, diags = check_source(SourceFile("m.yaml", text))
+    assert [(d.code, d.severity, d.span.line, d.span.column) for d in diags] == [("W408", "warning", 11, 38)]
+    for safe in ("(a++)+$", "(?>a+)+$", "(ab)+c+", "^[ _]?order[ _]?completed$", "a{1000}"):
+        _, diags = check_source(SourceFile("m.yaml", text.replace("(a+)+$", safe)))
+        assert diags == [], safe
+
+
+def test_a_regular_expression_given_as_a_setting_is_checked_with_the_settings(tmp_path):
+    settings = "  pattern: {type: string, default: '^a'}\n"
+    text = mapping(_block("\"a\" if matches(userId, settings.pattern) else \"b\""), settings=settings)
+    assert outcome(text) == "b"
+    assert outcome(text, {"pattern": "a{4294967296}"}) == [("E207", None, None)]
+    assert outcome(text, {"pattern": "("}) == [("E207", None, None)]
+    path, bad = tmp_path / "m.yaml", tmp_path / "s.json"
+    path.write_text(text)
+    bad.write_text('{"pattern": "("}')
+    check = mapspec("check", str(path), "--settings", str(bad))
+    assert check.returncode == 1 and "s.json: error: setting `pattern`: invalid regular expression" in \
+        check.stderr.decode()
+
+
+# ---------------------------------------------------------------- settings
+
+
+def test_settings_beyond_the_limits_are_errors_not_tracebacks(tmp_path):
+    settings = "  s: {type: any}\n"
+    text = mapping("settings.s", settings=settings)
+    deep: list = []
+    for _ in range(10_000):
+        deep = [deep]
+    assert outcome(text, {"s": deep}) == [("E006", None, None)]
+    assert outcome(text, {"s": {"k": "\ud800"}}) == [("E208", None, None)]
+    assert outcome(text, {"s": float("inf")}) == [("E007", None, None)]
+    assert outcome(text, {"s": 10 ** 50}) == [("E007", None, None)]
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    for content in ('{"s": ' + "[" * 10_000 + "]" * 10_000 + "}", '{"s": ' + "[" * 900 + "]" * 900 + "}",
+                    '{"s": "\\ud800"}', '{"s": 1e999}'):
+        (tmp_path / "s.json").write_text(content)
+        for command in ("check", "compile", "translate"):
+            proc = mapspec(command, str(path) if command != "translate" else "-", "--settings",
+                           str(tmp_path / "s.json"), *(["--mapping", str(path)] if command == "translate" else []),
+                           stdin='{"type": "identify", "userId": "u"}\n')
+            err = proc.stderr.decode()
+            assert proc.returncode != 0 and "Traceback" not in err and "error" in err, (command, content[:20], err)
+
+
+# ---------------------------------------------------------------- validity does not depend on the optimizer
+
+
+def test_a_mapping_that_sends_without_a_base_url_fails_check_as_it_fails_compile(tmp_path):
+    text = mapping("userId").replace("base_url: '\"http://x\"'\n", "")
+    from mapspec.compiler import check_source
+    from mapspec.source import SourceFile
+
+    _, diags = check_source(SourceFile("m.yaml", text))
+    assert [(d.code, d.span.line) for d in diags] == [("E210", 3)]
+    assert outcome(text) == [("E210", 3, 5)]
+
+
+def test_a_base_url_that_reads_the_event_is_an_error_at_check():
+    text = mapping("userId").replace("base_url: '\"http://x\"'", "base_url: $host\nlet:\n  host: context.host")
+    assert outcome(text) == [("E210", 4, 9)]
+
+
+def test_check_with_settings_finds_what_compile_would(tmp_path):
+    text = mapping("userId", settings="  endpoint: {type: string, default: 'http://x'}\n").replace(
+        "base_url: '\"http://x\"'", "base_url: settings.endpoint")
+    path, settings = tmp_path / "m.yaml", tmp_path / "s.json"
+    path.write_text(text)
+    settings.write_text('{"endpoint": null}')
+    check = mapspec("check", str(path), "--settings", str(settings))
+    compile_ = mapspec("compile", str(path), "--settings", str(settings))
+    expected = f"{path}:2:11: error: with the settings in {settings}, `base_url` is null, not text [E210]"
+    for proc in (check, compile_):
+        err = proc.stderr.decode()
+        assert proc.returncode != 0 and expected in err, err
+        assert f"setting `endpoint` is null in {settings}" in err
+    assert mapspec("check", str(path)).returncode == 0  # the default is fine
+
+
+@pytest.mark.parametrize("name", ["segment-braze", "segment-classic"])
+def test_which_passes_run_changes_nothing_but_speed(name, corpus, monkeypatch):
+    """Every prefix of the optimizer's passes compiles the bundled mappings to translators that agree."""
+    import datetime
+
+    from mapspec import optimize, runtime
+
+    monkeypatch.setattr(runtime, "now", lambda: datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc))
+    from mapspec.compiler import compile_source, load_compiled, read_mapping
+    from tests.conftest import ROOT, run
+
+    settings = json.loads((ROOT / "mappings/examples/segment-classic.settings.json").read_text()) \
+        if name == "segment-classic" else {}
+    source = read_mapping(name)
+    results = []
+    for n in range(1, len(optimize.RULES) + 1):
+        translate = load_compiled(compile_source(source, settings, standalone=False, passes=optimize.RULES[:n]))
+        results.append([run(translate, dict(e)) for e in corpus])
+    assert all(r == results[-1] for r in results)
