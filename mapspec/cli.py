@@ -10,7 +10,17 @@ from typing import IO, Any
 
 from .terminal import printable, printable_line
 
+#: One meaning per exit code, the same for every command (documented in the README and in --help):
+#: 0  done, and nothing to report;
+#: 1  done, and the answer is "problems": check found errors, test had failing examples, diff found a
+#:    difference, run dead-lettered events, translate could not translate some events;
+#: 2  could not do it: a bad command line, a file or settings that cannot be read, a mapping that does not
+#:    compile (for every command but check, whose answer that is), a run stopped by Braze.
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_CODES = f"""Exit status: {EXIT_OK} done, nothing to report; {EXIT_FAIL} done, and problems found (check: errors; \
+test: failing examples; diff: differences; run: dead-lettered events; translate: events that could not be \
+translated); {EXIT_USAGE} could not do it (bad command line, unreadable file or settings, a mapping that does \
+not compile, a run stopped by Braze); 130 interrupted."""
 
 
 class UsageError(Exception):
@@ -21,39 +31,47 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mapspec",
         description="Segment-to-Braze routing as code: check, compile and run mapping files.",
-        epilog="A bundled mapping is named without folder or suffix (segment-braze); anything else is a path.",
+        epilog="A bundled mapping is named without folder or suffix (segment-braze); anything else is a path. "
+               + EXIT_CODES,
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     t = sub.add_parser("translate", help="translate NDJSON Segment events into Braze requests, one line each",
                        description="Read NDJSON events and write one JSON line per input line, in order: "
                                    '{"requests": [...]}, {"rejected": {"message": ...}} or '
-                                   '{"error": {"line": N, "message": ...}} for a line that is not a JSON object.')
+                                   '{"error": {"line": N, "message": ...}} for a line that is not a JSON object. '
+                                   "Exit 0, 1 when an event could not be translated (reported on its line), 2 when "
+                                   "the mapping does not compile.")
     t.add_argument("input", nargs="?", default="-", help="NDJSON file of Segment events (default: stdin)")
     t.add_argument("--mapping", "-m", default="segment-braze", help="mapping name or path (default: segment-braze)")
     t.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
 
     c = sub.add_parser("compile", help="compile a mapping to a standalone Python module",
                        description="Write a module exposing translate(event) and Rejected, which imports "
-                                   "nothing but the standard library.")
+                                   "nothing but the standard library. Exit 0, or 2 when the mapping does not "
+                                   "compile.")
     c.add_argument("mapping", help="mapping name or path")
     c.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
-    c.add_argument("-o", "--output", metavar="FILE.py", help="where to write the module")
-    c.add_argument("--emit", choices=["python"], help="print the generated module instead of writing it")
+    c.add_argument("-o", "--output", metavar="FILE.py", help="where to write the module (default: stdout)")
+    c.add_argument("--emit", choices=["python"], default="python", help="what to write: a Python module (the "
+                   "default and only choice)")
 
     k = sub.add_parser("check", help="check mappings and report every problem with its file:line:column",
-                       description="Exit 0 when every mapping compiles, 1 otherwise.")
+                       description="Exit 0 when every mapping compiles, 1 when one has errors, 2 when one "
+                                   "cannot be read.")
     k.add_argument("mappings", nargs="+", metavar="MAPPING", help="mapping names or paths")
     k.add_argument("--settings", "-s", metavar="FILE.json", help="also check these settings against each mapping")
 
     te = sub.add_parser("test", help="run the examples a mapping carries (x.test.yaml, or `examples:`)",
                         description="Run every example of each mapping; show a diff for each failure. "
-                                    "Exit 0 when all pass, 1 otherwise.")
+                                    "Exit 0 when all pass, 1 when one fails, 2 when a mapping does not compile "
+                                    "or its examples cannot be read.")
     te.add_argument("mappings", nargs="*", metavar="MAPPING", help="mapping names or paths (default: every bundled one)")
 
     ex = sub.add_parser("explain", help="show which rule decides one event, and where each field comes from",
                         description="Run a mapping on one event and show which rule decided and why the others "
-                                    "did not, and for every field sent, the expression and mapping line behind it.")
+                                    "did not, and for every field sent, the expression and mapping line behind it. "
+                                   "Exit 0, or 2 when the mapping does not compile or the event cannot be read.")
     ex.add_argument("mapping", help="mapping name or path")
     ex.add_argument("--event", "-e", required=True, metavar="FILE|-", help="one event, a JSON object")
     ex.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
@@ -262,10 +280,10 @@ def cmd_compile(args) -> int:
         compiled = _compile(args.mapping, args.settings, standalone=True)
     except CompileError as e:
         _print_diagnostics(e.diagnostics)
-        return EXIT_FAIL
+        return EXIT_USAGE
     _print_diagnostics(compiled.warnings)
     source = compiled.module.source
-    if args.emit == "python" or not args.output:
+    if not args.output or args.output == "-":
         sys.stdout.write(source)
         return EXIT_OK
     try:
@@ -278,15 +296,16 @@ def cmd_compile(args) -> int:
 
 
 def _read_or_report(name: str):
-    """A mapping's source, or None after printing why it cannot be read."""
+    """(a mapping's source, None), or (None, exit code) after printing why it cannot be read: 2 when the
+    file cannot be read, 1 when it is read and is not text (a problem in the mapping, at a line and column)."""
     from .compiler import read_mapping
     from .errors import CompileError
 
     try:
-        return read_mapping(name)
+        return read_mapping(name), None
     except CompileError as e:
         _print_diagnostics(e.diagnostics)
-        return None
+        return None, EXIT_USAGE if any(d.code == "E001" for d in e.diagnostics) else EXIT_FAIL
 
 
 def cmd_check(args) -> int:
@@ -296,10 +315,11 @@ def cmd_check(args) -> int:
 
     settings = _settings(args.settings) if args.settings else None
     failed = 0
+    status_code = EXIT_OK
     for name in args.mappings:
-        source = _read_or_report(name)
+        source, code = _read_or_report(name)
         if source is None:
-            failed += 1
+            status_code = max(status_code, code)
             continue
         doc, diagnostics = check_source(source)
         if doc is not None and settings is not None and not any(d.severity == "error" for d in diagnostics):
@@ -317,7 +337,7 @@ def cmd_check(args) -> int:
         if warnings:
             status += f", {warnings} warning{'s' * (warnings != 1)}"
         print(printable_line(f"{source.path}: {status}"), file=sys.stderr)
-    return EXIT_FAIL if failed else EXIT_OK
+    return max(status_code, EXIT_FAIL if failed else EXIT_OK)
 
 
 def cmd_test(args) -> int:
@@ -325,11 +345,11 @@ def cmd_test(args) -> int:
     from .testing import run_examples
 
     names = args.mappings or bundled_names()
-    bad = 0
+    status_code = EXIT_OK
     for name in names:
-        source = _read_or_report(name)
+        source, code = _read_or_report(name)
         if source is None:
-            bad += 1
+            status_code = EXIT_USAGE
             continue
         report = run_examples(source)
         for error in report.errors:
@@ -339,15 +359,19 @@ def cmd_test(args) -> int:
             print(printable_line(f"{ex.location}: FAIL {ex.name}" + (f" (rule `{outcome.fired}`)" if outcome.fired else "")))
             print(printable("    " + outcome.problem.replace("\n", "\n    ")))
         passed = len(report.outcomes) - len(report.failed)
+        if report.errors:
+            print(printable_line(f"{source.path}: not run"))
+            status_code = EXIT_USAGE
+            continue
         line = printable_line(f"{source.path}: {passed} passed, {len(report.failed)} failed")
         if not report.outcomes and not report.errors:
             line += " (no examples: add them under `examples:` or in a .test.yaml file beside the mapping)"
         if report.uncovered:
             line += f"; rules without an example: {printable_line(', '.join(report.uncovered))}"
         print(line)
-        if report.failed or report.errors:
-            bad += 1
-    return EXIT_FAIL if bad else EXIT_OK
+        if report.failed:
+            status_code = max(status_code, EXIT_FAIL)
+    return status_code
 
 
 def _event(path: str) -> dict:

@@ -134,7 +134,8 @@ def text(x):
 def template(literals, values):
     """Interleave literal text with values: MISSING if any value is missing or null."""
     out = [literals[0]]
-    for lit, value in zip(literals[1:], values, strict=True):
+    for i, value in enumerate(values):  # (zip's strict= needs Python 3.10; the standalone module runs on 3.9)
+        lit = literals[i + 1]
         s = text(value)
         if s is MISSING:
             return MISSING
@@ -325,7 +326,7 @@ def js_string(x):
 
 def now():
     """The current time."""
-    return datetime.datetime.now(datetime.UTC)
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 # ------------------------------------------------------------------ time
@@ -344,7 +345,7 @@ def parse_time(x):
         if not math.isfinite(x):
             return MISSING
         try:
-            return datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(
+            return datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(
                 milliseconds=x)
         except OverflowError:
             return MISSING
@@ -355,8 +356,8 @@ def parse_time(x):
     except ValueError:
         return _parse_text_time(x)
     if t.tzinfo is None:
-        return t.replace(tzinfo=datetime.UTC)
-    return t.astimezone(datetime.UTC)
+        return t.replace(tzinfo=datetime.timezone.utc)
+    return t.astimezone(datetime.timezone.utc)
 
 
 def _parse_text_time(x):
@@ -366,13 +367,13 @@ def _parse_text_time(x):
     try:
         if _ISO_DATE.match(s):
             d = datetime.date.fromisoformat(s)
-            return datetime.datetime(d.year, d.month, d.day, tzinfo=datetime.UTC)
+            return datetime.datetime(d.year, d.month, d.day, tzinfo=datetime.timezone.utc)
         m = _ISO_TIME.match(s)
         if not m:
             return _parse_written_time(s)
         year, month, day, hour, minute, second, frac, zone = m.groups()
         micro = int((frac or "0")[:6].ljust(6, "0"))
-        tz = datetime.UTC
+        tz = datetime.timezone.utc
         if zone and zone not in "Zz":
             sign = -1 if zone[0] == "-" else 1
             digits = zone[1:].replace(":", "")
@@ -380,7 +381,7 @@ def _parse_text_time(x):
             tz = datetime.timezone(sign * offset)
         t = datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
                               micro, tzinfo=tz)
-        return t.astimezone(datetime.UTC)
+        return t.astimezone(datetime.timezone.utc)
     except (ValueError, OverflowError):
         return MISSING
 
@@ -411,13 +412,13 @@ def _parse_written_time(s):
     except (TypeError, ValueError, IndexError):
         t = None
     if t is not None:
-        return t.replace(tzinfo=datetime.UTC) if t.tzinfo is None else t.astimezone(datetime.UTC)
+        return t.replace(tzinfo=datetime.timezone.utc) if t.tzinfo is None else t.astimezone(datetime.timezone.utc)
     named = _LETTER.search(s) is not None
     for fmt, needs_name, literals in _WRITTEN:
         if (needs_name and not named) or any(c not in s for c in literals):
             continue
         try:
-            return datetime.datetime.strptime(s, fmt).replace(tzinfo=datetime.UTC)
+            return datetime.datetime.strptime(s, fmt).replace(tzinfo=datetime.timezone.utc)
         except ValueError:
             continue
     return MISSING
@@ -447,8 +448,8 @@ def iso_time(x):
             return iso8601(_parse_text_time(x))
         if t.tzinfo is None:
             return t.isoformat(timespec="milliseconds") + "Z"
-        if t.tzinfo is not datetime.UTC:
-            t = t.astimezone(datetime.UTC)
+        if t.tzinfo is not datetime.timezone.utc:
+            t = t.astimezone(datetime.timezone.utc)
         return t.isoformat(timespec="milliseconds")[:-6] + "Z"  # without its "+00:00"
     return iso8601(parse_time(x))
 

@@ -22,10 +22,11 @@ from typing import Any
 
 import yaml
 
-from .compiler import Compiled, compile_source, load_compiled
+from .compiler import Compiled, check_source, compile_source, load_compiled, source_from_bytes
 from .diagnostics import DiagnosticBag
 from .errors import CompileError
 from .source import SourceFile
+from .syntax import yamldata
 from .syntax.document import parse_document
 from .trace import traced_run
 
@@ -79,18 +80,29 @@ def example_files(source: SourceFile) -> list[tuple[str, str]]:
             candidates.append(resource_dir("mappings") / sibling.name)
         for candidate in candidates:
             if candidate.is_file():
-                out.append((str(sibling), candidate.read_text(encoding="utf-8")))
+                try:
+                    example = source_from_bytes(str(sibling), candidate.read_bytes())
+                except CompileError as e:  # not UTF-8: where
+                    raise ExampleError("\n".join(d.render() for d in e.diagnostics)) from None
+                except OSError as e:
+                    raise ExampleError(f"{sibling}: cannot read it: {e.strerror}") from None
+                out.append((example.path, example.text))
                 break
     return out
 
 
-def _examples_from_node(node: yaml.Node, path: str) -> list[Example]:
+def _examples_from_node(node: yaml.Node, source: SourceFile) -> list[Example]:
+    path = source.path
     if not isinstance(node, yaml.SequenceNode):
         raise ExampleError(f"{path}:{node.start_mark.line + 1}: examples must be a list")
     out = []
     for item in node.value:
         where = f"{path}:{item.start_mark.line + 1}"
-        data = yaml.constructor.SafeConstructor().construct_object(item, deep=True)
+        try:
+            data = yamldata.data(item)
+        except yamldata.DataError as e:
+            span = yamldata.node_span(source, e.node)
+            raise ExampleError(f"{span.location()}: {e.message}" + (f" ({e.hint})" if e.hint else "")) from None
         if not isinstance(data, dict) or "event" not in data:
             raise ExampleError(f"{where}: an example needs an `event`")
         unknown = set(data) - EXAMPLE_KEYS
@@ -99,30 +111,37 @@ def _examples_from_node(node: yaml.Node, path: str) -> list[Example]:
                                f"an example has {', '.join(sorted(EXAMPLE_KEYS))}")
         if ("requests" in data) == ("rejected" in data):
             raise ExampleError(f"{where}: an example needs exactly one of `requests` or `rejected`")
+        if not isinstance(data.get("settings") or {}, dict):
+            raise ExampleError(f"{where}: an example's `settings` must be an object of setting names to values")
         expect = {"requests": data["requests"]} if "requests" in data else {"rejected": data["rejected"]}
         out.append(Example(str(data.get("name") or f"example at line {item.start_mark.line + 1}"), where,
                            data["event"], dict(data.get("settings") or {}), expect, data.get("rule")))
     return out
 
 
+def _compose(source: SourceFile) -> yaml.Node | None:
+    """An example file's root, read with the same checks as a mapping (aliases, depth, characters)."""
+    diags = DiagnosticBag()
+    node = yamldata.compose(source, diags)
+    if diags.errors:
+        raise ExampleError("\n".join(d.render() for d in diags.errors))
+    return node
+
+
 def load_examples(source: SourceFile) -> list[Example]:
     examples: list[Example] = []
     try:
-        root = yaml.compose(source.text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        root = None
+        root = _compose(source)
+    except ExampleError:
+        root = None  # the mapping's own errors are reported by checking it
     if isinstance(root, yaml.MappingNode):
         for k, v in root.value:
             if isinstance(k, yaml.ScalarNode) and k.value == "examples":
-                examples.extend(_examples_from_node(v, source.path))
+                examples.extend(_examples_from_node(v, source))
     for path, text in example_files(source):
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark
-            raise ExampleError(f"{path}:{mark.line + 1 if mark else 1}: YAML syntax error: {e.problem}") from None
+        node = _compose(SourceFile(path, text))
         if node is not None:
-            examples.extend(_examples_from_node(node, path))
+            examples.extend(_examples_from_node(node, SourceFile(path, text)))
     return examples
 
 
@@ -140,6 +159,14 @@ def _diff(expected: Any, actual: Any) -> str:
 
 def run_examples(source: SourceFile) -> Report:
     report = Report(source.path)
+    _, diagnostics = check_source(source)
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if errors:  # not a mapping (a test file named alone, `[]`), or a broken one: nothing can run
+        report.errors.extend(d.render() for d in errors)
+        if source.path.endswith(".test.yaml"):
+            report.errors.append(f"{source.path} is a file of examples: name the mapping it tests "
+                                 f"({source.path[:-len('.test.yaml')]}.yaml)")
+        return report
     try:
         examples = load_examples(source)
     except ExampleError as e:

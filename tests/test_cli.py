@@ -106,6 +106,33 @@ def test_compile_writes_a_standalone_module(tmp_path):
     assert "def translate(event):" in out.read_text()
     emitted = mapspec("compile", "segment-braze", "--emit", "python")
     assert emitted.stdout.decode() == out.read_text()
+    both = tmp_path / "both.py"
+    proc = mapspec("compile", "segment-braze", "--emit", "python", "-o", str(both))
+    assert proc.returncode == 0 and proc.stdout == b"", "`-o` is where --emit writes"
+    assert both.read_text() == out.read_text()
+
+
+def test_one_meaning_per_exit_code_across_commands(tmp_path):
+    """0 done; 1 done and problems found; 2 could not do it. A mapping that does not compile is what check
+    reports (1), and for every other command a reason it could not do its job (2)."""
+    broken = str(BAD / "E201_unknown_function.yaml")
+    event = tmp_path / "e.json"
+    event.write_text('{"type": "identify", "userId": "u"}')
+    events = str(CORPUS)
+    commands = {
+        "check": ["check", "{m}"], "compile": ["compile", "{m}"], "translate": ["translate", "-m", "{m}", events],
+        "explain": ["explain", "{m}", "--event", str(event)], "diff": ["diff", "segment-braze", "{m}"],
+        "test": ["test", "{m}"], "run": ["run", "--dry-run", "-m", "{m}", events],
+    }
+    for name, args in commands.items():
+        does_not_compile = mapspec(*[a.format(m=broken) for a in args], cwd=tmp_path)
+        assert does_not_compile.returncode == (1 if name == "check" else 2), (name, does_not_compile.stderr)
+        missing = mapspec(*[a.format(m=str(tmp_path / "missing.yaml")) for a in args], cwd=tmp_path)
+        assert missing.returncode == 2, (name, missing.stderr)
+        assert b"Traceback" not in does_not_compile.stderr + missing.stderr
+    assert mapspec("check", "segment-braze").returncode == 0
+    assert mapspec("diff", "segment-braze", "segment-braze").returncode == 0
+    assert mapspec("diff", "segment-braze", "segment-classic").returncode == 1
 
 
 def test_help_lists_commands():

@@ -58,9 +58,30 @@ def test_each_event_path_is_read_once_per_rule():
 CLASSIC = {"appGroupId": "AG", "datacenter": "eu", "apiKey": "k", "updateExistingOnly": True, "trackNamedPages": True}
 
 
+def _python(version: str) -> str | None:
+    """An interpreter of that version, if this machine has one (on PATH, or installed by pyenv)."""
+    import glob
+    import os
+    import shutil
+
+    if version == "current":
+        return sys.executable
+    candidates = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python")))
+    candidates.append(shutil.which(f"python{version}") or "")
+    for candidate in candidates:  # (a pyenv shim on PATH may not run: try each)
+        if candidate and subprocess.run([candidate, "-c", "pass"], capture_output=True).returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.mark.parametrize("python", ["current", "3.9"])
 @pytest.mark.parametrize("mapping,settings", [("segment-braze", {"track_all_pages": True}),
                                               ("segment-classic", CLASSIC)])
-def test_standalone_module_imports_only_the_standard_library(tmp_path, corpus, mapping, settings):
+def test_standalone_module_imports_only_the_standard_library(tmp_path, corpus, mapping, settings, python):
+    """The module needs nothing but the standard library, of Python 3.9 or newer, and agrees with load()."""
+    interpreter = _python(python)
+    if interpreter is None:
+        pytest.skip(f"no Python {python} on this machine")
     corpus = [e for e in corpus if "timestamp" in e or mapping == "segment-braze"]  # classic: now() otherwise
     path = tmp_path / "translator.py"
     path.write_text(compile_source(read_mapping(mapping), settings).module.source)
@@ -76,12 +97,20 @@ def test_standalone_module_imports_only_the_standard_library(tmp_path, corpus, m
         "        out.append({'rejected': {'message': str(e)}})\n"
         "print(json.dumps(out))\n"
     )
-    proc = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n" + script],
+    proc = subprocess.run([interpreter, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n" + script],
                           input="".join(json.dumps(e) + "\n" for e in corpus), capture_output=True, text=True,
                           check=True, cwd=tmp_path)
     standalone = json.loads(proc.stdout)
     loaded = mapspec.load(mapping, settings)
     assert standalone == [run(loaded, e) for e in corpus]
+
+
+def test_standalone_module_says_which_python_it_needs(monkeypatch):
+    source = compile_source(read_mapping("segment-braze")).module.source
+    assert "Python 3.9 or newer" in source.split('"""')[1]
+    monkeypatch.setattr(sys, "version_info", (3, 8, 18, "final", 0))
+    with pytest.raises(ImportError, match="this translator needs Python 3.9 or newer"):
+        exec(compile(source, "translator.py", "exec"), {"__name__": "translator"})  # noqa: S102
 
 
 NASTY = "x'); import os; os.system('echo pwned') #\n\"\"\"\\"

@@ -7,6 +7,7 @@ import pytest
 from mapspec.compiler import bundled_names, read_mapping
 from mapspec.source import SourceFile
 from mapspec.testing import run_examples
+from tests.conftest import ROOT
 from tests.test_cli import mapspec
 
 
@@ -73,5 +74,31 @@ def test_malformed_examples_are_reported(tmp_path):
     path.write_text(MAPPING.split("examples:")[0])
     (tmp_path / "m.test.yaml").write_text("- name: x\n  evnt: {}\n  requests: []\n")
     proc = mapspec("test", str(path))
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # the examples cannot be run: like a broken test file, not a failing test
     assert "m.test.yaml:1: an example needs an `event`" in proc.stderr.decode()
+
+
+def test_a_file_that_is_not_a_mapping_is_not_zero_tests_passed(tmp_path):
+    empty = tmp_path / "list.yaml"
+    empty.write_text("[]\n")
+    proc = mapspec("test", str(empty))
+    assert proc.returncode == 2, proc.stdout
+    assert "a mapping file must be a YAML mapping" in proc.stderr.decode()
+    assert "0 passed, 0 failed" not in proc.stdout.decode()
+    alone = mapspec("test", "mappings/segment-braze.test.yaml", cwd=ROOT)
+    assert alone.returncode == 2
+    assert "is a file of examples: name the mapping it tests (mappings/segment-braze.yaml)" in alone.stderr.decode()
+
+
+@pytest.mark.parametrize("value, where", [("2024-05-01T12:00:00Z", "m.test.yaml:2:46: a YAML timestamp"),
+                                          ("!!binary aGVsbG8=", "m.test.yaml:2:46: YAML binary data"),
+                                          ("{1: a}", "m.test.yaml:2:47: a key must be text")])
+def test_an_example_that_is_not_json_is_reported_at_its_position(tmp_path, value, where):
+    path = tmp_path / "m.yaml"
+    path.write_text(MAPPING.split("examples:")[0])
+    (tmp_path / "m.test.yaml").write_text(
+        f"- name: x\n  event: {{type: track, userId: u, timestamp: {value}}}\n  requests: []\n")
+    proc = mapspec("test", str(path))
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "Traceback" not in err, err
+    assert where in err, err

@@ -32,3 +32,22 @@ def test_the_endpoint_table_is_the_target_description():
     from mapspec.targets import bundled, endpoint_table
 
     assert "\n".join(endpoint_table(bundled("braze"))) in README
+
+
+def test_the_limits_table_matches_the_code():
+    from mapspec import limits
+
+    section = README[README.index("### Limits"):]
+    section = section[:section.index("\n### ")]
+    for value, code in ((limits.MAX_DEPTH, "E006"), (limits.MAX_FOR_DEPTH, "E006"),
+                        (limits.MAX_ALIAS_VALUES, "E005"), (limits.MAX_NUMBER_DIGITS, "E007"),
+                        (limits.MAX_REGEX_REPEAT, "E207")):
+        assert re.search(rf"\| {value:,}( levels)? \| {code} \|", section), (value, code)
+
+
+def test_the_exit_codes_are_documented_as_the_command_line_has_them():
+    from mapspec import cli
+
+    for code in (cli.EXIT_OK, cli.EXIT_FAIL, cli.EXIT_USAGE):
+        assert f"\n| {code} | " in README and f"{code} " in cli.EXIT_CODES
+    assert "could not do it" in README and "could not do it" in cli.EXIT_CODES

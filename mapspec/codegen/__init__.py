@@ -40,8 +40,14 @@ class GeneratedModule:
 _STANDALONE_DOC = '''"""A Segment-to-Braze translator written out by `mapspec compile`.
 
 `translate(event)` takes one event (a dict) and returns the list of requests it causes, each
-{"method", "url", "body"}, or raises `Rejected` with the reason. It needs only the standard library.
+{"method", "url", "body"}, or raises `Rejected` with the reason. It needs only the standard library,
+and Python 3.9 or newer.
 """
+import sys
+
+if sys.version_info < (3, 9):
+    raise ImportError("this translator needs Python 3.9 or newer, not " + sys.version.split()[0])
+
 '''
 
 _REJECTED_CLASS = '''
