@@ -277,10 +277,11 @@ def test_nested_quantifiers_are_a_warning_at_check_time():
 
     text = mapping(_block("\"a\" if matches(userId, '(a+)+$') else \"b\""))
     _, diags = check_source(SourceFile("m.yaml", text))
-    assert [(d.code, d.severity, d.span.line, d.span.column) for d in diags] == [("W408", "warning", 11, 38)]
+    assert [(d.code, d.severity, d.span.line, d.span.column) for d in diags if d.code == "W408"] == \
+        [("W408", "warning", 11, 38)]
     for safe in ("(a++)+$", "(?>a+)+$", "(ab)+c+", "^[ _]?order[ _]?completed$", "a{1000}"):
         _, diags = check_source(SourceFile("m.yaml", text.replace("(a+)+$", safe)))
-        assert diags == [], safe
+        assert [d for d in diags if d.code == "W408"] == [], safe
 
 
 def test_a_regular_expression_given_as_a_setting_is_checked_with_the_settings(tmp_path):
