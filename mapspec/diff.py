@@ -23,6 +23,7 @@ from .diagnostics import Diagnostic
 from .errors import CompileError, Rejected
 from .source import SourceFile
 from .syntax import ast
+from .syntax.unparse import unparse
 from .terminal import printable, printable_line
 
 EXAMPLES = 3
@@ -54,28 +55,8 @@ def read_side(spec: str) -> SourceFile:
 
 
 def text_of(node: ast.Node | None) -> str:
-    """An expression as the mapping writes it, on one line; objects and lists built from YAML compactly."""
-    if node is None:
-        return ""
-    if isinstance(node, ast.Object) and not _inline(node):
-        parts = [f"...{text_of(e.value)}" if isinstance(e, ast.Spread) else f"{text_of(e.key)}: {text_of(e.value)}"
-                 for e in node.entries]
-        return "{" + ", ".join(parts) + "}"
-    if isinstance(node, ast.List) and not _inline(node):
-        return "[" + ", ".join(text_of(i) for i in node.items) + "]"
-    if isinstance(node, ast.ForEach):
-        return f"for {node.var} in {text_of(node.iterable)}: {text_of(node.body)}"
-    if node.span is None:
-        return repr(node)
-    return re.sub(r"\s+", " ", node.span.source.text[node.span.start:node.span.end]).strip()
-
-
-def _inline(node: ast.Node) -> bool:
-    """Whether a value was written as one expression (not as YAML keys and items)."""
-    if node.span is None:
-        return False
-    text = node.span.source.text[node.span.start:node.span.end]
-    return "\n" not in text.strip() and not text.lstrip().startswith(("-", "..."))
+    """An expression, or a value built from YAML, on one line: the one printer of the tree (`unparse`)."""
+    return "" if node is None else unparse(node)
 
 
 def shape_fields(node: ast.Node, path: str) -> Iterator[tuple[str, str]]:
@@ -96,6 +77,8 @@ def shape_fields(node: ast.Node, path: str) -> Iterator[tuple[str, str]]:
         for i, item in enumerate(node.items):
             if isinstance(item, ast.ForEach):
                 yield f"{path}[] (for {item.var} in)", text_of(item.iterable)
+                if item.condition is not None:
+                    yield f"{path}[] (if)", text_of(item.condition)
                 yield from shape_fields(item.body, f"{path}[]")
             else:
                 yield from shape_fields(item, f"{path}[{i}]")

@@ -9,7 +9,6 @@ by walking the compiled mapping's shapes beside the output the translator gave: 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from .compiler import Compiled, load_compiled
@@ -20,11 +19,10 @@ from .trace import traced_run
 
 
 def source_text(node: ast.Node | None, limit: int = 70) -> str:
-    """The mapping text of a node, on one line."""
-    if node is None or node.span is None:
+    """A node on one line, as the one printer of the tree writes it (`unparse`), cut at `limit`."""
+    if node is None:
         return ""
-    text = node.span.source.text[node.span.start:node.span.end]
-    text = re.sub(r"\s+", " ", text).strip()
+    text = unparse(node)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,22 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "mappings" / "examples" / "segment-events.ndjson"
 
 collect_ignore_glob = ["**/__snapshots__/**"]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--long-fuzz", action="store_true",
+                     help="run the fuzzing and property tests twenty times longer (or MAPSPEC_FUZZ=long)")
+
+
+def pytest_configure(config):
+    if config.getoption("--long-fuzz"):
+        os.environ["MAPSPEC_FUZZ"] = "long"
+
+
+def fuzz(examples: int) -> int:
+    """How many examples a fuzzing or property test tries: small enough for CI by default, twenty times
+    more with `pytest --long-fuzz` or MAPSPEC_FUZZ=long."""
+    return examples * 20 if os.environ.get("MAPSPEC_FUZZ") == "long" else examples
 
 
 class PythonSnapshot(SingleFileSnapshotExtension):

@@ -112,3 +112,14 @@ def test_a_file_at_a_revision_that_is_not_utf8_is_an_error_at_its_position(tmp_p
     proc = mapspec("diff", "HEAD:m.yaml", "segment-braze", cwd=tmp_path)
     assert proc.returncode == 2
     assert "HEAD:m.yaml:10:10: error: the file is not UTF-8 text: byte 0xe9 (invalid continuation byte)" in proc.stderr.decode()
+
+
+def test_a_changed_condition_of_a_for_item_is_a_change(tmp_path):
+    """`if:` of a `for` item was left out by every printer of the tree: the diff said 'no change'."""
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(BRAZE.replace("if: is_object($product)", "if: is_object($product) and exists($product.id)"))
+    assert changed.read_text() != BRAZE
+    proc = mapspec("diff", "segment-braze", str(changed))
+    out = proc.stdout.decode()
+    assert proc.returncode == 1, out
+    assert "purchases[] (if)" in out and "+ is_object($product) and exists($product.id)" in out
