@@ -90,6 +90,30 @@ def getp(x, key):
     return MISSING
 
 
+def fresh(value):
+    """The value, with every list and object in it copied: what a translator returns never shares a list or
+    an object with the event it was given (nor with another result). Without recursion, whatever the depth;
+    a list or object that appears twice in the value is copied once, as it appears."""
+    if isinstance(value, dict):
+        top = dict(value)
+    elif isinstance(value, list):
+        top = list(value)
+    else:
+        return value
+    copies = {id(value): top}
+    todo = [top]
+    while todo:
+        container = todo.pop()
+        for key, item in (container.items() if isinstance(container, dict) else enumerate(container)):
+            if isinstance(item, (dict, list)):
+                copy = copies.get(id(item))
+                if copy is None:
+                    copy = copies[id(item)] = dict(item) if isinstance(item, dict) else list(item)
+                    todo.append(copy)
+                container[key] = copy
+    return top
+
+
 def without(obj, keys):
     """Every field of an object except the given keys (a frozenset of strings)."""
     if not isinstance(obj, dict):
@@ -457,7 +481,7 @@ def iso_time(x):
 #: helper -> the helpers (and modules) its source refers to
 DEPS: dict[str, tuple[str, ...]] = {
     "truthy": (), "eq": (), "lt": (), "le": ("eq", "lt"), "member": ("eq",), "getp": (),
-    "without": (), "keyset": (), "url_param": ("text", "urllib.parse"), "number_text": ("math",), "text": ("number_text", "json"),
+    "without": (), "keyset": (), "fresh": (), "url_param": ("text", "urllib.parse"), "number_text": ("math",), "text": ("number_text", "json"),
     "template": ("text",), "add": (), "arith": (), "neg": (), "lower": (), "upper": (), "trim": (),
     "split": (), "join": ("text",), "replace": (), "matches": (), "starts_with": (), "ends_with": (),
     "length": (), "non_empty": (), "to_string": ("text",), "to_number": ("math",), "to_json": ("json",),

@@ -377,3 +377,78 @@ def test_which_passes_run_changes_nothing_but_speed(name, corpus, monkeypatch):
         translate = load_compiled(compile_source(source, settings, standalone=False, passes=optimize.RULES[:n]))
         results.append([run(translate, dict(e)) for e in corpus])
     assert all(r == results[-1] for r in results)
+
+
+# ---------------------------------------------------------------- outputs never alias inputs
+
+
+def _mutate_everything(value) -> None:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+            v["__mutated__"] = True
+        elif isinstance(v, list):
+            stack.extend(v)
+            v.append("__mutated__")
+
+
+ALIASING = """name: aliasing
+base_url: '"http://x"'
+let:
+  address: traits.address
+  fallback: {}
+rules:
+  - name: r
+    send:
+      - endpoint: /users/track
+        body:
+          attributes:
+            - external_id: userId
+              address: $address
+              again: $address
+              spread_nested:
+                ...: traits
+              rest: traits without ["address"]
+              listed: [traits.tags, properties.products]
+              first_product: properties.products[0] else $fallback
+          purchases:
+            - for: $p in properties.products
+              yield: $p
+"""
+
+
+@pytest.mark.parametrize("standalone", [False, True])
+def test_changing_the_output_never_changes_the_event(standalone):
+    from copy import deepcopy
+
+    import mapspec
+    from mapspec.compiler import compile_source, load_compiled
+    from mapspec.source import SourceFile
+
+    event = {"type": "identify", "userId": "u", "timestamp": "2024-05-01T12:00:00Z",
+             "traits": {"address": {"city": "Paris", "lines": ["1 rue"]}, "tags": ["a", {"b": [1]}], "n": 1},
+             "properties": {"products": [{"id": "p1", "nested": {"k": [1, 2]}}]}}
+    before = deepcopy(event)
+    if standalone:
+        namespace: dict = {"__name__": "translator"}
+        exec(compile_source(SourceFile("a.yaml", ALIASING)).module.source, namespace)  # noqa: S102
+        translate = namespace["translate"]
+    else:
+        translate = load_compiled(compile_source(SourceFile("a.yaml", ALIASING), standalone=False))
+    first = translate(event)
+    _mutate_everything(first)
+    assert event == before
+    assert translate(event) == translate(before), "a result shares nothing with the next one either"
+    for name in ("segment-braze", "segment-classic"):
+        mapping = mapspec.load(name, {"appGroupId": "g", "datacenter": "us"} if name == "segment-classic" else {})
+        for kind in ("identify", "track"):
+            e = dict(deepcopy(before), type=kind, event="Order Completed")
+            e_before = deepcopy(e)
+            try:
+                out = mapping(e)
+            except mapspec.Rejected:
+                continue
+            _mutate_everything(out)
+            assert e == e_before, (name, kind)

@@ -330,7 +330,7 @@ def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: 
             url = em.constant(repr(base + endpoint.path), "_URL")
         else:
             url = " + ".join([em.constant(repr(base), "_BASE")] + literal)
-        text = f"{{'method': {endpoint.method!r}, 'url': {url}, 'body': {em.expr(req.body, into)}}}"
+        text = f"{{'method': {endpoint.method!r}, 'url': {url}, 'body': {em.out(req.body, into)}}}"
         if req.once is None and req.time is None:
             return text
         r = em.fresh("r")

@@ -357,11 +357,13 @@ class Emitter:
                 const = self.constant(f"frozenset({tuple(keys)!r})", "_KEYS")
             else:
                 const = f"{self.helper('keyset')}({self.expr(b, block)})"
+            # a new object, whose lists and objects are copies too: it may be sent as it is (`out`)
+            value = f"v if v.__class__ is str else {self.helper('fresh')}(v)"
             if self.kinds(a) <= {"object"} and ":=" not in obj:
-                return f"{{k: v for k, v in {obj}.items() if k not in {const}}}"
+                return f"{{k: {value} for k, v in {obj}.items() if k not in {const}}}"
             if obj.isidentifier():
-                return f"({{k: v for k, v in {obj}.items() if k not in {const}}} if isinstance({obj}, dict) else MISSING)"
-            return f"{self.helper('without')}({obj}, {const})"
+                return f"({{k: {value} for k, v in {obj}.items() if k not in {const}}} if isinstance({obj}, dict) else MISSING)"
+            return f"{self.helper('fresh')}({self.helper('without')}({obj}, {const}))"
         x, y = self.expr(a, block), self.expr(b, block)
         if op == "+":
             return f"{self.helper('add')}({x}, {y})"
@@ -453,6 +455,39 @@ class Emitter:
         texts = [self.expr(a, block) for a in args]
         return f"{self.helper(name)}({', '.join(texts)})"
 
+    # ---- what goes into the output: never an object or list of the event (or of another output)
+    def out(self, n: ast.Node, block: Block) -> str:
+        """A value placed in the output. Objects and lists built here are new; a list or object that comes
+        from the event (a path, a definition, a function's result) is copied (`fresh`), so that changing the
+        output never changes the caller's event. Values that cannot be lists or objects pass as they are."""
+        if self.is_fresh(n):
+            return self.expr(n, block)
+        use, again = self.reuse(n, block)
+        # most values are text: one class test, and the call only for what may hold lists or objects
+        return f"({again} if {use}.__class__ is str else {self.helper('fresh')}({again}))"
+
+    def is_fresh(self, n: ast.Node) -> bool:
+        """Whether a value is never a list or object of the event: not one at all, or built here."""
+        if isinstance(n, ast.Object | ast.List | ast.Literal) or not (self.kinds(n) & {"list", "object"}):
+            return True
+        if isinstance(n, ast.Binary) and n.op == "without":
+            return True
+        if isinstance(n, ast.Coalesce):
+            return all(self.is_fresh(i) for i in n.items)
+        if isinstance(n, ast.Guard):
+            return self.is_fresh(n.value)
+        if isinstance(n, ast.Conditional):
+            return self.is_fresh(n.then) and self.is_fresh(n.otherwise)
+        if isinstance(n, ast.Call) and n.name == "non_empty":
+            return self.is_fresh(n.args[0])
+        return False
+
+    def copied(self, name: str, n: ast.Node) -> str:
+        """`name` (holding the value of `n`), copied if it may be a list or object of the event."""
+        if self.is_fresh(n):
+            return name
+        return f"({name} if {name}.__class__ is str else {self.helper('fresh')}({name}))"
+
     # ---- objects and lists: built by statements into a local, which is the expression
     def object(self, n: ast.Object, block: Block) -> str:
         if not n.entries:
@@ -463,13 +498,13 @@ class Emitter:
         while entries:
             e = entries[0]
             if isinstance(e, ast.Spread) and self.kinds(e.value) <= {"object"}:
-                display.append(f"**{self.expr(e.value, block)}")
+                display.append(f"**{self.out(e.value, block)}")
                 entries.pop(0)
                 continue
             if not (isinstance(e, ast.Field) and isinstance(e.key, ast.Literal) and isinstance(e.key.value, str)
                     and "missing" not in self.kinds(e.value)):
                 break
-            display.append(f"{e.key.value!r}: {self.expr(e.value, block)}")
+            display.append(f"{e.key.value!r}: {self.out(e.value, block)}")
             entries.pop(0)
         block.emit(f"{name} = {{{', '.join(display)}}}")
         for e in entries:
@@ -488,9 +523,9 @@ class Emitter:
                             pad = "    "
                         block.emit(f"{pad}for k, v in {source}.items():")
                         block.emit(f"{pad}    if k not in {const}:")
-                        block.emit(f"{pad}        {name}[k] = v")
+                        block.emit(f"{pad}        {name}[k] = v if v.__class__ is str else {self.helper('fresh')}(v)")
                         continue
-                value = self.expr(e.value, block)
+                value = self.out(e.value, block)
                 if self.kinds(e.value) <= {"object"}:
                     block.emit(f"{name}.update({value})")
                 else:
@@ -500,8 +535,8 @@ class Emitter:
                     block.emit(f"if isinstance({t}, dict):")
                     block.emit(f"    {name}.update({t})")
                 continue
-            value = self.expr(e.value, block)
             may_miss = "missing" in self.kinds(e.value)
+            value = self.expr(e.value, block) if may_miss else self.out(e.value, block)
             if isinstance(e.key, ast.Literal):
                 key = repr(e.key.value)
                 if not may_miss:
@@ -517,20 +552,20 @@ class Emitter:
             conds = ([f"{t} is not MISSING"] if may_miss else []) + \
                 ([f"{key} is not MISSING"] if not isinstance(e.key, ast.Literal) else [])
             block.emit(f"if {' and '.join(conds)}:")
-            block.emit(f"    {name}[{key}] = {t}")
+            block.emit(f"    {name}[{key}] = {self.copied(t, e.value) if may_miss else t}")
         return name
 
     def list(self, n: ast.List, block: Block) -> str:
         plain = [i for i in n.items if not isinstance(i, ast.ForEach)]
         if len(plain) == len(n.items) and all("missing" not in self.kinds(i) for i in plain):
-            return "[" + ", ".join(self.expr(i, block) for i in plain) + "]"
+            return "[" + ", ".join(self.out(i, block) for i in plain) + "]"
         name = self.fresh("l")
         block.emit(f"{name} = []")
         for item in n.items:
             if isinstance(item, ast.ForEach):
                 self.for_each(item, name, block)
                 continue
-            value = self.expr(item, block)
+            value = self.out(item, block)
             if "missing" in self.kinds(item):
                 t = value if value.isidentifier() else self.fresh("t")
                 if t != value:
@@ -557,7 +592,7 @@ class Emitter:
         if n.condition is not None:
             inner.emit(f"if not {self.cond(n.condition, inner)}:")
             inner.emit("    continue")
-        value = self.expr(n.body, inner)
+        value = self.out(n.body, inner)
         if "missing" in self.kinds(n.body):
             inner.emit(f"if {value} is not MISSING:")
             inner.emit(f"    {out}.append({value})")

@@ -47,6 +47,30 @@ def lt(a, b):
     return False
 
 
+def fresh(value):
+    """The value, with every list and object in it copied: what a translator returns never shares a list or
+    an object with the event it was given (nor with another result). Without recursion, whatever the depth;
+    a list or object that appears twice in the value is copied once, as it appears."""
+    if isinstance(value, dict):
+        top = dict(value)
+    elif isinstance(value, list):
+        top = list(value)
+    else:
+        return value
+    copies = {id(value): top}
+    todo = [top]
+    while todo:
+        container = todo.pop()
+        for key, item in (container.items() if isinstance(container, dict) else enumerate(container)):
+            if isinstance(item, (dict, list)):
+                copy = copies.get(id(item))
+                if copy is None:
+                    copy = copies[id(item)] = dict(item) if isinstance(item, dict) else list(item)
+                    todo.append(copy)
+                container[key] = copy
+    return top
+
+
 def number_text(x):
     """A number as JavaScript writes it: 1.0 is "1"."""
     if isinstance(x, float):
@@ -296,7 +320,7 @@ def translate(event):
             e_traits_firstName = e_traits_first_name = e_traits_lastName = e_traits_last_name = e_traits_birthday = e_traits_avatar = e_traits_address = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
         o4 = {}
         if d_user_id is not MISSING:
-            o4['external_id'] = d_user_id
+            o4['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
         if (d_user_id is MISSING):
             e_integrations_2 = event.get('integrations', MISSING)
             e_context_2 = event.get('context', MISSING)
@@ -325,29 +349,29 @@ def translate(event):
         else:
             t5 = MISSING
         if t5 is not MISSING:
-            o4['braze_id'] = t5
+            o4['braze_id'] = (t5 if t5.__class__ is str else fresh(t5))
         if isinstance(e_traits, dict):
             for k, v in e_traits.items():
                 if k not in _KEYS2:
-                    o4[k] = v
+                    o4[k] = v if v.__class__ is str else fresh(v)
         t8 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t7 if (t7 := e_traits_first_name) is not MISSING else e_traits_firstName))
         if t8 is not MISSING:
-            o4['first_name'] = t8
+            o4['first_name'] = (t8 if t8.__class__ is str else fresh(t8))
         t10 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t9 if (t9 := e_traits_last_name) is not MISSING else e_traits_lastName))
         if t10 is not MISSING:
-            o4['last_name'] = t10
+            o4['last_name'] = (t10 if t10.__class__ is str else fresh(t10))
         t11 = format_time(parse_time(e_traits_birthday), '%Y-%m-%d')
         if t11 is not MISSING:
             o4['dob'] = t11
         if e_traits_avatar is not MISSING:
-            o4['image_url'] = e_traits_avatar
+            o4['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ is str else fresh(e_traits_avatar))
         if e_traits_address_city is not MISSING:
-            o4['home_city'] = e_traits_address_city
+            o4['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ is str else fresh(e_traits_address_city))
         if e_traits_address_country is not MISSING:
-            o4['country'] = e_traits_address_country
+            o4['country'] = (e_traits_address_country if e_traits_address_country.__class__ is str else fresh(e_traits_address_country))
         t12 = _TABLE3.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
         if t12 is not MISSING:
-            o4['gender'] = t12
+            o4['gender'] = (t12 if t12.__class__ is str else fresh(t12))
         o4['_update_existing_only'] = False
         o3 = {'attributes': [o4]}
         return [{'method': 'POST', 'url': _URL1, 'body': o3}]
@@ -379,7 +403,7 @@ def translate(event):
                         continue
                     o15 = {}
                     if d_user_id is not MISSING:
-                        o15['external_id'] = d_user_id
+                        o15['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
                     if (d_user_id is MISSING):
                         e_integrations_3 = event.get('integrations', MISSING)
                         e_context_3 = event.get('context', MISSING)
@@ -408,19 +432,19 @@ def translate(event):
                     else:
                         t16 = MISSING
                     if t16 is not MISSING:
-                        o15['braze_id'] = t16
+                        o15['braze_id'] = (t16 if t16.__class__ is str else fresh(t16))
                     t20 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t19 if (t19 := (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t18 if (t18 := v_product_sku) is not MISSING else v_product_id))) is not MISSING else v_product_product_id))
                     if t20 is not MISSING:
-                        o15['product_id'] = t20
-                    o15['currency'] = (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))
+                        o15['product_id'] = (t20 if t20.__class__ is str else fresh(t20))
+                    o15['currency'] = (t21 if (t21 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ is str else fresh(t21))
                     if v_product_price is not MISSING:
-                        o15['price'] = v_product_price
-                    o15['quantity'] = (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)
+                        o15['price'] = (v_product_price if v_product_price.__class__ is str else fresh(v_product_price))
+                    o15['quantity'] = (t22 if (t22 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ is str else fresh(t22))
                     if d_time is not MISSING:
                         o15['time'] = d_time
-                    t22 = (t21 if isinstance((t21 := ({k: v for k, v in i_product.items() if k not in _KEYS5} if isinstance(i_product, dict) else MISSING)), (str, list, dict)) and t21 else MISSING)
-                    if t22 is not MISSING:
-                        o15['properties'] = t22
+                    t24 = (t23 if isinstance((t23 := ({k: v if v.__class__ is str else fresh(v) for k, v in i_product.items() if k not in _KEYS5} if isinstance(i_product, dict) else MISSING)), (str, list, dict)) and t23 else MISSING)
+                    if t24 is not MISSING:
+                        o15['properties'] = t24
                     o15['_update_existing_only'] = False
                     l14.append(o15)
                 o13 = {'purchases': l14}
@@ -428,9 +452,9 @@ def translate(event):
             return requests
         # rule 'track' ('mappings/segment-braze.yaml:148:5')
         e_properties_2 = event.get('properties', MISSING)
-        o24 = {}
+        o26 = {}
         if d_user_id is not MISSING:
-            o24['external_id'] = d_user_id
+            o26['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
         if (d_user_id is MISSING):
             e_integrations_4 = event.get('integrations', MISSING)
             e_context_4 = event.get('context', MISSING)
@@ -454,20 +478,20 @@ def translate(event):
                     e_context_integrations_Braze_4 = e_context_integrations_Braze_braze_id_4 = MISSING
             else:
                 e_context_integrations_4 = e_context_integrations_Braze_4 = e_context_integrations_Braze_braze_id_4 = MISSING
-            d_braze_id_4 = (t26 if (t26 := ((e_integrations_Braze_braze_id_4 if isinstance(e_integrations_Braze_braze_id_4, (str, list, dict)) and e_integrations_Braze_braze_id_4 else MISSING) if isinstance(e_integrations_Braze_braze_id_4, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_4 if isinstance(e_context_integrations_Braze_braze_id_4, (str, list, dict)) and e_context_integrations_Braze_braze_id_4 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_4, str) else MISSING))
-            t25 = d_braze_id_4
+            d_braze_id_4 = (t28 if (t28 := ((e_integrations_Braze_braze_id_4 if isinstance(e_integrations_Braze_braze_id_4, (str, list, dict)) and e_integrations_Braze_braze_id_4 else MISSING) if isinstance(e_integrations_Braze_braze_id_4, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_4 if isinstance(e_context_integrations_Braze_braze_id_4, (str, list, dict)) and e_context_integrations_Braze_braze_id_4 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_4, str) else MISSING))
+            t27 = d_braze_id_4
         else:
-            t25 = MISSING
-        if t25 is not MISSING:
-            o24['braze_id'] = t25
+            t27 = MISSING
+        if t27 is not MISSING:
+            o26['braze_id'] = (t27 if t27.__class__ is str else fresh(t27))
         if e_event_2 is not MISSING:
-            o24['name'] = e_event_2
+            o26['name'] = (e_event_2 if e_event_2.__class__ is str else fresh(e_event_2))
         if d_time is not MISSING:
-            o24['time'] = d_time
-        o24['properties'] = (t27 if (t27 := ({k: v for k, v in e_properties_2.items() if k not in _KEYS6} if isinstance(e_properties_2, dict) else MISSING)) is not MISSING else {})
-        o24['_update_existing_only'] = False
-        o23 = {'events': [o24]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o23}]
+            o26['time'] = d_time
+        o26['properties'] = (t29 if (t29 := ({k: v if v.__class__ is str else fresh(v) for k, v in e_properties_2.items() if k not in _KEYS6} if isinstance(e_properties_2, dict) else MISSING)) is not MISSING else {})
+        o26['_update_existing_only'] = False
+        o25 = {'events': [o26]}
+        return [{'method': 'POST', 'url': _URL1, 'body': o25}]
     # rule 'page and screen' ('mappings/segment-braze.yaml:161:5')
     if ((e_type == 'page') or (e_type == 'screen')):
         return []
@@ -475,13 +499,13 @@ def translate(event):
     if (e_type == 'group'):
         # rule 'group without groupId' ('mappings/segment-braze.yaml:181:5')
         e_groupId = event.get('groupId', MISSING)
-        d_group_id = (t28 if isinstance((t28 := to_string(e_groupId)), (str, list, dict)) and t28 else MISSING)
+        d_group_id = (t30 if isinstance((t30 := to_string(e_groupId)), (str, list, dict)) and t30 else MISSING)
         if (d_group_id is MISSING):
             raise Rejected('a group call needs a groupId')
         # rule 'group' ('mappings/segment-braze.yaml:185:5')
-        o30 = {}
+        o32 = {}
         if d_user_id is not MISSING:
-            o30['external_id'] = d_user_id
+            o32['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
         if (d_user_id is MISSING):
             e_integrations_5 = event.get('integrations', MISSING)
             e_context_5 = event.get('context', MISSING)
@@ -505,27 +529,28 @@ def translate(event):
                     e_context_integrations_Braze_5 = e_context_integrations_Braze_braze_id_5 = MISSING
             else:
                 e_context_integrations_5 = e_context_integrations_Braze_5 = e_context_integrations_Braze_braze_id_5 = MISSING
-            d_braze_id_5 = (t32 if (t32 := ((e_integrations_Braze_braze_id_5 if isinstance(e_integrations_Braze_braze_id_5, (str, list, dict)) and e_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_integrations_Braze_braze_id_5, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_5 if isinstance(e_context_integrations_Braze_braze_id_5, (str, list, dict)) and e_context_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_5, str) else MISSING))
-            t31 = d_braze_id_5
+            d_braze_id_5 = (t34 if (t34 := ((e_integrations_Braze_braze_id_5 if isinstance(e_integrations_Braze_braze_id_5, (str, list, dict)) and e_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_integrations_Braze_braze_id_5, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_5 if isinstance(e_context_integrations_Braze_braze_id_5, (str, list, dict)) and e_context_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_5, str) else MISSING))
+            t33 = d_braze_id_5
         else:
-            t31 = MISSING
-        if t31 is not MISSING:
-            o30['braze_id'] = t31
-        k33 = ('ab_segment_group_' + d_group_id if d_group_id.__class__ is str else MISSING)
-        if k33 is not MISSING:
-            o30[k33] = True
-        o30['_update_existing_only'] = False
-        o29 = {'attributes': [o30]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o29}]
+            t33 = MISSING
+        if t33 is not MISSING:
+            o32['braze_id'] = (t33 if t33.__class__ is str else fresh(t33))
+        k35 = ('ab_segment_group_' + d_group_id if d_group_id.__class__ is str else MISSING)
+        if k35 is not MISSING:
+            o32[k35] = True
+        o32['_update_existing_only'] = False
+        o31 = {'attributes': [o32]}
+        return [{'method': 'POST', 'url': _URL1, 'body': o31}]
     # rule 'delete' ('mappings/segment-braze.yaml:195:5')
     if (e_type == 'delete'):
-        o34 = {}
-        l35 = []
-        if d_user_id is not MISSING:
-            l35.append(d_user_id)
-        t36 = (l35 if (d_user_id is not MISSING) else MISSING)
-        if t36 is not MISSING:
-            o34['external_ids'] = t36
+        o36 = {}
+        l37 = []
+        t38 = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
+        if t38 is not MISSING:
+            l37.append(t38)
+        t39 = (l37 if (d_user_id is not MISSING) else MISSING)
+        if t39 is not MISSING:
+            o36['external_ids'] = t39
         if (d_user_id is MISSING):
             e_integrations_6 = event.get('integrations', MISSING)
             e_context_6 = event.get('context', MISSING)
@@ -549,16 +574,17 @@ def translate(event):
                     e_context_integrations_Braze_6 = e_context_integrations_Braze_braze_id_6 = MISSING
             else:
                 e_context_integrations_6 = e_context_integrations_Braze_6 = e_context_integrations_Braze_braze_id_6 = MISSING
-            d_braze_id_6 = (t38 if (t38 := ((e_integrations_Braze_braze_id_6 if isinstance(e_integrations_Braze_braze_id_6, (str, list, dict)) and e_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_integrations_Braze_braze_id_6, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_6 if isinstance(e_context_integrations_Braze_braze_id_6, (str, list, dict)) and e_context_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_6, str) else MISSING))
-            l39 = []
-            if d_braze_id_6 is not MISSING:
-                l39.append(d_braze_id_6)
-            t37 = l39
+            d_braze_id_6 = (t41 if (t41 := ((e_integrations_Braze_braze_id_6 if isinstance(e_integrations_Braze_braze_id_6, (str, list, dict)) and e_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_integrations_Braze_braze_id_6, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_6 if isinstance(e_context_integrations_Braze_braze_id_6, (str, list, dict)) and e_context_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_6, str) else MISSING))
+            l42 = []
+            t43 = (d_braze_id_6 if d_braze_id_6.__class__ is str else fresh(d_braze_id_6))
+            if t43 is not MISSING:
+                l42.append(t43)
+            t40 = l42
         else:
-            t37 = MISSING
-        if t37 is not MISSING:
-            o34['braze_ids'] = t37
-        return [{'method': 'POST', 'url': _URL7, 'body': o34}]
+            t40 = MISSING
+        if t40 is not MISSING:
+            o36['braze_ids'] = t40
+        return [{'method': 'POST', 'url': _URL7, 'body': o36}]
     # rule 'unknown type' ('mappings/segment-braze.yaml:205:5')
-    m42 = text((t41 if (t41 := ('unsupported event type ' + t40 + ': expected identify, track, page, screen, group, alias or delete' if (t40 := to_json(e_type)).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
-    raise Rejected(m42 if m42 is not MISSING else "rejected by rule 'unknown type'")
+    m46 = text((t45 if (t45 := ('unsupported event type ' + t44 + ': expected identify, track, page, screen, group, alias or delete' if (t44 := to_json(e_type)).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
+    raise Rejected(m46 if m46 is not MISSING else "rejected by rule 'unknown type'")
