@@ -11,6 +11,7 @@ have: timestamps, binary, sets, pairs, non-text keys, numbers beyond the limits.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -87,8 +88,17 @@ def _first_too_deep(text: str) -> yaml.Mark | None:
     return None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def compose(source: SourceFile, diags: DiagnosticBag) -> yaml.Node | None:
     """The file's root node; None (with diagnostics) when it cannot be read safely, or is empty."""
+    half = _SURROGATE.search(source.text)  # no file decodes to one; text given to the library may hold one
+    if half is not None:
+        at = half.start()
+        diags.error("E004", f"the text holds half of a surrogate pair (U+{ord(half.group()):04X}), not a character",
+                    Span(source, at, at + 1), label="not a character")
+        return None
     try:
         root = _compose(source.text)
     except yaml.reader.ReaderError as e:
