@@ -347,7 +347,7 @@ def cmd_test(args) -> int:
     names = args.mappings or bundled_names()
     status_code = EXIT_OK
     for name in names:
-        source, code = _read_or_report(name)
+        source, _ = _read_or_report(name)
         if source is None:
             status_code = EXIT_USAGE
             continue
@@ -385,6 +385,8 @@ def _event(path: str) -> dict:
         event = json.loads(text)
     except ValueError as e:
         raise UsageError(f"{path} is not one JSON event: {e}") from None
+    except RecursionError:
+        raise UsageError(f"{path} is nested too deeply to read") from None
     if not isinstance(event, dict):
         raise UsageError(f"{path}: an event must be a JSON object")
     return event
