@@ -159,7 +159,8 @@ def check_depth(doc: ast.Document, diags: DiagnosticBag) -> bool:
     for rule in doc.rules:
         values += [n for n in (rule.condition, rule.message) if n is not None]
         for req in rule.requests:
-            values += [n for n in (req.condition, req.body) if n is not None]
+            values += [n for n in (req.condition, req.body, req.once, req.time) if n is not None]
+            values += [param.value for param in req.params]
     for value in values:
         depth, node, via, loops_bad = measure(value)
         if depth > MAX_DEPTH:

@@ -452,3 +452,12 @@ def test_changing_the_output_never_changes_the_event(standalone):
                 continue
             _mutate_everything(out)
             assert e == e_before, (name, kind)
+
+
+def test_every_value_of_a_request_is_held_to_the_depth_limit():
+    deep = "not " * 70 + "userId"  # beyond the limit, not so far that the parser refuses it first
+    for key in ("when", "once", "time"):
+        text = mapping("userId").replace("      endpoint: /users/track\n",
+                                         f"      endpoint: /users/track\n      {key}: {deep}\n")
+        diags = outcome(text)
+        assert isinstance(diags, list) and diags and diags[0][0] == "E006", (key, diags)
