@@ -461,3 +461,10 @@ def test_every_value_of_a_request_is_held_to_the_depth_limit():
                                          f"      endpoint: /users/track\n      {key}: {deep}\n")
         diags = outcome(text)
         assert isinstance(diags, list) and diags and diags[0][0] == "E006", (key, diags)
+
+
+def test_a_target_name_that_cannot_be_a_file_is_an_unknown_target():
+    for name in ("x" * 5000, "not " * 200 + "braze"):
+        text = mapping("userId").replace("name: t\n", f"name: t\ntarget: {name}\n")
+        diags = outcome(text)
+        assert isinstance(diags, list) and diags and diags[0][0] == "E303", diags

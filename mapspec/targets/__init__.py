@@ -630,7 +630,10 @@ def target_path(name: str, relative_to: str | None = None) -> Path | None:
     """The description file a mapping's `target:` names: a bundled name, or a path (relative to the mapping)."""
     if "/" not in name and "\\" not in name and not name.endswith((".yaml", ".yml")):
         path = BUNDLED / f"{name}.yaml"
-        return path if path.is_file() else None
+        try:
+            return path if path.is_file() else None
+        except (OSError, ValueError):  # a name too long for a file, or with a NUL: no such target
+            return None
     path = Path(name)
     if not path.is_absolute() and relative_to:
         path = Path(relative_to).parent / path
