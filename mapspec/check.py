@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import limits, logic, regex, runtime, stdlib, targets
+from . import limits, logic, runtime, stdlib, targets
 from .diagnostics import DiagnosticBag, did_you_mean
 from .facts import Facts
 from .facts import describe as describe_facts
@@ -66,6 +66,8 @@ def resolve_settings(doc: ast.Document, given: Mapping[str, Any], diags: Diagnos
 
 def report_regex(pattern: str, span, diags: DiagnosticBag, origin: str | None = None, what: str = "") -> None:
     """E207 and W408 for a pattern: at its span in the mapping, or (a setting's value) in the settings."""
+    from . import regex
+
     for severity, code, message, label in regex.problems(pattern):
         hints = [f"the pattern is used at {span.location()}"] if origin is not None and span is not None else []
         where = None if origin is not None else span

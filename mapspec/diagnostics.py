@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .source import Span
-from .terminal import printable_line
 
 #: Every diagnostic code with a one-line summary. Numbers are never reused.
 CODES: dict[str, str] = {
@@ -86,6 +85,8 @@ class Diagnostic:
 
         Everything that comes from the mapping (names, keys, the source line) is printed with its control
         characters escaped (`mapspec.terminal`), and the caret still points at the right characters."""
+        from .terminal import printable_line
+
         lines = [printable_line(f"{self.location()}: {self.severity}: {self.message} [{self.code}]")]
         if self.span is not None:
             src = self.span.source

@@ -13,8 +13,6 @@ import json
 import re
 from typing import Any
 
-import yaml
-
 from . import ast
 
 # binding strength: a child looser than its parent is put in parentheses
@@ -153,6 +151,8 @@ def _object_key(key: ast.Node) -> str:
 
 def _scalar(text: str) -> str:
     """YAML for a text scalar, quoted only when YAML needs it (`yes`, `1`, `a: b` are quoted)."""
+    import yaml  # only whole files need it: expressions print without it
+
     out = yaml.safe_dump(text, allow_unicode=True, width=1 << 30)
     if out.endswith("\n...\n"):
         out = out[:-5]
@@ -181,6 +181,8 @@ def _data(value: Any) -> str:
         return "[" + ", ".join(_data(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_quoted(k)}: {_data(v)}" for k, v in value.items()) + "}"
+    import yaml
+
     return yaml.safe_dump(value).split("\n")[0]  # null, true, 1, 1.0e+16: as YAML reads them back
 
 
