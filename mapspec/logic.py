@@ -107,9 +107,62 @@ def assign(f: Formula, name: Hashable, value: bool) -> Formula:
 def satisfy(f: Formula, budget: int = 20000) -> dict | None:
     """An assignment of the formula's atoms that makes it true, or None when there is none.
 
-    A depth-first search that simplifies after each choice (unit atoms of a conjunction are set first).
-    Past `budget` steps it gives up and answers as if satisfiable (with no assignment), so a caller that
-    warns "may" stays on the safe side."""
+    A conjunction is cut into parts that share no atom, each solved on its own (and remembered: the checker
+    asks about the same rule contexts again and again). Each part is a depth-first search that simplifies after
+    each choice (unit atoms of a conjunction are set first). Past `budget` steps it gives up and answers as if
+    satisfiable (with no assignment), so a caller that warns "may" stays on the safe side."""
+    out: dict = {}
+    for part in _independent(f):
+        found = _solve(part, budget)
+        if found is None:
+            return None
+        out.update(found)
+    return out
+
+
+def _independent(f: Formula) -> list[Formula]:
+    """The conjuncts of `f` grouped into formulas that share no atom."""
+    if f is True or f is False or f[0] != "and":
+        return [f]
+    parts = list(f[1])
+    owner: dict = {}  # atom -> index of the group that holds it
+    groups: list[list[int]] = []
+    parent = list(range(len(parts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, p in enumerate(parts):
+        for a in atoms(p):
+            if a in owner:
+                parent[find(i)] = find(owner[a])
+            else:
+                owner[a] = i
+    by_root: dict[int, list[Formula]] = {}
+    for i, p in enumerate(parts):
+        by_root.setdefault(find(i), []).append(p)
+    groups = list(by_root.values())
+    return [conj(*g) for g in groups]
+
+
+_solved: dict[Formula, dict | None] = {}
+
+
+def _solve(f: Formula, budget: int) -> dict | None:
+    try:
+        found = _solved[f]
+    except KeyError:
+        found = _search(f, budget)
+        if len(_solved) > 20000:
+            _solved.clear()
+        _solved[f] = found
+    return None if found is None else dict(found)
+
+
+def _search(f: Formula, budget: int) -> dict | None:
     steps = [0]
     known: dict[int, tuple[Formula, frozenset]] = {}  # id -> (formula, its atoms); the formula kept alive
 
