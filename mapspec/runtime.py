@@ -4,8 +4,9 @@ Every function here is self-contained (it uses only the standard library, `MISSI
 helpers named in its `deps`), because `mapspec compile` copies the source of the helpers a translator
 uses into the standalone module it writes. `mapspec.load` binds the same functions directly.
 
-Conventions: a helper never raises on event data; a value of the wrong kind gives MISSING, which
-drops the field it would have filled.
+Conventions: a helper never raises on event data, whatever its size or depth; a value of the wrong kind
+gives MISSING, which drops the field it would have filled. Numbers stay numbers JSON carries exactly:
+arithmetic whose result is not finite, or an integer beyond 64 bits, gives MISSING.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ def eq(a, b):
     """Equality without coercion: true is not 1, "1" is not 1; 1 and 1.0 are equal."""
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
-    return a == b
+    try:
+        return a == b
+    except RecursionError:  # values nested too deep to compare are not equal
+        return False
 
 
 def lt(a, b):
@@ -137,7 +141,10 @@ def number_text(x):
             return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
         if x.is_integer() and abs(x) < 1e21:
             return str(int(x))
-    return repr(x)
+    try:
+        return repr(x)
+    except ValueError:  # an integer of more digits than Python writes: beyond any double, as JavaScript has it
+        return "Infinity" if x > 0 else "-Infinity"
 
 
 def text(x):
@@ -152,7 +159,10 @@ def text(x):
         return "false"
     if isinstance(x, (int, float)):
         return number_text(x)
-    return json.dumps(x, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return json.dumps(x, separators=(",", ":"), ensure_ascii=False)
+    except (RecursionError, ValueError, TypeError):  # nested too deep to write out
+        return MISSING
 
 
 def template(literals, values):
@@ -168,12 +178,24 @@ def template(literals, values):
     return "".join(out)
 
 
+def exact_number(x):
+    """The number when JSON carries it exactly (finite; an integer within 64 bits), otherwise MISSING."""
+    if isinstance(x, float):
+        return x if x - x == 0 else MISSING  # inf - inf and nan - nan are nan
+    if -9223372036854775808 <= x <= 18446744073709551615:
+        return x
+    return MISSING
+
+
 def add(a, b):
     if isinstance(a, str) and isinstance(b, str):
         return a + b
     if (isinstance(a, (int, float)) and isinstance(b, (int, float))
             and not isinstance(a, bool) and not isinstance(b, bool)):
-        return a + b
+        try:
+            return exact_number(a + b)
+        except OverflowError:  # an integer too large to become a float
+            return MISSING
     return MISSING
 
 
@@ -181,18 +203,21 @@ def arith(op, a, b):
     if not (isinstance(a, (int, float)) and isinstance(b, (int, float))) or isinstance(a, bool) \
             or isinstance(b, bool):
         return MISSING
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if b == 0:
+    try:
+        if op == "-":
+            return exact_number(a - b)
+        if op == "*":
+            return exact_number(a * b)
+        if b == 0:
+            return MISSING
+        return exact_number(a / b)
+    except OverflowError:  # an integer too large to become a float
         return MISSING
-    return a / b
 
 
 def neg(a):
     if isinstance(a, (int, float)) and not isinstance(a, bool):
-        return -a
+        return exact_number(-a)
     return MISSING
 
 
@@ -200,7 +225,10 @@ def url_param(x):
     """A path parameter of a request's URL: text or a number, URL-encoded; anything else is MISSING."""
     if isinstance(x, bool) or not isinstance(x, (str, int, float)):
         return MISSING
-    return urllib.parse.quote(text(x), safe="")
+    try:
+        return urllib.parse.quote(text(x), safe="")
+    except UnicodeEncodeError:  # a lone surrogate is no character a URL can carry
+        return MISSING
 
 
 # ------------------------------------------------------------------ strings
@@ -222,7 +250,7 @@ def split(s, sep, limit=MISSING):
     """Split on a separator, at most `limit` times when a limit is given."""
     if not isinstance(s, str) or not isinstance(sep, str) or sep == "":
         return MISSING
-    if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0:
+    if isinstance(limit, int) and not isinstance(limit, bool) and 0 <= limit < len(s):
         return s.split(sep, limit)
     return s.split(sep)
 
@@ -276,11 +304,11 @@ def to_number(x):
     if isinstance(x, bool):
         return MISSING
     if isinstance(x, (int, float)):
-        return x
+        return exact_number(x)
     if isinstance(x, str):
         s = x.strip()
         try:
-            return int(s)
+            return exact_number(int(s))
         except ValueError:
             pass
         try:
@@ -294,7 +322,10 @@ def to_number(x):
 def to_json(x):
     if x is MISSING:
         return MISSING
-    return json.dumps(x, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    try:
+        return json.dumps(x, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    except (RecursionError, ValueError, TypeError):  # nested too deep to write out
+        return MISSING
 
 
 _LOOSE = re.compile(r"[^a-zA-Z0-9.]+")
@@ -341,11 +372,25 @@ def js_string(x):
         return "true" if x else "false"
     if isinstance(x, (int, float)):
         return number_text(x)
-    if isinstance(x, list):
-        return ",".join("" if v is None or v is MISSING else js_string(v) for v in x)
     if isinstance(x, dict):
         return "[object Object]"
-    return str(x)
+    if not isinstance(x, list):
+        return str(x)
+    # a list: its elements joined with commas, nested lists likewise; without recursion, for any depth
+    stack = [(iter(x), [])]
+    while True:
+        items, parts = stack[-1]
+        for v in items:
+            if isinstance(v, list):
+                stack.append((iter(v), []))
+                break
+            parts.append("" if v is None or v is MISSING else js_string(v))
+        else:
+            stack.pop()
+            joined = ",".join(parts)
+            if not stack:
+                return joined
+            stack[-1][1].append(joined)
 
 
 def now():
@@ -366,12 +411,10 @@ def parse_time(x):
     if isinstance(x, bool):
         return MISSING
     if isinstance(x, (int, float)):
-        if not math.isfinite(x):
-            return MISSING
-        try:
+        try:  # beyond the years 1 to 9999, or not finite: OverflowError or ValueError
             return datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(
                 milliseconds=x)
-        except OverflowError:
+        except (OverflowError, ValueError):
             return MISSING
     if not isinstance(x, str):
         return MISSING
@@ -381,7 +424,10 @@ def parse_time(x):
         return _parse_text_time(x)
     if t.tzinfo is None:
         return t.replace(tzinfo=datetime.timezone.utc)
-    return t.astimezone(datetime.timezone.utc)
+    try:
+        return t.astimezone(datetime.timezone.utc)
+    except OverflowError:  # an offset that moves it out of the years 1 to 9999
+        return MISSING
 
 
 def _parse_text_time(x):
@@ -436,7 +482,11 @@ def _parse_written_time(s):
     except (TypeError, ValueError, IndexError):
         t = None
     if t is not None:
-        return t.replace(tzinfo=datetime.timezone.utc) if t.tzinfo is None else t.astimezone(datetime.timezone.utc)
+        try:
+            return t.replace(tzinfo=datetime.timezone.utc) if t.tzinfo is None else t.astimezone(
+                datetime.timezone.utc)
+        except OverflowError:  # an offset that moves it out of the years 1 to 9999
+            return MISSING
     named = _LETTER.search(s) is not None
     for fmt, needs_name, literals in _WRITTEN:
         if (needs_name and not named) or any(c not in s for c in literals):
@@ -453,7 +503,10 @@ def format_time(t, fmt):
     if not isinstance(t, datetime.datetime) or not isinstance(fmt, str):
         return MISSING
     fmt = fmt.replace("%L", f"{t.microsecond // 1000:03d}")
-    return t.strftime(fmt)
+    try:
+        return t.strftime(fmt)
+    except ValueError:  # a format strftime refuses (a lone surrogate, on some systems a NUL)
+        return MISSING
 
 
 def iso8601(t):
@@ -473,7 +526,10 @@ def iso_time(x):
         if t.tzinfo is None:
             return t.isoformat(timespec="milliseconds") + "Z"
         if t.tzinfo is not datetime.timezone.utc:
-            t = t.astimezone(datetime.timezone.utc)
+            try:
+                t = t.astimezone(datetime.timezone.utc)
+            except OverflowError:  # an offset that moves it out of the years 1 to 9999
+                return MISSING
         return t.isoformat(timespec="milliseconds")[:-6] + "Z"  # without its "+00:00"
     return iso8601(parse_time(x))
 
@@ -481,12 +537,13 @@ def iso_time(x):
 #: helper -> the helpers (and modules) its source refers to
 DEPS: dict[str, tuple[str, ...]] = {
     "truthy": (), "eq": (), "lt": (), "le": ("eq", "lt"), "member": ("eq",), "getp": (),
-    "without": (), "keyset": (), "fresh": (), "url_param": ("text", "urllib.parse"), "number_text": ("math",), "text": ("number_text", "json"),
-    "template": ("text",), "add": (), "arith": (), "neg": (), "lower": (), "upper": (), "trim": (),
+    "without": (), "keyset": (), "fresh": (), "url_param": ("text", "urllib.parse"), "number_text": ("math",),
+    "text": ("number_text", "json"), "template": ("text",), "exact_number": (), "add": ("exact_number",),
+    "arith": ("exact_number",), "neg": ("exact_number",), "lower": (), "upper": (), "trim": (),
     "split": (), "join": ("text",), "replace": (), "matches": (), "starts_with": (), "ends_with": (),
-    "length": (), "non_empty": (), "to_string": ("text",), "to_number": ("math",), "to_json": ("json",),
+    "length": (), "non_empty": (), "to_string": ("text",), "to_number": ("math", "exact_number"), "to_json": ("json",),
     "loose_get": ("re", "_LOOSE"), "_LOOSE": ("re",), "index_of": (), "slice": (),
-    "js_string": ("number_text",), "now": ("datetime",), "parse_time": ("datetime", "math", "_parse_text_time"),
+    "js_string": ("number_text",), "now": ("datetime",), "parse_time": ("datetime", "_parse_text_time"),
     "_parse_text_time": ("datetime", "_ISO_DATE", "_ISO_TIME", "_parse_written_time"),
     "_parse_written_time": ("datetime", "_WRITTEN", "_TWO_NUMBERS", "_LETTER"),
     "_WRITTEN_FORMATS": (), "_WRITTEN": ("re", "_WRITTEN_FORMATS"), "_TWO_NUMBERS": ("re",), "_LETTER": ("re",),

@@ -78,7 +78,10 @@ def number_text(x):
             return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
         if x.is_integer() and abs(x) < 1e21:
             return str(int(x))
-    return repr(x)
+    try:
+        return repr(x)
+    except ValueError:  # an integer of more digits than Python writes: beyond any double, as JavaScript has it
+        return "Infinity" if x > 0 else "-Infinity"
 
 
 def text(x):
@@ -93,7 +96,10 @@ def text(x):
         return "false"
     if isinstance(x, (int, float)):
         return number_text(x)
-    return json.dumps(x, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return json.dumps(x, separators=(",", ":"), ensure_ascii=False)
+    except (RecursionError, ValueError, TypeError):  # nested too deep to write out
+        return MISSING
 
 
 def length(x):
@@ -110,7 +116,10 @@ def to_string(x):
 def to_json(x):
     if x is MISSING:
         return MISSING
-    return json.dumps(x, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    try:
+        return json.dumps(x, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    except (RecursionError, ValueError, TypeError):  # nested too deep to write out
+        return MISSING
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -126,12 +135,10 @@ def parse_time(x):
     if isinstance(x, bool):
         return MISSING
     if isinstance(x, (int, float)):
-        if not math.isfinite(x):
-            return MISSING
-        try:
+        try:  # beyond the years 1 to 9999, or not finite: OverflowError or ValueError
             return datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(
                 milliseconds=x)
-        except OverflowError:
+        except (OverflowError, ValueError):
             return MISSING
     if not isinstance(x, str):
         return MISSING
@@ -141,7 +148,10 @@ def parse_time(x):
         return _parse_text_time(x)
     if t.tzinfo is None:
         return t.replace(tzinfo=datetime.timezone.utc)
-    return t.astimezone(datetime.timezone.utc)
+    try:
+        return t.astimezone(datetime.timezone.utc)
+    except OverflowError:  # an offset that moves it out of the years 1 to 9999
+        return MISSING
 
 
 def _parse_text_time(x):
@@ -200,7 +210,11 @@ def _parse_written_time(s):
     except (TypeError, ValueError, IndexError):
         t = None
     if t is not None:
-        return t.replace(tzinfo=datetime.timezone.utc) if t.tzinfo is None else t.astimezone(datetime.timezone.utc)
+        try:
+            return t.replace(tzinfo=datetime.timezone.utc) if t.tzinfo is None else t.astimezone(
+                datetime.timezone.utc)
+        except OverflowError:  # an offset that moves it out of the years 1 to 9999
+            return MISSING
     named = _LETTER.search(s) is not None
     for fmt, needs_name, literals in _WRITTEN:
         if (needs_name and not named) or any(c not in s for c in literals):
@@ -217,7 +231,10 @@ def format_time(t, fmt):
     if not isinstance(t, datetime.datetime) or not isinstance(fmt, str):
         return MISSING
     fmt = fmt.replace("%L", f"{t.microsecond // 1000:03d}")
-    return t.strftime(fmt)
+    try:
+        return t.strftime(fmt)
+    except ValueError:  # a format strftime refuses (a lone surrogate, on some systems a NUL)
+        return MISSING
 
 
 def iso8601(t):
@@ -237,7 +254,10 @@ def iso_time(x):
         if t.tzinfo is None:
             return t.isoformat(timespec="milliseconds") + "Z"
         if t.tzinfo is not datetime.timezone.utc:
-            t = t.astimezone(datetime.timezone.utc)
+            try:
+                t = t.astimezone(datetime.timezone.utc)
+            except OverflowError:  # an offset that moves it out of the years 1 to 9999
+                return MISSING
         return t.isoformat(timespec="milliseconds")[:-6] + "Z"  # without its "+00:00"
     return iso8601(parse_time(x))
 
