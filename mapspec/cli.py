@@ -91,15 +91,19 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="translate events and deliver them to Braze: batched, rate-limited, retried",
                        description="Stream NDJSON Segment events, translate them, batch them and POST them to Braze "
-                                   "with the key in BRAZE_REST_API_KEY (or --api-key-file). Without a key, or with "
-                                   "--dry-run, the batched requests are written to stdout instead. Exit 0 when "
-                                   "everything was delivered or skipped, 1 when anything was dead-lettered, 2 on "
-                                   "an error that stops the run.")
+                                   "with the key in BRAZE_REST_API_KEY (or --api-key-file). With --dry-run, the "
+                                   "batched requests are written to stdout instead and nothing is sent. Exit 0 when "
+                                   "every line was delivered or skipped (or the job was already complete), 1 when "
+                                   "this run dead-lettered anything, 2 when the run cannot start or is stopped "
+                                   "(no key, a bad key or endpoint, a checkpoint for other input).")
     r.add_argument("inputs", nargs="*", default=["-"], metavar="INPUT", help="NDJSON files (default: stdin)")
     r.add_argument("--mapping", "-m", default="segment-braze", help="mapping name or path (default: segment-braze)")
     r.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
     r.add_argument("--dead-letter", metavar="FILE", help="NDJSON file for what cannot be delivered")
     r.add_argument("--checkpoint", metavar="FILE", help="record progress here; the same command resumes from it")
+    r.add_argument("--stdin-name", metavar="NAME",
+                   help="a name for the stream on stdin (the day's export, say): needed with --checkpoint, so "
+                        "that a resume goes on only from the same stream")
     r.add_argument("--dry-run", action="store_true", help="write the batched requests to stdout, send nothing")
     r.add_argument("--api-key-file", metavar="FILE", help="read the REST API key from this file")
     r.add_argument("--endpoint", metavar="URL", help="send to this base URL instead of the mapping's")
@@ -109,6 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--rate", default="3000/3", metavar="N/SECONDS", help="request rate limit (default 3000/3)")
     r.add_argument("--retry-deadline", type=float, default=300.0, metavar="SECONDS",
                    help="how long a batch may keep being retried (default 300)")
+    r.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long one request may take, from connecting to the answer (default 30)")
     r.add_argument("--max-line-bytes", type=int, default=1 << 20, help="longer input lines are dead-lettered")
     r.add_argument("--skip-unchanged", action="store_true",
                    help="leave out attributes whose value has not changed since last sent (needs --state)")
@@ -473,37 +479,80 @@ def cmd_run(args) -> int:
     import logging
 
     from .compiler import load_compiled
-    from .delivery import Fatal, Job, Options, run
+    from .delivery import Fatal, Job, Options, execute
+    from .delivery.common import key_problem, url_problem
     from .errors import CompileError
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     key = _api_key(args.api_key_file)
+    if not args.dry_run:
+        where = f"the API key file {args.api_key_file}" if args.api_key_file else "BRAZE_REST_API_KEY"
+        if key is None:
+            raise UsageError("no Braze REST API key: set BRAZE_REST_API_KEY, or give --api-key-file FILE; or "
+                             "--dry-run to see the requests without sending them")
+        problem = key_problem(key)
+        if problem:
+            raise UsageError(f"the key in {where} cannot be sent in an HTTP header: {problem}")
+    if args.endpoint:
+        problem = url_problem(args.endpoint)
+        if problem:
+            raise UsageError(f"--endpoint {args.endpoint!r}: {problem} (for example https://rest.iad-01.braze.com, "
+                             "or http://127.0.0.1:8765 for the emulator)")
+    for name in ("timeout", "retry_deadline"):
+        if not getattr(args, name) > 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be a positive number of seconds")
+    for name in ("in_flight", "batch_size", "max_line_bytes"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     try:
         translate = load_compiled(_compile(args.mapping, args.settings, standalone=False))
     except CompileError as e:
         _print_diagnostics(e.diagnostics)
         return EXIT_USAGE
-    dry = args.dry_run or key is None
-    if dry and not args.dry_run:
-        print("mapspec run: no BRAZE_REST_API_KEY (or --api-key-file): writing the batched requests to stdout",
-              file=sys.stderr)
     options = Options(objects_per_array=args.batch_size, max_objects=args.max_objects, in_flight=args.in_flight,
-                      rate=_rate(args.rate), retry_deadline=args.retry_deadline, max_line_bytes=args.max_line_bytes)
+                      rate=_rate(args.rate), retry_deadline=args.retry_deadline, timeout=args.timeout,
+                      max_line_bytes=args.max_line_bytes)
+    dry = args.dry_run
     job = Job(translate, args.inputs, None if dry else key, options, dead_letter=args.dead_letter,
               checkpoint=args.checkpoint, state=args.state if args.skip_unchanged else None, endpoint=args.endpoint,
-              out=sys.stdout.buffer if dry else None, progress=sys.stderr if sys.stderr.isatty() else None)
+              out=sys.stdout.buffer if dry else None, progress=sys.stderr if sys.stderr.isatty() else None,
+              stdin_name=args.stdin_name)
+    say = _say
     try:
-        account = run(job)
+        account, outcome = execute(job)
     except Fatal as e:
-        print(f"mapspec run: stopped: {e}", file=sys.stderr)
+        say(f"stopped: {e}")
+        outcome = getattr(e, "outcome", None)
+        if outcome is not None and outcome.run.read:
+            say(outcome.run.text())
+            if outcome.pending:
+                after = ("the checkpoint is before them: the same command goes on from there" if args.checkpoint
+                         else "without --checkpoint, a new run starts from the first line again")
+                say(f"{outcome.pending} lines were neither delivered nor dead-lettered; {after}")
         return EXIT_USAGE
     except OSError as e:
         raise UsageError(f"{e.filename or ''}: {e.strerror}") from None
-    print(f"mapspec run: {account.text()}", file=sys.stderr)
-    if not account.adds_up():  # pragma: no cover - a bug, said out loud
-        print("mapspec run: the account does not add up: this is a bug", file=sys.stderr)
+    if outcome.already_complete:
+        where = "; ".join(f"{name} after line {n}" for name, n in outcome.resumed)
+        say(f"already complete: nothing left to read ({where}); the job: {outcome.whole.text()}")
+        return EXIT_OK
+    say(account.text())
+    if outcome.resumed:
+        where = "; ".join(f"{name} after line {n}" for name, n in outcome.resumed)
+        say(f"resumed ({where}); the whole job: {outcome.whole.text()}")
+        if outcome.twice:
+            say(f"{outcome.twice} objects may have been sent twice: the previous run had started requests for "
+                "their lines when it stopped (Braze has no idempotency key)")
+        elif outcome.twice is None and not dry:
+            say("the previous run left no record of its requests: what it had in flight may have been sent twice")
+    if not account.adds_up() or (outcome.resumed and not outcome.whole.adds_up()):  # pragma: no cover - a bug
+        say("the account does not add up: this is a bug")
         return EXIT_FAIL
     return EXIT_FAIL if account.dead_lettered else EXIT_OK
+
+
+def _say(text: str) -> None:
+    print(f"mapspec run: {text}", file=sys.stderr)
 
 
 def cmd_emulator(args) -> int:

@@ -1,23 +1,31 @@
-"""A delivery job from input lines to delivered, skipped or dead-lettered."""
+"""A delivery job: input lines in, each one delivered, skipped or dead-lettered, in constant memory.
+
+    Reader (a thread) ─▶ blocks of lines ─▶ Run.take(line): the line's event, its requests, its objects
+    objects ─▶ Batcher (per request key) ─▶ Sender (in flight, rate, retries) ─▶ Ledger.object_done
+    Ledger.decide: the one place a line's fate is decided; lines leave the ledger in input order, and only
+    then count in the account, reach the dead-letter file and move the checkpoint.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from .batching import Batch, Batcher
-from .common import Fatal, Options, json_dumps, json_loads
-from .ledger import Account, Checkpoint, DeadLetters, Tracker
-from .reader import Line, read_lines
+from .. import jsonio
+from .batching import Batch, Batcher, Item, Unsendable
+from .common import Fatal, Options, RedactingFilter, Secret, key_problem, log, url_problem
+from .ledger import FAILED, INVALID, REFUSED, REJECTED, SKIPPED, Account, Checkpoint, DeadLetters, Ledger
+from .reader import InputChanged, Line, Reader, Source, lines
 from .sender import Sender
 from .store import AttributeStore
+
+SLICE = 256  # lines handled between two looks at the rest of the loop (answers, timers)
 
 
 @dataclass
@@ -30,189 +38,284 @@ class Job:
     checkpoint: str | None = None
     state: str | None = None  # --skip-unchanged store
     endpoint: str | None = None  # replaces the scheme and host of every request's URL
-    out: IO[bytes] | None = None  # dry run: where batched requests go
+    out: IO[bytes] | None = None  # dry run: where batched requests go (nothing is sent, no checkpoint written)
     progress: IO[str] | None = None
     transport: Any = None  # an httpx transport, for tests
+    stdin_name: str | None = None  # what stdin is called in the checkpoint and dead letters
 
 
-def _rebase(url: str, endpoint: str | None) -> str:
-    if not endpoint:
-        return url
-    return endpoint.rstrip("/") + urlsplit(url).path
+@dataclass
+class Outcome:
+    """What a run tells besides its account."""
+
+    run: Account  # this run
+    whole: Account  # the job since it began (the same as `run` when it did not resume)
+    resumed: list[tuple[str, int]]  # (input, lines decided before this run) for the inputs it resumed
+    twice: int | None  # objects sent again that the previous run may have sent (None: not a resume, or unknown)
+    pending: int = 0  # lines neither delivered nor dead-lettered when a Fatal stopped the run
+
+    @property
+    def already_complete(self) -> bool:
+        """A resumed job with nothing left to read."""
+        return bool(self.resumed) and self.run.read == 0
 
 
-async def _run(job: Job) -> Account:
-    from .. import Rejected
+def sources(job: Job) -> list[Source]:
+    out = []
+    if job.inputs.count("-") > 1:
+        raise Fatal("stdin (-) can be read only once")
+    for i, path in enumerate(job.inputs):
+        if path == "-":
+            if job.checkpoint and not job.stdin_name:
+                raise Fatal("reading stdin with --checkpoint needs --stdin-name NAME, a name for this stream (the "
+                            "day's export, say): a resume must not go on from another stream's position")
+            name = f"stdin:{job.stdin_name}" if job.stdin_name else "-"
+        else:
+            name = path
+        out.append(Source(i, path, name))
+    return out
 
-    account = Account()
-    dead = DeadLetters(job.dead_letter)
-    checkpoint = Checkpoint(job.checkpoint, job.inputs)
-    tracker = Tracker(account, dead, checkpoint)
-    if checkpoint.done:
-        saved = {}
-        if job.checkpoint and os.path.exists(job.checkpoint):
-            saved = json.load(open(job.checkpoint, encoding="utf-8")).get("account", {})
-        for k, v in saved.items():
-            if hasattr(account, k) and isinstance(v, int):
-                setattr(account, k, v)
-    options = job.options
-    batcher = Batcher(options)
-    store = AttributeStore(job.state) if job.state else None
-    client = None
-    sender: Sender | None = None
-    dry = job.out is not None
-    if not dry:
-        import httpx
 
-        client = httpx.AsyncClient(transport=job.transport, http2=False,
-                                   limits=httpx.Limits(max_connections=options.in_flight * 2))
+class Run:
+    def __init__(self, job: Job):
+        self.job, self.options = job, job.options
+        self.dry = job.out is not None
+        if not self.dry:
+            problem = "there is none" if not job.key else key_problem(job.key)
+            if problem:
+                raise Fatal(f"the Braze REST API key cannot be used: {problem}")
+        if job.endpoint:
+            problem = url_problem(job.endpoint)
+            if problem:
+                raise Fatal(f"--endpoint {job.endpoint!r} cannot be used: {problem}")
+        self.secret = Secret(job.key)
+        self.sources = sources(job)
+        self.account = Account(dry=self.dry)
+        self.checkpoint = Checkpoint(job.checkpoint, self.sources, self.options.max_line_bytes, write=not self.dry)
+        saved = self.checkpoint.saved
+        keep = None  # on a resume, the dead-letter file as it was at the checkpoint (what follows is decided again)
+        if saved is not None and not self.dry and job.dead_letter and saved.dead_letter_size is not None \
+                and saved.dead_letter_path == os.path.abspath(job.dead_letter):
+            keep = saved.dead_letter_size
+        self.dead = DeadLetters(job.dead_letter, self.secret, keep)
+        self.window = max(64, self.options.in_flight * self.options.objects_per_array)
+        self.ledger = Ledger(self.sources, self.account, self.dead, self.checkpoint, self.options.max_line_bytes,
+                             save_lines=self.window, dead_letter_path=job.dead_letter)
+        self.batcher = Batcher(self.options)
+        self.store = AttributeStore(job.state) if job.state else None
+        self.urls: dict[str, str] = {}
+        self.client = None
+        self.sender: Sender | None = None
+        from .. import Rejected
 
-        def delivered(batch: Batch, items) -> None:
-            if store is not None and batch.kind == "track":
-                store.remember([item.obj for name, _, item in items if name == "attributes"])
+        self.Rejected = Rejected
 
-        sender = Sender(client, job.key or "", options, tracker, account, delivered)
+    # ------------------------------------------------------------------ one line
 
-    async def emit(batch: Batch) -> None:
-        if sender is not None:
-            await sender.submit(batch)
-            return
-        request = {"method": batch.method, "url": batch.url, "body": batch.body()}
-        job.out.write(json_dumps(request) + b"\n")
-        account.requests += 1
-        for _, _, item in batch.items():
-            tracker.object_done(item.owner)
-
-    queue: asyncio.Queue = asyncio.Queue(maxsize=64)
-    loop = asyncio.get_running_loop()
-    stop = threading.Event()
-    skip = {src: checkpoint.done.get(src, {}) for src in job.inputs}
-
-    def reader() -> None:
-        chunk: list[Line] = []
+    def take(self, line: Line) -> list[Batch] | None:
+        """What a line gives: a fate now (not an event, rejected, failed, nothing to send), or objects on their
+        way; returns the batches its objects filled."""
+        ledger = self.ledger
+        ledger.enter(line)
+        data = line.data
+        if data is None:
+            ledger.dead_letter(line, f"line longer than {self.options.max_line_bytes} bytes ({line.size} bytes)")
+            ledger.decide(line, INVALID)
+            return None
         try:
-            for line in read_lines(job.inputs, options.max_line_bytes, skip):
-                if stop.is_set():
-                    return
-                chunk.append(line)
-                if len(chunk) >= 256:
-                    asyncio.run_coroutine_threadsafe(queue.put(chunk), loop).result()
-                    chunk = []
-            if chunk:
-                asyncio.run_coroutine_threadsafe(queue.put(chunk), loop).result()
-        except OSError as e:
-            asyncio.run_coroutine_threadsafe(queue.put(e), loop).result()
+            event = jsonio.loads(data)
+        except jsonio.BadJSON as e:
+            if not data.strip():
+                self.account.blank += 1
+                ledger.decide(line, SKIPPED)
+                return None
+            ledger.dead_letter(line, str(e), text=data.decode("utf-8", "replace").rstrip("\r\n")[:2000])
+            ledger.decide(line, INVALID)
+            return None
+        if type(event) is not dict:
+            ledger.dead_letter(line, f"an event must be a JSON object, not {_kind(event)}",
+                               text=data.decode("utf-8", "replace").rstrip("\r\n")[:2000])
+            ledger.decide(line, INVALID)
+            return None
+        line.event = event
+        try:
+            requests = self.job.translate(event)
+        except self.Rejected as e:
+            ledger.dead_letter(line, f"rejected: {e}")
+            ledger.decide(line, REJECTED)
+            return None
+        except Exception as e:  # noqa: BLE001 - the last line of defence: a broken event must not stop the stream
+            log.debug("the translator failed on line %d", line.number, exc_info=True)
+            ledger.dead_letter(line, f"the translator failed on this event: {type(e).__name__}: {e}")
+            ledger.decide(line, FAILED)
+            return None
+        self.account.translated += 1
+        try:
+            if type(requests) is not list:
+                raise Unsendable(f"the translator returned {_kind(requests)}, not a list of requests")
+            prepared = [self.batcher.prepare(r, self.url(r)) for r in requests]
+        except Unsendable as e:
+            ledger.dead_letter(line, f"cannot be sent: {e}")
+            ledger.decide(line, REFUSED if e.refused else FAILED)
+            return None
+        if self.store is not None:
+            prepared = [self.store.trim_prepared(p, self.account) for p in prepared]
+        full: list[Batch] = []
+        for p in prepared:
+            full += self.batcher.add(p, line)
+        if line.objects == 0:  # nothing to send
+            ledger.decide(line)
+        return full
+
+    def url(self, request: Any) -> str | None:
+        """The URL a request goes to (--endpoint in place of its scheme and host); Fatal for one that cannot be."""
+        url = request.get("url") if isinstance(request, dict) else None
+        if not isinstance(url, str):
+            return None
+        out = self.urls.get(url)
+        if out is None:
+            endpoint = self.job.endpoint
+            out = endpoint.rstrip("/") + urlsplit(url).path if endpoint else url
+            problem = url_problem(out)
+            if problem:
+                raise Fatal(f"the mapping sends to {out!r}, which cannot be used: {problem} (check its base_url "
+                            "setting, such as rest_endpoint, or --endpoint)")
+            self.urls[url] = out
+        return out
+
+    # ------------------------------------------------------------------ batches out
+
+    async def emit(self, batch: Batch) -> None:
+        if self.sender is not None:
+            await self.sender.submit(batch)
             return
-        asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
+        out = self.job.out
+        out.write(b'{"method":' + jsonio.dumps(batch.method) + b',"url":' + jsonio.dumps(batch.url)
+                  + b',"body":' + batch.body() + b"}\n")
+        self.account.requests += 1
+        done = self.ledger.object_done
+        for item in batch.items():
+            item.done = True
+            done(item.owner)
 
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    started = time.monotonic()
-    last_progress = 0.0
-    try:
-        while True:
+    def delivered(self, batch: Batch, items: list[Item]) -> None:
+        if self.store is not None and batch.kind == "track":
+            self.store.remember([item.obj for item in items if item.name == "attributes"])
+
+    # ------------------------------------------------------------------ the loop
+
+    async def run(self) -> Outcome:
+        job, options, ledger, batcher = self.job, self.options, self.ledger, self.batcher
+        if not self.dry:
+            import httpx
+
+            self.client = httpx.AsyncClient(transport=job.transport, http2=False,
+                                            limits=httpx.Limits(max_connections=options.in_flight * 2))
+            self.sender = Sender(self.client, self.secret, options, ledger, self.account, self.checkpoint,
+                                 self.delivered)
+        sources, checkpoint, limit = self.sources, self.checkpoint, options.max_line_bytes
+
+        def produce():
+            for source in sources:
+                yield from lines(source, limit, checkpoint.position(source.index), ledger.digests[source.index])
+
+        reader = Reader(produce)
+        started = last_progress = time.monotonic()
+        try:
+            while True:
+                try:
+                    block = await asyncio.wait_for(reader.get(), timeout=options.linger)
+                except TimeoutError:
+                    for batch in batcher.due(time.monotonic(), options.linger):
+                        await self.emit(batch)
+                    continue
+                except InputChanged as e:
+                    raise Fatal(f"cannot resume from the checkpoint {job.checkpoint}: {e}. Give the input it was "
+                                "written for, or remove the checkpoint to start this job again") from None
+                except OSError as e:
+                    raise Fatal(f"cannot read {e.filename or 'the input'}: {e.strerror or e}") from None
+                if block is None:
+                    break
+                for start in range(0, len(block), SLICE):
+                    for line in block[start:start + SLICE]:
+                        full = self.take(line)
+                        if full:
+                            for batch in full:
+                                await self.emit(batch)
+                    now = time.monotonic()
+                    for batch in batcher.due(now, options.linger):
+                        await self.emit(batch)
+                    head = ledger.head
+                    if head is not None and len(ledger.lines) > self.window:
+                        for batch in batcher.holding(head):  # no more than a window waits behind one line
+                            await self.emit(batch)
+                    if job.progress is not None and now - last_progress > 0.5:
+                        last_progress = now
+                        self.show_progress(started)
+                    await asyncio.sleep(0)
+            for batch in batcher.drain():
+                await self.emit(batch)
+            if self.sender is not None:
+                await self.sender.wait()
+        except Fatal as e:
+            if self.sender is not None:
+                await self.sender.cancel()
+            e.outcome = self.outcome(pending=len(ledger.lines))  # type: ignore[attr-defined]
+            raise
+        finally:
+            reader.stop()
+            if job.progress is not None:
+                self.show_progress(started, final=True)
+            if self.client is not None:
+                await self.client.aclose()
             try:
-                chunk = await asyncio.wait_for(queue.get(), timeout=options.linger)
-            except TimeoutError:
-                for batch in batcher.due(time.monotonic(), options.linger):
-                    await emit(batch)
-                continue
-            if chunk is None:
-                break
-            if isinstance(chunk, OSError):
-                raise Fatal(f"cannot read {chunk.filename}: {chunk.strerror}")
-            for line in chunk:
-                await _one(job, line, tracker, batcher, account, store, emit, Rejected)
-            for batch in batcher.due(time.monotonic(), options.linger):
-                await emit(batch)
-            if job.progress is not None and time.monotonic() - last_progress > 0.5:
-                last_progress = time.monotonic()
-                _progress(job.progress, account, started, sender)
-        for batch in batcher.drain():
-            await emit(batch)
-        if sender is not None:
-            await sender.wait()
+                ledger.save(wait=True)
+            finally:
+                self.dead.close()
+                checkpoint.close()
+                if self.store is not None:
+                    self.store.close()
+        return self.outcome()
+
+    def outcome(self, pending: int = 0) -> Outcome:
+        resumed = [(s.name, p.line) for s, p in zip(self.sources, self.ledger.start, strict=True) if p.line]
+        twice = None
+        if resumed and self.sender is not None and self.ledger.sent_before is not None:
+            twice = self.sender.twice
+        self.account.twice = twice
+        return Outcome(self.account, self.ledger.whole(), resumed, twice, pending)
+
+    def show_progress(self, started: float, final: bool = False) -> None:
+        account = self.account
+        rate = account.read / max(time.monotonic() - started, 1e-9)
+        in_flight = self.sender.in_flight if self.sender is not None else 0
+        text = (f"{account.read:,} events, {rate:,.0f}/s, {in_flight} in flight, {account.retried} retried, "
+                f"{account.dead_lettered} dead-lettered")
+        self.job.progress.write("\r" + text + ("\n" if final else ""))
+        self.job.progress.flush()
+
+
+def _kind(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null", dict: "an object"}.get(
+        type(value), "a number")
+
+
+def execute(job: Job) -> tuple[Account, Outcome]:
+    """Run a job to the end: (this run's account, what else it tells). Raises Fatal, carrying `.outcome`, for a
+    problem that stops it."""
+    run_ = Run(job)
+    redact = RedactingFilter(run_.secret)
+    places = [log, *logging.getLogger().handlers]  # ours, and every handler (httpx's records go through them)
+    for place in places:
+        place.addFilter(redact)
+    try:
+        outcome = asyncio.run(run_.run())
     finally:
-        stop.set()
-        if job.progress is not None:
-            _progress(job.progress, account, started, sender, final=True)
-        if client is not None:
-            await client.aclose()
-        tracker.advance(force=True)
-        dead.close()
-        if store is not None:
-            store.close()
-    return account
-
-
-async def _one(job: Job, line: Line, tracker: Tracker, batcher: Batcher, account: Account, store, emit, Rejected):
-    account.read += 1
-    if line.data is None:
-        p = tracker.open(line, None)
-        account.invalid += 1
-        tracker.dead_letter(p, f"line longer than {job.options.max_line_bytes} bytes ({line.length} bytes)")
-        p.read_done, p.objects = True, -1
-        tracker.advance()
-        return
-    problem, event = None, None
-    try:
-        event = json_loads(line.data)
-    except UnicodeDecodeError as e:
-        problem = f"invalid UTF-8: {e.reason}"
-    except ValueError as e:
-        problem = "empty line" if not line.data.strip() else f"invalid JSON: {e}"
-    if problem is None and not isinstance(event, dict):
-        problem = "an event must be a JSON object"
-    if problem is not None:
-        p = tracker.open(line, None)
-        account.invalid += 1
-        tracker.dead_letter(p, problem, text=line.data.decode("utf-8", "replace")[:2000])
-        p.read_done, p.objects = True, -1
-        tracker.advance()
-        return
-    p = tracker.open(line, event)
-    try:
-        requests = job.translate(event)
-    except Rejected as e:
-        account.rejected += 1
-        tracker.dead_letter(p, f"rejected: {e}")
-        p.read_done, p.objects, p.event = True, -1, None
-        tracker.advance()
-        return
-    account.translated += 1
-    full: list[Batch] = []
-    for request in requests:
-        request = dict(request, url=_rebase(request["url"], job.endpoint))
-        if store is not None and isinstance(request.get("body"), dict) and request["body"].get("attributes"):
-            body = dict(request["body"])
-            kept = []
-            for obj in body["attributes"]:
-                trimmed = store.trim(obj) if isinstance(obj, dict) else obj
-                if trimmed is None:
-                    account.unchanged += 1
-                else:
-                    kept.append(trimmed)
-            body["attributes"] = kept
-            request["body"] = body
-        full.extend(batcher.add(request, p))
-    p.read_done = True
-    if p.objects == 0:  # nothing to send: skipped, resolved now
-        account.skipped += 1
-        p.objects, p.event = -1, None
-        tracker.advance()
-    for batch in full:
-        await emit(batch)
-
-
-def _progress(stream: IO[str], account: Account, started: float, sender: Sender | None, final: bool = False) -> None:
-    rate = account.read / max(time.monotonic() - started, 1e-9)
-    in_flight = sender.in_flight if sender is not None else 0
-    text = (f"{account.read:,} events, {rate:,.0f}/s, {in_flight} in flight, {account.retried} retried, "
-            f"{account.dead_lettered} dead-lettered")
-    stream.write("\r" + text + ("\n" if final else ""))
-    stream.flush()
+        for place in places:
+            place.removeFilter(redact)
+    return outcome.run, outcome
 
 
 def run(job: Job) -> Account:
-    """Run a delivery job to the end; raises Fatal for a problem that stops it."""
-    return asyncio.run(_run(job))
+    """Run a delivery job to the end; this run's account. Raises Fatal for a problem that stops it."""
+    return execute(job)[0]

@@ -1,169 +1,410 @@
-"""The account, the dead-letter file, the checkpoint, and the lines on their way."""
+"""The account, the dead-letter file, the checkpoint, and the ledger that decides every line's fate.
+
+Lines enter the ledger in input order and leave it in the same order, once decided. Leaving is when a
+line counts in the account, when its dead letters are written, when it enters its input's prefix digest and
+when the checkpoint may move past it: so the checkpoint, the account it records and the dead-letter file
+always describe the same prefix of the input, and a resumed run goes on from exactly there.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
-from .common import Fatal
-from .reader import Line
+from .. import jsonio
+from .common import Fatal, Secret
+from .reader import Line, Position, PrefixDigest, Source
+
+# a line's fates: delivered and skipped, or one of the ways to the dead-letter file
+DELIVERED, SKIPPED = "delivered", "skipped"
+INVALID, REJECTED, FAILED, REFUSED, EXPIRED = "invalid", "rejected", "failed", "refused", "expired"
+DEAD = (INVALID, REJECTED, FAILED, REFUSED, EXPIRED)
 
 
 @dataclass
 class Account:
+    """What became of the lines of a run (or, in `whole`, of a resumed job since it began)."""
+
     read: int = 0
     translated: int = 0
-    skipped: int = 0
     delivered: int = 0
-    rejected: int = 0
-    invalid: int = 0
-    refused: int = 0  # lines with an object Braze refused or that ran out of retries
+    skipped: int = 0
+    blank: int = 0  # of the skipped: blank lines
+    invalid: int = 0  # not an event: bad JSON, not an object, too long, a number JSON cannot carry
+    rejected: int = 0  # the mapping refused the event
+    failed: int = 0  # the translator failed on the event, or its output cannot be sent
+    refused: int = 0  # Braze refused an object of the line
+    expired: int = 0  # an object of the line ran out of retries
     unchanged: int = 0  # objects left out by --skip-unchanged
-    requests: int = 0
+    requests: int = 0  # requests made (every attempt), or written in a dry run
+    unanswered: int = 0  # of those: no answer (connection failed or dropped, timed out)
     retried: int = 0
+    twice: int | None = None  # objects sent again after a resume that the previous run may have sent
+    dry: bool = False  # a dry run: nothing sent
+
+    COUNTS = ("read", "translated", "delivered", "skipped", "blank", "invalid", "rejected", "failed", "refused",
+              "expired", "unchanged", "requests", "unanswered", "retried")
 
     @property
     def dead_lettered(self) -> int:
-        return self.invalid + self.rejected + self.refused
+        return self.invalid + self.rejected + self.failed + self.refused + self.expired
+
+    @property
+    def decided(self) -> int:
+        return self.delivered + self.skipped + self.dead_lettered
 
     def adds_up(self) -> bool:
-        return self.read == self.delivered + self.skipped + self.dead_lettered
+        return self.read == self.decided
+
+    def count(self, fate: str) -> None:
+        setattr(self, fate, getattr(self, fate) + 1)
+
+    def plus(self, other: Account) -> Account:
+        out = Account(dry=self.dry)
+        for name in self.COUNTS:
+            setattr(out, name, getattr(self, name) + getattr(other, name))
+        return out
+
+    def counts(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.COUNTS}
+
+    @classmethod
+    def from_counts(cls, data: Any) -> Account:
+        out = cls()
+        if not isinstance(data, dict):
+            raise ValueError("no account")
+        for name in cls.COUNTS:
+            value = data.get(name, 0)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"account.{name} is not a count")
+            setattr(out, name, value)
+        return out
 
     def text(self) -> str:
-        return (f"read {self.read}, translated {self.translated}, delivered {self.delivered}, skipped {self.skipped}, "
-                f"rejected {self.rejected}, dead-lettered {self.dead_lettered} "
-                f"({self.invalid} not events, {self.rejected} rejected, {self.refused} refused by Braze); "
-                f"{self.requests} requests, {self.retried} retried"
-                + (f", {self.unchanged} unchanged objects left out" if self.unchanged else ""))
-
-
-@dataclass
-class Pending:
-    """An input line whose objects are on their way."""
-
-    line: Line
-    event: Any
-    objects: int = 0
-    failed: list[dict] = field(default_factory=list)
-    read_done: bool = False
+        sent = f"would send {self.delivered}" if self.dry else f"delivered {self.delivered}"
+        skipped = f"skipped {self.skipped}" + (f" ({self.blank} blank)" if self.blank else "")
+        dead = (f"dead-lettered {self.dead_lettered} ({self.invalid} not events, {self.rejected} rejected, "
+                f"{self.failed} failed in translation, {self.refused} refused by Braze, {self.expired} out of "
+                "retries)")
+        if self.dry:
+            requests = f"{self.requests} requests written, nothing sent"
+        else:
+            requests = (f"{self.requests} requests ({self.requests - self.unanswered} answered, {self.unanswered} "
+                        f"without an answer), {self.retried} retried")
+        unchanged = f", {self.unchanged} unchanged objects left out" if self.unchanged else ""
+        return f"read {self.read}, translated {self.translated}, {sent}, {skipped}, {dead}; {requests}{unchanged}"
 
 
 class DeadLetters:
-    """The dead-letter file (NDJSON); without one, the records go to stderr, so that nothing is lost."""
+    """The dead-letter file (NDJSON); without one, the records go to stderr, so that nothing is lost.
 
-    def __init__(self, path: str | None):
-        self.path = path
-        self.fh = open(path, "a", encoding="utf-8") if path else sys.stderr
+    Every record is written through the run's Secret, so the key never reaches it."""
+
+    def __init__(self, path: str | None, secret: Secret, keep: int | None = None):
+        self.path, self.secret = path, secret
+        if path:
+            try:
+                self.fh: IO[str] = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - closed by close()
+                if keep is not None and self.fh.seek(0, os.SEEK_END) > keep:
+                    # records past the checkpoint are for lines the resumed run decides again
+                    self.fh.truncate(keep)
+            except OSError as e:
+                raise Fatal(f"cannot write the dead-letter file {path}: {e.strerror}") from None
+        else:
+            self.fh = sys.stderr
         self.dirty = False
 
-    def write(self, record: dict) -> None:
-        self.fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+    def write(self, line: Line, source: Source, record: dict) -> None:
+        record = {"input": source.name, "line": line.number, **record}
+        try:
+            text = jsonio.dumps(record).decode("utf-8")
+        except jsonio.Unencodable:  # what the event holds cannot be written back: its text can
+            record.pop("event", None)
+            record.pop("object", None)
+            if line.data is not None:
+                record["text"] = line.data.decode("utf-8", "replace").rstrip("\n")[:100_000]
+            text = json.dumps(record, ensure_ascii=True, default=str)
+        self.fh.write(self.secret.redact(text) + "\n")
         self.dirty = True
 
-    def sync(self) -> None:
-        if self.dirty:
-            self.fh.flush()
-            if self.path:
-                os.fsync(self.fh.fileno())
-            self.dirty = False
+    def flush(self) -> int | None:
+        """Hand what is written to the system; the file's size, when there is a file."""
+        self.fh.flush()
+        return self.fh.tell() if self.path else None
+
+    def fileno(self) -> int | None:
+        return self.fh.fileno() if self.path else None
 
     def close(self) -> None:
-        self.sync()
+        self.fh.flush()
         if self.path:
+            os.fsync(self.fh.fileno())
             self.fh.close()
 
 
-class Checkpoint:
-    """The input position up to which every line is delivered or dead-lettered, written atomically."""
+# ------------------------------------------------------------------ checkpoint
 
-    def __init__(self, path: str | None, inputs: list[str]):
-        self.path = path
-        self.inputs = inputs
-        self.done: dict[str, Any] = {}
-        if path and os.path.exists(path):
+
+FORMAT = 2
+
+
+@dataclass
+class Saved:
+    """What a checkpoint holds."""
+
+    inputs: list[dict]  # per input: name, stdin or not, its Position
+    account: Account  # the whole job, for the lines before the positions
+    dead_letter_path: str | None  # absolute
+    dead_letter_size: int | None  # its size when the checkpoint was written
+    max_line_bytes: int
+    sent_through: tuple[int, int] | None = None  # (input, line): the furthest line a request was started for
+    positions: list[Position] = field(default_factory=list)
+
+
+class Checkpoint:
+    """Where each input is consumed up to, with every line before it delivered, skipped or dead-lettered;
+    read once when the run starts, written atomically (after the dead-letter file is on disk).
+
+    Beside it, `<checkpoint>.sent` records the furthest line for which a request was started (written before
+    the request, without waiting for the disk): after a kill, the resumed run knows which of the lines it sends
+    again were perhaps sent already, and says how many objects that is."""
+
+    def __init__(self, path: str | None, sources: list[Source], max_line_bytes: int, write: bool = True):
+        self.path, self.sources, self.write = path, sources, write
+        self.saved: Saved | None = self._load(max_line_bytes) if path and os.path.exists(path) else None
+        self.sent_through = self._load_sent() if self.saved is not None else None
+        self.sent_fd: int | None = None
+        self.sent_mark: tuple[int, int] = (-1, 0)
+
+    # reading
+
+    def _load(self, max_line_bytes: int) -> Saved:
+        path = self.path
+        try:
             with open(path, encoding="utf-8") as fh:
                 state = json.load(fh)
-            if state.get("inputs") != inputs:
-                raise Fatal(f"checkpoint {path} is for other inputs ({', '.join(state.get('inputs', []))}); "
-                            "remove it to start again")
-            self.done = state.get("done", {})
+            if not isinstance(state, dict) or state.get("mapspec_checkpoint") != FORMAT:
+                raise ValueError("not a checkpoint of this version")
+            inputs = state["inputs"]
+            if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
+                raise ValueError("no inputs")
+            positions = []
+            for i in inputs:
+                line, offset, digest = i["line"], i["offset"], i["sha256"]
+                if not (isinstance(line, int) and isinstance(offset, int) and isinstance(digest, str)
+                        and line >= 0 and offset >= 0 and isinstance(i["name"], str)):
+                    raise ValueError("a position is not line, offset and sha256")
+                positions.append(Position(line, offset, digest))
+            dead = state.get("dead_letter") or {}
+            saved = Saved(inputs, Account.from_counts(state["account"]), dead.get("path"), dead.get("size"),
+                          state["max_line_bytes"], positions=positions)
+            if not (saved.dead_letter_size is None or isinstance(saved.dead_letter_size, int)) \
+                    or not (saved.dead_letter_path is None or isinstance(saved.dead_letter_path, str)):
+                raise ValueError("dead_letter is not a path and a size")
+        except OSError as e:
+            raise Fatal(f"cannot read the checkpoint {path}: {e.strerror}") from None
+        except (ValueError, KeyError, TypeError) as e:
+            detail = f"missing {e}" if isinstance(e, KeyError) else str(e)
+            raise Fatal(f"{path} is not a mapspec run checkpoint ({detail}): remove it to start the job again, "
+                        "or give the checkpoint this job wrote") from None
+        given = [s.name for s in self.sources]
+        were = [i["name"] for i in saved.inputs]
+        if given != were:
+            raise Fatal(f"the checkpoint {path} is for the inputs {', '.join(map(repr, were))}, not "
+                        f"{', '.join(map(repr, given))}: give the same inputs in the same order to resume, or "
+                        "remove the checkpoint to start again")
+        if saved.max_line_bytes != max_line_bytes:
+            raise Fatal(f"the checkpoint {path} was written with --max-line-bytes {saved.max_line_bytes}: resume "
+                        "with the same limit")
+        return saved
 
-    def save(self, account: Account) -> None:
-        if not self.path:
+    def _load_sent(self) -> tuple[int, int] | None:
+        try:
+            with open(f"{self.path}.sent", encoding="ascii") as fh:
+                a, b = fh.read().split()[:2]
+            return int(a), int(b)
+        except (OSError, ValueError):
+            return None
+
+    def position(self, index: int) -> Position | None:
+        return self.saved.positions[index] if self.saved is not None else None
+
+    # writing
+
+    def note_sent(self, line: Line) -> None:
+        """Before a request for `line` (and lines before it) is started: remember how far requests went."""
+        mark = (line.input, line.number)
+        if not self.write or not self.path or mark <= self.sent_mark:
             return
+        self.sent_mark = mark
+        if self.sent_fd is None:
+            self.sent_fd = os.open(f"{self.path}.sent", os.O_WRONLY | os.O_CREAT, 0o644)
+        os.pwrite(self.sent_fd, f"{mark[0]} {mark[1]}".ljust(40).encode("ascii") + b"\n", 0)
+
+    def state(self, positions: list[Position], account: Account, dead_letter: str | None,
+              dead_letter_size: int | None, max_line_bytes: int) -> bytes:
+        inputs = [{"name": s.name, "stdin": s.path == "-", "line": p.line, "offset": p.offset, "sha256": p.sha256}
+                  for s, p in zip(self.sources, positions, strict=True)]
+        dead = {"path": os.path.abspath(dead_letter), "size": dead_letter_size} if dead_letter else None
+        return json.dumps({"mapspec_checkpoint": FORMAT, "inputs": inputs, "account": account.counts(),
+                           "dead_letter": dead, "max_line_bytes": max_line_bytes}, indent=1).encode("utf-8")
+
+    def save(self, state: bytes, dead_letter_fd: int | None) -> None:
+        """Write a state atomically, after the dead letters it counts are on disk (may run on a thread)."""
+        if dead_letter_fd is not None:
+            os.fsync(dead_letter_fd)
         tmp = f"{self.path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"inputs": self.inputs, "done": self.done, "account": account.__dict__}, fh)
+        with open(tmp, "wb") as fh:
+            fh.write(state)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
 
+    def close(self) -> None:
+        if self.sent_fd is not None:
+            os.close(self.sent_fd)
+            self.sent_fd = None
 
-class Tracker:
-    """Lines in input order; the checkpoint moves past a line once it and all before it are resolved."""
 
-    def __init__(self, account: Account, dead: DeadLetters, checkpoint: Checkpoint):
-        self.account, self.dead, self.checkpoint = account, dead, checkpoint
-        self.lines: dict[tuple[str, int], Pending] = {}
-        self.order: list[tuple[str, int]] = []
-        self.head = 0
-        self.last_save = 0.0
+# ------------------------------------------------------------------ the ledger
 
-    def open(self, line: Line, event: Any) -> Pending:
-        p = Pending(line, event)
-        key = (line.source, line.number)
-        self.lines[key] = p
-        self.order.append(key)
-        return p
 
-    def dead_letter(self, p: Pending, reason: str, **extra: Any) -> None:
-        record = {"input": p.line.source, "line": p.line.number, "reason": reason, **extra}
-        if p.event is not None:
-            record["event"] = p.event
-        self.dead.write(record)
+class Ledger:
+    """Every line from the moment it is read until it is decided, and the one place that decides it."""
 
-    def object_done(self, p: Pending, failure: dict | None = None) -> None:
-        p.objects -= 1
-        if failure is not None:
-            p.failed.append(failure)
-        self.settle(p)
+    SAVE_EVERY = 0.2  # seconds, at most, between checkpoints while lines are decided
 
-    def settle(self, p: Pending) -> None:
-        if not p.read_done or p.objects > 0:
-            return
-        key = (p.line.source, p.line.number)
-        if self.lines.get(key) is not p:
-            return
-        if p.failed:
-            for failure in p.failed:
-                self.dead_letter(p, failure["reason"], object=failure.get("object"))
-            self.account.refused += 1
+    def __init__(self, sources: list[Source], account: Account, dead: DeadLetters, checkpoint: Checkpoint,
+                 max_line_bytes: int, save_lines: int, dead_letter_path: str | None = None):
+        self.sources, self.account, self.dead, self.checkpoint = sources, account, dead, checkpoint
+        self.max_line_bytes, self.dead_letter_path = max_line_bytes, dead_letter_path
+        self.lines: deque[Line] = deque()
+        saved = checkpoint.saved
+        self.before = saved.account if saved is not None else Account()
+        self.start = [checkpoint.position(s.index) or Position() for s in sources]
+        self.positions = [Position(p.line, p.offset, p.sha256) for p in self.start]
+        # on a resume, the reader feeds the prefix it reads again into these before any later line arrives
+        self.digests = [PrefixDigest() for _ in sources]
+        self.sent_before = checkpoint.sent_through  # the previous run's mark, on a resume
+        self.save_lines = save_lines
+        self.unsaved = 0
+        self.last_save = time.monotonic()
+        self.saving: threading.Thread | None = None
+        self.save_error: BaseException | None = None
+
+    # lines in
+
+    def enter(self, line: Line) -> None:
+        self.account.read += 1
+        self.lines.append(line)
+
+    def dead_letter(self, line: Line, reason: str, **extra: Any) -> None:
+        """A record for the dead-letter file, written when the line leaves the ledger."""
+        record = {"reason": reason, **extra}
+        if line.letters is None:
+            line.letters = [record]
         else:
-            self.account.delivered += 1
-        p.event = None  # resolved: nothing of it stays in memory but its place in line
-        p.objects = -1
-        self.advance()
+            line.letters.append(record)
 
-    def advance(self, force: bool = False) -> None:
-        moved = None
-        while self.head < len(self.order):
-            p = self.lines[self.order[self.head]]
-            if p.objects != -1:
+    def object_done(self, line: Line, problem: tuple[str, str, Any] | None = None) -> None:
+        """One object of a line is delivered, or not: (fate, reason, object)."""
+        line.waiting -= 1
+        if problem is not None:
+            fate, reason, obj = problem
+            self.dead_letter(line, reason, object=obj)
+            if line.fate != REFUSED:  # refused by Braze outweighs out of retries
+                line.fate = fate
+        if line.waiting == 0:
+            self.decide(line)
+
+    def decide(self, line: Line, fate: str | None = None) -> None:
+        """The one place a line's fate is decided: given (not an event, rejected, failed, blank), or from what
+        became of its objects once none is on its way."""
+        if fate is not None:
+            line.fate = fate
+        elif line.objects == 0:
+            line.fate = SKIPPED
+        elif line.fate is None:
+            line.fate = DELIVERED
+        line.event = None if not line.letters else line.event
+        if self.lines and self.lines[0] is line:
+            self.advance()
+
+    def is_pending(self, line: Line) -> bool:
+        return line.fate is None or line.waiting > 0
+
+    # lines out, in order
+
+    def advance(self) -> None:
+        lines, account, positions, digests = self.lines, self.account, self.positions, self.digests
+        moved = 0
+        while lines:
+            line = lines[0]
+            if line.fate is None or line.waiting > 0:
                 break
-            moved = p.line
-            del self.lines[self.order[self.head]]
-            self.head += 1
-        if self.head > 4096:
-            del self.order[: self.head]
-            self.head = 0
-        if moved is not None:
-            self.checkpoint.done[moved.source] = {"line": moved.number, "offset": moved.end}
-        now = time.monotonic()
-        if (moved is not None or force) and (force or now - self.last_save > 0.2):
-            self.dead.sync()  # what the checkpoint passes over must be on disk first
-            self.checkpoint.save(self.account)
-            self.last_save = now
+            lines.popleft()
+            account.count(line.fate)
+            if line.letters:
+                event = line.event
+                for record in line.letters:
+                    if event is not None and "event" not in record:
+                        record["event"] = event
+                    self.dead.write(line, self.sources[line.input], record)
+            digests[line.input].add(line)
+            p = positions[line.input]
+            p.line, p.offset = line.number, line.end
+            moved += 1
+        if moved:
+            self.unsaved += moved
+            if self.unsaved >= self.save_lines or time.monotonic() - self.last_save >= self.SAVE_EVERY:
+                self.save(wait=False)
+
+    @property
+    def head(self) -> Line | None:
+        return self.lines[0] if self.lines else None
+
+    def whole(self) -> Account:
+        return self.before.plus(self.account)
+
+    # checkpoint
+
+    def save(self, wait: bool) -> None:
+        """Write the checkpoint for the lines decided so far; on a thread unless `wait` (the last one)."""
+        cp = self.checkpoint
+        if not cp.path or not cp.write:
+            return
+        if self.save_error is not None:
+            raise Fatal(f"cannot write the checkpoint {cp.path}: {self.save_error}")
+        if self.saving is not None:
+            if not wait and self.saving.is_alive():
+                return  # the next decided lines will save again
+            self.saving.join()
+            self.saving = None
+            if self.save_error is not None:
+                raise Fatal(f"cannot write the checkpoint {cp.path}: {self.save_error}")
+        for p, d in zip(self.positions, self.digests, strict=True):
+            p.sha256 = d.hexdigest()
+        size = self.dead.flush()
+        state = cp.state(self.positions, self.whole(), self.dead_letter_path, size, self.max_line_bytes)
+        fd = self.dead.fileno() if self.dead.dirty else None
+        self.dead.dirty = False
+        self.unsaved, self.last_save = 0, time.monotonic()
+        if wait:
+            cp.save(state, fd)
+            return
+
+        def work() -> None:
+            try:
+                cp.save(state, fd)
+            except OSError as e:
+                self.save_error = e
+
+        self.saving = threading.Thread(target=work, name="mapspec-checkpoint", daemon=True)
+        self.saving.start()
+

@@ -1,58 +1,85 @@
-"""Requests to Braze: in flight, rate-limited, retried; refusals go to the dead-letter file."""
+"""Requests to Braze: in flight, rate-limited, retried; what Braze refuses goes back to the ledger.
+
+Every batch ends in `_finish`, whatever happens to it: delivered or refused object by object from Braze's
+answer, out of retries, or, for a failure nobody foresaw, dead-lettered with the error. Only `Fatal` (a
+problem of configuration, not of the data) stops the run instead, and it is raised where the job awaits.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from .batching import Batch, Item
-from .common import Fatal, Options, json_dumps, log
-from .ledger import Account, Tracker
+from .common import Fatal, Options, RateWindow, Secret, log
+from .ledger import EXPIRED, FAILED, REFUSED, Account, Checkpoint, Ledger
 
 
 class RateLimiter:
-    """A token bucket for our own pace, paused by Braze's X-RateLimit headers when they say so."""
+    """Our own pace (an exact window), paused when Braze's headers say nothing remains until a reset."""
 
-    def __init__(self, limit: int, period: float):
-        self.limit, self.period = limit, period
-        self.tokens = float(limit)
-        self.stamp = time.monotonic()
+    def __init__(self, limit: int, period: float, clock: Callable[[], float] = time.monotonic):
+        self.window = RateWindow(limit, period)
+        self.clock = clock
         self.paused_until = 0.0
 
-    async def acquire(self) -> None:
-        while True:
-            now = time.monotonic()
-            if now < self.paused_until:
-                await asyncio.sleep(self.paused_until - now)
-                continue
-            self.tokens = min(self.limit, self.tokens + (now - self.stamp) * self.limit / self.period)
-            self.stamp = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return
-            await asyncio.sleep((1 - self.tokens) * self.period / self.limit)
+    async def acquire(self, deadline: float) -> float | None:
+        """Wait for a slot; None (and no slot taken) when there is none before `deadline`, else the wait."""
+        now = self.clock()
+        if self.paused_until > deadline:
+            return None
+        at = self.window.reserve(max(now, self.paused_until))
+        if at > now:
+            await asyncio.sleep(at - now)
+        return at - now
 
-    def observe(self, headers) -> float:
-        """Read X-RateLimit-Remaining/Reset; returns seconds until the reset when nothing remains."""
+    def observe(self, headers, status: int) -> float:
+        """Seconds Braze asks to wait: Retry-After, or X-RateLimit-Reset when nothing remains (or on a 429).
+        While nothing remains, every request waits."""
+        wait = retry_after(headers.get("retry-after"))
         remaining, reset = headers.get("x-ratelimit-remaining"), headers.get("x-ratelimit-reset")
-        try:
-            if remaining is not None and reset is not None and float(remaining) <= 0:
-                wait = max(0.0, float(reset) - time.time())
-                self.paused_until = max(self.paused_until, time.monotonic() + wait)
-                return wait
-        except ValueError:
-            pass
-        return 0.0
+        if reset is not None and (status == 429 or remaining is not None and _number(remaining) == 0):
+            until = _number(reset)
+            if until is not None:
+                # epoch seconds, as Braze sends it; a small number is taken as seconds from now
+                seconds = until - time.time() if until > 1e9 else until
+                wait = max(wait or 0.0, seconds)
+                if remaining is not None and _number(remaining) == 0:
+                    self.paused_until = max(self.paused_until, self.clock() + max(0.0, seconds))
+        return max(0.0, wait or 0.0)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Retry-After: seconds, or an HTTP date."""
+    if value is None:
+        return None
+    seconds = _number(value)
+    if seconds is not None:
+        return max(0.0, seconds)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if value == value and abs(value) != float("inf") else None
 
 
 class Sender:
-    def __init__(self, client, key: str, options: Options, tracker: Tracker, account: Account,
-                 on_delivered: Callable[[Batch, list[tuple[str, int, Item]]], None] | None = None):
-        self.client, self.key, self.options = client, key, options
-        self.tracker, self.account = tracker, account
+    def __init__(self, client, secret: Secret, options: Options, ledger: Ledger, account: Account,
+                 checkpoint: Checkpoint, on_delivered: Callable[[Batch, list[Item]], None] | None = None):
+        self.client, self.secret, self.options = client, secret, options
+        self.ledger, self.account, self.checkpoint = ledger, account, checkpoint
         self.limiter = RateLimiter(*options.rate)
         self.slots = asyncio.Semaphore(options.in_flight)
         self.tasks: set[asyncio.Task] = set()
@@ -60,96 +87,136 @@ class Sender:
         self.random = random.Random(options.seed)
         self.on_delivered = on_delivered
         self.in_flight = 0
+        self.headers = {"Authorization": f"Bearer {secret.key}", "Content-Type": "application/json"}
+        # objects sent again that the previous run may have sent: lines up to its mark
+        self.sent_before = ledger.sent_before
+        self.twice = 0
 
     async def submit(self, batch: Batch) -> None:
         """Start sending a batch; waits while the maximum number of batches is in flight."""
         if self.fatal:
             raise self.fatal
         await self.slots.acquire()
+        if self.fatal:
+            self.slots.release()
+            raise self.fatal
+        items = batch.items()
+        last = max((item.owner for item in items), key=lambda line: (line.input, line.number))
+        self.checkpoint.note_sent(last)
+        if self.sent_before is not None:
+            self.twice += sum(1 for item in items
+                              if (item.owner.input, item.owner.number) <= self.sent_before)
+        self.in_flight += 1
         task = asyncio.create_task(self._run(batch))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     async def _run(self, batch: Batch) -> None:
-        self.in_flight += 1
         try:
             await self.deliver(batch, time.monotonic() + self.options.retry_deadline)
         except Fatal as e:
             self.fatal = self.fatal or e
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - nothing may vanish: the objects go to the dead-letter file
+            log.error("sending %d objects to %s failed unexpectedly: %s: %s", batch.count, batch.url,
+                      type(e).__name__, e, exc_info=True)
+            self._finish(batch.items(), (FAILED, f"internal error while sending: {type(e).__name__}: {e}"))
         finally:
             self.in_flight -= 1
             self.slots.release()
 
     async def wait(self) -> None:
+        """Until every batch submitted is finished; raises the Fatal that stopped the run, if one did."""
         while self.tasks:
-            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+            await asyncio.gather(*list(self.tasks))
         if self.fatal:
             raise self.fatal
 
-    def _resolve(self, items: list[tuple[str, int, Item]], reason: str | None) -> None:
-        for _, _, item in items:
-            self.tracker.object_done(item.owner, None if reason is None else {"reason": reason, "object": item.obj})
+    async def cancel(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    def _finish(self, items: list[Item], problem: tuple[str, str] | None) -> None:
+        """Tell the ledger what became of these objects (each object once, whatever else happens)."""
+        done = self.ledger.object_done
+        reason = self.secret.redact(problem[1]) if problem is not None else None
+        for item in items:
+            if item.done:
+                continue
+            item.done = True
+            done(item.owner, None if problem is None else (problem[0], reason, item.obj))
 
     async def deliver(self, batch: Batch, deadline: float) -> None:
         import httpx
 
         attempt = 0
-        items = batch.items()
-        if not items:
+        if not batch.count:
             return
-        body = json_dumps(batch.body())
-        headers = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
-        if batch.count() > 1:
-            headers["X-Braze-Batch"] = "true"
+        body = batch.body()
+        headers = self.headers if batch.count == 1 else {**self.headers, "X-Braze-Batch": "true"}
         path = urlsplit(batch.url).path
         while True:
             if self.fatal:
+                return  # the run stops: these lines stay undecided, before the checkpoint
+            waited = await self.limiter.acquire(deadline)
+            if waited is None:
+                until = time.strftime("%H:%M:%S", time.localtime(time.time() + self.limiter.paused_until
+                                                                 - time.monotonic()))
+                self._finish(batch.items(), (EXPIRED, f"retries ran out after {attempt} attempts: Braze's rate "
+                                                      f"limit lets nothing through until {until}, after the "
+                                                      "retry deadline (--retry-deadline)"))
                 return
-            await self.limiter.acquire()
             wait = None
+            self.account.requests += 1
             try:
-                self.account.requests += 1
                 response = await self.client.request(batch.method, batch.url, content=body, headers=headers,
                                                      timeout=self.options.timeout)
             except (httpx.TimeoutException, httpx.TransportError) as e:
-                reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                self.account.unanswered += 1
+                reason = f"no answer: {type(e).__name__}" + (f": {e}" if str(e) else "")
                 log.debug("POST %s: %s (attempt %d)", path, reason, attempt + 1)
             else:
                 status = response.status_code
-                log.debug("POST %s: %d (%d objects, attempt %d)", path, status, len(items), attempt + 1)
-                self.limiter.observe(response.headers)
+                log.debug("POST %s: %d (%d objects, attempt %d)", path, status, batch.count, attempt + 1)
+                asked = self.limiter.observe(response.headers, status)
                 if status in (401, 403, 404):
-                    raise Fatal(_fatal_message(status, batch.url, response))
+                    raise Fatal(self.secret.redact(_fatal_message(status, batch.url, response)))
                 if status == 413:
-                    if len(items) == 1:
-                        self._resolve(items, "413 Request Entity Too Large: this one object is too large for Braze")
+                    if batch.count == 1:
+                        self._finish(batch.items(), (REFUSED, "413 Request Entity Too Large: this one object is "
+                                                              "too large for Braze"))
                         return
-                    for half in _halves(batch):
-                        await self.deliver(half, deadline)
+                    items = batch.items()
+                    middle = len(items) // 2
+                    for part in (items[:middle], items[middle:]):
+                        await self.deliver(batch.part(part), deadline)
                     return
-                if status == 429:
-                    reason = "429 Rate Limited"
-                    wait = self.limiter.observe(response.headers) or None
-                elif status >= 500:
+                if status == 429 or status >= 500:
                     reason = f"{status} {response.reason_phrase}"
+                    wait = asked or None
                 elif 200 <= status < 300 or status == 400:
-                    self._settle(batch, items, response)
+                    self._settle(batch, response)
                     return
                 else:
-                    self._resolve(items, f"{status} {response.reason_phrase}: {_message(response)}")
+                    self._finish(batch.items(), (REFUSED, f"{status} {response.reason_phrase}: "
+                                                          f"{_message(response)}"))
                     return
             attempt += 1
             if wait is None:
                 wait = self.random.uniform(0, min(self.options.backoff_max, self.options.backoff_base * 2 ** attempt))
-            else:
+            else:  # as long as Braze asks, and a little more so that waiting clients do not return at once
                 wait += self.random.uniform(0, self.options.backoff_base)
             if time.monotonic() + wait > deadline:
-                self._resolve(items, f"retries ran out after {attempt} attempts; last: {reason}")
+                why = f"; Braze asked to wait {wait:.0f} s" if wait > 1 and reason[:1] in "45" else ""
+                self._finish(batch.items(), (EXPIRED, f"retries ran out after {attempt} attempts{why} "
+                                                      f"(--retry-deadline); last: {reason}"))
                 return
             self.account.retried += 1
             await asyncio.sleep(wait)
 
-    def _settle(self, batch: Batch, items: list[tuple[str, int, Item]], response) -> None:
+    def _settle(self, batch: Batch, response) -> None:
         """2xx or 400: objects named in errors[] are refused, the others delivered (400 with none: all refused)."""
         try:
             reply = response.json()
@@ -157,35 +224,27 @@ class Sender:
             reply = {}
         errors = reply.get("errors") if isinstance(reply, dict) else None
         refused: dict[tuple[str, int], str] = {}
-        for error in errors or []:
+        for error in errors if isinstance(errors, list) else ():
             if isinstance(error, dict) and isinstance(error.get("index"), int):
                 refused[(str(error.get("input_array")), error["index"])] = str(error.get("type"))
         if response.status_code == 400 and not refused:
-            self._resolve(items, f"400 Bad Request: {_message(response)}")
+            self._finish(batch.items(), (REFUSED, f"400 Bad Request: {_message(response)}"))
             return
         delivered = []
-        for name, index, item in items:
-            reason = refused.get((name, index))
-            if reason is None:
-                delivered.append((name, index, item))
-                self.tracker.object_done(item.owner)
-            else:
-                self.tracker.object_done(item.owner, {"reason": f"{response.status_code}: {reason}",
-                                                      "object": item.obj})
+        done = self.ledger.object_done
+        for name, items in batch.arrays.items():
+            for index, item in enumerate(items):
+                if item.done:
+                    continue
+                item.done = True
+                reason = refused.get((name, index)) if refused else None
+                if reason is None:
+                    delivered.append(item)
+                    done(item.owner)
+                else:
+                    done(item.owner, (REFUSED, self.secret.redact(f"{response.status_code}: {reason}"), item.obj))
         if self.on_delivered and delivered:
             self.on_delivered(batch, delivered)
-
-
-def _halves(batch: Batch) -> list[Batch]:
-    items = batch.items()
-    middle = len(items) // 2
-    out = []
-    for part in (items[:middle], items[middle:]):
-        b = Batch(batch.url, batch.method, batch.envelope, batch.kind)
-        for name, _, item in part:
-            b.arrays.setdefault(name, []).append(item)
-        out.append(b)
-    return out
 
 
 def _message(response) -> str:

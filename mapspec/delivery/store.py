@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
+from .. import jsonio
 
 
 class AttributeStore:
@@ -33,6 +36,21 @@ class AttributeStore:
         out = {k: v for k, v in obj.items()
                if k in self.KEEP or known.get(k) != json.dumps(v, sort_keys=True, ensure_ascii=False)}
         return out if set(out) - set(self.KEEP) else None
+
+    def trim_prepared(self, prepared: tuple, account: Any) -> tuple:
+        """A prepared request (see Batcher.prepare) with its attributes objects trimmed; counts what is left out."""
+        url, method, env, kind, objects = prepared
+        out = []
+        for name, obj, data in objects:
+            if name == "attributes" and isinstance(obj, dict):
+                trimmed = self.trim(obj)
+                if trimmed is None:
+                    account.unchanged += 1
+                    continue
+                if len(trimmed) != len(obj):
+                    obj, data = trimmed, jsonio.dumps(trimmed)
+            out.append((name, obj, data))
+        return url, method, env, kind, out
 
     def remember(self, objects: list[dict]) -> None:
         rows = []
