@@ -196,6 +196,7 @@ def _compile(mapping: str, settings_path: str | None, standalone: bool):
 
 
 def cmd_translate(args) -> int:
+    from . import jsonio
     from .compiler import load_compiled
     from .errors import CompileError, Rejected
 
@@ -204,20 +205,21 @@ def cmd_translate(args) -> int:
     except CompileError as e:
         _print_diagnostics(e.diagnostics)
         return EXIT_USAGE
-    loads, dumps = _codec()
+    loads, dumps, BadJSON, Unencodable = jsonio.loads, jsonio.dumps, jsonio.BadJSON, jsonio.Unencodable
     out = sys.stdout.buffer
     write = out.write
     internal = 0
     for number, line in _lines(args.input):
         try:
             event = loads(line)
-        except ValueError:  # decoded again by the standard library, for the same message with or without orjson
-            write(dumps({"error": {"line": number, "message": _json_problem(line)}}))
+        except BadJSON as e:  # not an event: NaN, a number or text JSON cannot carry, ... (see mapspec.jsonio)
+            write(dumps({"error": {"line": number, "message": str(e)}}) + b"\n")
             continue
         if not isinstance(event, dict):
             kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
                 type(event), "a number")
-            write(dumps({"error": {"line": number, "message": f"an event must be a JSON object, not {kind}"}}))
+            write(dumps({"error": {"line": number, "message": f"an event must be a JSON object, not {kind}"}})
+                  + b"\n")
             continue
         try:
             result: dict[str, Any] = {"requests": translate(event)}
@@ -225,45 +227,15 @@ def cmd_translate(args) -> int:
             result = {"rejected": {"message": str(e)}}
         except Exception as e:  # noqa: BLE001 - a bug must not stop the stream; it is reported on the line
             internal += 1
-            result = {"error": {"line": number, "message": f"internal error: {type(e).__name__}: {e}"}}
-        write(dumps(result))
+            result = {"error": {"line": number, "message": f"the translator failed: {type(e).__name__}: {e}"}}
+        try:
+            write(dumps(result) + b"\n")
+        except Unencodable as e:
+            internal += 1
+            write(dumps({"error": {"line": number, "message": f"the requests cannot be written as JSON: {e}"}})
+                  + b"\n")
     out.flush()
     return EXIT_FAIL if internal else EXIT_OK
-
-
-def _json_problem(line: bytes) -> str:
-    try:
-        json.loads(line)
-    except UnicodeDecodeError as e:
-        return f"invalid UTF-8: {e.reason}"
-    except ValueError as e:
-        return "empty line" if not line.strip() else f"invalid JSON: {e}"
-    return "invalid JSON"
-
-
-def _codec():
-    """(loads, dumps to an NDJSON line as bytes): orjson when it is installed (`pip install mapspec[fast]`),
-    which parses and writes about twice as fast; otherwise the standard library."""
-    import os
-
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    if not os.environ.get("MAPSPEC_NO_ORJSON"):
-        try:
-            import orjson
-        except ImportError:
-            pass
-        else:
-            fast = orjson.dumps
-            option = orjson.OPT_APPEND_NEWLINE
-
-            def dumps(obj) -> bytes:
-                try:
-                    return fast(obj, option=option)
-                except TypeError:  # what orjson refuses (integers beyond 64 bits), the standard library writes
-                    return (encode(obj) + "\n").encode("utf-8")
-
-            return orjson.loads, dumps
-    return json.loads, lambda obj: (encode(obj) + "\n").encode("utf-8")
 
 
 def _lines(path: str) -> Iterator[tuple[int, bytes]]:
@@ -381,15 +353,15 @@ def cmd_test(args) -> int:
 
 
 def _event(path: str) -> dict:
+    from . import jsonio
+
     try:
-        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+        data = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
-    except UnicodeDecodeError as e:
-        raise UsageError(f"{path} is not UTF-8 text: {e.reason}") from None
     try:
-        event = json.loads(text)
-    except ValueError as e:
+        event = jsonio.loads(data)
+    except jsonio.BadJSON as e:
         raise UsageError(f"{path} is not one JSON event: {e}") from None
     except RecursionError:
         raise UsageError(f"{path} is nested too deeply to read") from None
@@ -400,7 +372,7 @@ def _event(path: str) -> dict:
 
 def cmd_explain(args) -> int:
     from .errors import CompileError
-    from .explain import explain
+    from .explain import explain_report
 
     event = _event(args.event)
     try:
@@ -408,8 +380,9 @@ def cmd_explain(args) -> int:
     except CompileError as e:
         _print_diagnostics(e.diagnostics)
         return EXIT_USAGE
-    sys.stdout.write(explain(compiled, event))
-    return EXIT_OK
+    text, failed = explain_report(compiled, event)
+    sys.stdout.write(text)
+    return EXIT_FAIL if failed else EXIT_OK
 
 
 def cmd_diff(args) -> int:
@@ -432,11 +405,13 @@ def cmd_diff(args) -> int:
     changes = structural(old.document, new.document)
     result = None
     if args.events:
+        from . import jsonio
+
         def events():
             for number, line in _lines(args.events):
                 try:
-                    yield number, json.loads(line)
-                except ValueError:
+                    yield number, jsonio.loads(line)
+                except jsonio.BadJSON:
                     yield number, None
 
         result = behaviour(load_compiled(old), load_compiled(new), events())

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import jsonio
 from .compiler import Compiled, read_mapping, source_from_bytes
 from .diagnostics import Diagnostic
 from .errors import CompileError, Rejected
@@ -162,13 +163,13 @@ def flatten(requests: list[dict]) -> dict[str, Any]:
         endpoint = urlsplit(request["url"]).path
         out[f"{endpoint} (url)"] = request["url"]
 
-        def walk(value: Any, path: str, endpoint: str = endpoint) -> None:
-            if isinstance(value, dict) and value:
+        def walk(value: Any, path: str, endpoint: str = endpoint, depth: int = 0) -> None:
+            if depth < MAX_DEPTH and isinstance(value, dict) and value:  # deeper values are compared whole
                 for k, v in value.items():
-                    walk(v, f"{path}.{k}" if path else k)
-            elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                    walk(v, f"{path}.{k}" if path else k, depth=depth + 1)
+            elif depth < MAX_DEPTH and isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                 for i, v in enumerate(value):
-                    walk(v, f"{path}[{i}]")
+                    walk(v, f"{path}[{i}]", depth=depth + 1)
             else:
                 key = f"{endpoint} {path}"
                 while key in out:  # two requests to one endpoint: keep both
@@ -199,11 +200,42 @@ class Behaviour:
     fields: dict[str, FieldStats] = field(default_factory=lambda: defaultdict(FieldStats))
 
 
+MAX_DEPTH = 64  # fields nested deeper are compared as one value
+
+
 def _run(translate, event: dict) -> dict:
     try:
         return {"requests": translate(event)}
     except Rejected as e:
         return {"rejected": str(e)}
+    except Exception as e:  # noqa: BLE001 - a translator failing on an event is a difference to show, not a crash
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def equal(a: Any, b: Any) -> bool:
+    """JSON values equal (as ==), at any depth, without recursion."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if isinstance(x, dict) and isinstance(y, dict):
+            if x.keys() != y.keys():
+                return False
+            stack.extend((x[k], y[k]) for k in x)
+        elif isinstance(x, list) and isinstance(y, list):
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y, strict=True))
+        elif isinstance(x, dict | list) or isinstance(y, dict | list) or x != y:
+            return False
+    return True
+
+
+def _copy(event: dict) -> dict:
+    """A copy of an event for one translator, so that neither sees what the other did to it."""
+    try:
+        return jsonio.loads(jsonio.dumps(event))
+    except (jsonio.Unencodable, jsonio.BadJSON):
+        return event  # beyond what JSON writes back: the translators are pure functions of it
 
 
 def behaviour(old_t, new_t, events: Iterable[tuple[int, Any]]) -> Behaviour:
@@ -213,13 +245,16 @@ def behaviour(old_t, new_t, events: Iterable[tuple[int, Any]]) -> Behaviour:
             b.unreadable += 1
             continue
         b.events += 1
-        old = _run(old_t, json.loads(json.dumps(event)))
-        new = _run(new_t, json.loads(json.dumps(event)))
-        if old == new:
+        old = _run(old_t, _copy(event))
+        new = _run(new_t, _copy(event))
+        if equal(old, new):
             continue
         b.differing += 1
         outcome = None
-        if "rejected" in new and "rejected" not in old:
+        if "error" in new or "error" in old:
+            outcome = ("newly failing" if "error" not in old else "no longer failing" if "error" not in new
+                       else "failing differently")
+        elif "rejected" in new and "rejected" not in old:
             outcome = "newly rejected"
         elif "rejected" in old and "rejected" not in new:
             outcome = "no longer rejected"
@@ -239,7 +274,7 @@ def behaviour(old_t, new_t, events: Iterable[tuple[int, Any]]) -> Behaviour:
         seen: dict[tuple[str, str], bool] = {}
         for key in list(a) + [k for k in c if k not in a]:
             if key in a and key in c:
-                if a[key] == c[key]:
+                if equal(a[key], c[key]):
                     continue
                 kind = "changed"
             else:
@@ -255,6 +290,8 @@ def behaviour(old_t, new_t, events: Iterable[tuple[int, Any]]) -> Behaviour:
 
 
 def _summary(result: dict) -> str:
+    if "error" in result:
+        return f"the translator failed: {result['error']}"
     if "rejected" in result:
         return f"rejected: {result['rejected']}"
     if not result["requests"]:
@@ -268,7 +305,10 @@ def _summary(result: dict) -> str:
 def _show(value: Any) -> str:
     if value is ast.MISSING:
         return "(absent)"
-    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (RecursionError, ValueError, TypeError):
+        return "(a value nested too deep to show)"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -310,7 +350,13 @@ def render_text(old: Compiled, new: Compiled, changes: list[Change], b: Behaviou
 
 def render_json(old: Compiled, new: Compiled, changes: list[Change], b: Behaviour | None) -> str:
     def plain(v):
-        return None if v is ast.MISSING else v
+        if v is ast.MISSING:
+            return None
+        try:
+            json.dumps(v)
+        except (RecursionError, ValueError, TypeError):
+            return "(a value nested too deep to show)"
+        return v
 
     doc: dict[str, Any] = {
         "old": old.source.path, "new": new.source.path,

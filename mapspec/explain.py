@@ -29,7 +29,10 @@ def source_text(node: ast.Node | None, limit: int = 70) -> str:
 def show(value: Any, limit: int = 60) -> str:
     if value is ast.MISSING:
         return "missing"
-    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    except (RecursionError, ValueError, TypeError):
+        return "(a value nested too deep to show)"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -47,10 +50,17 @@ def _reads(node: ast.Node | None) -> list[str]:
 def explain(compiled: Compiled, event: dict) -> str:
     """The report, safe for a terminal: names and values from the mapping and the event have their control
     characters escaped (`mapspec.terminal`)."""
-    return printable(_explain(compiled, event))
+    return explain_report(compiled, event)[0]
 
 
-def _explain(compiled: Compiled, event: dict) -> str:
+def explain_report(compiled: Compiled, event: dict) -> tuple[str, bool]:
+    """The explanation (safe for a terminal), and whether the translator failed on the event (a bug, which the
+    text shows)."""
+    text, failed = _explain(compiled, event)
+    return printable(text), failed
+
+
+def _explain(compiled: Compiled, event: dict) -> tuple[str, bool]:
     translate = load_compiled(compiled)
     trace = traced_run(compiled, translate, event)
     # passes keep spans, so a rule of the mapping and its compiled form share one span object
@@ -74,17 +84,20 @@ def _explain(compiled: Compiled, event: dict) -> str:
             lines.append(f"{head}  compiled out: with these settings it never matches ({when})")
         else:
             lines.append(f"{head}  no          {when}" + _why(rule, tested.get(id(rule.span), {})))
-    out = [printable_line(f"{source.path}: " + (f"rule `{fired_rule.name}` decided" if fired_rule else "no rule decided"))]
-    out.append("")
-    out.append("rules, in order:")
-    out.extend(lines)
-    out.append("")
     result = trace.result
+    if "error" in result:
+        head = f"the translator failed on this event: {result['error']}"
+    else:
+        head = f"rule `{fired_rule.name}` decided" if fired_rule else "no rule decided"
+    out = [printable_line(f"{source.path}: {head}"), "", "rules, in order:", *lines, ""]
+    if "error" in result:
+        out.append("this is a bug of mapspec or of the mapping's functions: please report it with the event")
+        return "\n".join(out) + "\n", True
     if "rejected" in result:
         out.append(f"rejected: {printable_line(result['rejected']['message'])}")
         if fired_rule is not None and fired_rule.message is not None:
             out.append(f"  message   {source_text(fired_rule.message)}  (line {fired_rule.message.span.line})")
-        return "\n".join(out) + "\n"
+        return "\n".join(out) + "\n", False
     requests = result["requests"]
     if not requests:
         reason = ""
@@ -95,7 +108,7 @@ def _explain(compiled: Compiled, event: dict) -> str:
                 f"\n  when {source_text(r.condition)}  (line {r.condition.span.line})"
                 for r in fired_rule.requests if r.condition is not None)
         out.append("nothing sent" + reason)
-        return "\n".join(out) + "\n"
+        return "\n".join(out) + "\n", False
     shapes = list(fired_rule.requests) if fired_rule is not None else []
     lets = {"$" + let.name: let.value for let in compiled.document.lets}
     for request in requests:
@@ -105,7 +118,7 @@ def _explain(compiled: Compiled, event: dict) -> str:
             out.append("  " + show(request["body"], 200))
             continue
         _walk(shape.body, request["body"], "", out, "  ", lets)
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n", False
 
 
 def _why(rule: ast.Rule, values: dict[str, Any]) -> str:

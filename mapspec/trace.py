@@ -17,7 +17,7 @@ from .syntax import ast
 
 @dataclass
 class Trace:
-    result: dict[str, Any]  # {"requests": [...]} or {"rejected": {"message": ...}}
+    result: dict[str, Any]  # {"requests": [...]}, {"rejected": {"message": ...}}, or {"error": "..."} (a bug)
     tested: list[tuple[ast.Rule, dict[str, Any]]] = field(default_factory=list)  # rule, values it read
     fired: ast.Rule | None = None
 
@@ -47,6 +47,8 @@ def traced_run(compiled: Compiled, translate: Translator, event: dict) -> Trace:
         trace.result = {"requests": translate(event)}
     except Rejected as e:
         trace.result = {"rejected": {"message": str(e)}}
+    except Exception as e:  # noqa: BLE001 - a translator that fails on an event is shown failing, not a traceback
+        trace.result = {"error": f"{type(e).__name__}: {e}"}
     finally:
         sys.settrace(previous)
     return trace

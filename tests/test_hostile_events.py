@@ -166,3 +166,85 @@ def test_translators_never_fail_on_event_data(event):
             for request in out:
                 assert isinstance(request["url"], str) and isinstance(request["body"], dict)
 
+
+
+# ------------------------------------------------------------------ the commands on hostile events
+
+HOSTILE_LINES = [  # four events, six lines that are not events (mapspec.jsonio's rule), two events
+    b'{"type":"track","userId":"u","event":"E","timestamp":"0001-01-01T00:00:00+01:00"}',
+    b'{"type":"identify","userId":"u","traits":{"birthday":"9999-12-31T23:59:59-01:00"}}',
+    b'{"type":"track","userId":"u","event":"E","timestamp":"+275760-09-13T00:00:00Z"}',
+    b'{"type":"group","userId":"u","groupId":' + b"[" * 900 + b"1" + b"]" * 900 + b"}",
+    b'{"type":"identify","userId":"u","traits":{"x":' + b"[" * 10_000 + b"]" * 10_000 + b"}}",
+    b'{"type":"identify","userId":"\\ud800"}',
+    b'{"type":"identify","userId":"u","traits":{"score":NaN}}',
+    b'{"type":"identify","userId":"u","traits":{"score":Infinity}}',
+    b'{"type":"identify","userId":"u","traits":{"score":1e400}}',
+    b'{"type":"track","userId":"u","event":"E","timestamp":' + b"9" * 400 + b"}",
+    b'{"type":"identify","userId":"u","traits":{"id":18446744073709551615}}',
+    b'{"type":"identify","userId":"u","traits":{"id":"123456789012345678901234"}}',
+]
+
+
+def command(*args: str, stdin: bytes | None = None, env=None):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "mapspec", *args], input=stdin, capture_output=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("codec", ["orjson", "stdlib"])
+def test_translate_goes_through_every_hostile_line(codec):
+    env = {"MAPSPEC_NO_ORJSON": "1"} if codec == "stdlib" else None
+    proc = command("translate", "-", stdin=b"\n".join(HOSTILE_LINES) + b"\n", env=env)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    out = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert len(out) == len(HOSTILE_LINES)
+    kinds = [next(iter(o)) for o in out]
+    assert kinds == ["requests"] * 4 + ["error"] * 6 + ["requests"] * 2, out
+    assert "time" not in out[0]["requests"][0]["body"]["events"][0]  # a time beyond year 1: left out
+    assert out[3]["requests"][0]["body"]["attributes"][0]["external_id"] == "u"
+    messages = [o["error"]["message"] for o in out[4:10]]
+    assert "nested deeper" in messages[0] and "surrogate" in messages[1]
+    assert "NaN is not a number JSON allows" in messages[2] and "Infinity is not" in messages[3]
+    assert "1e400 is beyond the range of a double" in messages[4]
+    assert "999999999999...999999 (400 characters) is beyond 64 bits" in messages[5]
+    assert out[10]["requests"][0]["body"]["attributes"][0]["id"] == 18446744073709551615  # 64 bits: exact
+    assert out[11]["requests"][0]["body"]["attributes"][0]["id"] == "123456789012345678901234"
+
+
+def test_explain_and_diff_take_hostile_events(tmp_path):
+    for line in HOSTILE_LINES[:4]:
+        (tmp_path / "e.json").write_bytes(line)
+        proc = command("explain", "segment-braze", "--event", str(tmp_path / "e.json"))
+        assert proc.returncode == 0 and b"decided" in proc.stdout, proc.stderr.decode()[-2000:]
+    for line in HOSTILE_LINES[4:10]:
+        (tmp_path / "e.json").write_bytes(line)
+        proc = command("explain", "segment-braze", "--event", str(tmp_path / "e.json"))
+        assert proc.returncode == 2 and b"is not one JSON event" in proc.stderr and b"Traceback" not in proc.stderr
+    (tmp_path / "events.ndjson").write_bytes(b"\n".join(HOSTILE_LINES) + b"\n")
+    for fmt in ("text", "json"):
+        proc = command("diff", "segment-classic", "segment-braze", "--events", str(tmp_path / "events.ndjson"),
+                       "--old-settings", "mappings/examples/segment-classic.settings.json", "--format", fmt)
+        assert proc.returncode == 1 and b"Traceback" not in proc.stderr, proc.stderr.decode()[-2000:]
+
+
+def test_a_translator_that_fails_is_shown_failing_not_a_traceback(monkeypatch):
+    from mapspec import diff
+    from mapspec.compiler import compile_source, load_compiled, read_mapping
+    from mapspec.explain import explain_report
+
+    def broken(x):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(runtime, "iso_time", broken)
+    compiled = compile_source(read_mapping("segment-braze"), {}, standalone=False)
+    event = {"type": "track", "userId": "u", "event": "E"}
+    text, failed = explain_report(compiled, event)
+    assert failed and "the translator failed on this event: ZeroDivisionError: a bug" in text
+    monkeypatch.undo()
+    good = load_compiled(compiled)
+    monkeypatch.setattr(runtime, "iso_time", broken)
+    result = diff.behaviour(good, load_compiled(compiled), [(1, event), (2, {"type": "identify", "userId": "u"})])
+    assert result.differing == 1 and result.outcomes == {"newly failing": 1}
