@@ -498,7 +498,7 @@ def cmd_run(args) -> int:
     except Fatal as e:
         say(f"stopped: {e}")
         outcome = getattr(e, "outcome", None)
-        if outcome is not None and outcome.run.read:
+        if outcome is not None and (outcome.run.read or outcome.pending):
             say(outcome.run.text())
             if outcome.pending:
                 after = ("the checkpoint is before them: the same command goes on from there" if args.checkpoint
@@ -515,11 +515,11 @@ def cmd_run(args) -> int:
     if outcome.resumed:
         where = "; ".join(f"{name} after line {n}" for name, n in outcome.resumed)
         say(f"resumed ({where}); the whole job: {outcome.whole.text()}")
-        if outcome.twice:
-            say(f"{outcome.twice} objects may have been sent twice: the previous run had started requests for "
-                "their lines when it stopped (Braze has no idempotency key)")
-        elif outcome.twice is None and not dry:
+        if outcome.twice is None and not dry:
             say("the previous run left no record of its requests: what it had in flight may have been sent twice")
+    if outcome.twice:
+        say(f"{outcome.twice} objects may have been sent twice: the previous run had started requests for their "
+            "lines when it stopped (Braze has no idempotency key)")
     if not account.adds_up() or (outcome.resumed and not outcome.whole.adds_up()):  # pragma: no cover - a bug
         say("the account does not add up: this is a bug")
         return EXIT_FAIL

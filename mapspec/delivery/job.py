@@ -57,7 +57,7 @@ class Outcome:
     @property
     def already_complete(self) -> bool:
         """A resumed job with nothing left to read."""
-        return bool(self.resumed) and self.run.read == 0
+        return bool(self.resumed) and self.run.read == 0 and self.pending == 0
 
 
 def sources(job: Job) -> list[Source]:
@@ -219,6 +219,9 @@ class Run:
             for source in sources:
                 yield from lines(source, limit, checkpoint.position(source.index), ledger.digests[source.index])
 
+        # a checkpoint at once, before any request: a run killed before its first one still leaves one, and
+        # with it the record of how far requests went
+        ledger.save(wait=True)
         reader = Reader(produce)
         started = last_progress = time.monotonic()
         try:
@@ -280,16 +283,16 @@ class Run:
     def outcome(self, pending: int = 0) -> Outcome:
         resumed = [(s.name, p.line) for s, p in zip(self.sources, self.ledger.start, strict=True) if p.line]
         twice = None
-        if resumed and self.sender is not None and self.ledger.sent_before is not None:
+        if self.checkpoint.saved is not None and self.sender is not None and self.ledger.sent_before is not None:
             twice = self.sender.twice
         self.account.twice = twice
         return Outcome(self.account, self.ledger.whole(), resumed, twice, pending)
 
     def show_progress(self, started: float, final: bool = False) -> None:
         account = self.account
-        rate = account.read / max(time.monotonic() - started, 1e-9)
+        rate = self.ledger.taken / max(time.monotonic() - started, 1e-9)
         in_flight = self.sender.in_flight if self.sender is not None else 0
-        text = (f"{account.read:,} events, {rate:,.0f}/s, {in_flight} in flight, {account.retried} retried, "
+        text = (f"{self.ledger.taken:,} events, {rate:,.0f}/s, {in_flight} in flight, {account.retried} retried, "
                 f"{account.dead_lettered} dead-lettered")
         self.job.progress.write("\r" + text + ("\n" if final else ""))
         self.job.progress.flush()

@@ -31,7 +31,7 @@ DEAD = (INVALID, REJECTED, FAILED, REFUSED, EXPIRED)
 class Account:
     """What became of the lines of a run (or, in `whole`, of a resumed job since it began)."""
 
-    read: int = 0
+    read: int = 0  # lines read and decided (a run that stops leaves some read but undecided: see Outcome)
     translated: int = 0
     delivered: int = 0
     skipped: int = 0
@@ -179,8 +179,11 @@ class Checkpoint:
         self.path, self.sources, self.write = path, sources, write
         self.saved: Saved | None = self._load(max_line_bytes) if path and os.path.exists(path) else None
         self.sent_through = self._load_sent() if self.saved is not None else None
+        if path and write and self.saved is None and os.path.exists(f"{path}.sent"):
+            os.remove(f"{path}.sent")  # left by a job whose checkpoint was removed: it belongs to nothing now
         self.sent_fd: int | None = None
-        self.sent_mark: tuple[int, int] = (-1, 0)
+        # how far requests went, never lowered: a resumed run that gets less far keeps the earlier run's mark
+        self.sent_mark: tuple[int, int] = self.sent_through or (-1, 0)
 
     # reading
 
@@ -293,6 +296,7 @@ class Ledger:
         self.digests = [PrefixDigest() for _ in sources]
         self.sent_before = checkpoint.sent_through  # the previous run's mark, on a resume
         self.save_lines = save_lines
+        self.taken = 0  # lines read so far (the account counts them once decided)
         self.unsaved = 0
         self.last_save = time.monotonic()
         self.saving: threading.Thread | None = None
@@ -301,7 +305,7 @@ class Ledger:
     # lines in
 
     def enter(self, line: Line) -> None:
-        self.account.read += 1
+        self.taken += 1
         self.lines.append(line)
 
     def dead_letter(self, line: Line, reason: str, **extra: Any) -> None:
@@ -349,6 +353,7 @@ class Ledger:
             if line.fate is None or line.waiting > 0:
                 break
             lines.popleft()
+            account.read += 1
             account.count(line.fate)
             if line.letters:
                 event = line.event
