@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -190,12 +191,20 @@ def test_kill_9_then_resume_loses_nothing(tmp_path):
         want = expected_objects(translate, events)
         for array in want:
             assert not (want[array] - got[array]), f"{array} lost"  # at least once: nothing lost
+        twice = sum((got[array] - want[array]).total() for array in want)
+        said = re.search(rb"(\d+) objects may have been sent twice", second.stderr)
+        assert twice <= (int(said.group(1)) if said else 0), second.stderr  # no more than it said
+        whole = re.search(rb"the whole job: read (\d+), translated (\d+), delivered (\d+), skipped (\d+), "
+                          rb"dead-lettered (\d+)", second.stderr)
+        read, translated, delivered, skipped, dead = map(int, whole.groups())
+        assert read == 3000 == delivered + skipped + dead, second.stderr  # the account adds up across the kill
+        assert translated == read - dead  # every line counted once, though the killed run got past the checkpoint
         requests = emu.record.requests
         third = cli(*args, "--endpoint", emu.url, env=env)  # a finished job sends nothing, and says so
         assert emu.record.requests == requests and third.returncode == 0, third.stderr
         assert b"already complete" in third.stderr
-    dead_lines = {json.loads(line)["line"] for line in open(tmp_path / "dead.ndjson")}
-    assert len(dead_lines) == sum(1 for e in events if "userId" not in e)
+    dead_lines = [json.loads(line)["line"] for line in open(tmp_path / "dead.ndjson")]
+    assert len(dead_lines) == len(set(dead_lines)) == sum(1 for e in events if "userId" not in e) == dead
 
 
 def test_the_api_key_appears_nowhere(tmp_path):

@@ -22,6 +22,7 @@ from mapspec.delivery.common import RateWindow, Secret, key_problem, url_problem
 from mapspec.delivery.emulator import Emulator
 from mapspec.delivery.sender import RateLimiter
 from mapspec.targets.braze import TARGET
+from tests.conftest import inproc
 from tests.test_delivery import FAST, KEY, cli, write_events
 
 TRANSLATE = mapspec.load("segment-braze")
@@ -72,6 +73,7 @@ def ok(number, body):
     return 201, {}, {"message": "success"}
 
 
+
 # ------------------------------------------------------------------ one bad event stops everything
 
 
@@ -107,7 +109,7 @@ def test_the_events_from_the_issue_are_delivered_or_dead_lettered_with_the_reaso
              b'{"type":"identify","userId":"u7"}']
     path.write_bytes(b"\n".join(lines) + b"\n")
     with Emulator(api_key=KEY) as emu:
-        proc = cli("run", str(path), "--endpoint", emu.url, "--dead-letter", str(tmp_path / "d"),
+        proc = inproc("run", str(path), "--endpoint", emu.url, "--dead-letter", str(tmp_path / "d"),
                    env={"BRAZE_REST_API_KEY": KEY})
         got = {o.get("external_id") for o in emu.record.attributes + emu.record.events}
     assert proc.returncode == 1 and b"Traceback" not in proc.stderr, proc.stderr.decode()[-3000:]
@@ -147,11 +149,11 @@ def test_a_key_that_cannot_be_a_header_is_refused_before_anything_is_sent(tmp_pa
     write_events(path, [{"type": "identify", "userId": "u"}])
     with Emulator() as emu:
         if "\x00" not in key:  # the environment cannot hold a NUL: the key file can
-            proc = cli("run", str(path), "--endpoint", emu.url, env={"BRAZE_REST_API_KEY": key})
+            proc = inproc("run", str(path), "--endpoint", emu.url, env={"BRAZE_REST_API_KEY": key})
             assert proc.returncode == 2 and problem in proc.stderr.decode() and b"Traceback" not in proc.stderr
             assert key.encode() not in proc.stderr + proc.stdout
         (tmp_path / "key").write_bytes(key.encode())
-        proc = cli("run", str(path), "--endpoint", emu.url, "--api-key-file", str(tmp_path / "key"))
+        proc = inproc("run", str(path), "--endpoint", emu.url, "--api-key-file", str(tmp_path / "key"))
         assert proc.returncode == 2 and problem in proc.stderr.decode()
         with pytest.raises(Fatal, match=problem):
             run(Job(TRANSLATE, [str(path)], key, Options(**FAST), endpoint=emu.url))
@@ -216,7 +218,7 @@ def test_a_corrupt_checkpoint_is_one_clear_error(tmp_path, content):
     path = tmp_path / "e.ndjson"
     write_events(path, [{"type": "identify", "userId": "u"}])
     (tmp_path / "ck").write_text(content.replace('"E"', json.dumps(str(path))))
-    proc = cli("run", "--dry-run", str(path), "--checkpoint", str(tmp_path / "ck"), timeout=120)
+    proc = inproc("run", "--dry-run", str(path), "--checkpoint", str(tmp_path / "ck"), timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert b"is not a mapspec run checkpoint" in proc.stderr and b"Traceback" not in proc.stderr
 
@@ -286,13 +288,13 @@ def test_a_checkpoint_refuses_another_file_under_the_same_name(tmp_path):
     assert 0 < position["line"] < 300
     write_events(path, [{"type": "identify", "userId": f"tuesday-{i}"} for i in range(300)])  # the next day
     with Emulator(api_key=KEY) as emu:
-        proc = cli("run", str(path), "--checkpoint", str(ck), "--endpoint", emu.url, env={"BRAZE_REST_API_KEY": KEY})
+        proc = inproc("run", str(path), "--checkpoint", str(ck), "--endpoint", emu.url, env={"BRAZE_REST_API_KEY": KEY})
         assert proc.returncode == 2 and emu.record.requests == 0
     message = proc.stderr.decode()
     assert f"the first {position['line']} lines of {path} are not those the checkpoint was written for" in message
     assert "remove the checkpoint to start this job again" in message and "Traceback" not in message
     write_events(path, [{"type": "identify", "userId": f"monday-{i}"} for i in range(10)])  # truncated
-    proc = cli("run", "--dry-run", str(path), "--checkpoint", str(ck))
+    proc = inproc("run", "--dry-run", str(path), "--checkpoint", str(ck))
     assert proc.returncode == 2 and b"has 10 lines, but the checkpoint is after line" in proc.stderr
 
 
@@ -301,11 +303,11 @@ def test_a_checkpoint_goes_on_in_a_file_that_grew(tmp_path):
     ck = tmp_path / "ck.json"
     write_events(path, [{"type": "identify", "userId": f"a{i}"} for i in range(100)])
     with Emulator(api_key=KEY) as emu:
-        assert cli("run", str(path), "--checkpoint", str(ck), "--endpoint", emu.url,
+        assert inproc("run", str(path), "--checkpoint", str(ck), "--endpoint", emu.url,
                    env={"BRAZE_REST_API_KEY": KEY}).returncode == 0
         with open(path, "a") as fh:
             fh.write(json.dumps({"type": "identify", "userId": "b0"}) + "\n")
-        proc = cli("run", str(path), "--checkpoint", str(ck), "--endpoint", emu.url, env={"BRAZE_REST_API_KEY": KEY})
+        proc = inproc("run", str(path), "--checkpoint", str(ck), "--endpoint", emu.url, env={"BRAZE_REST_API_KEY": KEY})
         assert proc.returncode == 0, proc.stderr
         assert [o["external_id"] for o in emu.record.attributes] == [f"a{i}" for i in range(100)] + ["b0"]
     assert b"read 1," in proc.stderr and b"the whole job: read 101," in proc.stderr
@@ -315,15 +317,15 @@ def test_stdin_with_a_checkpoint_needs_a_name_and_the_same_stream(tmp_path):
     ck = tmp_path / "ck.json"
     day1 = "".join(json.dumps({"type": "identify", "userId": f"d1-{i}"}) + "\n" for i in range(50)).encode()
     day2 = "".join(json.dumps({"type": "identify", "userId": f"d2-{i}"}) + "\n" for i in range(50)).encode()
-    proc = cli("run", "--dry-run", "-", "--checkpoint", str(ck), input=day1)
+    proc = inproc("run", "--dry-run", "-", "--checkpoint", str(ck), input=day1)
     assert proc.returncode == 2 and b"needs --stdin-name NAME" in proc.stderr
     with Emulator(api_key=KEY) as emu:
         args = ["run", "-", "--checkpoint", str(ck), "--stdin-name", "export", "--endpoint", emu.url]
         env = {"BRAZE_REST_API_KEY": KEY}
-        assert cli(*args, input=day1, env=env).returncode == 0
-        proc = cli(*args, input=day1, env=env)  # the same stream again: nothing left
+        assert inproc(*args, input=day1, env=env).returncode == 0
+        proc = inproc(*args, input=day1, env=env)  # the same stream again: nothing left
         assert proc.returncode == 0 and b"already complete" in proc.stderr, proc.stderr
-        proc = cli(*args, input=day2, env=env)  # another stream under the same name
+        proc = inproc(*args, input=day2, env=env)  # another stream under the same name
         assert proc.returncode == 2 and b"the first 50 lines of stdin:export are not those" in proc.stderr
         assert len(emu.record.attributes) == 50
     dead = json.loads(ck.read_text())
@@ -389,19 +391,12 @@ def test_the_emulator_answers_413_to_a_body_too_large():
 def test_without_a_key_run_refuses_to_start_and_a_dry_run_says_would_send(tmp_path):
     path = tmp_path / "e.ndjson"
     write_events(path, [{"type": "identify", "userId": "u"}])
-    env = {k: v for k, v in os.environ.items() if k != "BRAZE_REST_API_KEY"}
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
-    proc = subprocess.run([sys.executable, "-m", "mapspec", "run", str(path)], capture_output=True, env=env, cwd=ROOT)
+    proc = inproc("run", str(path))  # no BRAZE_REST_API_KEY in its environment
     assert proc.returncode == 2 and proc.stdout == b""
     assert b"no Braze REST API key: set BRAZE_REST_API_KEY, or give --api-key-file FILE; or --dry-run" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "mapspec", "run", "--dry-run", str(path)], capture_output=True,
-                          env=env, cwd=ROOT)
+    proc = inproc("run", "--dry-run", str(path))
     assert proc.returncode == 0 and b"would send 1," in proc.stderr and b"delivered" not in proc.stderr
-    assert b"1 requests written, nothing sent" in proc.stderr
+    assert b"1 requests written, nothing sent" in proc.stderr and json.loads(proc.stdout)["method"] == "POST"
 
 
 @pytest.mark.parametrize("endpoint,problem", [("127.0.0.1:8766", "no http:// or https://"),
@@ -412,7 +407,7 @@ def test_without_a_key_run_refuses_to_start_and_a_dry_run_says_would_send(tmp_pa
 def test_a_bad_endpoint_is_refused_at_start(tmp_path, endpoint, problem):
     path = tmp_path / "e.ndjson"
     write_events(path, [{"type": "identify", "userId": "u"}])
-    proc = cli("run", str(path), "--endpoint", endpoint, env={"BRAZE_REST_API_KEY": KEY}, timeout=120)
+    proc = inproc("run", str(path), "--endpoint", endpoint, env={"BRAZE_REST_API_KEY": KEY}, timeout=120)
     assert proc.returncode == 2 and problem in proc.stderr.decode(), proc.stderr
     assert url_problem("http://127.0.0.1:8765") is None and url_problem("https://rest.iad-01.braze.com/") is None
 
@@ -422,7 +417,7 @@ def test_a_mapping_that_sends_to_a_url_without_scheme_stops_the_run(tmp_path):
     settings.write_text(json.dumps({"rest_endpoint": "rest.iad-01.braze.com"}))
     path = tmp_path / "e.ndjson"
     write_events(path, [{"type": "identify", "userId": "u"}])
-    proc = cli("run", str(path), "--settings", str(settings), env={"BRAZE_REST_API_KEY": KEY}, timeout=120)
+    proc = inproc("run", str(path), "--settings", str(settings), env={"BRAZE_REST_API_KEY": KEY}, timeout=120)
     assert proc.returncode == 2
     assert b"the mapping sends to 'rest.iad-01.braze.com/users/track', which cannot be used" in proc.stderr
 
@@ -446,7 +441,7 @@ def test_blank_lines_are_skipped_and_counted(tmp_path):
     path = tmp_path / "e.ndjson"
     path.write_bytes(b'{"type":"identify","userId":"u1"}\n\n   \n\t\r\n{"type":"identify","userId":"u2"}\n\n')
     with Emulator(api_key=KEY) as emu:
-        proc = cli("run", str(path), "--endpoint", emu.url, env={"BRAZE_REST_API_KEY": KEY})
+        proc = inproc("run", str(path), "--endpoint", emu.url, env={"BRAZE_REST_API_KEY": KEY})
         assert len(emu.record.attributes) == 2
     assert proc.returncode == 0, proc.stderr
     assert b"read 6, translated 2, delivered 2, skipped 4 (4 blank), dead-lettered 0" in proc.stderr
@@ -541,7 +536,7 @@ def test_timeout_is_a_flag(tmp_path):
     path = tmp_path / "e.ndjson"
     write_events(path, [{"type": "identify", "userId": "u"}])
     with TinyServer(answer) as url:
-        proc = cli("run", str(path), "--endpoint", url, "--timeout", "0.3", "--retry-deadline", "1", "--dead-letter",
+        proc = inproc("run", str(path), "--endpoint", url, "--timeout", "0.3", "--retry-deadline", "1", "--dead-letter",
                    str(tmp_path / "d"), env={"BRAZE_REST_API_KEY": KEY}, timeout=120)
         stalls.set()
     assert proc.returncode == 1, proc.stderr
@@ -570,7 +565,7 @@ def test_the_key_is_redacted_from_what_braze_echoes(tmp_path):
 def test_a_dry_run_writes_no_checkpoint(tmp_path):
     path = tmp_path / "e.ndjson"
     write_events(path, [{"type": "identify", "userId": "u"}])
-    assert cli("run", "--dry-run", str(path), "--checkpoint", str(tmp_path / "ck")).returncode == 0
+    assert inproc("run", "--dry-run", str(path), "--checkpoint", str(tmp_path / "ck")).returncode == 0
     assert not (tmp_path / "ck").exists()
 
 
@@ -600,7 +595,7 @@ def test_resume_accounting_adds_up_and_says_what_may_have_been_sent_twice(tmp_pa
     lines = [d["line"] for d in dead_letters(dead)]
     assert sorted(lines) == sorted(set(lines))  # each dead line once, though the first run got past some of them
     assert len(set(lines)) == outcome.whole.dead_lettered
-    proc = cli("run", str(path), "--checkpoint", str(ck), "--dead-letter", str(dead), "--endpoint",
+    proc = inproc("run", str(path), "--checkpoint", str(ck), "--dead-letter", str(dead), "--endpoint",
                "http://127.0.0.1:9", env={"BRAZE_REST_API_KEY": KEY})
     assert proc.returncode == 0 and b"already complete: nothing left to read" in proc.stderr
     assert b"the job: read 1200," in proc.stderr

@@ -201,6 +201,8 @@ def test_every_line_ends_as_the_account_says(stream, faults, kills, in_flight, b
     for fate in ("delivered", "skipped", "invalid", "rejected", "failed", "refused", "expired"):
         assert getattr(whole, fate) == fates[fate], (fate, whole, fates)
     assert whole.blank == sum(1 for spec in stream if spec.kind == "blank")
+    assert whole.translated == sum(1 for spec in stream if spec.kind in ("identify", "track", "delete", "no time",
+                                                                         "alias"))
     # what a resume sent again is no more than it said may have been sent twice
     duplicates = sum(n - 1 for n in received.values())
     assert duplicates <= twice, (duplicates, twice)

@@ -126,7 +126,7 @@ class Run:
             event = jsonio.loads(data)
         except jsonio.BadJSON as e:
             if not data.strip():
-                self.account.blank += 1
+                line.note = "blank"
                 ledger.decide(line, SKIPPED)
                 return None
             ledger.dead_letter(line, str(e), text=data.decode("utf-8", "replace").rstrip("\r\n")[:2000])
@@ -149,7 +149,7 @@ class Run:
             ledger.dead_letter(line, f"the translator failed on this event: {type(e).__name__}: {e}")
             ledger.decide(line, FAILED)
             return None
-        self.account.translated += 1
+        line.note = "translated"
         try:
             if type(requests) is not list:
                 raise Unsendable(f"the translator returned {_kind(requests)}, not a list of requests")

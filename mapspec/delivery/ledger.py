@@ -355,6 +355,8 @@ class Ledger:
             lines.popleft()
             account.read += 1
             account.count(line.fate)
+            if line.note is not None:  # "translated" or "blank"
+                account.count(line.note)
             if line.letters:
                 event = line.event
                 for record in line.letters:

@@ -23,7 +23,7 @@ class Line:
     """One input line, from the moment it is read until its fate is written down (see `ledger.Ledger`)."""
 
     __slots__ = ("input", "number", "data", "end", "size", "digest", "event", "waiting", "objects", "fate",
-                 "letters")
+                 "letters", "note")
 
     def __init__(self, input: int, number: int, data: bytes | None, end: int, size: int,
                  digest: bytes | None = None):
@@ -38,6 +38,7 @@ class Line:
         self.objects = 0  # objects it gave
         self.fate: str | None = None  # decided by the ledger, and only there
         self.letters: list[dict] | None = None  # what goes to the dead-letter file for it
+        self.note: str | None = None  # "translated" or "blank", counted in the account with its fate
 
     def __repr__(self) -> str:
         return f"Line({self.input}:{self.number}, fate={self.fate})"

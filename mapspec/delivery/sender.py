@@ -84,6 +84,7 @@ class Sender:
         self.slots = asyncio.Semaphore(options.in_flight)
         self.tasks: set[asyncio.Task] = set()
         self.fatal: Fatal | None = None
+        self.error: BaseException | None = None  # what a task ended with that it did not handle itself
         self.random = random.Random(options.seed)
         self.on_delivered = on_delivered
         self.in_flight = 0
@@ -94,12 +95,11 @@ class Sender:
 
     async def submit(self, batch: Batch) -> None:
         """Start sending a batch; waits while the maximum number of batches is in flight."""
-        if self.fatal:
-            raise self.fatal
+        self._raise()
         await self.slots.acquire()
-        if self.fatal:
+        if self.fatal or self.error:
             self.slots.release()
-            raise self.fatal
+            self._raise()
         items = batch.items()
         last = max((item.owner for item in items), key=lambda line: (line.input, line.number))
         self.checkpoint.note_sent(last)
@@ -109,7 +109,18 @@ class Sender:
         self.in_flight += 1
         task = asyncio.create_task(self._run(batch))
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # never lost: raised where the job waits
+            self.error = self.error or task.exception()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.fatal is not None:
+            raise self.fatal
 
     async def _run(self, batch: Batch) -> None:
         try:
@@ -129,9 +140,8 @@ class Sender:
     async def wait(self) -> None:
         """Until every batch submitted is finished; raises the Fatal that stopped the run, if one did."""
         while self.tasks:
-            await asyncio.gather(*list(self.tasks))
-        if self.fatal:
-            raise self.fatal
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+        self._raise()
 
     async def cancel(self) -> None:
         for task in list(self.tasks):
