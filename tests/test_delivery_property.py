@@ -34,7 +34,10 @@ MAX_LINE = 600
 def translate(event):
     if event.get("boom"):  # an event that breaks the translator, whatever the translator
         raise RuntimeError("boom")
-    return TRANSLATE(event)
+    requests = TRANSLATE(event)
+    if event.get("refuse"):  # an object Braze refuses: it names no user
+        del requests[0]["body"]["attributes"][0]["external_id"]
+    return requests
 
 
 # ------------------------------------------------------------------ the stream
@@ -59,9 +62,9 @@ def line_spec(kind: str, n: int, extra: str) -> Spec:
                                       "timestamp": "2024-05-01T12:00:00Z"}).encode(), ("delivered", "expired"), oid=uid)
     if kind == "delete":
         return Spec(kind, json.dumps({"type": "delete", "userId": uid}).encode(), ("delivered", "expired"), oid=uid)
-    if kind == "no time":  # Braze refuses an event without a time
-        return Spec(kind, json.dumps({"type": "track", "userId": uid, "event": "E"}).encode(), ("refused", "expired"),
-                    reason="")
+    if kind == "refused":  # Braze refuses its object
+        return Spec(kind, json.dumps({"type": "identify", "userId": uid, "refuse": True}).encode(),
+                    ("refused", "expired"))
     if kind == "no user":
         return Spec(kind, json.dumps({"type": "identify", "traits": {"x": extra}}).encode(), ("rejected",),
                     reason="rejected: userId or braze_id is required")
@@ -83,7 +86,7 @@ def line_spec(kind: str, n: int, extra: str) -> Spec:
     return Spec(kind, bad[0], ("invalid",), reason=bad[1])
 
 
-KINDS = ["identify", "track", "delete", "no time", "no user", "alias", "blank", "boom", "garbage", "array", "nan",
+KINDS = ["identify", "track", "delete", "refused", "no user", "alias", "blank", "boom", "garbage", "array", "nan",
          "big int", "surrogate", "too long", "bad utf-8"]
 
 streams = st.lists(st.tuples(st.sampled_from(KINDS), st.text("abc", max_size=3)), min_size=1, max_size=120).map(
@@ -192,8 +195,8 @@ def test_every_line_ends_as_the_account_says(stream, faults, kills, in_flight, b
         if reason.startswith("retries ran out"):
             assert "expired" in spec.fates, (number, spec, reason)
             fates["expired"] += 1
-        elif spec.kind == "no time":
-            assert reason.endswith("'time' is required"), reason
+        elif spec.kind == "refused":
+            assert reason.endswith("'external_id', 'braze_id', 'user_alias', 'email' or 'phone' is required"), reason
             fates["refused"] += 1
         else:
             assert reason.startswith(spec.reason) and spec.reason, (number, spec, reason)
@@ -201,7 +204,7 @@ def test_every_line_ends_as_the_account_says(stream, faults, kills, in_flight, b
     for fate in ("delivered", "skipped", "invalid", "rejected", "failed", "refused", "expired"):
         assert getattr(whole, fate) == fates[fate], (fate, whole, fates)
     assert whole.blank == sum(1 for spec in stream if spec.kind == "blank")
-    assert whole.translated == sum(1 for spec in stream if spec.kind in ("identify", "track", "delete", "no time",
+    assert whole.translated == sum(1 for spec in stream if spec.kind in ("identify", "track", "delete", "refused",
                                                                          "alias"))
     # what a resume sent again is no more than it said may have been sent twice
     duplicates = sum(n - 1 for n in received.values())

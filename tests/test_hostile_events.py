@@ -197,8 +197,9 @@ def test_translate_goes_through_every_hostile_line(codec, monkeypatch):
     out = [json.loads(line) for line in proc.stdout.decode().splitlines()]
     assert len(out) == len(HOSTILE_LINES)
     kinds = [next(iter(o)) for o in out]
-    assert kinds == ["requests"] * 4 + ["error"] * 6 + ["requests"] * 2, out
-    assert "time" not in out[0]["requests"][0]["body"]["events"][0]  # a time beyond year 1: left out
+    assert kinds == ["rejected", "requests", "rejected", "requests"] + ["error"] * 6 + ["requests"] * 2, out
+    assert out[0]["rejected"]["message"].startswith("the event has no time Braze can read")  # before the year 1
+    assert "dob" not in out[1]["requests"][0]["body"]["attributes"][0]  # after 9999: no birthday
     assert out[3]["requests"][0]["body"]["attributes"][0]["external_id"] == "u"
     messages = [o["error"]["message"] for o in out[4:10]]
     assert "nested deeper" in messages[0] and "surrogate" in messages[1]
@@ -235,11 +236,11 @@ def test_a_translator_that_fails_is_shown_failing_not_a_traceback(monkeypatch):
 
     monkeypatch.setattr(runtime, "iso_time", broken)
     compiled = compile_source(read_mapping("segment-braze"), {}, standalone=False)
-    event = {"type": "track", "userId": "u", "event": "E"}
+    event = {"type": "track", "userId": "u", "event": "E", "timestamp": "2024-05-01T00:00:00Z"}
     text, failed = explain_report(compiled, event)
     assert failed and "the translator failed on this event: ZeroDivisionError: a bug" in text
     monkeypatch.undo()
     good = load_compiled(compiled)
     monkeypatch.setattr(runtime, "iso_time", broken)
-    result = diff.behaviour(good, load_compiled(compiled), [(1, event), (2, {"type": "identify", "userId": "u"})])
+    result = diff.behaviour(good, load_compiled(compiled), [(1, event), (2, {"type": "alias", "userId": "u"})])
     assert result.differing == 1 and result.outcomes == {"newly failing": 1}
