@@ -599,3 +599,19 @@ def test_resume_accounting_adds_up_and_says_what_may_have_been_sent_twice(tmp_pa
                "http://127.0.0.1:9", env={"BRAZE_REST_API_KEY": KEY})
     assert proc.returncode == 0 and b"already complete: nothing left to read" in proc.stderr
     assert b"the job: read 1200," in proc.stderr
+
+
+def test_a_body_the_batcher_does_not_merge_is_sent_alone_not_dropped(tmp_path):
+    def translate(event):  # an endpoint whose body has none of the arrays the batcher knows
+        return [{"method": "POST", "url": "https://x/users/identify",
+                 "body": {"aliases_to_identify": [{"external_id": event["userId"],
+                                                   "user_alias": {"alias_name": "a", "alias_label": "l"}}]}}]
+
+    path = tmp_path / "e.ndjson"
+    write_events(path, [{"userId": "u1"}, {"userId": "u2"}])
+    tiny = TinyServer(ok)
+    with tiny as url:
+        account = run(Job(translate, [str(path)], KEY, Options(**FAST), endpoint=url))
+    assert account.delivered == 2 and account.skipped == 0 and account.requests == 2
+    assert sorted(json.loads(body)["aliases_to_identify"][0]["external_id"] for _, body, _ in tiny.requests) == \
+        ["u1", "u2"]

@@ -67,6 +67,8 @@ class Batch:
         return len(item.name) + 5 + len(item.data) + (1 if self.envelope or self.arrays else 0)
 
     def body(self) -> bytes:
+        if self.kind == "alone":
+            return self.arrays[""][0].data
         parts = [b'"' + name.encode() + b'":[' + b",".join(i.data for i in items) + b"]"
                  for name, items in self.arrays.items() if items]
         if self.envelope:
@@ -129,6 +131,16 @@ class Batcher:
             elif value is not None:
                 raise Unsendable(f"the request to {url} has {_kind(value)} for {key}; it must be a list")
         env = b""
+        if envelope and not objects and _TRACK.isdisjoint(body) and _DELETE.isdisjoint(body):
+            # a body with none of the arrays the batcher merges: sent alone, as it is, rather than not at all
+            try:
+                data = dumps(body)
+            except jsonio.Unencodable as e:
+                raise Unsendable(f"the request to {url} cannot be sent: {e}") from None
+            if len(data) > self.options.max_body:
+                raise Unsendable(f"the request to {url} is {len(data):,} bytes: larger than Braze takes "
+                                 f"({self.options.max_body:,} bytes)", refused=True)
+            return url, method, b"", "alone", [("", body, data)]
         if envelope:
             try:
                 env = jsonio.dumps(envelope)[1:-1]
@@ -146,6 +158,12 @@ class Batcher:
         """Add a prepared request's objects to open batches; the batches that filled up."""
         url, method, env, kind, objects = prepared
         full: list[Batch] = []
+        if kind == "alone":
+            batch = Batch((url, method, id(owner)), url, method, env, kind)
+            batch.add(Item("", objects[0][1], objects[0][2], owner))
+            owner.waiting += 1
+            owner.objects += 1
+            return [batch]
         key = (url, method, env)
         open_ = self.open
         batch = open_.get(key) if kind == "track" else None
