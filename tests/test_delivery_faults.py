@@ -296,6 +296,14 @@ def test_a_checkpoint_refuses_another_file_under_the_same_name(tmp_path):
     write_events(path, [{"type": "identify", "userId": f"monday-{i}"} for i in range(10)])  # truncated
     proc = inproc("run", "--dry-run", str(path), "--checkpoint", str(ck))
     assert proc.returncode == 2 and b"has 10 lines, but the checkpoint is after line" in proc.stderr
+    assert json.loads(ck.read_text())["inputs"][0] == position  # a refusal leaves the checkpoint as it was
+    write_events(path, [{"type": "identify", "userId": f"monday-{i}"} for i in range(300)])  # the right file
+    with Emulator(api_key=KEY) as emu:
+        proc = inproc("run", str(path), "--checkpoint", str(ck), "--endpoint", emu.url,
+                      env={"BRAZE_REST_API_KEY": KEY})
+        assert proc.returncode == 0, proc.stderr
+        assert [o["external_id"] for o in emu.record.attributes] == [f"monday-{i}" for i in range(position["line"],
+                                                                                                 300)]
 
 
 def test_a_checkpoint_goes_on_in_a_file_that_grew(tmp_path):

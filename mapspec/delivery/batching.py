@@ -78,10 +78,6 @@ class Batch:
     def items(self) -> list[Item]:
         return [item for items in self.arrays.values() for item in items]
 
-    def positions(self) -> list[tuple[str, int, Item]]:
-        """(array, index in the array as sent, item): how Braze's errors[] name an object."""
-        return [(name, i, item) for name, items in self.arrays.items() for i, item in enumerate(items)]
-
     def part(self, items: list[Item]) -> Batch:
         """A batch of the same request key with some of these objects (to resend half of one)."""
         out = Batch(self.key, self.url, self.method, self.envelope, self.kind)

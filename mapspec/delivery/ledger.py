@@ -163,7 +163,6 @@ class Saved:
     dead_letter_path: str | None  # absolute
     dead_letter_size: int | None  # its size when the checkpoint was written
     max_line_bytes: int
-    sent_through: tuple[int, int] | None = None  # (input, line): the furthest line a request was started for
     positions: list[Position] = field(default_factory=list)
 
 
@@ -293,7 +292,7 @@ class Ledger:
         self.start = [checkpoint.position(s.index) or Position() for s in sources]
         self.positions = [Position(p.line, p.offset, p.sha256) for p in self.start]
         # on a resume, the reader feeds the prefix it reads again into these before any later line arrives
-        self.digests = [PrefixDigest() for _ in sources]
+        self.digests = [PrefixDigest(p.sha256 if p.line else None) for p in self.positions]
         self.sent_before = checkpoint.sent_through  # the previous run's mark, on a resume
         self.save_lines = save_lines
         self.taken = 0  # lines read so far (the account counts them once decided)
@@ -339,9 +338,6 @@ class Ledger:
         line.event = None if not line.letters else line.event
         if self.lines and self.lines[0] is line:
             self.advance()
-
-    def is_pending(self, line: Line) -> bool:
-        return line.fate is None or line.waiting > 0
 
     # lines out, in order
 

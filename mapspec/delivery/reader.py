@@ -48,8 +48,10 @@ class PrefixDigest:
     """SHA-256 of an input's consumed prefix, line by line: a line's bytes, or for a line longer than the
     limit, a marker and the SHA-256 of all its bytes (which were never held)."""
 
-    def __init__(self):
+    def __init__(self, claimed: str | None = None):
         self.hash = hashlib.sha256()
+        # on a resume, the checkpoint's digest, which stands until the prefix read again is found to match it
+        self.claimed = claimed
 
     def add(self, line: Line) -> None:
         if line.data is not None:
@@ -58,7 +60,7 @@ class PrefixDigest:
             self.hash.update(b"\0long line\0" + (line.digest or b""))
 
     def hexdigest(self) -> str:
-        return self.hash.hexdigest()
+        return self.claimed if self.claimed is not None else self.hash.hexdigest()
 
 
 @dataclass
@@ -123,9 +125,10 @@ def _compare(source: Source, resume: Position, last: Line | None, digest: Prefix
         raise InputChanged(f"{source.name} has {got} line{'s' * (got != 1)}, but the checkpoint is after line "
                            f"{resume.line}: it is not the input the checkpoint was written for (truncated or "
                            "replaced)")
-    if last.end != resume.offset or digest.hexdigest() != resume.sha256:
+    if last.end != resume.offset or digest.hash.hexdigest() != resume.sha256:
         raise InputChanged(f"the first {resume.line} lines of {source.name} are not those the checkpoint was "
                            "written for: it is another input under the same name")
+    digest.claimed = None  # verified: the digest goes on from the lines read again
 
 
 def _blocks(source: Source, limit: int) -> Iterator[list[Line]]:
