@@ -285,7 +285,6 @@ class Run:
         twice = None
         if self.checkpoint.saved is not None and self.sender is not None and self.ledger.sent_before is not None:
             twice = self.sender.twice
-        self.account.twice = twice
         return Outcome(self.account, self.ledger.whole(), resumed, twice, pending)
 
     def show_progress(self, started: float, final: bool = False) -> None:

@@ -45,7 +45,6 @@ class Account:
     requests: int = 0  # requests made (every attempt), or written in a dry run
     unanswered: int = 0  # of those: no answer (connection failed or dropped, timed out)
     retried: int = 0
-    twice: int | None = None  # objects sent again after a resume that the previous run may have sent
     dry: bool = False  # a dry run: nothing sent
 
     COUNTS = ("read", "translated", "delivered", "skipped", "blank", "invalid", "rejected", "failed", "refused",

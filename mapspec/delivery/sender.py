@@ -174,9 +174,9 @@ class Sender:
             if waited is None:
                 until = time.strftime("%H:%M:%S", time.localtime(time.time() + self.limiter.paused_until
                                                                  - time.monotonic()))
-                self._finish(batch.items(), (EXPIRED, f"retries ran out after {attempt} attempts: Braze's rate "
-                                                      f"limit lets nothing through until {until}, after the "
-                                                      "retry deadline (--retry-deadline)"))
+                self._finish(batch.items(), (EXPIRED, f"retries ran out ({attempt} attempts): Braze's rate limit "
+                                                      f"lets nothing through until {until}, after the retry "
+                                                      "deadline (--retry-deadline)"))
                 return
             wait = None
             self.account.requests += 1
