@@ -114,15 +114,15 @@ def test_disconnects_print_no_traceback(capfd):
     assert "Traceback" not in err and "BrokenPipe" not in err and "ConnectionReset" not in err
 
 
-def test_413_reaches_a_client_that_does_not_split_and_it_halves_the_batch(tmp_path):
+def test_413_reaches_the_client_and_it_halves_the_batch(tmp_path):
     events = [{"type": "identify", "userId": f"u{i}", "traits": {"bio": "x" * 70_000}} for i in range(150)]  # 10 MB
     path = tmp_path / "e.ndjson"
     write_events(path, events)
-    with Emulator(api_key=KEY) as emu:
-        account = run(Job(__import__("mapspec").load("segment-braze"), [str(path)], KEY,
-                          Options(max_body=1 << 30, **FAST), endpoint=emu.url, dead_letter=str(tmp_path / "d")))
+    with Emulator(api_key=KEY, max_body=1 << 20) as emu:  # a Braze that takes less than the client thinks
+        account = run(Job(__import__("mapspec").load("segment-braze"), [str(path)], KEY, Options(**FAST),
+                          endpoint=emu.url, dead_letter=str(tmp_path / "d")))
         assert emu.record.statuses.get(413) and len(emu.record.attributes) == 150
-    assert account.delivered == 150 and account.unanswered == 0 and not (tmp_path / "d").read_text()
+    assert account.delivered == 150 and not (tmp_path / "d").read_text()
 
 
 def test_delete_takes_one_kind_of_id_and_the_batcher_keeps_them_apart(tmp_path):

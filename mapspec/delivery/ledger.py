@@ -135,7 +135,7 @@ class DeadLetters:
     def flush(self) -> int | None:
         """Hand what is written to the system; the file's size, when there is a file."""
         self.fh.flush()
-        return self.fh.tell() if self.path else None
+        return os.fstat(self.fh.fileno()).st_size if self.path else None
 
     def fileno(self) -> int | None:
         return self.fh.fileno() if self.path else None
