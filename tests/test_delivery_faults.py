@@ -212,8 +212,8 @@ def _outcome(job):
 
 @pytest.mark.parametrize("content", ["", "not json", "[]", '{"inputs": []}', '{"done": {"x": {"line": 3}}}',
                                      '{"mapspec_checkpoint": 2, "inputs": [{"name": "E", "line": 1}], "account": {}}',
-                                     '{"mapspec_checkpoint": 2, "inputs": [{"name": "E", "line": "x", "offset": 0, '
-                                     '"sha256": ""}], "account": {}, "max_line_bytes": 1048576}'])
+                                     '{"mapspec_checkpoint": 2, "inputs": [{"name": "E", "identity": "E", "line": "x", '
+                                     '"offset": 0, "sha256": ""}], "account": {}, "max_line_bytes": 1048576}'])
 def test_a_corrupt_checkpoint_is_one_clear_error(tmp_path, content):
     path = tmp_path / "e.ndjson"
     write_events(path, [{"type": "identify", "userId": "u"}])
@@ -306,13 +306,15 @@ def test_a_checkpoint_refuses_another_file_under_the_same_name(tmp_path):
                                                                                                  300)]
 
 
-def test_a_checkpoint_goes_on_in_a_file_that_grew(tmp_path):
+def test_a_checkpoint_goes_on_in_a_file_that_grew(tmp_path, monkeypatch):
     path = tmp_path / "log.ndjson"
     ck = tmp_path / "ck.json"
     write_events(path, [{"type": "identify", "userId": f"a{i}"} for i in range(100)])
     with Emulator(api_key=KEY) as emu:
-        assert inproc("run", str(path), "--checkpoint", str(ck), "--endpoint", emu.url,
-                   env={"BRAZE_REST_API_KEY": KEY}).returncode == 0
+        monkeypatch.chdir(tmp_path)  # the first run names it from its folder, the resume by its full path
+        assert inproc("run", "log.ndjson", "--checkpoint", str(ck), "--endpoint", emu.url,
+                      env={"BRAZE_REST_API_KEY": KEY}).returncode == 0
+        monkeypatch.undo()
         with open(path, "a") as fh:
             fh.write(json.dumps({"type": "identify", "userId": "b0"}) + "\n")
         proc = inproc("run", str(path), "--checkpoint", str(ck), "--endpoint", emu.url, env={"BRAZE_REST_API_KEY": KEY})

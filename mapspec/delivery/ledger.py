@@ -199,7 +199,8 @@ class Checkpoint:
             for i in inputs:
                 line, offset, digest = i["line"], i["offset"], i["sha256"]
                 if not (isinstance(line, int) and isinstance(offset, int) and isinstance(digest, str)
-                        and line >= 0 and offset >= 0 and isinstance(i["name"], str)):
+                        and line >= 0 and offset >= 0 and isinstance(i["name"], str)
+                        and isinstance(i["identity"], str)):
                     raise ValueError("a position is not line, offset and sha256")
                 positions.append(Position(line, offset, digest))
             dead = state.get("dead_letter") or {}
@@ -216,7 +217,7 @@ class Checkpoint:
                         "or give the checkpoint this job wrote") from None
         given = [s.name for s in self.sources]
         were = [i["name"] for i in saved.inputs]
-        if given != were:
+        if [s.identity for s in self.sources] != [i["identity"] for i in saved.inputs]:
             raise Fatal(f"the checkpoint {path} is for the inputs {', '.join(map(repr, were))}, not "
                         f"{', '.join(map(repr, given))}: give the same inputs in the same order to resume, or "
                         "remove the checkpoint to start again")
@@ -250,7 +251,7 @@ class Checkpoint:
 
     def state(self, positions: list[Position], account: Account, dead_letter: str | None,
               dead_letter_size: int | None, max_line_bytes: int) -> bytes:
-        inputs = [{"name": s.name, "stdin": s.path == "-", "line": p.line, "offset": p.offset, "sha256": p.sha256}
+        inputs = [{"name": s.name, "identity": s.identity, "line": p.line, "offset": p.offset, "sha256": p.sha256}
                   for s, p in zip(self.sources, positions, strict=True)]
         dead = {"path": os.path.abspath(dead_letter), "size": dead_letter_size} if dead_letter else None
         return json.dumps({"mapspec_checkpoint": FORMAT, "inputs": inputs, "account": account.counts(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -70,6 +71,11 @@ class Source:
     index: int
     path: str  # "-" for stdin
     name: str  # how dead letters and messages name it
+
+    @property
+    def identity(self) -> str:
+        """What a checkpoint knows it by: the absolute path, or stdin's name."""
+        return self.name if self.path == "-" else os.path.abspath(self.path)
 
     def open(self) -> IO[bytes]:
         return sys.stdin.buffer if self.path == "-" else open(self.path, "rb")  # noqa: SIM115 - closed by lines()
