@@ -626,3 +626,34 @@ def test_a_body_the_batcher_does_not_merge_is_sent_alone_not_dropped(tmp_path):
     assert account.delivered == 2 and account.skipped == 0 and account.requests == 2
     assert sorted(json.loads(body)["aliases_to_identify"][0]["external_id"] for _, body, _ in tiny.requests) == \
         ["u1", "u2"]
+
+
+def test_lines_waiting_behind_a_slow_one_are_bounded(tmp_path, monkeypatch):
+    from mapspec.delivery import job as job_module
+    from mapspec.delivery.ledger import Ledger
+
+    tries = Counter()
+
+    def answer(number, body):  # the first line's request fails until most others went through, or 25 times
+        slow = b'"u0"' in body
+        tries["u0" if slow else "others"] += 1
+        if slow and tries["others"] < 200 and tries["u0"] < 25:
+            return 503, {}, {"message": "Service Unavailable"}
+        return 201, {}, {"message": "success"}
+
+    waiting = []
+    enter = Ledger.enter
+
+    def counting(self, line):
+        enter(self, line)
+        waiting.append(len(self.lines))
+
+    monkeypatch.setattr(Ledger, "enter", counting)
+    monkeypatch.setattr(job_module.Run, "MAX_WAITING", 300, raising=False)
+    path = tmp_path / "e.ndjson"
+    write_events(path, [{"type": "identify", "userId": f"u{i}"} for i in range(3000)])
+    with TinyServer(answer) as url:
+        account = run(Job(TRANSLATE, [str(path)], KEY, Options(in_flight=4, objects_per_array=10, **FAST),
+                          endpoint=url))
+    assert account.delivered == 3000 and account.retried >= 1
+    assert max(waiting) <= 300 + job_module.SLICE  # read on only as the slow line was decided

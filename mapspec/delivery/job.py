@@ -77,6 +77,10 @@ def sources(job: Job) -> list[Source]:
 
 
 class Run:
+    #: lines that may wait, decided, behind one that is not (its batch retried for minutes, say): beyond that
+    #: the run reads on only as that line is decided, so that memory stays bounded
+    MAX_WAITING = 10_000
+
     def __init__(self, job: Job):
         self.job, self.options = job, job.options
         self.dry = job.out is not None
@@ -252,6 +256,11 @@ class Run:
                     if head is not None and len(ledger.lines) > self.window:
                         for batch in batcher.holding(head):  # no more than a window waits behind one line
                             await self.emit(batch)
+                    while len(ledger.lines) > self.MAX_WAITING and self.sender is not None:
+                        self.sender.check()  # a run stopped meanwhile does not wait for what will not come
+                        for batch in batcher.holding(ledger.head):
+                            await self.emit(batch)
+                        await asyncio.sleep(0.01)
                     if job.progress is not None and now - last_progress > 0.5:
                         last_progress = now
                         self.show_progress(started)

@@ -95,11 +95,11 @@ class Sender:
 
     async def submit(self, batch: Batch) -> None:
         """Start sending a batch; waits while the maximum number of batches is in flight."""
-        self._raise()
+        self.check()
         await self.slots.acquire()
         if self.fatal or self.error:
             self.slots.release()
-            self._raise()
+            self.check()
         items = batch.items()
         last = max((item.owner for item in items), key=lambda line: (line.input, line.number))
         self.checkpoint.note_sent(last)
@@ -116,7 +116,8 @@ class Sender:
         if not task.cancelled() and task.exception() is not None:  # never lost: raised where the job waits
             self.error = self.error or task.exception()
 
-    def _raise(self) -> None:
+    def check(self) -> None:
+        """Raise what stopped the run, if anything has."""
         if self.error is not None:
             raise self.error
         if self.fatal is not None:
@@ -141,7 +142,7 @@ class Sender:
         """Until every batch submitted is finished; raises the Fatal that stopped the run, if one did."""
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
-        self._raise()
+        self.check()
 
     async def cancel(self) -> None:
         for task in list(self.tasks):
