@@ -460,8 +460,11 @@ def test_blank_lines_are_skipped_and_counted(tmp_path):
 
 def test_retry_after_waits_at_least_as_long_as_asked(tmp_path):
     def answer(number, body):
-        if number <= 2:
-            return (429 if number == 1 else 503), {"Retry-After": "1"}, {"message": "wait"}
+        if number == 1:
+            return 429, {"Retry-After": "1"}, {"message": "Rate Limited"}
+        if number == 2:
+            return 503, {"Retry-After": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 2))}, \
+                {"message": "Service Unavailable"}
         return 201, {}, {"message": "success"}
 
     path = tmp_path / "e.ndjson"
@@ -471,7 +474,8 @@ def test_retry_after_waits_at_least_as_long_as_asked(tmp_path):
         account = run(Job(TRANSLATE, [str(path)], KEY, Options(**FAST), endpoint=url))
     times = [t for t, _, _ in tiny.requests]
     assert account.delivered == 1 and len(times) == 3
-    assert times[1] - times[0] >= 1.0 and times[2] - times[1] >= 1.0  # never sooner than asked (FAST backs off 0.2 s)
+    assert times[1] - times[0] >= 1.0  # never sooner than asked (FAST backs off 0.2 s at most)
+    assert times[2] - times[1] >= 0.5  # an HTTP date two seconds ahead (whole seconds: at least one more)
 
 
 def test_a_rate_limit_reset_an_hour_away_dead_letters_at_once_instead_of_stalling(tmp_path):
@@ -637,7 +641,7 @@ def test_lines_waiting_behind_a_slow_one_are_bounded(tmp_path, monkeypatch):
     def answer(number, body):  # the first line's request fails until most others went through, or 25 times
         slow = b'"u0"' in body
         tries["u0" if slow else "others"] += 1
-        if slow and tries["others"] < 200 and tries["u0"] < 25:
+        if slow and tries["others"] < 100 and tries["u0"] < 20:
             return 503, {}, {"message": "Service Unavailable"}
         return 201, {}, {"message": "success"}
 
@@ -651,9 +655,9 @@ def test_lines_waiting_behind_a_slow_one_are_bounded(tmp_path, monkeypatch):
     monkeypatch.setattr(Ledger, "enter", counting)
     monkeypatch.setattr(job_module.Run, "MAX_WAITING", 300, raising=False)
     path = tmp_path / "e.ndjson"
-    write_events(path, [{"type": "identify", "userId": f"u{i}"} for i in range(3000)])
+    write_events(path, [{"type": "identify", "userId": f"u{i}"} for i in range(1500)])
     with TinyServer(answer) as url:
         account = run(Job(TRANSLATE, [str(path)], KEY, Options(in_flight=4, objects_per_array=10, **FAST),
                           endpoint=url))
-    assert account.delivered == 3000 and account.retried >= 1
+    assert account.delivered == 1500 and account.retried >= 1
     assert max(waiting) <= 300 + job_module.SLICE  # read on only as the slow line was decided
