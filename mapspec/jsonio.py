@@ -131,6 +131,15 @@ def _lone_surrogate(value: Any) -> bool:
     return False
 
 
+def _no_fast(value: Any) -> None:
+    return None
+
+
+#: orjson.dumps when installed, else a function giving None: for a hot loop that checks the result itself
+#: (orjson writes NaN as null: a result with null in it must go through `dumps`)
+fast_dumps = _orjson.dumps if _orjson is not None else _no_fast
+
+
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON; raises Unencodable for what JSON cannot carry exactly (see the module's rule)."""
     if _orjson is not None:

@@ -109,7 +109,7 @@ class Batcher:
         objects: list[tuple[str, Any, bytes]] = []
         envelope: dict[str, Any] | None = None
         largest = 0
-        dumps = jsonio.dumps
+        dumps, fast = jsonio.dumps, jsonio.fast_dumps
         for key, value in body.items():
             if key not in names:
                 if envelope is None:
@@ -118,9 +118,14 @@ class Batcher:
             elif type(value) is list:
                 for obj in value:
                     try:
-                        data = dumps(obj)
-                    except jsonio.Unencodable as e:
-                        raise Unsendable(f"an object of {key} cannot be sent: {e}") from None
+                        data = fast(obj)  # orjson when it can, and the object holds no null (NaN would be one)
+                    except TypeError:
+                        data = None
+                    if data is None or b"null" in data:
+                        try:
+                            data = dumps(obj)
+                        except jsonio.Unencodable as e:
+                            raise Unsendable(f"an object of {key} cannot be sent: {e}") from None
                     objects.append((key, obj, data))
                     if len(data) > largest:
                         largest = len(data)
