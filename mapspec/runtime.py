@@ -5,8 +5,8 @@ helpers named in its `deps`), because `mapspec compile` copies the source of the
 uses into the standalone module it writes. `mapspec.load` binds the same functions directly.
 
 Conventions: a helper never raises on event data, whatever its size or depth; a value of the wrong kind
-gives MISSING, which drops the field it would have filled. Numbers stay numbers JSON carries exactly:
-arithmetic whose result is not finite, or an integer beyond 64 bits, gives MISSING.
+gives MISSING, which drops the field it would have filled. Arithmetic whose result is not finite gives
+MISSING (JSON has no NaN or Infinity); integers stay exact at any size.
 """
 
 from __future__ import annotations
@@ -178,13 +178,11 @@ def template(literals, values):
     return "".join(out)
 
 
-def exact_number(x):
-    """The number when JSON carries it exactly (finite; an integer within 64 bits), otherwise MISSING."""
-    if isinstance(x, float):
-        return x if x - x == 0 else MISSING  # inf - inf and nan - nan are nan
-    if -9223372036854775808 <= x <= 18446744073709551615:
-        return x
-    return MISSING
+def finite(x):
+    """The number, unless it is a float that is not finite (NaN or Infinity, which JSON has not): MISSING."""
+    if isinstance(x, float) and x - x != 0:  # inf - inf and nan - nan are nan
+        return MISSING
+    return x
 
 
 def add(a, b):
@@ -193,7 +191,7 @@ def add(a, b):
     if (isinstance(a, (int, float)) and isinstance(b, (int, float))
             and not isinstance(a, bool) and not isinstance(b, bool)):
         try:
-            return exact_number(a + b)
+            return finite(a + b)
         except OverflowError:  # an integer too large to become a float
             return MISSING
     return MISSING
@@ -205,19 +203,19 @@ def arith(op, a, b):
         return MISSING
     try:
         if op == "-":
-            return exact_number(a - b)
+            return finite(a - b)
         if op == "*":
-            return exact_number(a * b)
+            return finite(a * b)
         if b == 0:
             return MISSING
-        return exact_number(a / b)
+        return finite(a / b)
     except OverflowError:  # an integer too large to become a float
         return MISSING
 
 
 def neg(a):
     if isinstance(a, (int, float)) and not isinstance(a, bool):
-        return exact_number(-a)
+        return finite(-a)
     return MISSING
 
 
@@ -304,11 +302,11 @@ def to_number(x):
     if isinstance(x, bool):
         return MISSING
     if isinstance(x, (int, float)):
-        return exact_number(x)
+        return finite(x)
     if isinstance(x, str):
         s = x.strip()
         try:
-            return exact_number(int(s))
+            return int(s)
         except ValueError:
             pass
         try:
@@ -538,10 +536,10 @@ def iso_time(x):
 DEPS: dict[str, tuple[str, ...]] = {
     "truthy": (), "eq": (), "lt": (), "le": ("eq", "lt"), "member": ("eq",), "getp": (),
     "without": (), "keyset": (), "fresh": (), "url_param": ("text", "urllib.parse"), "number_text": ("math",),
-    "text": ("number_text", "json"), "template": ("text",), "exact_number": (), "add": ("exact_number",),
-    "arith": ("exact_number",), "neg": ("exact_number",), "lower": (), "upper": (), "trim": (),
+    "text": ("number_text", "json"), "template": ("text",), "finite": (), "add": ("finite",),
+    "arith": ("finite",), "neg": ("finite",), "lower": (), "upper": (), "trim": (),
     "split": (), "join": ("text",), "replace": (), "matches": (), "starts_with": (), "ends_with": (),
-    "length": (), "non_empty": (), "to_string": ("text",), "to_number": ("math", "exact_number"), "to_json": ("json",),
+    "length": (), "non_empty": (), "to_string": ("text",), "to_number": ("math", "finite"), "to_json": ("json",),
     "loose_get": ("re", "_LOOSE"), "_LOOSE": ("re",), "index_of": (), "slice": (),
     "js_string": ("number_text",), "now": ("datetime",), "parse_time": ("datetime", "_parse_text_time"),
     "_parse_text_time": ("datetime", "_ISO_DATE", "_ISO_TIME", "_parse_written_time"),
