@@ -29,7 +29,8 @@ from events import write_ndjson  # noqa: E402
 
 import mapspec  # noqa: E402
 from mapspec.delivery import Job, Options, run  # noqa: E402
-from mapspec.delivery.common import json_dumps, json_loads  # noqa: E402
+from mapspec.jsonio import dumps as json_dumps  # noqa: E402
+from mapspec.jsonio import loads as json_loads  # noqa: E402
 
 KEY = "bench-key"
 SETTINGS = {"track_all_pages": True, "app_id": "bench-app"}

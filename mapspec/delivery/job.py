@@ -102,7 +102,9 @@ class Run:
                 and saved.dead_letter_path == os.path.abspath(job.dead_letter):
             keep = saved.dead_letter_size
         self.dead = DeadLetters(job.dead_letter, self.secret, keep)
-        self.window = max(64, self.options.in_flight * self.options.objects_per_array)
+        # lines that may wait behind one whose batch is still filling (a rare kind: deletes) before that batch
+        # goes anyway: about what is in flight, so that a resume sends little twice, and few batches go part-full
+        self.window = max(256, 4 * self.options.in_flight * self.options.objects_per_array)
         self.ledger = Ledger(self.sources, self.account, self.dead, self.checkpoint, self.options.max_line_bytes,
                              save_lines=self.window, dead_letter_path=job.dead_letter)
         self.batcher = Batcher(self.options)
