@@ -116,7 +116,8 @@ def test_the_events_from_the_issue_are_delivered_or_dead_lettered_with_the_reaso
     assert got == {"u2", "u7"}
     reasons = {d["line"]: d["reason"] for d in dead_letters(tmp_path / "d")}
     assert sorted(reasons) == [1, 3, 4, 5, 6]
-    assert reasons[4] == "rejected: a group call needs a groupId"  # nested 1,000 deep, it is no group id
+    assert reasons[4] in ("rejected: a group call needs a groupId",  # nested 1,000 deep, it is no group id
+                          "invalid JSON: nested deeper than JSON parsers take")  # or no event, without orjson
     assert reasons[1].startswith("rejected: the event has no time Braze can read")  # before the year 1: no time
     assert "beyond 64 bits" in reasons[3] and "nested deeper" in reasons[5] and "surrogate" in reasons[6]
     assert b"read 7" in proc.stderr
