@@ -6,6 +6,7 @@ It knows no destination: request bodies are checked against the `Target` that th
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -462,8 +463,36 @@ class Checker:
             if not (self.typer(node.right) & {"list", "str"}):
                 self.diags.error("E205", "`without` needs a list of keys on its right",
                                  node.right.span, label=describe(self.typer(node.right)))
+        elif isinstance(node, ast.Binary):
+            self.operands(node)
         for child in node.children():
             self.expr(child, loop_vars)
+
+    def operands(self, node: ast.Binary) -> None:
+        """Operands of a kind an operator never accepts: `{"a": 1} + {"b": 2}`, a time compared with text."""
+        left, right = (self.typer(side) - {"missing", "null"} for side in (node.left, node.right))
+        if not left or not right:
+            return
+        if node.op in _ARITHMETIC:
+            wants = NUM | STR if node.op == "+" else NUM
+            for side, kinds in ((node.left, left), (node.right, right)):
+                if not kinds & wants:
+                    what = "adds numbers or joins texts" if node.op == "+" else "works on numbers"
+                    self.diags.error("E205", f"`{node.op}` {what}, not {describe(kinds)}", side.span,
+                                     label=describe(kinds),
+                                     hints=["merge objects with a spread: `{...a, ...b}`"]
+                                     if node.op == "+" and kinds <= {"object"} else
+                                     ["join lists with a comprehension or a `for` item"]
+                                     if node.op == "+" and kinds <= {"list"} else [])
+                    return
+            if node.op == "+" and (left <= NUM and right <= STR or left <= STR and right <= NUM):
+                self.diags.error("E205", f"`+` of {describe(left)} and {describe(right)} is always missing",
+                                 node.span, label="text and a number",
+                                 hints=['write a template to join them: "{a}{b}"'])
+        elif node.op in _ORDERING and (left <= TIME or right <= TIME) and not (left & right & TIME):
+            self.diags.error("E205", f"`{node.op}` compares a time with {describe(right if left <= TIME else left)}"
+                             ": it is always false", node.span, label="a time and something else",
+                             hints=["read both sides with parse_time()"])
 
     def call(self, node: ast.Call) -> None:
         fn = stdlib.FUNCTIONS.get(node.name)
@@ -474,11 +503,13 @@ class Checker:
             return
         lo, hi = fn.arity()
         if not lo <= len(node.args) <= hi:
-            want = str(lo) if lo == hi else f"{lo} to {hi}"
+            want = str(lo) if lo == hi else (f"{lo} or more" if hi == math.inf else f"{lo} to {hi}")
             self.diags.error("E202", f"`{fn.name}` takes {want} argument{'s' if hi != 1 else ''}, "
                              f"not {len(node.args)}", node.span, label=f"usage: {fn.signature()}")
             return
-        for param, arg in zip(fn.params, node.args, strict=False):
+        for index, arg in enumerate(node.args):
+            param = fn.param(index)
+            assert param is not None  # the arity was checked
             got = self.typer(arg) - {"missing", "null"}
             if got and not (got & param.kinds) and not ({"missing", "null"} & param.kinds and not got):
                 self.diags.error("E205", f"`{fn.name}` wants {describe(param.kinds)} for `{param.name}`, "
@@ -488,8 +519,15 @@ class Checker:
                 if not isinstance(arg, ast.Literal | ast.Setting):
                     self.diags.error("E206", f"the `{param.name}` of `{fn.name}` must be written out, "
                                      "not computed", arg.span, label="a literal is needed here")
-                elif fn.name == "matches" and isinstance(arg, ast.Literal) and isinstance(arg.value, str):
+                elif param.regex and isinstance(arg, ast.Literal) and isinstance(arg.value, str):
                     report_regex(arg.value, arg.span, self.diags)
+
+
+_ARITHMETIC = ("+", "-", "*", "/", "%")
+_ORDERING = ("<", "<=", ">", ">=")
+NUM: Kinds = frozenset({"int", "float"})
+STR: Kinds = frozenset({"str"})
+TIME: Kinds = frozenset({"time"})
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,16 @@ MISSING (JSON has no NaN or Infinity); integers stay exact at any size.
 from __future__ import annotations
 
 import datetime
+import decimal
+import hashlib
 import json
 import math
 import re
 import urllib.parse
 
-HELPER_IMPORTS = {"datetime": "import datetime", "json": "import json",
-                  "math": "import math", "re": "import re", "urllib.parse": "import urllib.parse"}
+HELPER_IMPORTS = {"datetime": "import datetime", "decimal": "import decimal", "hashlib": "import hashlib",
+                  "json": "import json", "math": "import math", "re": "import re",
+                  "urllib.parse": "import urllib.parse"}
 
 
 class _Missing:
@@ -60,8 +63,10 @@ def eq(a, b):
 
 
 def lt(a, b):
+    """`a < b` for two numbers, two texts or two times; false for anything else."""
     if (isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool)
-            and not isinstance(b, bool)) or (isinstance(a, str) and isinstance(b, str)):
+            and not isinstance(b, bool)) or (isinstance(a, str) and isinstance(b, str)) \
+            or (isinstance(a, datetime.datetime) and isinstance(b, datetime.datetime)):
         return a < b
     return False
 
@@ -85,11 +90,11 @@ def member(x, items):
 
 
 def getp(x, key):
-    """One step of a path: an object's key or a list's index (negative counts from the end)."""
+    """One step of a path: an object's key or a list's index (from 0; a negative index is missing)."""
     if isinstance(x, dict):
         return x.get(key, MISSING) if isinstance(key, str) else MISSING
     if isinstance(x, list) and isinstance(key, int) and not isinstance(key, bool):
-        if -len(x) <= key < len(x):
+        if 0 <= key < len(x):
             return x[key]
     return MISSING
 
@@ -135,16 +140,114 @@ def keyset(keys):
 
 
 def number_text(x):
-    """A number as JavaScript writes it: 1.0 is "1"."""
-    if isinstance(x, float):
-        if x != x or x in (math.inf, -math.inf):
-            return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
-        if x.is_integer() and abs(x) < 1e21:
-            return str(int(x))
-    try:
-        return repr(x)
-    except ValueError:  # an integer of more digits than Python writes: beyond any double, as JavaScript has it
+    """A number as JavaScript's String(x) writes it: 1.0 is "1", 1e-7 is "1e-7", 1e21 is "1e+21".
+
+    Both languages print the shortest digits that read back as the same double; only the notation differs
+    (ECMAScript's Number::toString). Integers beyond 2**53 are written as the double JavaScript would hold."""
+    if isinstance(x, int):
+        if -9007199254740992 <= x <= 9007199254740992:
+            return str(x)
+        try:
+            x = float(x)
+        except OverflowError:
+            return "Infinity" if x > 0 else "-Infinity"
+    if x != x:
+        return "NaN"
+    if x in (math.inf, -math.inf):
         return "Infinity" if x > 0 else "-Infinity"
+    if x == 0:
+        return "0"
+    r = repr(x)
+    sign = ""
+    if r[0] == "-":
+        sign, r = "-", r[1:]
+    mantissa, _, exponent = r.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    point = len(whole) + (int(exponent) if exponent else 0)  # the decimal point comes after this many digits
+    stripped = digits.lstrip("0")
+    point -= len(digits) - len(stripped)
+    digits = stripped.rstrip("0")
+    k, n = len(digits), point
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    e = n - 1
+    return sign + digits[0] + ("." + digits[1:] if k > 1 else "") + ("e+" if e >= 0 else "e-") + str(abs(e))
+
+
+_JSON_ESCAPE = re.compile(r'[\x00-\x1f"\\\ud800-\udfff]')
+_JSON_ESCAPES = {"\"": '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _json_string(s):
+    """A string as JSON.stringify writes it: control characters and lone surrogates escaped, the rest as is."""
+    if _JSON_ESCAPE.search(s) is None:
+        return '"' + s + '"'
+    out = []
+    for ch in s:
+        if ch in _JSON_ESCAPES:
+            out.append(_JSON_ESCAPES[ch])
+        elif ch < " " or "\ud800" <= ch <= "\udfff":
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _json_parts(x, out):
+    if isinstance(x, str):
+        out.append(_json_string(x))
+    elif x is None:
+        out.append("null")
+    elif x is True:
+        out.append("true")
+    elif x is False:
+        out.append("false")
+    elif isinstance(x, (int, float)):
+        t = number_text(x)
+        out.append("null" if t in ("NaN", "Infinity", "-Infinity") else t)
+    elif isinstance(x, list):
+        out.append("[")
+        for i, item in enumerate(x):
+            if i:
+                out.append(",")
+            if item is MISSING:
+                out.append("null")
+            else:
+                _json_parts(item, out)
+        out.append("]")
+    elif isinstance(x, dict):
+        out.append("{")
+        first = True
+        for k, v in x.items():
+            if v is MISSING or not isinstance(k, str):
+                continue
+            if not first:
+                out.append(",")
+            first = False
+            out.append(_json_string(k))
+            out.append(":")
+            _json_parts(v, out)
+        out.append("}")
+    else:  # a time, as JSON.stringify writes a Date
+        out.append('"' + x.replace(tzinfo=None).isoformat(timespec="milliseconds") + 'Z"')
+
+
+def json_text(x):
+    """A value as JavaScript's JSON.stringify writes it: keys in their order, no spaces, numbers as
+    String(n) writes them, non-finite numbers as null. MISSING for missing, or for a value nested too deep."""
+    if x is MISSING:
+        return MISSING
+    out = []
+    try:
+        _json_parts(x, out)
+    except RecursionError:
+        return MISSING
+    return "".join(out)
 
 
 def text(x):
@@ -159,10 +262,7 @@ def text(x):
         return "false"
     if isinstance(x, (int, float)):
         return number_text(x)
-    try:
-        return json.dumps(x, separators=(",", ":"), ensure_ascii=False)
-    except (RecursionError, ValueError, TypeError):  # nested too deep to write out
-        return MISSING
+    return json_text(x)
 
 
 def template(literals, values):
@@ -198,19 +298,28 @@ def add(a, b):
 
 
 def arith(op, a, b):
+    """`- * / %` on two numbers; missing for anything else, on division by zero, and for a result that
+    is not a finite number. `%` is JavaScript's remainder: its sign is the dividend's."""
     if not (isinstance(a, (int, float)) and isinstance(b, (int, float))) or isinstance(a, bool) \
             or isinstance(b, bool):
         return MISSING
     try:
         if op == "-":
-            return finite(a - b)
-        if op == "*":
-            return finite(a * b)
-        if b == 0:
+            r = a - b
+        elif op == "*":
+            r = a * b
+        elif b == 0:
             return MISSING
-        return finite(a / b)
-    except OverflowError:  # an integer too large to become a float
+        elif op == "/":
+            r = a / b
+        elif isinstance(a, int) and isinstance(b, int):
+            r = abs(a) % abs(b)
+            r = -r if a < 0 else r
+        else:
+            r = math.fmod(a, b)
+    except (OverflowError, ValueError):  # an integer too large to become a float
         return MISSING
+    return finite(r)
 
 
 def neg(a):
@@ -318,12 +427,29 @@ def to_number(x):
 
 
 def to_json(x):
-    if x is MISSING:
+    """JavaScript's JSON.stringify(x) (see json_text)."""
+    return json_text(x)
+
+
+def json_decode(s):
+    """The JSON value a text holds; MISSING when it is not valid JSON (non-finite numbers are not JSON)."""
+    if not isinstance(s, str):
         return MISSING
     try:
-        return json.dumps(x, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-    except (RecursionError, ValueError, TypeError):  # nested too deep to write out
+        return json.loads(s, parse_constant=_no_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError):
         return MISSING
+
+
+def _no_constant(name):
+    raise ValueError(name)
+
+
+def _finite_float(text):
+    f = float(text)
+    if f in (math.inf, -math.inf):
+        raise ValueError(text)
+    return f
 
 
 _LOOSE = re.compile(r"[^a-zA-Z0-9.]+")
@@ -389,6 +515,196 @@ def js_string(x):
             if not stack:
                 return joined
             stack[-1][1].append(joined)
+
+
+def regex_replace(s, pattern, replacement, count=MISSING):
+    """Text with the matches of a compiled pattern replaced (`\\1`, `\\g<name>` refer to groups); at most
+    `count` of them when count is a positive integer, every one when it is 0 or not given."""
+    if not isinstance(s, str) or not isinstance(replacement, str):
+        return MISSING
+    if count is MISSING:
+        count = 0
+    elif not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        return MISSING
+    try:
+        return pattern.sub(replacement, s, count)
+    except (re.error, IndexError):  # a replacement naming a group the pattern does not have
+        return MISSING
+
+
+def regex_capture(s, pattern):
+    """The first match of a compiled pattern anywhere in the text: an object of its named groups (those
+    that took part), else the list of its groups (null for one that did not), else the matched text."""
+    if not isinstance(s, str):
+        return MISSING
+    m = pattern.search(s)
+    if m is None:
+        return MISSING
+    if pattern.groupindex:
+        return {k: v for k, v in m.groupdict().items() if v is not None}
+    if pattern.groups:
+        return list(m.groups())
+    return m.group(0)
+
+
+def ireplace(s, old, new):
+    """Every occurrence of `old` replaced by `new`, ignoring case (literal text, not a pattern)."""
+    if not (isinstance(s, str) and isinstance(old, str) and isinstance(new, str)):
+        return MISSING
+    return re.sub(re.escape(old), lambda m: new, s, flags=re.IGNORECASE)
+
+
+def _number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and x not in (math.inf, -math.inf)
+
+
+def round_number(x, digits=MISSING):
+    """A number rounded to `digits` decimals (0 when not given; negative rounds to tens, hundreds...),
+    half away from zero, on the number as it is written (2.675 rounds to 2.68)."""
+    if not _number(x):
+        return MISSING
+    if digits is MISSING:
+        digits = 0
+    elif not isinstance(digits, int) or isinstance(digits, bool) or not -400 <= digits <= 400:
+        return MISSING
+    exact = decimal.Decimal(x) if isinstance(x, int) else decimal.Decimal(repr(x))
+    context = decimal.Context(prec=1000, rounding=decimal.ROUND_HALF_UP)
+    rounded = exact.quantize(decimal.Decimal(1).scaleb(-digits), context=context)
+    if digits <= 0 and abs(rounded) <= 9007199254740992:
+        return int(rounded)
+    value = float(rounded)
+    return value if value not in (math.inf, -math.inf) else MISSING
+
+
+def floor_number(x):
+    """The greatest integer not above a number."""
+    if not _number(x):
+        return MISSING
+    r = math.floor(x)
+    return r if abs(r) <= 9007199254740992 else float(r)
+
+
+def ceil_number(x):
+    """The least integer not below a number."""
+    if not _number(x):
+        return MISSING
+    r = math.ceil(x)
+    return r if abs(r) <= 9007199254740992 else float(r)
+
+
+def abs_number(x):
+    """A number without its sign."""
+    return abs(x) if _number(x) else MISSING
+
+
+def min_number(*xs):
+    """The least of some numbers; missing if any is not a number."""
+    for x in xs:
+        if not _number(x):
+            return MISSING
+    return min(xs) if xs else MISSING
+
+
+def max_number(*xs):
+    """The greatest of some numbers; missing if any is not a number."""
+    for x in xs:
+        if not _number(x):
+            return MISSING
+    return max(xs) if xs else MISSING
+
+
+def _utf8(s):
+    """Text as UTF-8 bytes; a lone surrogate becomes U+FFFD, as JavaScript encodes it."""
+    try:
+        return s.encode("utf-8")
+    except UnicodeEncodeError:
+        return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+
+
+def sha256(s):
+    """The SHA-256 digest of text (UTF-8), in lower-case hex."""
+    return hashlib.sha256(_utf8(s)).hexdigest() if isinstance(s, str) else MISSING
+
+
+def sha1(s):
+    """The SHA-1 digest of text (UTF-8), in lower-case hex."""
+    return hashlib.sha1(_utf8(s)).hexdigest() if isinstance(s, str) else MISSING
+
+
+def md5(s):
+    """The MD5 digest of text (UTF-8), in lower-case hex."""
+    return hashlib.md5(_utf8(s)).hexdigest() if isinstance(s, str) else MISSING
+
+
+def keys(x):
+    """The keys of an object, in order."""
+    return list(x) if isinstance(x, dict) else MISSING
+
+
+def values(x):
+    """The values of an object, in order."""
+    return list(x.values()) if isinstance(x, dict) else MISSING
+
+
+def coalesce(*xs):
+    """The first value that is neither missing nor null (a null when nothing else is there)."""
+    found = MISSING
+    for x in xs:
+        if x is not MISSING:
+            if x is not None:
+                return x
+            found = None
+    return found
+
+
+def _integer(x):
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, int):
+        return x
+    if isinstance(x, float) and x.is_integer():
+        return int(x)
+    return None
+
+
+def range_list(a, b=MISSING):
+    """`range(n)`: 0, 1, ... n-1; `range(start, end)`: start ... end-1. Missing past 100,000 elements."""
+    if b is MISSING:
+        start, end = 0, _integer(a)
+    else:
+        start, end = _integer(a), _integer(b)
+    if start is None or end is None or end - start > 100000:
+        return MISSING
+    return list(range(start, end))
+
+
+def flatten(x, separator, omit_arrays=False):
+    """A nested object as a flat one whose keys are the paths joined by the separator; lists are
+    flattened by index unless omit_arrays (Segment's mapping-kit @flatten). A value that is not an object
+    or a list gives {"": value}."""
+    if not isinstance(separator, str):
+        return MISSING
+    if x is MISSING:
+        return {}
+    out = {}
+    keep_lists = omit_arrays is not MISSING and truthy(omit_arrays)
+    try:
+        _flatten_into(out, x, "", separator, keep_lists)
+    except RecursionError:
+        return MISSING
+    return out
+
+
+def _flatten_into(out, x, prefix, separator, keep_lists):
+    if isinstance(x, dict):
+        items = x.items()
+    elif isinstance(x, list) and not keep_lists:
+        items = ((str(i), v) for i, v in enumerate(x))
+    else:
+        out[prefix] = x
+        return
+    for k, v in items:
+        _flatten_into(out, v, f"{prefix}{separator}{k}" if prefix else k, separator, keep_lists)
 
 
 def now():
@@ -534,12 +850,22 @@ def iso_time(x):
 
 #: helper -> the helpers (and modules) its source refers to
 DEPS: dict[str, tuple[str, ...]] = {
-    "truthy": (), "eq": (), "lt": (), "le": ("eq", "lt"), "member": ("eq",), "getp": (),
+    "truthy": (), "eq": (), "lt": ("datetime",), "le": ("eq", "lt"), "member": ("eq",), "getp": (),
     "without": (), "keyset": (), "fresh": (), "url_param": ("text", "urllib.parse"), "number_text": ("math",),
-    "text": ("number_text", "json"), "template": ("text",), "finite": (), "add": ("finite",),
-    "arith": ("finite",), "neg": ("finite",), "lower": (), "upper": (), "trim": (),
+    "text": ("number_text", "json_text"),
+    "_JSON_ESCAPE": ("re",), "_JSON_ESCAPES": (), "_json_string": ("_JSON_ESCAPE", "_JSON_ESCAPES"),
+    "_json_parts": ("_json_string", "number_text", "datetime"), "json_text": ("_json_parts",),
+    "json_decode": ("json", "_no_constant", "_finite_float"), "_no_constant": (), "_finite_float": ("math",),
+    "regex_replace": ("re",), "regex_capture": (), "ireplace": ("re",), "_number": ("math",),
+    "round_number": ("_number", "decimal", "math"), "floor_number": ("_number", "math"),
+    "ceil_number": ("_number", "math"), "abs_number": ("_number",), "min_number": ("_number",),
+    "max_number": ("_number",), "_utf8": (), "sha256": ("hashlib", "_utf8"), "sha1": ("hashlib", "_utf8"),
+    "md5": ("hashlib", "_utf8"), "keys": (), "values": (), "coalesce": (), "_integer": (),
+    "range_list": ("_integer",), "flatten": ("truthy", "_flatten_into"), "_flatten_into": (),
+    "template": ("text",), "finite": (), "add": ("finite",), "arith": ("math", "finite"),
+    "neg": ("finite",), "lower": (), "upper": (), "trim": (),
     "split": (), "join": ("text",), "replace": (), "matches": (), "starts_with": (), "ends_with": (),
-    "length": (), "non_empty": (), "to_string": ("text",), "to_number": ("math", "finite"), "to_json": ("json",),
+    "length": (), "non_empty": (), "to_string": ("text",), "to_number": ("math", "finite"), "to_json": ("json_text",),
     "loose_get": ("re", "_LOOSE"), "_LOOSE": ("re",), "index_of": (), "slice": (),
     "js_string": ("number_text",), "now": ("datetime",), "parse_time": ("datetime", "_parse_text_time"),
     "_parse_text_time": ("datetime", "_ISO_DATE", "_ISO_TIME", "_parse_written_time"),

@@ -6,6 +6,7 @@ A function's implementation is the helper of the same name in `mapspec.runtime`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,8 @@ class Param:
     optional: bool = False
     #: must be known when the mapping is compiled (a literal, or made of settings)
     constant: bool = False
+    #: a regular expression (constant): checked and compiled once, when the mapping is compiled
+    regex: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,21 +44,36 @@ class Function:
     examples: tuple[tuple[str, Any], ...] = ()
     #: same arguments, same result: may be evaluated when the mapping is compiled
     pure: bool = True
+    #: the last parameter may be given any number of times (at least once)
+    variadic: bool = False
+    #: the runtime helper's name, when it differs from the function's (`round` is `round_number`, so that
+    #: no helper hides a Python builtin in the generated module)
+    helper_name: str = ""
 
     @property
     def helper(self) -> str:
-        return self.name
+        return self.helper_name or self.name
 
-    def arity(self) -> tuple[int, int]:
-        return sum(1 for p in self.params if not p.optional), len(self.params)
+    def arity(self) -> tuple[int, float]:
+        """The least and the most arguments (the most is infinite for a variadic function)."""
+        least = sum(1 for p in self.params if not p.optional)
+        return least, (math.inf if self.variadic else len(self.params))
+
+    def param(self, index: int) -> Param | None:
+        """The parameter that the argument at `index` fills."""
+        if index < len(self.params):
+            return self.params[index]
+        return self.params[-1] if self.variadic and self.params else None
 
     def signature(self) -> str:
         ps = ", ".join(p.name + ("?" if p.optional else "") for p in self.params)
+        if self.variadic:
+            ps += ", ..."
         return f"{self.name}({ps})"
 
 
-def _f(name, params, returns, doc, *examples):
-    return Function(name, tuple(params), frozenset(returns), doc, tuple(examples))
+def _f(name, params, returns, doc, *examples, **options):
+    return Function(name, tuple(params), frozenset(returns), doc, tuple(examples), **options)
 
 
 FUNCTIONS: dict[str, Function] = {f.name: f for f in (
@@ -70,7 +88,26 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
        "The items of a list as text, separated.", ('join(["a", 1, true], "-")', "a-1-true")),
     _f("replace", [Param("text", STR), Param("old", STR), Param("new", STR)], STR | M,
        "Text with every occurrence of `old` replaced by `new`.", ('replace("a-b-c", "-", "_")', "a_b_c")),
-    _f("matches", [Param("text", ANY), Param("pattern", STR, constant=True)], BOOL,
+    _f("ireplace", [Param("text", STR), Param("old", STR), Param("new", STR)], STR | M,
+       "`replace` ignoring case: every occurrence of `old`, in any case, replaced by `new` (literal text, "
+       "not a pattern).", ('ireplace("Order COMPLETED", "completed", "Done")', "Order Done"),
+       ('ireplace("a.b.A", "A", "x")', "x.b.x")),
+    _f("regex_replace", [Param("text", STR), Param("pattern", STR, constant=True, regex=True),
+                         Param("replacement", STR), Param("count", INT, optional=True)], STR | M,
+       "Text with the matches of a regular expression (written out; `(?i)` for any case) replaced; the "
+       "replacement refers to groups as `\\1` or `\\g<name>`; `count` 0 or left out replaces every match.",
+       ("regex_replace(\"2024-05-01\", '(\\d+)-(\\d+)-(\\d+)', '\\3/\\2/\\1')", "01/05/2024"),
+       ("regex_replace(\"a1b22c333\", '\\d+', \"#\", 2)", "a#b#c333"),
+       ("regex_replace(\"Hello hello\", '(?i)hello', \"bye\")", "bye bye")),
+    _f("regex_capture", [Param("text", STR), Param("pattern", STR, constant=True, regex=True)],
+       STR | LIST | OBJ | M,
+       "The first match of a regular expression anywhere in the text: an object of its named groups when "
+       "it names groups, otherwise the list of its groups, or the matched text when it has none; missing "
+       "when nothing matches.",
+       ("regex_capture(\"order 42 of 50\", '(?P<n>\\d+) of (?P<total>\\d+)')", {"n": "42", "total": "50"}),
+       ("regex_capture(\"v1.2\", '(\\d+)\\.(\\d+)')", ["1", "2"]),
+       ("regex_capture(\"id: AB-7\", '[A-Z]+-\\d+')", "AB-7"), ("regex_capture(\"none\", '\\d')", MISSING)),
+    _f("matches", [Param("text", ANY), Param("pattern", STR, constant=True, regex=True)], BOOL,
        "Whether a regular expression (Python syntax, `(?i)` for any case) matches the start of the text; "
        "false for anything that is not text.",
        ("matches(\"Order Completed\", '(?i)order[ _]?completed$')", True), ('matches(5, "5")', False)),
@@ -89,8 +126,14 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
     _f("to_string", [Param("value", JSON)], STR | M,
        "A value as text (numbers as JavaScript writes them; lists and objects as JSON).",
        ("to_string(1.0)", "1"), ("to_string(true)", "true")),
-    _f("to_json", [Param("value", JSON)], STR | M, "A value as compact JSON text (keys sorted).",
-       ('to_json({"b": 1, "a": [true]})', '{"a":[true],"b":1}')),
+    _f("to_json", [Param("value", JSON)], STR | M,
+       "A value as JavaScript's JSON.stringify writes it: keys in their order, no spaces, numbers as "
+       "JavaScript writes them.",
+       ('to_json({"b": 1.0, "a": [true, 1e21, 0.000001]})', '{"b":1,"a":[true,1e+21,0.000001]}')),
+    _f("json_decode", [Param("text", STR)], JSON | M,
+       "The JSON value a text holds; missing when it is not valid JSON (non-finite numbers are not JSON).",
+       ("""json_decode('{"a": [1, null]}')""", {"a": [1, None]}), ("json_decode('{a: 1}')", MISSING),
+       ('json_decode("NaN")', MISSING)),
     _f("is_string", [Param("value", ANY | M)], BOOL, "Whether a value is text.", ('is_string("")', True)),
     _f("is_number", [Param("value", ANY | M)], BOOL, "Whether a value is a number (not a boolean).",
        ("is_number(true)", False), ("is_number(1.5)", True)),
@@ -133,6 +176,46 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
        ("js_string([1, null, 2.0])", "1,,2")),
     Function("now", (), TIME, "The current time (read when the event is translated).",
              (("exists(now())", True),), pure=False),
+    _f("round", [Param("number", NUM), Param("digits", INT, optional=True)], NUM | M,
+       "A number rounded to `digits` decimals (none when left out; negative rounds to tens, hundreds, ...), "
+       "half away from zero, on the number as it is written.",
+       ("round(2.5)", 3), ("round(-2.5)", -3), ("round(2.675, 2)", 2.68), ("round(1234, -2)", 1200),
+       helper_name="round_number"),
+    _f("floor", [Param("number", NUM)], NUM | M, "The greatest integer not above a number.",
+       ("floor(-1.5)", -2), ("floor(2)", 2), helper_name="floor_number"),
+    _f("ceil", [Param("number", NUM)], NUM | M, "The least integer not below a number.",
+       ("ceil(1.2)", 2), ("ceil(-1.5)", -1), helper_name="ceil_number"),
+    _f("abs", [Param("number", NUM)], NUM | M, "A number without its sign.", ("abs(-3.5)", 3.5),
+       helper_name="abs_number"),
+    _f("min", [Param("a", NUM), Param("b", NUM)], NUM | M,
+       "The least of two or more numbers; missing if any of them is not a number.",
+       ("min(3, 1.5, 2)", 1.5), ('min(1, missing_field)', MISSING), variadic=True, helper_name="min_number"),
+    _f("max", [Param("a", NUM), Param("b", NUM)], NUM | M,
+       "The greatest of two or more numbers; missing if any of them is not a number.",
+       ("max(3, 1.5, 2)", 3), variadic=True, helper_name="max_number"),
+    _f("sha256", [Param("text", STR)], STR | M, "The SHA-256 digest of text (as UTF-8), in lower-case hex.",
+       ('sha256("abc")', "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")),
+    _f("sha1", [Param("text", STR)], STR | M, "The SHA-1 digest of text (as UTF-8), in lower-case hex.",
+       ('sha1("abc")', "a9993e364706816aba3e25717850c26c9cd0d89d")),
+    _f("md5", [Param("text", STR)], STR | M, "The MD5 digest of text (as UTF-8), in lower-case hex.",
+       ('md5("abc")', "900150983cd24fb0d6963f7d28e17f72")),
+    _f("keys", [Param("object", OBJ)], LIST | M, "The keys of an object, in order.",
+       ('keys({"b": 1, "a": 2})', ["b", "a"])),
+    _f("values", [Param("object", OBJ)], LIST | M, "The values of an object, in order.",
+       ('values({"b": 1, "a": 2})', [1, 2])),
+    _f("coalesce", [Param("a", ANY | M)], ANY | M,
+       "The first argument that is neither missing nor null: `coalesce(a, b, c)` is `a else b else c`.",
+       ("coalesce(missing_field, null, 0, 1)", 0), ("coalesce(missing_field)", MISSING), variadic=True),
+    _f("range", [Param("start_or_count", NUM), Param("end", NUM, optional=True)], LIST | M,
+       "`range(n)`: the integers 0 to n-1; `range(start, end)`: start to end-1; missing for more than "
+       "100,000 of them.", ("range(3)", [0, 1, 2]), ("range(2, 5)", [2, 3, 4]), ("range(5, 2)", []),
+       helper_name="range_list"),
+    _f("flatten", [Param("value", JSON), Param("separator", STR), Param("omit_arrays", ANY, optional=True)],
+       OBJ | M,
+       "A nested object as a flat object whose keys are the paths joined by the separator; lists are "
+       "flattened by index unless `omit_arrays` holds (Segment's mapping-kit `@flatten`).",
+       ('flatten({"a": {"b": 1, "c": [2]}}, ".")', {"a.b": 1, "a.c.0": 2}),
+       ('flatten({"a": {"c": [2]}}, "_", true)', {"a_c": [2]})),
 )}
 
 #: functions the code generator writes as plain Python, with no helper

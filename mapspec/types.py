@@ -7,6 +7,7 @@ certain mismatches; the code generator uses them to leave out checks that cannot
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from . import stdlib
@@ -62,6 +63,18 @@ _TESTS = {"is_string": frozenset({"str"}), "is_number": frozenset({"int", "float
           "is_bool": frozenset({"bool"}), "is_list": frozenset({"list"}), "is_object": frozenset({"object"})}
 
 
+def _capture_kinds(pattern: ast.Node) -> Kinds:
+    """What regex_capture gives for a written-out pattern: named groups, groups, or the match."""
+    if isinstance(pattern, ast.Literal) and isinstance(pattern.value, str):
+        try:
+            compiled = re.compile(pattern.value)
+        except re.error:
+            return frozenset({"missing"})
+        kind = "object" if compiled.groupindex else "list" if compiled.groups else "str"
+        return frozenset({kind, "missing"})
+    return frozenset({"str", "list", "object", "missing"})
+
+
 def _conjuncts(node: ast.Node) -> list[ast.Node]:
     if isinstance(node, ast.Binary) and node.op == "and":
         return _conjuncts(node.left) + _conjuncts(node.right)
@@ -115,6 +128,10 @@ class Typer:
             fn = stdlib.FUNCTIONS.get(n.name)
             if n.name == "non_empty" and n.args:  # the argument itself, when it is non-empty
                 return (self(n.args[0]) & {"str", "list", "object"}) | {"missing"}
+            if n.name == "coalesce" and n.args:
+                return self(ast.Coalesce(n.span, n.args))
+            if n.name == "regex_capture" and len(n.args) == 2:
+                return _capture_kinds(n.args[1])
             return fn.returns if fn else EVENT_VALUE
         if isinstance(n, ast.Unary):
             return BOOL if n.op == "not" else NUM | {"missing"}

@@ -439,11 +439,8 @@ class Emitter:
                 return f"(isinstance({use}, (int, float)) and not isinstance({again}, bool))"
             py = {"is_string": "str", "is_bool": "bool", "is_list": "list", "is_object": "dict"}[name]
             return f"isinstance({x}, {py})"
-        if name == "matches":
-            pattern = args[1].value if isinstance(args[1], ast.Literal) else ""  # type: ignore[attr-defined]
-            self.modules.add("re")
-            const = self.constant(f"re.compile({pattern!r})", "_RE")
-            return f"{self.helper('matches')}({self.expr(args[0], block)}, {const})"
+        if name == "coalesce":
+            return self.coalesce(list(args), block)
         if name == "lower":
             if self.kinds(args[0]) <= {"str"}:
                 return f"{self.expr(args[0], block)}.lower()"
@@ -452,8 +449,17 @@ class Emitter:
         if name == "non_empty":
             use, again = self.reuse(args[0], block)
             return f"({again} if isinstance({use}, (str, list, dict)) and {again} else MISSING)"
-        texts = [self.expr(a, block) for a in args]
-        return f"{self.helper(name)}({', '.join(texts)})"
+        fn = stdlib.FUNCTIONS[name]
+        texts = []
+        for index, arg in enumerate(args):
+            param = fn.param(index)
+            if param is not None and param.regex:  # a constant pattern, compiled once with the module
+                pattern = arg.value if isinstance(arg, ast.Literal) else ""  # type: ignore[attr-defined]
+                self.modules.add("re")
+                texts.append(self.constant(f"re.compile({pattern!r})", "_RE"))
+            else:
+                texts.append(self.expr(arg, block))
+        return f"{self.helper(fn.helper)}({', '.join(texts)})"
 
     # ---- what goes into the output: never an object or list of the event (or of another output)
     def out(self, n: ast.Node, block: Block) -> str:

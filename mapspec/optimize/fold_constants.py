@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from .. import limits, runtime, stdlib
@@ -36,7 +37,6 @@ def _is_plain(value) -> bool:
 
 
 def _evaluate_call(name: str, args: list):
-    fn = getattr(runtime, name, None)
     if name == "is_string":
         return isinstance(args[0], str)
     if name == "is_number":
@@ -49,11 +49,9 @@ def _evaluate_call(name: str, args: list):
         return isinstance(args[0], dict)
     if name == "exists":
         return args[0] is not ast.MISSING
-    if name == "matches":
-        import re
-
-        return runtime.matches(args[0], re.compile(args[1]))
-    return fn(*args)
+    spec = stdlib.FUNCTIONS[name]
+    args = [re.compile(a) if (p := spec.param(i)) is not None and p.regex else a for i, a in enumerate(args)]
+    return getattr(runtime, spec.helper)(*args)
 
 
 class _Folder:
@@ -74,6 +72,8 @@ class _Folder:
         return out
 
     def fold_Call(self, n: ast.Call) -> ast.Node:
+        if n.name == "coalesce" and n.args:  # `coalesce(a, b)` is `a else b`
+            return self.fold_Coalesce(ast.Coalesce(n.span, n.args))
         fn = stdlib.FUNCTIONS.get(n.name)
         if fn is None or not fn.pure or not all(_lit(a) for a in n.args):
             return n
