@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import limits, logic, runtime, stdlib, targets
+from . import limits, logic, runtime, sources, stdlib, targets
 from .diagnostics import DiagnosticBag, did_you_mean
 from .facts import Facts
 from .facts import describe as describe_facts
@@ -179,13 +179,18 @@ class Checker:
         self.doc, self.diags = doc, diags
         self.settings = {s.name: s for s in doc.settings}
         self.lets = {"$" + let.name: let for let in doc.lets}
-        self.typer = Typer({}, setting_kinds(doc))
+        self.functions: dict[str, ast.FunctionDef] = {}
+        for f in doc.functions:
+            self.functions.setdefault(f.name, f)  # a second definition is reported
+        self.typer = Typer({}, setting_kinds(doc), self.functions)
         path = doc.span.source.path if doc.span is not None else None
         self.target, self.target_problems = targets.load_target(doc.target, relative_to=path)
         #: what the conditions tell about events (None for settings: they may be anything)
         self.facts = Facts(doc, self.typer, settings)
         #: warnings that guess at what the mapping means: reported only when it has no errors
         self.deferred = DiagnosticBag()
+        #: the function whose body is being checked (it reads only its parameters)
+        self.in_function: ast.FunctionDef | None = None
 
     def run(self) -> None:
         doc = self.doc
@@ -198,6 +203,11 @@ class Checker:
             if d.code == "E303" and d.span is None:
                 d = replace(d, span=doc.target_span)
             self.diags.add(d)
+        if sources.get_source(doc.source) is None:
+            self.diags.error("E309", f"unknown source `{doc.source}`", doc.source_span,
+                             hints=did_you_mean(doc.source, sources.source_names())
+                             or [f"sources: {', '.join(sources.source_names())}"])
+        self.check_functions()
         self.check_lets()
         if doc.base_url is not None:
             self.expr(doc.base_url, frozenset())
@@ -214,6 +224,27 @@ class Checker:
                 earlier = logic.conj(earlier, logic.neg(holds))
             for req in rule.requests:
                 self.request(req, context)
+
+    # ---- functions: names, parameters, and bodies that read only their parameters
+    def check_functions(self) -> None:
+        seen: dict[str, ast.FunctionDef] = {}
+        for f in self.doc.functions:
+            span = f.name_span or f.span
+            if f.name in stdlib.FUNCTIONS:
+                self.diags.error("E211", f"`{f.name}` is a built-in function", span, label="choose another name",
+                                 hints=[f"usage: {stdlib.FUNCTIONS[f.name].signature()}"])
+            elif f.name in seen:
+                first = seen[f.name]
+                self.diags.error("E211", f"function `{f.name}` is defined twice", span, label="defined again",
+                                 hints=[f"first defined at line {first.span.line}" if first.span else ""])
+            else:
+                seen[f.name] = f
+            self.typer.bind_params(f)
+            self.in_function = f
+            try:
+                self.expr(f.body, frozenset(f.params))
+            finally:
+                self.in_function = None
 
     # ---- let definitions: kinds in dependency order, cycles reported
     def check_lets(self) -> None:
@@ -296,6 +327,10 @@ class Checker:
             return
         if schema.is_object and isinstance(node, ast.Object):
             self.object(node, schema, loop_vars, where, context)
+            return
+        if schema.is_list and isinstance(node, ast.ListComp):
+            assert schema.items is not None
+            self.shape(node.value, schema.items, loop_vars, f"each element of {where}", context)
             return
         if schema.is_list and isinstance(node, ast.List):
             item = schema.items
@@ -434,23 +469,38 @@ class Checker:
     # ---- expressions
     def expr(self, node: ast.Node, loop_vars: frozenset[str]) -> None:
         """Check names, calls and kinds in one expression (with the loop variables in scope)."""
-        if isinstance(node, ast.ForEach):
+        if isinstance(node, ast.ForEach | ast.ListComp | ast.ObjectComp):
             self.expr(node.iterable, loop_vars)
-            inner = loop_vars | {node.var}
-            if node.var in self.lets:
-                self.diags.error("E204", f"`{node.var}` is already a `let` definition", node.span,
-                                 label="choose another name for the loop variable")
-            self.typer.bind(node.var, JSON)
+            names = (node.index_var, node.var) if node.index_var else (node.var,)
+            for name in names:
+                if name in self.lets:
+                    self.diags.error("E204", f"`{name}` is already a `let` definition", node.span,
+                                     label="choose another name for the loop variable")
+            self.typer.bind_loop(node)
+            inner = loop_vars | set(names)
             if node.condition is not None:
                 self.expr(node.condition, inner)
-            self.expr(node.body, inner)
+            for part in ((node.body,) if isinstance(node, ast.ForEach) else
+                         (node.value,) if isinstance(node, ast.ListComp) else (node.key, node.value)):
+                self.expr(part, inner)
             return
-        if isinstance(node, ast.Path) and node.root:
-            if node.root not in self.lets and node.root not in loop_vars:
-                choices = list(self.lets) + list(loop_vars)
+        if isinstance(node, ast.Path) and not node.root and self.in_function is not None:
+            self.diags.error("E212", f"function `{self.in_function.name}` reads the event", node.span,
+                             label="not a parameter",
+                             hints=["a function reads only its parameters, settings, literals and functions: "
+                                    "pass what it needs as an argument"])
+        elif isinstance(node, ast.Path) and node.root:
+            if node.root in self.lets and self.in_function is not None and node.root not in loop_vars:
+                self.diags.error("E212", f"function `{self.in_function.name}` reads the definition `{node.root}`",
+                                 node.span, label="not a parameter",
+                                 hints=["a function reads only its parameters, settings, literals and "
+                                        "functions: pass it as an argument"])
+            elif node.root not in self.lets and node.root not in loop_vars:
+                choices = list(loop_vars) + ([] if self.in_function else list(self.lets))
+                where = "a parameter of the function" if self.in_function else "under `let:`"
                 self.diags.error("E204", f"unknown variable `{node.root}`", node.span,
                                  label="not defined", hints=did_you_mean(node.root, choices)
-                                 or [f"define it under `let:`; defined: {', '.join(choices) or 'none'}"])
+                                 or [f"define it {where}; defined: {', '.join(choices) or 'none'}"])
         elif isinstance(node, ast.Setting):
             if node.name not in self.settings:
                 names = sorted(self.settings)
@@ -497,9 +547,17 @@ class Checker:
     def call(self, node: ast.Call) -> None:
         fn = stdlib.FUNCTIONS.get(node.name)
         span = node.name_span or node.span
+        own = self.functions.get(node.name)
+        if own is not None and fn is None:
+            if len(node.args) != len(own.params):
+                n = len(own.params)
+                self.diags.error("E202", f"`{own.name}` takes {n} argument{'s' if n != 1 else ''}, "
+                                 f"not {len(node.args)}", node.span,
+                                 label=f"usage: {own.name}({', '.join(own.params)})")
+            return
         if fn is None:
             self.diags.error("E201", f"unknown function `{node.name}`", span, label="unknown function",
-                             hints=did_you_mean(node.name, stdlib.FUNCTIONS))
+                             hints=did_you_mean(node.name, [*stdlib.FUNCTIONS, *self.functions]))
             return
         lo, hi = fn.arity()
         if not lo <= len(node.args) <= hi:

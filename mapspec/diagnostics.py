@@ -43,6 +43,8 @@ CODES: dict[str, str] = {
     "E208": "invalid setting value",
     "E209": "circular definition",
     "E210": "the base URL is not known when the mapping is compiled",
+    "E211": "an invalid function definition",
+    "E212": "a function body reads the event or a definition",
     # E3xx: the target schema
     "E301": "field not accepted by the target",
     "E302": "unknown target endpoint",
@@ -52,6 +54,7 @@ CODES: dict[str, str] = {
     "E306": "a value the target does not allow",
     "E307": "a required field that is always missing",
     "E308": "fields the target takes only one of, always given together",
+    "E309": "unknown source",
     # W4xx: likely mistakes (the mapping still compiles)
     "W401": "a rule that can never match",
     "W402": "a field set twice in one object",
@@ -61,6 +64,7 @@ CODES: dict[str, str] = {
     "W406": "a required field that may be missing",
     "W407": "fields the target takes only one of, that may be given together",
     "W408": "a regular expression that can backtrack catastrophically",
+    "W409": "a path no event of the source has",
 }
 
 

@@ -6,7 +6,7 @@ of indentation and 20 nested loops). Each is documented in the README ("Limits")
 diagnostic code of its own:
 
     E005  YAML aliases: a value that contains itself, or aliases that add more than MAX_ALIAS_VALUES
-    E006  nesting: MAX_DEPTH levels of values, MAX_FOR_DEPTH of `for` items
+    E006  nesting: MAX_DEPTH levels of values, MAX_FOR_DEPTH of loops (`for` items and comprehensions)
     E007  numbers: a literal with more than MAX_NUMBER_DIGITS digits, or out of a double's range
     E207  regular expressions: a repetition count above MAX_REGEX_REPEAT
 
@@ -121,7 +121,7 @@ def check_depth(doc: ast.Document, diags: DiagnosticBag) -> bool:
                         names = names + (node.root,)
             if here > MAX_DEPTH and beyond is None:
                 beyond = node
-            if isinstance(node, ast.ForEach):
+            if isinstance(node, ast.ForEach | ast.ListComp | ast.ObjectComp):  # each is a loop in Python
                 loops += 1
                 if loops > MAX_FOR_DEPTH and loops_bad is None:
                     loops_bad = node
@@ -138,8 +138,8 @@ def check_depth(doc: ast.Document, diags: DiagnosticBag) -> bool:
                                                           if not via else "use fewer definitions on top of each other"])
 
     def loops_report(node: ast.Node) -> None:
-        diags.error("E006", f"`for` items nested more than {MAX_FOR_DEPTH} deep (the limit)", node.span,
-                    label="too deep here")
+        diags.error("E006", f"`for` items and comprehensions nested more than {MAX_FOR_DEPTH} deep (the limit)",
+                    node.span, label="too deep here")
 
     for name in _let_order(doc):
         let = lets[name]
@@ -156,6 +156,7 @@ def check_depth(doc: ast.Document, diags: DiagnosticBag) -> bool:
             ok = False
             loops_report(loops_bad)
     values: list[ast.Node] = [doc.base_url] if doc.base_url is not None else []
+    values += [f.body for f in doc.functions]
     for rule in doc.rules:
         values += [n for n in (rule.condition, rule.message) if n is not None]
         for req in rule.requests:

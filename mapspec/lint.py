@@ -4,13 +4,14 @@
     W402  a field set twice in one object
     W403  a key the target reserves (Braze refuses `time` and `event_name` in event properties)
     W404  a setting that nothing reads
-    W405  a `let` definition that nothing uses
+    W405  a `let` definition or a function that nothing uses
+    W409  a path that no event of the mapping's source has (`type == identify`: a word meant as text)
 """
 
 from __future__ import annotations
 
-from . import runtime
-from .diagnostics import DiagnosticBag
+from . import runtime, sources
+from .diagnostics import DiagnosticBag, did_you_mean
 from .optimize.fold_constants import fold_expression
 from .syntax import ast
 
@@ -19,6 +20,29 @@ def lint(doc: ast.Document, diags: DiagnosticBag) -> None:
     _rules(doc, diags)
     _fields(doc, diags)
     _unused(doc, diags)
+    _event_paths(doc, diags)
+
+
+def _event_paths(doc: ast.Document, diags: DiagnosticBag) -> None:
+    """A path whose first step no event of the source has at its top level."""
+    source = sources.get_source(doc.source)
+    if source is None:
+        return
+    known = source.top_level
+    for node in doc.walk():
+        if not (isinstance(node, ast.Path) and not node.root and node.steps and isinstance(node.steps[0], str)):
+            continue
+        word = node.steps[0]
+        if word in known:
+            continue
+        hints = did_you_mean(word, sorted(known))
+        if not hints:
+            if len(node.steps) == 1 and word.isidentifier():
+                hints.append(f'if it is meant as text, quote it: "{word}"')
+            hints.append(f"`{source.name}` events have {', '.join(sorted(known))} at their top level")
+        diags.warning("W409", f"no `{source.name}` event has a field `{word}`", node.span,
+                      label="read from the event" if len(node.steps) == 1 else "not a field of the event",
+                      hints=hints)
 
 
 def _key(node: ast.Node | None) -> str:
@@ -124,3 +148,9 @@ def _unused(doc: ast.Document, diags: DiagnosticBag) -> None:
     for let in doc.lets:
         if "$" + let.name not in used_vars:
             diags.warning("W405", f"`${let.name}` is defined but never used", let.span, label="defined here")
+    for f in doc.functions:
+        others = [doc.base_url, *doc.lets, *doc.rules, *(g for g in doc.functions if g is not f)]
+        if not any(isinstance(n, ast.Call) and n.name == f.name for part in others if part is not None
+                   for n in part.walk()):
+            diags.warning("W405", f"function `{f.name}` is defined but never used", f.name_span or f.span,
+                          label="defined here")

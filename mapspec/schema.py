@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import stdlib, targets
+from . import sources, stdlib, targets
 from .syntax.document import SETTING_TYPES
 
 EXPRESSION = {
@@ -84,6 +84,8 @@ def mapping_schema() -> dict[str, Any]:
         "properties": {
             "name": {"type": "string", "description": "The mapping's name."},
             "description": {"type": "string"},
+            "source": {"enum": sources.source_names(), "default": "segment",
+                       "description": "Whose events the mapping reads (their fields are checked)."},
             "target": {"type": "string", "default": "braze",
                        "description": "The destination whose API the requests are for: a bundled target ("
                                       + ", ".join(targets.bundled_names()) + ") or the path of a target "
@@ -104,6 +106,14 @@ def mapping_schema() -> dict[str, Any]:
                 "description": "Definitions, used as $name; each is computed at most once per event.",
                 "additionalProperties": value,
                 "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+            },
+            "functions": {
+                "type": "object",
+                "description": "Functions written once and called like built-in ones: `present($x): "
+                               "$x if $x or $x == 0`. A body reads only its parameters, settings and functions.",
+                "additionalProperties": value,
+                "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*\(\s*(\$[A-Za-z_][A-Za-z0-9_]*\s*"
+                                             r"(,\s*\$[A-Za-z_][A-Za-z0-9_]*\s*)*)?\)$"},
             },
             "rules": {"type": "array", "items": {"$ref": "#/definitions/rule"},
                       "description": "Tried in order: the first whose `when` holds sends, rejects or skips the event."},
@@ -139,8 +149,9 @@ def mapping_schema() -> dict[str, Any]:
                 "required": ["for", "yield"],
                 "additionalProperties": False,
                 "properties": {
-                    "for": {"type": "string", "pattern": r"^\s*\$[A-Za-z_][A-Za-z0-9_]*\s+in\s",
-                            "description": "$name in <list expression>"},
+                    "for": {"type": "string",
+                            "pattern": r"^\s*\$[A-Za-z_][A-Za-z0-9_]*\s*(,\s*\$[A-Za-z_][A-Za-z0-9_]*\s*)?\s+in\s",
+                            "description": "$name in <list or object>, or $index, $name in <list or object>"},
                     "if": {**EXPRESSION, "description": "Keep only the elements for which this holds."},
                     "yield": value,
                 },

@@ -20,6 +20,8 @@ EVENT_VALUE: Kinds = JSON | {"missing"}
 BOOL: Kinds = frozenset({"bool"})
 STR: Kinds = frozenset({"str"})
 NUM: Kinds = frozenset({"int", "float"})
+#: what a function's parameter may hold
+ANYTHING: Kinds = JSON | {"missing", "time"}
 
 SETTING_KINDS: dict[str, Kinds] = {
     "string": STR, "bool": BOOL, "number": NUM, "integer": frozenset({"int"}),
@@ -84,14 +86,43 @@ def _conjuncts(node: ast.Node) -> list[ast.Node]:
 class Typer:
     """Infers kinds of expressions. `variables` maps `$name` to kinds; `settings` setting names to kinds."""
 
-    def __init__(self, variables: Mapping[str, Kinds], settings: Mapping[str, Kinds]):
+    def __init__(self, variables: Mapping[str, Kinds], settings: Mapping[str, Kinds],
+                 functions: Mapping[str, ast.FunctionDef] | None = None):
         self.variables = dict(variables)
         self.settings = settings
+        self.functions = dict(functions or {})
         # keyed by id(); the node is kept beside its kinds so that its id cannot be reused meanwhile
         self._memo: dict[int, tuple[ast.Node, Kinds]] = {}
+        #: the functions whose result is being worked out (a recursive call is any value)
+        self._calling: set[str] = set()
 
     def bind(self, name: str, kinds: Kinds) -> None:
         self.variables[name] = kinds
+
+    def bind_params(self, f: ast.FunctionDef) -> None:
+        """A function's parameters, as its body sees them: anything, missing included."""
+        for p in f.params:
+            self.bind(p, ANYTHING)
+
+    def bind_loop(self, n: ast.ForEach | ast.ListComp | ast.ObjectComp) -> None:
+        """The kinds of a loop's variables, from the kinds of what it iterates."""
+        kinds = self(n.iterable)
+        if n.index_var is None:
+            self.bind(n.var, JSON if "list" in kinds else STR if "object" in kinds else frozenset({"missing"}))
+            return
+        self.bind(n.index_var, (frozenset({"int"}) if "list" in kinds else frozenset())
+                  | (STR if "object" in kinds else frozenset()) or frozenset({"missing"}))
+        self.bind(n.var, JSON if kinds & {"list", "object"} else frozenset({"missing"}))
+
+    def call_kinds(self, f: ast.FunctionDef, args: tuple[ast.Node, ...]) -> Kinds:
+        """The kinds of a call of one of the mapping's functions: its body with the arguments' kinds."""
+        if f.name in self._calling or len(args) != len(f.params):
+            return ANYTHING
+        inner = Typer(self.variables, self.settings, self.functions)
+        inner._calling = self._calling | {f.name}
+        for p, a in zip(f.params, args, strict=True):
+            inner.bind(p, self(a))
+        return inner(f.body) | {"missing"}  # a call past the depth guard gives missing
 
     def __call__(self, node: ast.Node) -> Kinds:
         found = self._memo.get(id(node))
@@ -115,7 +146,7 @@ class Typer:
             return frozenset({kind_of(n.value)})
         if isinstance(n, ast.Path):
             if n.root == "":
-                return EVENT_VALUE
+                return EVENT_VALUE if n.steps else frozenset({"object"})  # `$event` is an object
             base = self.variables.get(n.root, EVENT_VALUE | {"time"})
             if not n.steps:
                 return base
@@ -132,6 +163,8 @@ class Typer:
                 return self(ast.Coalesce(n.span, n.args))
             if n.name == "regex_capture" and len(n.args) == 2:
                 return _capture_kinds(n.args[1])
+            if fn is None and n.name in self.functions:
+                return self.call_kinds(self.functions[n.name], n.args)
             return fn.returns if fn else EVENT_VALUE
         if isinstance(n, ast.Unary):
             return BOOL if n.op == "not" else NUM | {"missing"}
@@ -166,8 +199,12 @@ class Typer:
             if any(k & {"missing", "null"} for k in parts):
                 return STR | {"missing"}
             return STR
-        if isinstance(n, ast.Object):
+        if isinstance(n, ast.Object | ast.ObjectComp):
             return frozenset({"object"})
-        if isinstance(n, ast.List):
+        if isinstance(n, ast.List | ast.ListComp):
             return frozenset({"list"})
+        if isinstance(n, ast.With):
+            for name, value in zip(n.names, n.values, strict=True):
+                self.bind(name, self(value))
+            return self(n.body)
         return EVENT_VALUE

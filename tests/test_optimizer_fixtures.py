@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,18 +27,22 @@ def cases():
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if line.startswith("# settings:"):
                 settings = json.loads(line.split(":", 1)[1])
-            elif line.startswith("# let "):
-                name, expr = line[len("# let "):].split(":", 1)
-                lets[name.strip()] = expr.strip()
+            elif line.startswith("# let ") or line.startswith("# function "):
+                name, expr = line.split(" ", 2)[2].split(":", 1)
+                lets[name.strip() if line.startswith("# let ") else "()" + name.strip()] = expr.strip()
             elif line.strip() and not line.startswith("#"):
                 before, after = (part.strip() for part in line.split("==>"))
                 yield pytest.param(path.stem, before, after, settings, dict(lets), id=f"{path.stem}:{number}")
 
 
 def document(conditions: list[str], settings: dict, lets: dict[str, str]) -> ast.Document:
+    """A mapping with one rule per condition; `lets` holds definitions, and functions as "()head"."""
     text = ["name: t", "base_url: '\"http://x\"'", "settings:"]
     text += [f"  {name}: {{type: any}}" for name in settings] or ["  {}"]
-    text += ["let:"] + ([f"  {name}: {json.dumps(expr)}" for name, expr in lets.items()] or ["  {}"])
+    text += ["let:"] + ([f"  {name}: {json.dumps(expr)}" for name, expr in lets.items()
+                         if not name.startswith("()")] or ["  {}"])
+    text += ["functions:"] + ([f"  {name[2:]}: {json.dumps(expr)}" for name, expr in lets.items()
+                               if name.startswith("()")] or ["  {}"])
     text += ["rules:"]
     for cond in conditions:
         text += ([f"  - when: {json.dumps(cond)}"] if cond != "always" else ["  - name: always"]) + ["    skip: '\"x\"'"]
@@ -61,7 +66,20 @@ def test_pass(rule, before, after, settings, lets):
         doc = ast.rewrite(doc, lambda n: ast.Let(n.span, n.name, fold_expression(n.value)) if isinstance(n, ast.Let) else n)
     values = resolve_settings(doc, settings, DiagnosticBag())
     out = passes[rule](doc, optimize.Context(values))
-    assert unparse(out.rules[0].condition) == after
+    assert show(out.rules[0].condition) == after
+    if rule == "inline_functions":  # what is inlined is gone; recursive functions something calls stay
+        assert [f.name for f in out.functions] == [n for n in ("countdown",) if "countdown" in before]
+
+
+def show(node: ast.Node) -> str:
+    """unparse, with an inlined call's arguments shown (`body with $x_1 = value`)."""
+    def bare(n: ast.Node) -> ast.Node:
+        return replace(n, origin=None) if isinstance(n, ast.With) else n
+
+    text = unparse(ast.rewrite(node, bare))
+    withs = [n for n in node.walk() if isinstance(n, ast.With)]
+    return text + "".join(f" with {name} = {unparse(ast.rewrite(v, bare))}"
+                          for w in withs for name, v in zip(w.names, w.values, strict=True))
 
 
 def test_unparse_round_trips():

@@ -72,8 +72,9 @@ def translate(event):
 
 
 def _module_text(header: str, *, standalone: bool, modules: list[str], helpers: list[str],
-                 constants: list[tuple[str, str]], body: list[str]) -> str:
-    """The module: header, imports, (standalone: Rejected and the helpers), constants, then translate()."""
+                 constants: list[tuple[str, str]], functions: list[list[str]], body: list[str]) -> str:
+    """The module: header, imports, (standalone: Rejected and the helpers), constants, the mapping's own
+    functions that stayed functions, then translate()."""
     parts = [header]
     if standalone:
         parts.append(_STANDALONE_DOC)
@@ -82,6 +83,8 @@ def _module_text(header: str, *, standalone: bool, modules: list[str], helpers: 
         parts.append(_REJECTED_CLASS)
         parts.extend(f"{source}\n\n\n" for source in helpers)
     parts.extend(f"{name} = {source}\n" for name, source in constants)
+    for lines in functions:
+        parts.append("\n\n" + "".join(f"{line}\n" for line in lines))
     parts.append(_TRANSLATE)
     parts.extend(f"    {line}\n" for line in body)
     return "".join(parts)
@@ -129,7 +132,7 @@ def helper_closure(names: set[str]) -> tuple[list[str], set[str]]:
 def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], source_label: str,
              source_text: str, standalone: bool = True) -> GeneratedModule:
     """The Python source of the translator for an optimized, checked document."""
-    typer = Typer({}, {})  # settings are inlined by now
+    typer = Typer({}, {}, {f.name: f for f in doc.functions})  # settings are inlined by now
     for let in doc.lets:
         typer.bind("$" + let.name, typer(let.value))
     em = Emitter(doc, typer)
@@ -193,6 +196,7 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
         body.append(f"raise Rejected({'no rule of mapping ' + repr(doc.name) + ' matches this event'!r})")
 
     body, marks = _take_marks(body)
+    functions = [em.function(f) for f in doc.functions]
     helpers, modules = helper_closure(em.helpers | ({"_Missing", "MISSING"} if standalone else set()))
     modules |= em.modules
     sources = _runtime_sources()
@@ -206,6 +210,7 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
         modules=sorted(modules),
         helpers=[sources[h] for h in helpers],
         constants=[(name, src) for src, name in em.constants.items()],
+        functions=functions,
         body=body,
     )
     first = text.splitlines().index("def translate(event):") + 1 + 4  # def, docstring, check, raise

@@ -40,6 +40,12 @@ def pyrepr(value) -> str:
     return repr(value)
 
 
+def loop_parts(n: ast.ForEach | ast.ListComp | ast.ObjectComp) -> list[ast.Node]:
+    """What a loop evaluates for each element (its variables in scope)."""
+    parts = [n.body] if isinstance(n, ast.ForEach) else [n.value] if isinstance(n, ast.ListComp) else [n.key, n.value]
+    return parts + ([n.condition] if n.condition is not None else [])
+
+
 @dataclass
 class Block:
     """A run of statements, with the names it (or an enclosing block) has bound."""
@@ -65,6 +71,12 @@ class Emitter:
         self.doc = doc
         self.typer = typer
         self.lets = {"$" + let.name: let for let in doc.lets}
+        self.functions = {f.name: f for f in doc.functions}
+        #: the generated name of each of the mapping's functions (recursive ones, or all of them when
+        #: the optimizer did not inline)
+        self.function_names = {name: ident("fn_", name) for name in self.functions}
+        #: writing the body of one of the mapping's functions (its calls pass the depth on)
+        self.in_function = False
         self.loop_vars: dict[str, str] = {}
         self.constants: dict[str, str] = {}  # source -> name
         self.helpers: set[str] = set()
@@ -117,12 +129,16 @@ class Emitter:
             self._bind_children(block, block.lines, root, (), list(paths))
 
     def _collect(self, node: ast.Node, inner: frozenset[str], out: list[tuple[str, tuple]]) -> None:
-        if isinstance(node, ast.ForEach):
+        if isinstance(node, ast.ForEach | ast.ListComp | ast.ObjectComp):
             self._collect(node.iterable, inner, out)
-            inner = inner | {node.var}
-            if node.condition is not None:
-                self._collect(node.condition, inner, out)
-            self._collect(node.body, inner, out)
+            inner = inner | {node.var, node.index_var or node.var}
+            for child in loop_parts(node):
+                self._collect(child, inner, out)
+            return
+        if isinstance(node, ast.With):
+            for value in node.values:
+                self._collect(value, inner, out)
+            self._collect(node.body, inner | set(node.names), out)
             return
         if isinstance(node, ast.Path):
             if node.root not in inner:
@@ -298,6 +314,10 @@ class Emitter:
             return self.object(n, block)
         if isinstance(n, ast.List):
             return self.list(n, block)
+        if isinstance(n, ast.ListComp | ast.ObjectComp):
+            return self.comprehension(n, block)
+        if isinstance(n, ast.With):
+            return self.with_(n, block)
         raise AssertionError(f"cannot emit {type(n).__name__}")
 
     def branches(self, condition: ast.Node, then: ast.Node, otherwise: ast.Node | None, block: Block) -> str:
@@ -335,6 +355,9 @@ class Emitter:
             inner = f"({left} {op} {right})"
             return inner if both_bool else f"bool{inner}"
         a, b = n.left, n.right
+        if op in ("==", "!=") and any(isinstance(x, ast.Literal) and x.value is None for x in (a, b)):
+            other = b if isinstance(a, ast.Literal) and a.value is None else a
+            return f"({self.expr(other, block)} {'is' if op == '==' else 'is not'} None)"
         if op in ("==", "!="):
             strict = any(isinstance(x, ast.Literal) and isinstance(x.value, str) for x in (a, b)) or \
                 (self.kinds(a) <= {"str", "missing", "null"} and self.kinds(b) <= {"str", "missing", "null"})
@@ -430,6 +453,10 @@ class Emitter:
     def call(self, n: ast.Call, block: Block) -> str:
         name = n.name
         args = n.args
+        if name in self.functions and name not in stdlib.FUNCTIONS:
+            texts = [self.expr(a, block) for a in args]
+            depth = "depth + 1" if self.in_function else "1"
+            return f"{self.function_names[name]}({', '.join(texts + [depth])})"
         if name in stdlib.INLINE:
             x = self.expr(args[0], block)
             if name == "exists":
@@ -474,8 +501,9 @@ class Emitter:
 
     def is_fresh(self, n: ast.Node) -> bool:
         """Whether a value is never a list or object of the event: not one at all, or built here."""
-        if isinstance(n, ast.Object | ast.List | ast.Literal) or not (self.kinds(n) & {"list", "object"}):
-            return True
+        if isinstance(n, ast.Object | ast.List | ast.Literal | ast.ListComp | ast.ObjectComp) \
+                or not (self.kinds(n) & {"list", "object"}):
+            return True  # (a comprehension's elements are made fresh as they are added)
         if isinstance(n, ast.Binary) and n.op == "without":
             return True
         if isinstance(n, ast.Coalesce):
@@ -583,26 +611,125 @@ class Emitter:
         return name
 
     def for_each(self, n: ast.ForEach, out: str, block: Block) -> None:
-        iterable = self.expr(n.iterable, block)
-        var = self.unique(ident("i_", n.var.lstrip("$")))
-        self.typer.bind(n.var, frozenset({"null", "bool", "int", "float", "str", "list", "object"}))
-        if self.kinds(n.iterable) <= {"list"}:
-            block.emit(f"for {var} in {iterable}:")
-        else:
-            block.emit(f"for {var} in ({iterable} if isinstance({iterable}, list) else ()):")
-        inner = Block(block)
-        inner.bound[("path", n.var, ())] = var
-        self.loop_vars[n.var] = var
-        nodes = [n.body] + ([n.condition] if n.condition is not None else [])
-        self.bind_reads(nodes, inner)
-        if n.condition is not None:
-            inner.emit(f"if not {self.cond(n.condition, inner)}:")
-            inner.emit("    continue")
+        inner = self.loop(n, block)
         value = self.out(n.body, inner)
         if "missing" in self.kinds(n.body):
             inner.emit(f"if {value} is not MISSING:")
             inner.emit(f"    {out}.append({value})")
         else:
             inner.emit(f"{out}.append({value})")
-        del self.loop_vars[n.var]
+        self.end_loop(n, block, inner)
+
+    def comprehension(self, n: ast.ListComp | ast.ObjectComp, block: Block) -> str:
+        """A list or object built by a loop, into a local that is the expression."""
+        out = self.fresh("l" if isinstance(n, ast.ListComp) else "o")
+        block.emit(f"{out} = {'[]' if isinstance(n, ast.ListComp) else '{}'}")
+        inner = self.loop(n, block)
+        if isinstance(n, ast.ListComp):
+            value = self.out(n.value, inner)
+            if "missing" in self.kinds(n.value):
+                t = value if value.isidentifier() else self.fresh("t")
+                if t != value:
+                    inner.emit(f"{t} = {value}")
+                inner.emit(f"if {t} is not MISSING:")
+                inner.emit(f"    {out}.append({t})")
+            else:
+                inner.emit(f"{out}.append({value})")
+        else:
+            key = self.expr(n.key, inner)
+            value = self.expr(n.value, inner) if "missing" in self.kinds(n.value) else self.out(n.value, inner)
+            k = key if key.isidentifier() else self.fresh("k")
+            if k != key:
+                inner.emit(f"{k} = {key}")
+            v = value if value.isidentifier() else self.fresh("t")
+            if v != value:
+                inner.emit(f"{v} = {value}")
+            tests = ([] if self.kinds(n.key) <= {"str"} else [f"{k}.__class__ is str"]) + \
+                ([f"{v} is not MISSING"] if "missing" in self.kinds(n.value) else [])
+            stored = self.copied(v, n.value) if "missing" in self.kinds(n.value) else v
+            if tests:
+                inner.emit(f"if {' and '.join(tests)}:")
+                inner.emit(f"    {out}[{k}] = {stored}")
+            else:
+                inner.emit(f"{out}[{k}] = {stored}")
+        self.end_loop(n, block, inner)
+        return out
+
+    def loop(self, n: ast.ForEach | ast.ListComp | ast.ObjectComp, block: Block) -> Block:
+        """`for` over what a loop iterates (a list's elements or (index, element); an object's keys or
+        (key, value); nothing for anything else), with its variables bound and its condition tested:
+        the block of the loop's body."""
+        iterable = self.expr(n.iterable, block)
+        if not iterable.isidentifier():
+            t = self.fresh("t")
+            block.emit(f"{t} = {iterable}")
+            iterable = t
+        kinds = self.kinds(n.iterable)
+        self.typer.bind_loop(n)
+        var = self.unique(ident("i_", n.var.lstrip("$")))
+        if n.index_var is None:
+            if kinds <= {"list"} or kinds <= {"object"}:
+                block.emit(f"for {var} in {iterable}:")
+            else:
+                block.emit(f"for {var} in ({iterable} if isinstance({iterable}, (list, dict)) else ()):")
+        else:
+            index = self.unique(ident("i_", n.index_var.lstrip("$")))
+            if kinds <= {"list"}:
+                source = f"enumerate({iterable})"
+            elif kinds <= {"object"}:
+                source = f"{iterable}.items()"
+            else:
+                source = (f"({iterable}.items() if isinstance({iterable}, dict) else enumerate({iterable}) "
+                          f"if isinstance({iterable}, list) else ())")
+            block.emit(f"for {index}, {var} in {source}:")
+        inner = Block(block)
+        for name, local in ((n.var, var), (n.index_var, index if n.index_var else None)):
+            if name and local:
+                inner.bound[("path", name, ())] = local
+                self.loop_vars[name] = local
+        self.bind_reads(loop_parts(n), inner)
+        if n.condition is not None:
+            inner.emit(f"if not {self.cond(n.condition, inner)}:")
+            inner.emit("    continue")
+        return inner
+
+    def end_loop(self, n: ast.ForEach | ast.ListComp | ast.ObjectComp, block: Block, inner: Block) -> None:
+        for name in (n.var, n.index_var):
+            if name:
+                self.loop_vars.pop(name, None)
         block.lines.extend("    " + line for line in inner.lines)
+
+    def with_(self, n: ast.With, block: Block) -> str:
+        """An inlined call: each argument computed once into a local, then the body."""
+        for name, value in zip(n.names, n.values, strict=True):
+            text = self.expr(value, block)
+            local = self.unique(ident("a_", name.lstrip("$")))
+            block.emit(f"{local} = {text}")
+            block.bound[("path", name, ())] = local
+            self.loop_vars[name] = local
+            self.typer.bind(name, self.kinds(value))
+        self.bind_reads([n.body], block)
+        return self.expr(n.body, block)
+
+    def function(self, f: ast.FunctionDef) -> list[str]:
+        """The Python function of one of the mapping's functions: past a depth of 100 it gives MISSING."""
+        block = Block()
+        params = []
+        for p in f.params:
+            local = self.unique(ident("a_", p.lstrip("$")))
+            block.bound[("path", p, ())] = local
+            self.loop_vars[p] = local
+            self.typer.bind(p, frozenset({"null", "bool", "int", "float", "str", "list", "object", "missing"}))
+            params.append(local)
+        self.in_function = True
+        try:
+            self.bind_reads([f.body], block)
+            value = self.expr(f.body, block)
+        finally:
+            self.in_function = False
+            for p in f.params:
+                self.loop_vars.pop(p, None)
+        head = f"def {self.function_names[f.name]}({', '.join(params + ['depth'])}):"
+        doc = f"    # {f.name}({', '.join(f.params)}) ({f.span.location() if f.span else ''!r})"
+        return [head, doc, "    if depth > 100:", "        return MISSING",
+                *("    " + line for line in block.lines), f"    return {value}"]

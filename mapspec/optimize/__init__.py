@@ -12,6 +12,7 @@ from typing import Any
 
 from ..syntax import ast
 from .fold_constants import fold_constants
+from .inline_functions import inline_functions
 from .inline_lets import inline_lets
 from .inline_objects import inline_objects
 from .inline_settings import inline_settings
@@ -27,7 +28,8 @@ class Context:
 Pass = Callable[[ast.Document, Context], ast.Document]
 
 #: the passes in the order they run; fold_constants runs again once definitions are inlined
-RULES: tuple[Pass, ...] = (inline_settings, fold_constants, inline_lets, inline_objects, fold_constants, prune_dead)
+RULES: tuple[Pass, ...] = (inline_settings, inline_functions, fold_constants, inline_lets, inline_objects,
+                           fold_constants, prune_dead)
 
 
 def optimize(doc: ast.Document, settings: Mapping[str, Any], rules: tuple[Pass, ...] = RULES) -> ast.Document:
@@ -37,5 +39,5 @@ def optimize(doc: ast.Document, settings: Mapping[str, Any], rules: tuple[Pass, 
     return doc
 
 
-__all__ = ["RULES", "Context", "optimize", "fold_constants", "inline_lets", "inline_objects", "inline_settings",
-           "prune_dead"]
+__all__ = ["RULES", "Context", "optimize", "fold_constants", "inline_functions", "inline_lets", "inline_objects",
+           "inline_settings", "prune_dead"]

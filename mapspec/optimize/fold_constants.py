@@ -123,7 +123,7 @@ class _Folder:
             return ast.Literal(n.span, not runtime.member(x, y))
         if op == "+":
             return ast.Literal(n.span, runtime.add(x, y))
-        if op in ("-", "*", "/"):
+        if op in ("-", "*", "/", "%"):
             return ast.Literal(n.span, runtime.arith(op, x, y))
         if op == "without":
             return ast.Literal(n.span, runtime.without(x, runtime.keyset(y)))

@@ -164,12 +164,52 @@ class Object(Node):
 
 @dataclass(frozen=True)
 class ForEach(Node):
-    """One list element per element of `iterable`, with `$var` bound to it."""
+    """A `for` item of a YAML list: one list element per element of `iterable`, with `$var` bound to it
+    (`for: $i, $x in ...`: `$i` the index, or the key of an object). Iterates as a ListComp does."""
 
     var: str
     iterable: Node
     body: Node
     condition: Node | None = None
+    index_var: str | None = None
+
+
+@dataclass(frozen=True)
+class ListComp(Node):
+    """`[value for $x in iterable if condition]`; `for $i, $x in ...` binds the index (or key) too.
+
+    A list gives its elements (one variable) or (index, element); an object its keys, or (key, value);
+    anything else nothing. Values that are missing are left out."""
+
+    value: Node
+    var: str
+    iterable: Node
+    condition: Node | None = None
+    index_var: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectComp(Node):
+    """`{key: value for $k, $v in iterable if condition}`: entries whose key is not text or whose value
+    is missing are left out; a later entry with the same key wins."""
+
+    key: Node
+    value: Node
+    var: str
+    iterable: Node
+    condition: Node | None = None
+    index_var: str | None = None
+
+
+@dataclass(frozen=True)
+class With(Node):
+    """`body` with each name bound to its value, computed once: a function call the optimizer inlined."""
+
+    names: tuple[str, ...]
+    values: tuple[Node, ...]
+    body: Node
+    #: the call this came from (for printing)
+    origin: Node | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -228,6 +268,17 @@ class Let(Node):
 
 
 @dataclass(frozen=True)
+class FunctionDef(Node):
+    """`name($a, $b): body` under `functions:`. The body reads only its parameters, settings, literals
+    and functions."""
+
+    name: str
+    params: tuple[str, ...]
+    body: Node
+    name_span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Document(Node):
     name: str
     description: str
@@ -239,6 +290,10 @@ class Document(Node):
     target_span: Span | None = field(default=None, compare=False, repr=False)
     #: "first": the first rule whose condition holds decides; "all": every rule that holds contributes
     match: str = "first"
+    functions: tuple[FunctionDef, ...] = ()
+    #: the event source whose fields the mapping reads (`mapspec/sources/<name>.yaml`)
+    source: str = "segment"
+    source_span: Span | None = field(default=None, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------- rewriting

@@ -15,10 +15,11 @@ from .. import limits
 from ..diagnostics import DiagnosticBag, did_you_mean
 from ..source import SourceFile, Span
 from . import ast, yamldata
-from .expressions import ExpressionError, Locate, _template_parts, parse_expression
+from .expressions import ExpressionError, Locate, _template_parts, parse_expression, parse_for_head
 from .yamldata import node_span
 
-TOP_KEYS = ("name", "description", "target", "base_url", "match", "settings", "let", "rules", "examples")
+TOP_KEYS = ("name", "description", "source", "target", "base_url", "match", "settings", "let", "functions", "rules",
+            "examples")
 MATCH_MODES = ("first", "all")
 SETTING_KEYS = ("type", "default", "description", "required", "ignored")
 SETTING_TYPES = ("string", "bool", "number", "integer", "object", "list", "any")
@@ -172,7 +173,7 @@ class _Reader:
         try:
             parts = _template_parts(token, -1, locate)
         except ExpressionError as e:
-            self.diags.error(e.code, e.message, locate(max(e.start, 0), max(e.end, e.start + 1)),
+            self.diags.error(e.code, e.message, e.span or locate(max(e.start, 0), max(e.end, e.start + 1)),
                              label=e.label)
             return None
         if all(isinstance(p, str) for p in parts):
@@ -190,17 +191,19 @@ class _Reader:
         if "yield" not in parts:
             self.structure(node, "a `for` item needs `yield`: the value to produce for each element")
             return None
-        head = self.expr(parts["for"][1])
+        head_node = parts["for"][1]
+        head = None
+        if isinstance(head_node, yaml.ScalarNode) and head_node.tag == _STR:
+            head = parse_for_head(head_node.value, scalar_locator(self.source, head_node), self.diags)
+        else:
+            self.diags.error("E101", "a `for` needs the form `$name in list`", self.span(head_node),
+                             label="for example `$product in properties.products`")
         body = self.expr(parts["yield"][1])
         cond = self.expr(parts["if"][1]) if "if" in parts else None
         if head is None or body is None:
             return None
-        if not (isinstance(head, ast.Binary) and head.op == "in" and isinstance(head.left, ast.Path)
-                and head.left.root.startswith("$") and not head.left.steps):
-            self.diags.error("E101", "a `for` needs the form `$name in list`", head.span,
-                             label="for example `$product in properties.products`")
-            return None
-        return ast.ForEach(self.span(node), head.left.root, head.right, body, cond)
+        names, iterable = head
+        return ast.ForEach(self.span(node), names[-1], iterable, body, cond, names[0] if len(names) == 2 else None)
 
     # ---- the document
     def document(self, root: yaml.Node) -> ast.Document | None:
@@ -217,9 +220,14 @@ class _Reader:
         if "target" in top:
             target = self.text(top["target"][1], "`target`") or target
             target_span = self.span(top["target"][1])
+        source, source_span = "segment", None
+        if "source" in top:
+            source = self.text(top["source"][1], "`source`") or source
+            source_span = self.span(top["source"][1])
         base_url = self.expr(top["base_url"][1]) if "base_url" in top else None
         settings = self.settings(top["settings"][1]) if "settings" in top else ()
         lets = self.lets(top["let"][1]) if "let" in top else ()
+        functions = self.functions(top["functions"][1]) if "functions" in top else ()
         rules = self.rules(top["rules"][1]) if "rules" in top else ()
         if "rules" not in top:
             self.structure(root, "a mapping file needs `rules`")
@@ -232,7 +240,35 @@ class _Reader:
                                 "all: every rule whose `when` holds contributes, in order"])
                 match = "first"
         return ast.Document(self.span(root), name or "", description or "", target, base_url,
-                            settings, lets, rules, target_span, match)
+                            settings, lets, rules, target_span, match, functions, source, source_span)
+
+    def functions(self, node: yaml.Node) -> tuple[ast.FunctionDef, ...]:
+        """`name($a, $b): body` entries; the head is read as a call whose arguments are the parameters."""
+        out = []
+        for key, knode, vnode in self.mapping(node, "`functions`"):
+            head = parse_expression(key, scalar_locator(self.source, knode), self.diags) if key.strip() else None
+            body = self.expr(vnode)
+            if not isinstance(head, ast.Call):
+                if head is not None or not key.strip():
+                    self.diags.error("E211", f"`{key}` is not a function head", self.span(knode),
+                                     label="a name and its parameters",
+                                     hints=["for example `present($x)`, `full_name($first, $last)`"])
+                continue
+            params: list[str] = []
+            for arg in head.args:
+                if not (isinstance(arg, ast.Path) and arg.root.startswith("$") and not arg.steps):
+                    label = "the whole event" if isinstance(arg, ast.Path) and arg.root == "" and not arg.steps \
+                        else "not a `$name`"
+                    self.diags.error("E211", f"a parameter of `{head.name}` must be a `$name`", arg.span,
+                                     label=label, hints=[f"for example `{head.name}($x)`"])
+                elif arg.root in params:
+                    self.diags.error("E211", f"`{arg.root}` is a parameter of `{head.name}` twice", arg.span,
+                                     label="named twice")
+                else:
+                    params.append(arg.root)
+            if body is not None and len(params) == len(head.args):
+                out.append(ast.FunctionDef(self.span(knode), head.name, tuple(params), body, head.name_span))
+        return tuple(out)
 
     def settings(self, node: yaml.Node) -> tuple[ast.SettingDecl, ...]:
         out = []
@@ -261,6 +297,10 @@ class _Reader:
         for key, knode, vnode in self.mapping(node, "`let`"):
             if not key.isidentifier():
                 self.structure(knode, f"`{key}` is not a name (letters, digits, `_`)", "used as `$name`")
+                continue
+            if key == "event":
+                self.structure(knode, "`event` cannot be defined: `$event` is the whole event", "reserved",
+                               ["choose another name"])
                 continue
             value = self.expr(vnode)
             if value is not None:

@@ -28,15 +28,21 @@ _TERMINALS = {
     "COMMA": "`,`", "COLON": "`:`", "DOT": "`.`", "NAME": "a name", "FIELD": "a field name", "VAR": "a `$variable`",
     "NUMBER": "a number", "DQ_STRING": "a string", "SQ_STRING": "a string", "COMPARE": "a comparison",
     "ELSE": "`else`", "IF": "`if`", "AND": "`and`", "OR": "`or`", "NOT": "`not`", "IN": "`in`",
-    "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "WITHOUT": "`without`",
-    "__ANON_0": "`...`", "$END": "the end of the expression",
+    "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "PERCENT": "`%`", "WITHOUT": "`without`",
+    "FOR": "`for`", "KEY_WORD": "a field name", "__ANON_0": "`...`", "$END": "the end of the expression",
 }
 
 
 class ExpressionError(Exception):
-    def __init__(self, message: str, start: int, end: int, label: str = "", code: str = "E101"):
+    def __init__(self, message: str, start: int, end: int, label: str = "", code: str = "E101",
+                 span: Span | None = None):
         super().__init__(message)
         self.message, self.start, self.end, self.label, self.code = message, start, end, label, code
+        #: where it is in the file, when that is known already (otherwise start and end are located)
+        self.span = span
+
+    def where(self, locate: Locate) -> Span:
+        return self.span or locate(self.start, max(self.end, self.start + 1))
 
 
 def parse_expression(text: str, locate: Locate, diags: DiagnosticBag) -> ast.Node | None:
@@ -44,15 +50,25 @@ def parse_expression(text: str, locate: Locate, diags: DiagnosticBag) -> ast.Nod
     try:
         return _parse(text, 0, locate)
     except ExpressionError as e:
-        diags.error(e.code, e.message, locate(e.start, max(e.end, e.start + 1)), label=e.label)
+        diags.error(e.code, e.message, e.where(locate), label=e.label)
         return None
 
 
-def _parse(text: str, base: int, locate: Locate) -> ast.Node:
+def parse_for_head(text: str, locate: Locate, diags: DiagnosticBag) -> tuple[tuple[str, ...], ast.Node] | None:
+    """The head of a `for` item: `$x in ITER` or `$i, $x in ITER`: (its variables, the iterable)."""
+    try:
+        return _parse(text, 0, locate, start="for_head")  # type: ignore[return-value]
+    except ExpressionError as e:
+        diags.error(e.code, e.message, e.where(locate),
+                    label=e.label or "for example `$product in properties.products`")
+        return None
+
+
+def _parse(text: str, base: int, locate: Locate, start: str = "start"):
     if not text.strip():
         raise ExpressionError("empty expression", base, base + 1, "an expression is needed here")
     try:
-        tree = parser().parse(text)
+        tree = parser().parse(text, start=start)
     except lark.UnexpectedCharacters as e:
         ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
         raise ExpressionError(f"unexpected character `{ch}`", base + e.pos_in_stream,
@@ -110,6 +126,7 @@ class _Builder(Transformer):
     def __init__(self, text: str, base: int, locate: Locate):
         super().__init__()
         self.text, self.base, self.locate = text, base, locate
+        self._bare: dict[int, ast.Node] = {}
 
     def _span(self, meta) -> Span:
         return self.locate(self.base + meta.start_pos, self.base + meta.end_pos)
@@ -119,9 +136,13 @@ class _Builder(Transformer):
 
     # ---- names and paths
     def name(self, meta, tok):
-        return ast.Path(self._span(meta), "", (str(tok),))
+        node = ast.Path(self._span(meta), "", (str(tok),))
+        self._bare[id(node)] = node  # a bare name: as the key of an object, it is that name
+        return node
 
     def var(self, meta, tok):
+        if str(tok) == "$event":  # the whole event: a path with no steps
+            return ast.Path(self._span(meta), "", ())
         return ast.Path(self._span(meta), str(tok), ())
 
     def setting(self, meta, tok):
@@ -140,6 +161,34 @@ class _Builder(Transformer):
 
     def call(self, meta, tok, args=None):
         return ast.Call(self._span(meta), str(tok), tuple(args.children) if args else (), self._tspan(tok))
+
+    # ---- comprehensions: (variables, iterable, condition) from `comp_for` and `for_head`
+    def comp_for(self, meta, *children):
+        names = [c for c in children if isinstance(c, Token)]
+        rest = [c for c in children if not isinstance(c, Token)]
+        for tok in names:
+            if str(tok) == "$event":
+                raise ExpressionError("`$event` is the whole event: a loop variable needs another name",
+                                      self.base + tok.start_pos, self.base + tok.end_pos, "choose another name",
+                                      "E204")
+        if len(names) == 2 and str(names[0]) == str(names[1]):
+            raise ExpressionError(f"`{names[0]}` is named twice", self.base + names[1].start_pos,
+                                  self.base + names[1].end_pos, "the two variables need two names", "E204")
+        return tuple(str(t) for t in names), rest[0], (rest[1] if len(rest) > 1 else None)
+
+    def for_head(self, meta, *children):
+        names, iterable, _ = self.comp_for(meta, *children)
+        return names, iterable
+
+    def list_comp(self, meta, value, head):
+        names, iterable, condition = head
+        return ast.ListComp(self._span(meta), value, names[-1], iterable, condition,
+                            names[0] if len(names) == 2 else None)
+
+    def object_comp(self, meta, key, value, head):
+        names, iterable, condition = head
+        return ast.ObjectComp(self._span(meta), key, value, names[-1], iterable, condition,
+                              names[0] if len(names) == 2 else None)
 
     # ---- literals
     def number(self, meta, tok):
@@ -184,19 +233,26 @@ class _Builder(Transformer):
         return ast.Object(self._span(meta), tuple(entries))
 
     def field(self, meta, key, value):
-        return ast.Field(self._span(meta), key, value)
+        return ast.Field(self._span(meta), self._key(key), value)
+
+    def field_word(self, meta, tok, value):
+        return ast.Field(self._span(meta), ast.Literal(self._tspan(tok), str(tok)), value)
+
+    def _key(self, key: ast.Node) -> ast.Node:
+        """The key of an object literal: a name, a string, a template; `{true: 1}` has the key "true"."""
+        if self._bare.get(id(key)) is key:
+            return ast.Literal(key.span, key.steps[0])  # type: ignore[attr-defined]
+        if isinstance(key, ast.Template) or (isinstance(key, ast.Literal) and isinstance(key.value, str)):
+            return key
+        if isinstance(key, ast.Literal) and (key.value is None or isinstance(key.value, bool)
+                                             or key.value is ast.MISSING):
+            word = "null" if key.value is None else "missing" if key.value is ast.MISSING else str(key.value).lower()
+            return ast.Literal(key.span, word)
+        raise ExpressionError("a key in an object is a name or a string", 0, 0,
+                              'to compute a key, write a template: "{$k}"', span=key.span)
 
     def spread(self, meta, value):
         return ast.Spread(self._span(meta), value)
-
-    def key_name(self, meta, tok):
-        return ast.Literal(self._span(meta), str(tok))
-
-    def key_template(self, meta, tok):
-        return self._template(tok, self._span(meta))
-
-    def key_raw(self, meta, tok):
-        return ast.Literal(self._span(meta), _unquote_raw(str(tok)))
 
     # ---- operators
     def coalesce(self, meta, *items):
@@ -243,6 +299,9 @@ class _Builder(Transformer):
 
     def div(self, meta, a, b):
         return ast.Binary(self._span(meta), "/", a, b)
+
+    def mod(self, meta, a, b):
+        return ast.Binary(self._span(meta), "%", a, b)
 
     def neg(self, meta, a):
         if isinstance(a, ast.Literal) and type(a.value) in (int, float):

@@ -20,7 +20,9 @@ from typing import Any
 import lark
 
 #: the options every mapspec parser is built with (part of what the shipped tables must match)
-OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True, "maybe_placeholders": False}
+#: (an expression is `start`; the head of a YAML `for` item, `$i, $x in list`, is `for_head`)
+OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True, "maybe_placeholders": False,
+                           "start": ["start", "for_head"]}
 TABLE_NAME = "mapspec.lark.json"
 _FORMAT = 1
 

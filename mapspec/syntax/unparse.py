@@ -2,7 +2,7 @@
 
 `unparse(node)` writes an expression, or a value built from YAML, on one line as the expression language
 writes it; parsing that text gives the same tree. A `for` item, which only YAML can write, prints as
-`[for $x in xs if cond: body]`, for reading. `unparse_document(doc)` writes a whole mapping file; reading
+`[for $x in xs if cond: body]`, for reading; a call the optimizer wrote in place (`With`) prints as the call. `unparse_document(doc)` writes a whole mapping file; reading
 it gives the same document, `for` items with `if:` included. `diff`, `explain`, the optimizer's fixtures
 and messages all print through here, so what they show is what the tree holds.
 """
@@ -19,7 +19,7 @@ from . import ast
 _PREC = {"cond": 0, "else": 1, "or": 2, "and": 3, "not": 4, "cmp": 5, "without": 6, "+": 7, "*": 8, "neg": 9,
          "atom": 10}
 _COMPARISONS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in")
-_KEYWORDS = {"and", "or", "not", "in", "if", "else", "without", "true", "false", "null", "missing", "settings"}
+_KEYWORDS = {"and", "or", "not", "in", "if", "else", "for", "without", "true", "false", "null", "missing", "settings"}
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -94,6 +94,9 @@ def _unparse(n: ast.Node) -> tuple[str, int]:  # noqa: C901 - one case per node 
         return _literal(n.value)
     if isinstance(n, ast.Path):
         out = n.root
+        if not n.root and (not n.steps or not isinstance(n.steps[0], str) or not _FIELD.fullmatch(n.steps[0])
+                           or n.steps[0] in _KEYWORDS):
+            out = "$event"  # the whole event, or a top-level field that a bare name cannot write
         for step in n.steps:
             if isinstance(step, int):
                 out += f"[{step}]"
@@ -135,9 +138,24 @@ def _unparse(n: ast.Node) -> tuple[str, int]:  # noqa: C901 - one case per node 
     if isinstance(n, ast.List):
         return "[" + ", ".join(unparse(i) for i in n.items) + "]", atom
     if isinstance(n, ast.ForEach):
-        cond = f" if {_wrap(n.condition, _PREC['or'])}" if n.condition is not None else ""
-        return f"for {n.var} in {_wrap(n.iterable, _PREC['without'])}{cond}: {unparse(n.body)}", _PREC["cond"]
+        return f"{_loop(n)}: {unparse(n.body)}", _PREC["cond"]
+    if isinstance(n, ast.ListComp):
+        return f"[{unparse(n.value)} {_loop(n)}]", atom
+    if isinstance(n, ast.ObjectComp):
+        return f"{{{unparse(n.key)}: {unparse(n.value)} {_loop(n)}}}", atom
+    if isinstance(n, ast.With):  # an inlined call: as it was written, when that is known
+        return _unparse(n.origin) if n.origin is not None else _unparse(n.body)
     raise TypeError(f"cannot unparse {type(n).__name__}")
+
+
+def _names(n: ast.ForEach | ast.ListComp | ast.ObjectComp) -> str:
+    return f"{n.index_var}, {n.var}" if n.index_var else n.var
+
+
+def _loop(n: ast.ForEach | ast.ListComp | ast.ObjectComp) -> str:
+    """`for $i, $x in ITER if COND`, as comprehensions and (for reading) `for` items write it."""
+    cond = f" if {_wrap(n.condition, _PREC['or'])}" if n.condition is not None else ""
+    return f"for {_names(n)} in {_wrap(n.iterable, _PREC['else'])}{cond}"
 
 
 def _object_key(key: ast.Node) -> str:
@@ -250,7 +268,7 @@ def _block(node: ast.Node, indent: str, out: list[str]) -> None:
     assert isinstance(node, ast.List)
     for item in node.items:
         if isinstance(item, ast.ForEach):
-            head = f"{item.var} in {_wrap(item.iterable, _PREC['without'])}"
+            head = f"{_names(item)} in {_wrap(item.iterable, _PREC['else'])}"
             out.append(f"{indent}- for: {_scalar(head)}")
             if item.condition is not None:
                 out.append(f"{indent}  if: {_scalar(unparse(item.condition))}")
@@ -269,6 +287,8 @@ def unparse_document(doc: ast.Document) -> str:
     out = [f"name: {_scalar(doc.name)}"]
     if doc.description:
         out.append(f"description: {_scalar(doc.description)}")
+    if doc.source != "segment":
+        out.append(f"source: {_scalar(doc.source)}")
     out.append(f"target: {_scalar(doc.target)}")
     if doc.match != "first":
         out.append(f"match: {_scalar(doc.match)}")
@@ -291,6 +311,10 @@ def unparse_document(doc: ast.Document) -> str:
         out.append("let:")
         for let in doc.lets:
             _value(let.value, "  ", out, f"  {let.name}:")
+    if doc.functions:
+        out.append("functions:")
+        for f in doc.functions:
+            _value(f.body, "  ", out, f"  {_scalar(f.name + '(' + ', '.join(f.params) + ')')}:")
     out.append("rules:" if doc.rules else "rules: []")
     for rule in doc.rules:
         out.append(f"  - name: {_scalar(rule.name)}")

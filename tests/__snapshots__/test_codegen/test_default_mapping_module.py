@@ -409,7 +409,7 @@ def translate(event):
             requests = []
             if (isinstance(e_properties_products, list) and lt(0, length(e_properties_products))):
                 l14 = []
-                for i_product in (e_properties_products if isinstance(e_properties_products, list) else ()):
+                for i_product in (e_properties_products if isinstance(e_properties_products, (list, dict)) else ()):
                     if isinstance(i_product, dict):
                         v_product_product_id = i_product.get('product_id', MISSING)
                         v_product_id = i_product.get('id', MISSING)
