@@ -148,9 +148,13 @@ def _unused(doc: ast.Document, diags: DiagnosticBag) -> None:
     for let in doc.lets:
         if "$" + let.name not in used_vars:
             diags.warning("W405", f"`${let.name}` is defined but never used", let.span, label="defined here")
+    callers: dict[str, set[int]] = {}  # function name -> what calls it (the id of a function, or 0)
+    for part in (doc.base_url, *doc.lets, *doc.rules, *doc.functions):
+        if part is not None:
+            for n in part.walk():
+                if isinstance(n, ast.Call):
+                    callers.setdefault(n.name, set()).add(id(part) if isinstance(part, ast.FunctionDef) else 0)
     for f in doc.functions:
-        others = [doc.base_url, *doc.lets, *doc.rules, *(g for g in doc.functions if g is not f)]
-        if not any(isinstance(n, ast.Call) and n.name == f.name for part in others if part is not None
-                   for n in part.walk()):
+        if not callers.get(f.name, set()) - {id(f)}:  # nothing but itself calls it
             diags.warning("W405", f"function `{f.name}` is defined but never used", f.name_span or f.span,
                           label="defined here")

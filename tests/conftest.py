@@ -51,6 +51,31 @@ def snapshot_py(snapshot):
     return snapshot.use_extension(PythonSnapshot)
 
 
+def shared_folder() -> Path | None:
+    """The project's shared folder (specs, recorded conformance suites): beside the checkout, or above the
+    folder of a worktree."""
+    for parent in ROOT.parents:
+        if (parent / "shared" / "conformance" / "run").is_file():
+            return parent / "shared"
+    return None
+
+
+def run_conformance(suite: Path) -> tuple[str, list[str]]:
+    """Run the shared conformance runner on one suite with this checkout's mapspec: its last line
+    ("N passed, N failed"), and the case files that failed."""
+    import shlex
+    import subprocess
+    import sys
+
+    assert suite.parent.name == "conformance"
+    cmd = f"{shlex.quote(sys.executable)} -m mapspec"
+    proc = subprocess.run([sys.executable, str(suite.parent / "run"), "-v", "--cmd", cmd, str(suite)],
+                          capture_output=True, text=True, cwd=ROOT)
+    lines = proc.stdout.strip().splitlines() or [proc.stderr]
+    failed = [line.split()[1].rstrip(":").split("/")[-1] for line in lines if line.startswith("FAIL ")]
+    return lines[-1], failed
+
+
 def load_corpus() -> list[dict]:
     return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
 

@@ -6,30 +6,24 @@ the cases below cover the rules of ../shared/spec/segment-classic.md that those 
 from __future__ import annotations
 
 import datetime
-import shlex
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 import mapspec
-from tests.conftest import run
+from tests.conftest import run, run_conformance, shared_folder
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
-SUITE = SHARED / "conformance" / "segment-classic"
+SHARED = shared_folder()
+SUITE = SHARED / "conformance" / "segment-classic" if SHARED else None
 
 SETTINGS = {"appGroupId": "AGID", "apiKey": "KEY", "datacenter": "us", "updateExistingOnly": False,
             "trackAllPages": False, "trackNamedPages": False}
 US = "https://api.appboy.com/users/track"
 
 
-@pytest.mark.skipif(not SUITE.is_dir(), reason=f"the shared conformance suite is not at {SUITE}")
+@pytest.mark.skipif(SUITE is None, reason="the shared conformance suites are not beside this checkout")
 def test_upstream_fixtures_pass_the_conformance_runner():
-    cmd = f"{shlex.quote(sys.executable)} -m mapspec"
-    proc = subprocess.run([sys.executable, str(SHARED / "conformance" / "run"), "-v", "--cmd", cmd, str(SUITE)],
-                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
-    assert proc.stdout.strip().splitlines()[-1] == "29 passed, 0 failed", proc.stdout + proc.stderr
+    last, failed = run_conformance(SUITE)
+    assert last == "29 passed, 0 failed", failed
 
 
 def load(**changes):

@@ -164,3 +164,16 @@ def test_missing_drops_a_field_and_null_sends_null():
         "            c: traits.c\n")
     [req] = t({"traits": {"a": None}})
     assert req["body"]["attributes"] == [{"external_id": "u1", "a": None, "b": "B"}]
+
+
+def test_a_branch_reading_a_new_field_beside_one_read_before_compiles():
+    """The reads of `context.ids[0].id` (its parent read before) once landed between the `if` that reads
+    `context.flag` and its `else`: the generated module did not compile."""
+    t = compile_text(
+        "name: t\nbase_url: '\"http://x\"'\nrules:\n  - send:\n      endpoint: /users/track\n      body:\n"
+        "        attributes:\n          - external_id: '\"u1\"'\n            a: context.ids\n"
+        "            b: '[context.flag, context.ids[0].id, context.ids[1].id] if v else 1'\n")
+    [req] = t({"v": 1, "context": {"flag": 2, "ids": [{"id": "x"}, 3]}})
+    assert req["body"]["attributes"] == [{"external_id": "u1", "a": [{"id": "x"}, 3], "b": [2, "x"]}]
+    [req] = t({"v": 1, "context": "not an object"})
+    assert req["body"]["attributes"] == [{"external_id": "u1", "b": []}]

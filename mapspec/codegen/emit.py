@@ -171,23 +171,23 @@ class Emitter:
                 names.append(name)
             block.bound[key] = name
             self.all_bound[key] = name
-        if inner:
-            lines.append(f"if isinstance({parent}, dict):")
-            lines.extend("    " + line for line in inner)
         below: list[str] = []
+        after: list[str] = []  # reads below children that were read before, or read whatever the parent
         for child in children:
             before = len(block.bound)
             sub: list[str] = []
             self._bind_children(block, sub, root, child, paths)
             if inner and isinstance(child[-1], str) and child in todo:
-                inner_lines = sub
-                lines.extend("    " + line for line in inner_lines)
+                inner.extend(sub)  # below a field read only when the parent is an object
                 below.extend(name for key, name in list(block.bound.items())[before:])
             else:
-                lines.extend(sub)
+                after.extend(sub)
         if inner:
+            lines.append(f"if isinstance({parent}, dict):")
+            lines.extend("    " + line for line in inner)
             lines.append("else:")
             lines.append("    " + " = ".join(names + below) + " = MISSING")
+        lines.extend(after)
 
     def needs_reads(self, node: ast.Node, block: Block) -> bool:
         """Whether evaluating `node` needs a path or definition that `block` has not read yet."""

@@ -98,6 +98,8 @@ class _Folder:
                     if (op == "and" and not t) or (op == "or" and t):
                         return ast.Literal(n.span, op == "or")
                     # `true and x` is x's truth: x itself when x is a boolean
+                    if _lit(other):
+                        return ast.Literal(n.span, runtime.truthy(other.value))  # type: ignore[attr-defined]
                     if self.typer(other) <= BOOL:
                         return other
                     return ast.Unary(n.span, "not", ast.Unary(n.span, "not", other))

@@ -7,6 +7,7 @@ Expressions and output shapes are one kind of node: a YAML mapping in a mapping 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -18,15 +19,19 @@ from ..source import Span
 MISSING: Any = _runtime.MISSING
 
 
+@functools.cache
+def _fields(cls: type) -> tuple[str, ...]:
+    """The names of a node class's fields other than its span (dataclasses.fields is slow to call often)."""
+    return tuple(f.name for f in fields(cls) if f.name != "span")
+
+
 @dataclass(frozen=True)
 class Node:
     span: Span | None = field(compare=False, repr=False)
 
     def children(self) -> Iterator[Node]:
-        for f in fields(self):
-            if f.name == "span":
-                continue
-            value = getattr(self, f.name)
+        for name in _fields(type(self)):
+            value = getattr(self, name)
             if isinstance(value, Node):
                 yield value
             elif isinstance(value, tuple):
@@ -302,18 +307,16 @@ class Document(Node):
 def rewrite(node: Node, fn) -> Node:
     """Rebuild a tree bottom-up: children first, then `fn(node)` on the rebuilt node."""
     changes: dict[str, Any] = {}
-    for f in fields(node):
-        if f.name == "span":
-            continue
-        value = getattr(node, f.name)
+    for name in _fields(type(node)):
+        value = getattr(node, name)
         if isinstance(value, Node):
             new = rewrite(value, fn)
             if new is not value:
-                changes[f.name] = new
+                changes[name] = new
         elif isinstance(value, tuple) and any(isinstance(v, Node) for v in value):
             new_items = tuple(rewrite(v, fn) if isinstance(v, Node) else v for v in value)
             if any(a is not b for a, b in zip(new_items, value, strict=True)):
-                changes[f.name] = new_items
+                changes[name] = new_items
     if changes:
         node = replace(node, **changes)
     return fn(node)
