@@ -6,6 +6,8 @@ the cases below cover the rules of ../shared/spec/segment-classic.md that those 
 from __future__ import annotations
 
 import datetime
+import json
+from pathlib import Path
 
 import pytest
 
@@ -156,10 +158,45 @@ def test_gender_is_filtered_not_normalised(t, gender, kept):
 def test_every_other_trait_passes_unchanged(t):
     traits = {"email": "e", "email_subscribe": "opted_in", "braze_id": "b", "nested": {"a": [1]}, "n": None,
               "flag": False, "CamelCase": 1, "id": "dropped", "external_id": "overwritten", "createdAt": "2015-02-03"}
-    obj = attrs(t, traits)
+    obj = attrs(load(traverse=False), traits)
     for key in ("email", "email_subscribe", "braze_id", "nested", "n", "flag", "CamelCase", "createdAt"):
         assert obj[key] == traits[key]
     assert "id" not in obj and obj["external_id"] == "u"
+    assert attrs(t, traits)["createdAt"] == "2015-02-03T00:00:00.000Z"  # the facade's ISO-date traversal
+
+
+# ---- the facade's ISO-date traversal (production default; the upstream tests turn it off)
+
+def iso_dates() -> list[tuple[str, str]]:
+    """(input, what the traversal sends), computed by node: tests/data/iso_dates.mjs."""
+    path = Path(__file__).resolve().parent / "data" / "iso_dates.txt"
+    return [tuple(json.loads(part) for part in line.split("\t")) for line in path.read_text().split("\n") if line]
+
+
+def test_iso_date_strings_become_the_times_javascript_makes_of_them(t):
+    cases = iso_dates()
+    assert len(cases) >= 2000
+    wrong = []
+    for text, want in cases:
+        got = attrs(t, {"d": text, "deep": {"list": [{"d": text}]}})
+        if got["d"] != want or got["deep"] != {"list": [{"d": want}]}:
+            wrong.append((text, want, got["d"]))
+    assert not wrong, wrong[:5]
+
+
+def test_iso_date_traversal_reaches_properties_ids_and_names(t):
+    event = {"type": "track", "userId": "2015-01-02", "event": "2015-01-03", "timestamp": "2015-01-01T00:00:00Z",
+             "properties": {"at": "2015-01-04 10:00", "n": 20150104, "text": "2015-01-04 at noon"}}
+    [ev] = one(t, event, "events")
+    assert (ev["external_id"], ev["name"]) == ("2015-01-02T00:00:00.000Z", "2015-01-03T00:00:00.000Z")
+    assert ev["properties"] == {"at": "2015-01-04T10:00:00.000Z", "n": 20150104, "text": "2015-01-04 at noon"}
+    off = load(traverse=False)
+    [ev] = one(off, event, "events")
+    assert (ev["external_id"], ev["name"], ev["properties"]) == ("2015-01-02", "2015-01-03", event["properties"])
+    page = load(trackAllPages=True)
+    [ev] = one(page, {"type": "page", "userId": "u", "name": "2015-05-06", "properties": {"p": "2015-05-07"}},
+               "events")
+    assert ev["properties"] == {"name": "2015-05-06T00:00:00.000Z", "p": "2015-05-07T00:00:00.000Z"}
 
 
 def test_context_traits_are_not_used(t):
