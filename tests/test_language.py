@@ -12,17 +12,18 @@ from tests.conftest import compile_text
 
 
 def mapping(fields: dict[str, str], *, when: str = "", extra: str = "") -> str:
-    """A one-rule mapping that sends each expression as a field of one attributes object."""
-    body = "".join(f"          - {json.dumps(k)}: {json.dumps(v)}\n" if i == 0 else
-                   f"            {json.dumps(k)}: {json.dumps(v)}\n" for i, (k, v) in enumerate(fields.items()))
+    """A one-rule mapping that sends each expression as a field of one attributes object (of user "u")."""
+    body = "".join(f"            {json.dumps(k)}: {json.dumps(v)}\n" for k, v in fields.items())
     return ("name: t\nbase_url: '\"http://x\"'\n" + extra + "rules:\n  - name: r\n"
             + (f"    when: {json.dumps(when)}\n" if when else "")
-            + "    send:\n      endpoint: /users/track\n      body:\n        attributes:\n" + body)
+            + "    send:\n      endpoint: /users/track\n      body:\n        attributes:\n"
+            + "          - external_id: '\"u\"'\n" + body)
 
 
 def values(fields: dict[str, str], event: dict, extra: str = "", settings: dict | None = None) -> dict:
+    """The fields an event gives, the user's external_id left out."""
     [req] = compile_text(mapping(fields, extra=extra), settings)(event)
-    return req["body"]["attributes"][0]
+    return {k: v for k, v in req["body"]["attributes"][0].items() if k != "external_id"}
 
 
 def diagnostics(text: str) -> list[tuple[str, str, int, int]]:
@@ -54,7 +55,7 @@ def test_comparing_two_times_compares_instants():
 
 def test_check_reports_a_time_compared_with_something_else():
     found = diagnostics(mapping({"x": 'parse_time(timestamp) > "2020-01-01"'}))
-    assert [(c, line) for c, _, line, _ in found] == [("E205", 9)]
+    assert [(c, line) for c, _, line, _ in found] == [("E205", 10)]
     assert "compares a time with text" in found[0][1]
     assert codes(mapping({"x": "parse_time(timestamp) > parse_time(sentAt)"})) == []
 
@@ -68,7 +69,7 @@ def test_check_reports_a_time_compared_with_something_else():
 ])
 def test_check_reports_operands_an_operator_never_takes(expr, message):
     [(code, text, line, _)] = diagnostics(mapping({"x": expr}))
-    assert code == "E205" and message in text and line == 9
+    assert code == "E205" and message in text and line == 10
 
 
 def test_bare_word_that_no_event_has_is_a_warning_with_a_hint():
@@ -116,19 +117,19 @@ def test_comprehensions(expr, want):
 def test_object_comprehension_spread_into_an_object():
     text = mapping({"...": '{"t_{$k}": $v for $k, $v in traits if is_string($v)}', "id": "userId"})
     [req] = compile_text(text)({"userId": "u", "traits": {"a": "x", "b": 1}})
-    assert req["body"]["attributes"] == [{"t_a": "x", "id": "u"}]
+    assert req["body"]["attributes"] == [{"external_id": "u", "t_a": "x", "id": "u"}]
 
 
 def test_a_yaml_for_item_takes_an_index_and_iterates_objects():
     text = ("name: t\nbase_url: '\"http://x\"'\nrules:\n  - send:\n      endpoint: /users/track\n      body:\n"
             "        attributes:\n"
             "          - for: $i, $p in properties.products\n            if: is_object($p)\n"
-            "            yield: {n: $i, id: $p.id}\n"
-            "          - for: $k, $v in properties.flags\n            yield: {flag: $k, on: $v}\n")
+            "            yield: {external_id: '\"u\"', n: $i, id: $p.id}\n"
+            "          - for: $k, $v in properties.flags\n            yield: {external_id: '\"u\"', flag: $k, on: $v}\n")
     [req] = compile_text(text)({"properties": {"products": [{"id": "a"}, 7, {"id": "c"}],
                                                "flags": {"x": True, "y": False}}})
-    assert req["body"]["attributes"] == [{"n": 0, "id": "a"}, {"n": 2, "id": "c"},
-                                         {"flag": "x", "on": True}, {"flag": "y", "on": False}]
+    assert [{k: v for k, v in a.items() if k != "external_id"} for a in req["body"]["attributes"]] == [
+        {"n": 0, "id": "a"}, {"n": 2, "id": "c"}, {"flag": "x", "on": True}, {"flag": "y", "on": False}]
 
 
 # ---------------------------------------------------------------- functions, $event, %

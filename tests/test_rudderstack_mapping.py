@@ -14,13 +14,6 @@ from tests.conftest import run, run_conformance, shared_folder
 SHARED = shared_folder()
 SUITE = SHARED / "conformance" / "rudderstack" if SHARED else None
 
-#: the cases that need endpoints the Braze target does not describe yet (/users/merge,
-#: /v2/subscription/status/set): they arrive with the lead's target work (issue 9)
-WAITING_FOR_ENDPOINTS = {"proc-17-alias-merge-users.json", "proc-22-group-subscription-phone-subscribed.json",
-                         "proc-23-group-subscription-email-unsubscribed.json",
-                         "proc-32-group-subscription-anon-only-no-external-ids.json"}
-
-
 @pytest.fixture(scope="module")
 def conformance():
     if SUITE is None:
@@ -30,14 +23,7 @@ def conformance():
 
 def test_processor_cases_pass_the_conformance_runner(conformance):
     last, failed = conformance
-    assert set(failed) <= WAITING_FOR_ENDPOINTS, failed
-    assert last == f"{42 - len(failed)} passed, {len(failed)} failed"
-
-
-@pytest.mark.xfail(reason="/users/merge and /v2/subscription/status/set come with the target work of issue 9",
-                   strict=True)
-def test_alias_and_subscription_group_cases(conformance):
-    assert conformance[0] == "42 passed, 0 failed"
+    assert last == "42 passed, 0 failed", failed
 
 
 def load(**settings):
