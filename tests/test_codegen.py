@@ -58,6 +58,10 @@ def test_each_event_path_is_read_once_per_rule():
 CLASSIC = {"appGroupId": "AG", "datacenter": "eu", "apiKey": "k", "updateExistingOnly": True, "trackNamedPages": True}
 
 
+RUDDERSTACK = {"dataCenter": "eu-01", "enableNestedArrayOperations": True, "useEcommerceRecommendedEvents": True,
+               "sendPurchaseEventWithExtraProperties": True}
+
+
 def _python(version: str) -> str | None:
     """An interpreter of that version, if this machine has one (on PATH, or installed by pyenv)."""
     import glob
@@ -76,7 +80,7 @@ def _python(version: str) -> str | None:
 
 @pytest.mark.parametrize("python", ["current", "3.9"])
 @pytest.mark.parametrize("mapping,settings", [("segment-braze", {"track_all_pages": True}),
-                                              ("segment-classic", CLASSIC)])
+                                              ("segment-classic", CLASSIC), ("rudderstack", RUDDERSTACK)])
 def test_standalone_module_imports_only_the_standard_library(tmp_path, corpus, mapping, settings, python):
     """The module needs nothing but the standard library, of Python 3.9 or newer, and agrees with load()."""
     interpreter = _python(python)
