@@ -51,3 +51,33 @@ def test_the_exit_codes_are_documented_as_the_command_line_has_them():
     for code in (cli.EXIT_OK, cli.EXIT_FAIL, cli.EXIT_USAGE):
         assert f"\n| {code} | " in README and f"{code} " in cli.EXIT_CODES
     assert "could not do it" in README and "could not do it" in cli.EXIT_CODES
+
+
+def test_the_recipes_do_what_they_say():
+    """The README's one-line recipes compile and give what a reader expects."""
+    import hashlib
+    import json
+
+    import yaml
+
+    from tests.conftest import compile_text
+
+    block = README.split("What peers' integrations do", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    recipes = yaml.safe_load(block)
+    functions = README.split("functions:\n  present($x)", 1)[1].split("```", 1)[0]
+    text = ("name: recipes\nbase_url: '\"http://x\"'\nfunctions:\n  present($x)" + functions + "rules:\n  - send:\n"
+            "      endpoint: /users/track\n      body:\n        attributes:\n          - external_id: userId\n"
+            + "".join(f"            {k}: {json.dumps(v)}\n" for k, v in recipes.items()))
+    event = {"userId": "u", "traits": {"Email": " J@X.com ", "email": "j@x.com", "Plan": "pro", "gone": None,
+                                       "pets": {"update": [{"identifier": "id", "id": 2, "name": "Rex"}]}},
+             "properties": {"a": {"b": None, "c": [1, None]}, "products": [7, {"sku": "s1"}],
+                            "payload": '{"k": [1]}', "ref": "Order-42"}}
+    [req] = compile_text(text)(event)
+    got = req["body"]["attributes"][0]
+    assert got["custom"] == {"plan": "pro", "pets": event["traits"]["pets"]}
+    assert got["pets"] == {"$update": [{"$identifier_key": "id", "$identifier_value": 2}]}
+    assert got["flat"] == {"a.c.0": 1, "a.c.1": None, "products.0": 7, "products.1.sku": "s1",
+                           "payload": '{"k": [1]}', "ref": "Order-42"}  # a.b, null, is dropped
+    assert got["first"] == {"i": 1, "sku": "s1"}
+    assert got["hashed"] == hashlib.sha256(b"j@x.com").hexdigest()
+    assert got["decoded"] == {"k": [1]} and got["order_no"] == "42"
