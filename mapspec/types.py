@@ -116,8 +116,8 @@ class Typer:
 
     def call_kinds(self, f: ast.FunctionDef, args: tuple[ast.Node, ...]) -> Kinds:
         """The kinds of a call of one of the mapping's functions: its body with the arguments' kinds."""
-        if f.name in self._calling or len(args) != len(f.params):
-            return ANYTHING
+        if f.name in self._calling or len(args) != len(f.params) or len(self._calling) > 30:
+            return ANYTHING  # recursive, misused, or too deep a chain to follow
         inner = Typer(self.variables, self.settings, self.functions)
         inner._calling = self._calling | {f.name}
         for p, a in zip(f.params, args, strict=True):

@@ -284,3 +284,19 @@ def test_new_forms_print_back_to_what_they_parse_from(text):
 
     node = parse(text)
     assert node is not None and repr(parse(unparse(node))) == repr(node), unparse(node)
+
+
+def chain(n: int, body: str) -> str:
+    """Functions f1 ... f{n-1}, each calling the one before it as `body` says."""
+    return "functions:\n  f0($x): $x + 1\n" + "".join(f"  f{i}($x): {body.format(prev=f'f{i - 1}')}\n"
+                                                    for i in range(1, n))
+
+
+@pytest.mark.parametrize("n,body,want", [
+    (400, "{prev}($x) + 1", 400),            # a long chain: written in place a dozen deep at a time
+    (3000, "{prev}($x) + 1", None),          # past a depth of 100 Python functions: missing, no RecursionError
+    (16, "{prev}($x) + {prev}($x)", 32768),  # each calls the next twice: kept as functions past a size
+])
+def test_long_and_wide_chains_of_functions_compile(n, body, want):
+    got = values({"v": f"f{n - 1}(0)"}, {}, extra=chain(n, body))
+    assert got.get("v") == want

@@ -6,8 +6,9 @@ argument is computed once, into a variable of a `With` (so `present(lower(x))` l
     present(traits.email)          ==>  traits.email if traits.email or traits.email == 0
     present(lower(traits.email))   ==>  ($x_1 if $x_1 or $x_1 == 0, with $x_1 = lower(traits.email))
 
-Recursive functions (directly, or through each other) stay functions: the code generator writes them as
-Python functions with a depth guard. Functions nothing calls any more are dropped.
+Recursive functions (directly, or through each other), and calls more than MAX_INLINE_DEPTH functions deep,
+stay functions: the code generator writes them as Python functions with a depth guard. Functions nothing
+calls any more are dropped.
 """
 
 from __future__ import annotations
@@ -39,10 +40,64 @@ def recursive(functions: dict[str, ast.FunctionDef]) -> set[str]:
     return out
 
 
+#: a call is written in place at most this many functions deep, and when what it expands to is at most this
+#: many nodes; anything bigger stays a Python function (with its depth guard), so neither a long chain of calls
+#: nor functions that each call the next twice blow the generated code up
+MAX_INLINE_DEPTH = 12
+MAX_INLINE_SIZE = 400
+
+
+def inlinable(functions: dict[str, ast.FunctionDef]) -> set[str]:
+    """The functions whose calls are written in place: not recursive, and not too deep or too big once
+    their own calls are written in place."""
+    loops = recursive(functions)
+    measured: dict[str, tuple[int, int]] = {}  # name -> (depth, size) when written in place; (0, 1) kept
+
+    def measure(name: str) -> tuple[int, int]:
+        if name not in measured:
+            body = functions[name].body
+            depth, size = 1, 0
+            for n in body.walk():
+                size += 1
+                if isinstance(n, ast.Call) and n.name in functions and n.name not in loops:
+                    d, s = measure(n.name)
+                    depth, size = max(depth, d + 1), size + s
+            measured[name] = (depth, size) if depth <= MAX_INLINE_DEPTH and size <= MAX_INLINE_SIZE else (0, 1)
+        return measured[name]
+
+    for name in _callees_first(functions, loops):
+        measure(name)
+    return {name for name, (depth, _) in measured.items() if depth > 0}
+
+
+def _callees_first(functions: dict[str, ast.FunctionDef], loops: set[str]) -> list[str]:
+    """The functions that are not recursive, each after the ones it calls (so measuring needs no deep
+    recursion)."""
+    order: list[str] = []
+    done: set[str] = set()
+    for root in functions:
+        if root in loops or root in done:
+            continue
+        stack: list[tuple[str, bool]] = [(root, False)]
+        while stack:
+            name, expanded = stack.pop()
+            if name in done:
+                continue
+            if expanded:
+                done.add(name)
+                order.append(name)
+                continue
+            stack.append((name, True))
+            stack.extend((g, False) for g in calls(functions[name].body)
+                         if g in functions and g not in loops and g not in done)
+    return order
+
+
 class _Inliner:
     def __init__(self, doc: ast.Document):
         self.functions = {f.name: f for f in doc.functions}
-        self.inline = {name: f for name, f in self.functions.items() if name not in recursive(self.functions)}
+        chosen = inlinable(self.functions)
+        self.inline = {name: f for name, f in self.functions.items() if name in chosen}
         self.names = {n.root for n in doc.walk() if isinstance(n, ast.Path) and n.root}
         for n in doc.walk():
             if isinstance(n, ast.ForEach | ast.ListComp | ast.ObjectComp):
