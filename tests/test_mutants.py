@@ -29,7 +29,8 @@ EVENTS = load_corpus()[::6]
 PALETTE = list("\"'{}[]():,.$#-|>!&*%@` \n\tax0_\\")
 TOKENS = ["if", "else", "and", "or", "not", "in", "without", "settings.", "$", "...", "null", "true", "(", ")",
           "[", "]", "{", "}", "\"", "'", ": ", "- ", "  ", "\n", "for", "yield", "when", "send", "0", "-1",
-          "lower(", "exists(", "$identity", "traits.", "\"{x}\"", "{{", "}}", "|", ">-"]
+          "lower(", "exists(", "$identity", "traits.", "\"{x}\"", "{{", "}}", "|", ">-",
+          " for $x in ", " for $k, $v in ", "%", "$event", "present(", "$x", "functions:"]
 
 
 def _deep(n: int) -> list[str]:
