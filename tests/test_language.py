@@ -76,9 +76,9 @@ def test_bare_word_that_no_event_has_is_a_warning_with_a_hint():
     text = mapping({"x": "userId"}, when="type == identify")
     _, found = check_source(SourceFile("m.yaml", text))
     [w] = found
-    assert (w.code, w.severity, w.span.line, w.span.column) == ("W408", "warning", 5, 20)
+    assert (w.code, w.severity, w.span.line, w.span.column) == ("W409", "warning", 5, 20)
     assert "`identify`" in w.message and any('"identify"' in h for h in w.hints)
-    assert codes(mapping({"x": "userID"})) == ["W408"]
+    assert codes(mapping({"x": "userID"})) == ["W409"]
     assert "did you mean `userId`?" in check_source(SourceFile("m.yaml", mapping({"x": "userID"})))[1][0].hints
     # every field some Segment event has is fine, and so is anything under an open object
     assert codes(mapping({"a": "previousId", "b": "groupId", "c": "context.whatever", "d": "traits.x"})) == []
@@ -259,7 +259,7 @@ def test_event_cannot_be_defined_and_an_unknown_source_is_reported():
         ("E003", "`event` cannot be defined: `$event` is the whole event")]
     assert codes("source: segmnt\n" + mapping({"v": "1"})) == ["E309"]
     assert codes("source: rudderstack\n" + mapping({"v": "channel"})) == []
-    assert codes(mapping({"v": "channel"})) == ["W408"]
+    assert codes(mapping({"v": "channel"})) == ["W409"]
 
 
 def test_an_unused_function_is_a_warning():
