@@ -517,18 +517,39 @@ def js_string(x):
             stack[-1][1].append(joined)
 
 
+#: the longest text a replacement may make (a few matches of a long replacement, or many of a short one, can
+#: otherwise ask for gigabytes)
+_MAX_TEXT = 10_000_000
+
+
+class _TooLong(Exception):
+    pass
+
+
 def regex_replace(s, pattern, replacement, count=MISSING):
     """Text with the matches of a compiled pattern replaced (`\\1`, `\\g<name>` refer to groups); at most
-    `count` of them when count is a positive integer, every one when it is 0 or not given."""
+    `count` of them when count is a positive integer, every one when it is 0 or not given. Missing when the
+    result would be longer than ten million characters."""
     if not isinstance(s, str) or not isinstance(replacement, str):
         return MISSING
     if count is MISSING:
         count = 0
     elif not isinstance(count, int) or isinstance(count, bool) or count < 0:
         return MISSING
+    size = [len(s)]
+
+    def expand(m):
+        out = m.expand(replacement)
+        size[0] += len(out)
+        if size[0] > _MAX_TEXT:
+            raise _TooLong
+        return out
+
     try:
-        return pattern.sub(replacement, s, count)
-    except (re.error, IndexError):  # a replacement naming a group the pattern does not have
+        if len(s) + (len(s) + 1) * len(replacement) <= _MAX_TEXT and "\\" not in replacement:
+            return pattern.sub(replacement, s, count)  # the common case, in C: it cannot grow too long
+        return pattern.sub(expand, s, count)
+    except (re.error, IndexError, _TooLong):  # a group the pattern does not have; a result too long
         return MISSING
 
 
@@ -548,14 +569,22 @@ def regex_capture(s, pattern):
 
 
 def ireplace(s, old, new):
-    """Every occurrence of `old` replaced by `new`, ignoring case (literal text, not a pattern)."""
+    """Every occurrence of `old` replaced by `new`, ignoring case (literal text, not a pattern); missing when
+    the result would be longer than ten million characters."""
     if not (isinstance(s, str) and isinstance(old, str) and isinstance(new, str)):
         return MISSING
-    return re.sub(re.escape(old), lambda m: new, s, flags=re.IGNORECASE)
+    found = re.compile(re.escape(old), re.IGNORECASE)
+    if len(new) > len(old) and len(s) + (len(s) + 1) * (len(new) - len(old)) > _MAX_TEXT \
+            and len(s) + sum(1 for _ in found.finditer(s)) * (len(new) - len(old)) > _MAX_TEXT:
+        return MISSING
+    return found.sub(lambda m: new, s)
 
 
 def _number(x):
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and x not in (math.inf, -math.inf)
+    """A number a double holds: finite, and an integer no larger than the largest double."""
+    if isinstance(x, float):
+        return x - x == 0  # not inf or nan
+    return isinstance(x, int) and not isinstance(x, bool) and -2 ** 1024 < x < 2 ** 1024
 
 
 def round_number(x, digits=MISSING):
@@ -696,6 +725,8 @@ def flatten(x, separator, omit_arrays=False):
 
 
 def _flatten_into(out, x, prefix, separator, keep_lists):
+    if len(prefix) > 100_000:  # a key no one will read, or a separator long enough to make keys of gigabytes
+        raise RecursionError
     if isinstance(x, dict):
         items = x.items()
     elif isinstance(x, list) and not keep_lists:
@@ -856,7 +887,8 @@ DEPS: dict[str, tuple[str, ...]] = {
     "_JSON_ESCAPE": ("re",), "_JSON_ESCAPES": (), "_json_string": ("_JSON_ESCAPE", "_JSON_ESCAPES"),
     "_json_parts": ("_json_string", "number_text", "datetime"), "json_text": ("_json_parts",),
     "json_decode": ("json", "_no_constant", "_finite_float"), "_no_constant": (), "_finite_float": ("math",),
-    "regex_replace": ("re",), "regex_capture": (), "ireplace": ("re",), "_number": ("math",),
+    "_MAX_TEXT": (), "_TooLong": (), "regex_replace": ("re", "_MAX_TEXT", "_TooLong"), "regex_capture": (),
+    "ireplace": ("re", "_MAX_TEXT"), "_number": (),
     "round_number": ("_number", "decimal", "math"), "floor_number": ("_number", "math"),
     "ceil_number": ("_number", "math"), "abs_number": ("_number",), "min_number": ("_number",),
     "max_number": ("_number",), "_utf8": (), "sha256": ("hashlib", "_utf8"), "sha1": ("hashlib", "_utf8"),

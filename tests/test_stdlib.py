@@ -153,3 +153,24 @@ def test_iso_time_is_iso8601_of_parse_time():
         assert runtime.iso_time(text) == runtime.iso8601(runtime.parse_time(text)), text
 
     check()
+
+
+def test_new_helpers_survive_hostile_values():
+    """Integers beyond a double, values nested thousands deep, texts whose replacement would take gigabytes:
+    missing, never an exception (not even MemoryError)."""
+    deep: list = []
+    node = deep
+    for _ in range(3000):
+        node.append({"k": []})
+        node = node[0]["k"]
+    huge = 10 ** 5000
+    assert runtime.round_number(huge) is MISSING and runtime.floor_number(-huge) is MISSING
+    assert runtime.max_number(1, huge) is MISSING and runtime.abs_number(2 ** 1023) == 2 ** 1023
+    assert runtime.to_json(deep) is MISSING and runtime.flatten(deep, ".") is MISSING
+    assert runtime.flatten({"a": {"b": 1}}, "x" * 200_000) is MISSING  # keys of gigabytes
+    assert runtime.json_decode("[" * 100_000 + "]" * 100_000) is MISSING
+    assert runtime.json_decode("1" * 5000) is MISSING  # more digits than Python reads as an integer
+    long = "ab" * 50_000
+    assert runtime.ireplace(long, "", "x" * 1000) is MISSING and runtime.ireplace(long, "B", "c") == "ac" * 50_000
+    assert runtime.regex_replace(long, re.compile("(?=(.*))"), r"\1") is MISSING  # n²/2 characters
+    assert runtime.regex_replace(long, re.compile("b"), r"[\g<0>]", 2) == "a[b]a[b]" + "ab" * 49_998
