@@ -205,3 +205,10 @@ def test_ecommerce_source_and_coercions():
     assert body(on, event)["events"][0]["properties"]["source"] == "ios"
     # without the setting, it is a custom event
     assert body(load(), event)["events"][0]["name"] == "CHECKOUT STARTED"
+
+
+def test_the_api_key_setting_never_reaches_the_translator():
+    from mapspec.compiler import compile_source, read_mapping
+
+    source = compile_source(read_mapping("rudderstack"), {"dataCenter": "eu-01", "restApiKey": "s3cr3t"}).module.source
+    assert "s3cr3t" not in source and '"dataCenter": "eu-01"' in source
