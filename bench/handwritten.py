@@ -126,14 +126,47 @@ def _iso(value):
 
 
 def _number_text(x):
-    if isinstance(x, float):
-        if x != x:
-            return "NaN"
-        if x in (math.inf, -math.inf):
-            return "Infinity" if x > 0 else "-Infinity"
-        if x.is_integer() and abs(x) < 1e21:
-            return str(int(x))
-    return repr(x)
+    """A number as JavaScript's String(x) writes it (the shortest digits, in its notation)."""
+    if isinstance(x, int) and abs(x) <= 2 ** 53:
+        return str(x)
+    x = float(x)
+    if x != x:
+        return "NaN"
+    if x in (math.inf, -math.inf):
+        return "Infinity" if x > 0 else "-Infinity"
+    if x == 0:
+        return "0"
+    sign, r = ("-", repr(-x)) if x < 0 else ("", repr(x))
+    mantissa, _, exponent = r.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    point = len(whole) + int(exponent or 0) - (len(whole + fraction) - len(digits))
+    digits = digits.rstrip("0")
+    if len(digits) <= point <= 21:
+        return sign + digits + "0" * (point - len(digits))
+    if 0 < point <= 21:
+        return sign + digits[:point] + "." + digits[point:]
+    if -6 < point <= 0:
+        return sign + "0." + "0" * -point + digits
+    e = point - 1
+    return sign + digits[0] + ("." + digits[1:] if len(digits) > 1 else "") + f"e{'+' if e >= 0 else '-'}{abs(e)}"
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _to_json(x):
+    """JSON.stringify: keys in their order, numbers as JavaScript writes them, lone surrogates escaped."""
+    if isinstance(x, str):
+        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(x, ensure_ascii=False))
+    if x is None or isinstance(x, bool):
+        return json.dumps(x)
+    if isinstance(x, (int, float)):
+        text = _number_text(x)
+        return "null" if text in ("NaN", "Infinity", "-Infinity") else text
+    if isinstance(x, list):
+        return "[" + ",".join(_to_json(v) for v in x) + "]"
+    return "{" + ",".join(_to_json(k) + ":" + _to_json(v) for k, v in x.items()) + "}"
 
 
 def _group_key(gid):
@@ -146,7 +179,7 @@ def _group_key(gid):
         return "true" if gid else "false"
     if isinstance(gid, (int, float)):
         return _number_text(gid)
-    return json.dumps(gid, separators=(",", ":"), ensure_ascii=False)
+    return _to_json(gid)
 
 
 def _braze_id(event):
@@ -270,7 +303,7 @@ def make_translator(endpoint="https://rest.iad-01.braze.com", app_id=None, updat
                 return [{"method": "POST", "url": delete_url, "body": {"external_ids": [ident["external_id"]]}}]
             return [{"method": "POST", "url": delete_url, "body": {"braze_ids": [ident["braze_id"]]}}]
         if "type" in event:
-            shown = json.dumps(kind, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+            shown = _to_json(kind)
             raise Rejected(f"unsupported event type {shown}: {TYPES}")
         raise Rejected(f"the event has no type: {TYPES}")
 

@@ -59,15 +59,11 @@ def test_data_center(dc, host):
     assert result["requests"][0]["url"] == host + "/users/track"
 
 
-@pytest.mark.parametrize("dc,message", [(None, "Invalid Data Center: valid values are EU, US, AU"),
-                                        (7, "Invalid Data Center: valid values are EU, US, AU"),
-                                        ("", "Invalid Data Center: valid values are EU, US, AU"),
-                                        ("apac-01", "Invalid Data Center: apac-01, valid values are EU, US, AU")])
-def test_an_invalid_data_center_rejects_every_event_after_the_event_own_errors(dc, message):
-    t = load(dataCenter=dc)
-    assert rejected(t, {"type": "track", "userId": "u", "event": "E"}) == message
-    # the transformer builds the payload (and throws about it) before it looks at the data center
-    assert rejected(t, {"type": "alias", "previousId": "p"}) == "[BRAZE]: userId is required for alias call"
+@pytest.mark.parametrize("dc,code", [(None, "E208"), (7, "E208"), ("apac-01", "E210"), ("", "E210")])
+def test_an_invalid_data_center_does_not_compile(dc, code):
+    with pytest.raises(mapspec.CompileError) as e:
+        load(dataCenter=dc)
+    assert [d.code for d in e.value.diagnostics] == [code]
 
 
 # ---- identity

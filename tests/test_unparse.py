@@ -17,7 +17,7 @@ from mapspec.syntax.expressions import parse_expression
 from mapspec.syntax.unparse import unparse, unparse_document
 from tests.conftest import fuzz
 
-KEYWORDS = {"and", "or", "not", "in", "if", "else", "without", "true", "false", "null", "missing", "settings"}
+KEYWORDS = {"and", "or", "not", "in", "if", "else", "for", "without", "true", "false", "null", "missing", "settings"}
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True).filter(lambda s: s not in KEYWORDS)
 fields = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True)  # after a dot, keywords are names too
@@ -30,7 +30,9 @@ literals = st.builds(lambda v: ast.Literal(None, v), st.one_of(
     st.floats(allow_nan=False, allow_infinity=False)))
 paths = st.one_of(
     st.builds(lambda first, rest: ast.Path(None, "", (first,) + tuple(rest)), names, st.lists(steps, max_size=3)),
-    st.builds(lambda var, rest: ast.Path(None, var, tuple(rest)), variables, st.lists(steps, max_size=3)))
+    st.builds(lambda var, rest: ast.Path(None, var, tuple(rest)), variables, st.lists(steps, max_size=3)),
+    # `$event` and what only `$event` can reach: a keyword, any text or an index at the top
+    st.builds(lambda rest: ast.Path(None, "", tuple(rest)), st.lists(steps, max_size=3)))
 simple = st.one_of(paths, st.builds(lambda n: ast.Setting(None, n), fields))
 
 
@@ -55,12 +57,13 @@ def _template(parts: list) -> ast.Node:
 
 
 templates = st.lists(st.one_of(text, simple), min_size=1, max_size=4).map(_template)
+loop_names = st.lists(variables.filter(lambda v: v != "$event"), min_size=1, max_size=2, unique=True)
 keys = st.one_of(text.filter(lambda k: not k.startswith("...")).map(lambda k: ast.Literal(None, k)),
                  templates.filter(lambda t: isinstance(t, ast.Template)))
 
 
 def _extend(children: st.SearchStrategy) -> st.SearchStrategy:
-    ops = ["and", "or", "==", "!=", "<", "<=", ">", ">=", "in", "not in", "+", "-", "*", "/", "without"]
+    ops = ["and", "or", "==", "!=", "<", "<=", ">", ">=", "in", "not in", "+", "-", "*", "/", "%", "without"]
     non_coalesce = children.filter(lambda n: not isinstance(n, ast.Coalesce))
     return st.one_of(
         st.builds(lambda op, a, b: ast.Binary(None, op, a, b), st.sampled_from(ops), children, children),
@@ -76,6 +79,13 @@ def _extend(children: st.SearchStrategy) -> st.SearchStrategy:
         | st.builds(lambda b, k: ast.Index(None, b, k), children.filter(lambda b: not isinstance(b, ast.Path)),
                     children),
         st.builds(lambda items: ast.List(None, tuple(items)), st.lists(children, max_size=3)),
+        # comprehensions, with one variable or two, with a condition or without
+        st.builds(lambda v, names_, it, c: ast.ListComp(None, v, names_[-1], it, c, names_[0] if len(names_) > 1
+                                                         else None), children, loop_names, children,
+                  st.none() | children),
+        st.builds(lambda k, v, names_, it, c: ast.ObjectComp(None, k, v, names_[-1], it, c,
+                                                              names_[0] if len(names_) > 1 else None),
+                  children, children, loop_names, children, st.none() | children),
         st.builds(lambda entries: ast.Object(None, tuple(entries)), st.lists(st.one_of(
             st.builds(lambda k, v: ast.Field(None, k, v), keys, children),
             st.builds(lambda v: ast.Spread(None, v), children)), max_size=3)),
@@ -117,8 +127,9 @@ yaml_keys = text.filter(lambda k: not k.startswith("...") and k != "for")
 
 def _shapes(children: st.SearchStrategy) -> st.SearchStrategy:
     """Values as YAML builds them: objects of keys, lists with `for` items (with and without `if:`)."""
-    for_items = st.builds(lambda var, it, body, cond: ast.ForEach(None, var, it, body, cond),
-                          variables, expressions, children, st.none() | expressions)
+    for_items = st.builds(lambda names_, it, body, cond: ast.ForEach(None, names_[-1], it, body, cond,
+                                                                      names_[0] if len(names_) > 1 else None),
+                          loop_names, expressions, children, st.none() | expressions)
     return st.one_of(
         st.builds(lambda entries: ast.Object(None, tuple(_unique(entries, _yaml_key))), st.lists(st.one_of(
             st.builds(lambda k, v: ast.Field(None, ast.Literal(None, k), v), yaml_keys, children),
@@ -157,14 +168,18 @@ setting_decls = st.builds(
                                         lambda c: st.lists(c, max_size=3) | st.dictionaries(text, c, max_size=3),
                                         max_leaves=6),
     text, st.booleans(), st.booleans())
+functions = st.builds(lambda n, params, body: ast.FunctionDef(None, n, tuple(params), body), names,
+                      st.lists(variables.filter(lambda v: v != "$event"), max_size=3, unique=True), values)
 documents = st.builds(
-    lambda name, desc, target, base, match, sets, lets, rs: ast.Document(
+    lambda name, desc, target, base, match, sets, lets, rs, fns, source: ast.Document(
         None, name, desc, target, base, tuple(_unique(sets, lambda s: s.name)),
-        tuple(_unique(lets, lambda let: let.name)), tuple(rs), None, match),
+        tuple(_unique(lets, lambda let: let.name)), tuple(rs), None, match,
+        tuple(_unique(fns, lambda f: (f.name, f.params))), source),
     text, text, text.filter(bool), st.none() | expressions, st.sampled_from(["first", "all"]),
     st.lists(setting_decls, max_size=3),
-    st.lists(st.builds(lambda n, v: ast.Let(None, n, v), identifiers, values), max_size=3),
-    st.lists(rules, max_size=3))
+    st.lists(st.builds(lambda n, v: ast.Let(None, n, v), identifiers.filter(lambda n: n != "event"), values),
+             max_size=3),
+    st.lists(rules, max_size=3), st.lists(functions, max_size=2), st.sampled_from(["segment", "rudderstack"]) | text)
 
 
 def read(text_: str) -> ast.Document:

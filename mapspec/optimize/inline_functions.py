@@ -6,9 +6,9 @@ argument is computed once, into a variable of a `With` (so `present(lower(x))` l
     present(traits.email)          ==>  traits.email if traits.email or traits.email == 0
     present(lower(traits.email))   ==>  ($x_1 if $x_1 or $x_1 == 0, with $x_1 = lower(traits.email))
 
-Recursive functions (directly, or through each other), and calls more than MAX_INLINE_DEPTH functions deep,
-stay functions: the code generator writes them as Python functions with a depth guard. Functions nothing
-calls any more are dropped.
+Recursive functions (directly, or through each other), and functions too deep, loopy or big once written in
+place (MAX_INLINE_*), stay functions: the code generator writes them as Python functions with a depth guard.
+Functions nothing calls any more are dropped.
 """
 
 from __future__ import annotations
@@ -40,34 +40,44 @@ def recursive(functions: dict[str, ast.FunctionDef]) -> set[str]:
     return out
 
 
-#: a call is written in place at most this many functions deep, and when what it expands to is at most this
-#: many nodes; anything bigger stays a Python function (with its depth guard), so neither a long chain of calls
-#: nor functions that each call the next twice blow the generated code up
-MAX_INLINE_DEPTH = 12
+#: a call is written in place only when what it expands to stays small: at most this many levels deep (so a
+#: value within the limits stays within what the code generator and Python's parser take), this many loops
+#: deep (Python allows 20 nested blocks), and this many nodes big (functions that each call the next twice
+#: would grow exponentially). Anything bigger stays a Python function, with its depth guard.
+MAX_INLINE_DEPTH = 24
+MAX_INLINE_LOOPS = 3
 MAX_INLINE_SIZE = 400
+
+_LOOPS = (ast.ForEach, ast.ListComp, ast.ObjectComp)
 
 
 def inlinable(functions: dict[str, ast.FunctionDef]) -> set[str]:
-    """The functions whose calls are written in place: not recursive, and not too deep or too big once
+    """The functions whose calls are written in place: not recursive, and not too deep, loopy or big once
     their own calls are written in place."""
     loops = recursive(functions)
-    measured: dict[str, tuple[int, int]] = {}  # name -> (depth, size) when written in place; (0, 1) kept
+    measured: dict[str, tuple[int, int, int]] = {}  # name -> (depth, loops, size) written in place; 0s: kept
 
-    def measure(name: str) -> tuple[int, int]:
+    def measure(name: str) -> tuple[int, int, int]:
         if name not in measured:
-            body = functions[name].body
-            depth, size = 1, 0
-            for n in body.walk():
+            depth = loop_depth = size = 0
+            stack: list[tuple[ast.Node, int, int]] = [(functions[name].body, 1, 0)]
+            while stack:
+                node, level, nested = stack.pop()
+                nested += isinstance(node, _LOOPS)
                 size += 1
-                if isinstance(n, ast.Call) and n.name in functions and n.name not in loops:
-                    d, s = measure(n.name)
-                    depth, size = max(depth, d + 1), size + s
-            measured[name] = (depth, size) if depth <= MAX_INLINE_DEPTH and size <= MAX_INLINE_SIZE else (0, 1)
+                if isinstance(node, ast.Call) and node.name in functions and node.name not in loops:
+                    d, lp, n = measure(node.name)
+                    if d:  # written in place: its body sits here
+                        level, nested, size = level + d - 1, nested + lp, size + n
+                depth, loop_depth = max(depth, level), max(loop_depth, nested)
+                stack.extend((child, level + 1, nested) for child in node.children())
+            ok = depth <= MAX_INLINE_DEPTH and loop_depth <= MAX_INLINE_LOOPS and size <= MAX_INLINE_SIZE
+            measured[name] = (depth, loop_depth, size) if ok else (0, 0, 0)
         return measured[name]
 
     for name in _callees_first(functions, loops):
         measure(name)
-    return {name for name, (depth, _) in measured.items() if depth > 0}
+    return {name for name, (depth, _, _) in measured.items() if depth > 0}
 
 
 def _callees_first(functions: dict[str, ast.FunctionDef], loops: set[str]) -> list[str]:

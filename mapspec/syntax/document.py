@@ -222,7 +222,8 @@ class _Reader:
             target_span = self.span(top["target"][1])
         source, source_span = "segment", None
         if "source" in top:
-            source = self.text(top["source"][1], "`source`") or source
+            named = self.text(top["source"][1], "`source`")
+            source = named if named is not None else source
             source_span = self.span(top["source"][1])
         base_url = self.expr(top["base_url"][1]) if "base_url" in top else None
         settings = self.settings(top["settings"][1]) if "settings" in top else ()

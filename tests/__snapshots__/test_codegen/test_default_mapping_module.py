@@ -12,7 +12,6 @@ if sys.version_info < (3, 9):
     raise ImportError("this translator needs Python 3.9 or newer, not " + sys.version.split()[0])
 
 import datetime
-import json
 import math
 import re
 
@@ -41,8 +40,10 @@ MISSING = _Missing()
 
 
 def lt(a, b):
+    """`a < b` for two numbers, two texts or two times; false for anything else."""
     if (isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool)
-            and not isinstance(b, bool)) or (isinstance(a, str) and isinstance(b, str)):
+            and not isinstance(b, bool)) or (isinstance(a, str) and isinstance(b, str)) \
+            or (isinstance(a, datetime.datetime) and isinstance(b, datetime.datetime)):
         return a < b
     return False
 
@@ -72,16 +73,116 @@ def fresh(value):
 
 
 def number_text(x):
-    """A number as JavaScript writes it: 1.0 is "1"."""
-    if isinstance(x, float):
-        if x != x or x in (math.inf, -math.inf):
-            return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
-        if x.is_integer() and abs(x) < 1e21:
-            return str(int(x))
-    try:
-        return repr(x)
-    except ValueError:  # an integer of more digits than Python writes: beyond any double, as JavaScript has it
+    """A number as JavaScript's String(x) writes it: 1.0 is "1", 1e-7 is "1e-7", 1e21 is "1e+21".
+
+    Both languages print the shortest digits that read back as the same double; only the notation differs
+    (ECMAScript's Number::toString). Integers beyond 2**53 are written as the double JavaScript would hold."""
+    if isinstance(x, int):
+        if -9007199254740992 <= x <= 9007199254740992:
+            return str(x)
+        try:
+            x = float(x)
+        except OverflowError:
+            return "Infinity" if x > 0 else "-Infinity"
+    if x != x:
+        return "NaN"
+    if x in (math.inf, -math.inf):
         return "Infinity" if x > 0 else "-Infinity"
+    if x == 0:
+        return "0"
+    r = repr(x)
+    sign = ""
+    if r[0] == "-":
+        sign, r = "-", r[1:]
+    mantissa, _, exponent = r.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    point = len(whole) + (int(exponent) if exponent else 0)  # the decimal point comes after this many digits
+    stripped = digits.lstrip("0")
+    point -= len(digits) - len(stripped)
+    digits = stripped.rstrip("0")
+    k, n = len(digits), point
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    e = n - 1
+    return sign + digits[0] + ("." + digits[1:] if k > 1 else "") + ("e+" if e >= 0 else "e-") + str(abs(e))
+
+
+_JSON_ESCAPE = re.compile(r'[\x00-\x1f"\\\ud800-\udfff]')
+
+
+_JSON_ESCAPES = {"\"": '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _json_string(s):
+    """A string as JSON.stringify writes it: control characters and lone surrogates escaped, the rest as is."""
+    if _JSON_ESCAPE.search(s) is None:
+        return '"' + s + '"'
+    out = []
+    for ch in s:
+        if ch in _JSON_ESCAPES:
+            out.append(_JSON_ESCAPES[ch])
+        elif ch < " " or "\ud800" <= ch <= "\udfff":
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _json_parts(x, out):
+    if isinstance(x, str):
+        out.append(_json_string(x))
+    elif x is None:
+        out.append("null")
+    elif x is True:
+        out.append("true")
+    elif x is False:
+        out.append("false")
+    elif isinstance(x, (int, float)):
+        t = number_text(x)
+        out.append("null" if t in ("NaN", "Infinity", "-Infinity") else t)
+    elif isinstance(x, list):
+        out.append("[")
+        for i, item in enumerate(x):
+            if i:
+                out.append(",")
+            if item is MISSING:
+                out.append("null")
+            else:
+                _json_parts(item, out)
+        out.append("]")
+    elif isinstance(x, dict):
+        out.append("{")
+        first = True
+        for k, v in x.items():
+            if v is MISSING or not isinstance(k, str):
+                continue
+            if not first:
+                out.append(",")
+            first = False
+            out.append(_json_string(k))
+            out.append(":")
+            _json_parts(v, out)
+        out.append("}")
+    else:  # a time, as JSON.stringify writes a Date
+        out.append('"' + x.replace(tzinfo=None).isoformat(timespec="milliseconds") + 'Z"')
+
+
+def json_text(x):
+    """A value as JavaScript's JSON.stringify writes it: keys in their order, no spaces, numbers as
+    String(n) writes them, non-finite numbers as null. MISSING for missing, or for a value nested too deep."""
+    if x is MISSING:
+        return MISSING
+    out = []
+    try:
+        _json_parts(x, out)
+    except RecursionError:
+        return MISSING
+    return "".join(out)
 
 
 def text(x):
@@ -96,10 +197,7 @@ def text(x):
         return "false"
     if isinstance(x, (int, float)):
         return number_text(x)
-    try:
-        return json.dumps(x, separators=(",", ":"), ensure_ascii=False)
-    except (RecursionError, ValueError, TypeError):  # nested too deep to write out
-        return MISSING
+    return json_text(x)
 
 
 def length(x):
@@ -114,12 +212,8 @@ def to_string(x):
 
 
 def to_json(x):
-    if x is MISSING:
-        return MISSING
-    try:
-        return json.dumps(x, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-    except (RecursionError, ValueError, TypeError):  # nested too deep to write out
-        return MISSING
+    """JavaScript's JSON.stringify(x) (see json_text)."""
+    return json_text(x)
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -135,10 +229,12 @@ def parse_time(x):
     if isinstance(x, bool):
         return MISSING
     if isinstance(x, (int, float)):
-        try:  # beyond the years 1 to 9999, or not finite: OverflowError or ValueError
+        if not math.isfinite(x):
+            return MISSING
+        try:
             return datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(
                 milliseconds=x)
-        except (OverflowError, ValueError):
+        except OverflowError:
             return MISSING
     if not isinstance(x, str):
         return MISSING
@@ -148,10 +244,7 @@ def parse_time(x):
         return _parse_text_time(x)
     if t.tzinfo is None:
         return t.replace(tzinfo=datetime.timezone.utc)
-    try:
-        return t.astimezone(datetime.timezone.utc)
-    except OverflowError:  # an offset that moves it out of the years 1 to 9999
-        return MISSING
+    return t.astimezone(datetime.timezone.utc)
 
 
 def _parse_text_time(x):
@@ -210,11 +303,7 @@ def _parse_written_time(s):
     except (TypeError, ValueError, IndexError):
         t = None
     if t is not None:
-        try:
-            return t.replace(tzinfo=datetime.timezone.utc) if t.tzinfo is None else t.astimezone(
-                datetime.timezone.utc)
-        except OverflowError:  # an offset that moves it out of the years 1 to 9999
-            return MISSING
+        return t.replace(tzinfo=datetime.timezone.utc) if t.tzinfo is None else t.astimezone(datetime.timezone.utc)
     named = _LETTER.search(s) is not None
     for fmt, needs_name, literals in _WRITTEN:
         if (needs_name and not named) or any(c not in s for c in literals):
@@ -231,10 +320,7 @@ def format_time(t, fmt):
     if not isinstance(t, datetime.datetime) or not isinstance(fmt, str):
         return MISSING
     fmt = fmt.replace("%L", f"{t.microsecond // 1000:03d}")
-    try:
-        return t.strftime(fmt)
-    except ValueError:  # a format strftime refuses (a lone surrogate, on some systems a NUL)
-        return MISSING
+    return t.strftime(fmt)
 
 
 def iso8601(t):
@@ -254,10 +340,7 @@ def iso_time(x):
         if t.tzinfo is None:
             return t.isoformat(timespec="milliseconds") + "Z"
         if t.tzinfo is not datetime.timezone.utc:
-            try:
-                t = t.astimezone(datetime.timezone.utc)
-            except OverflowError:  # an offset that moves it out of the years 1 to 9999
-                return MISSING
+            t = t.astimezone(datetime.timezone.utc)
         return t.isoformat(timespec="milliseconds")[:-6] + "Z"  # without its "+00:00"
     return iso8601(parse_time(x))
 
