@@ -300,3 +300,14 @@ def chain(n: int, body: str) -> str:
 def test_long_and_wide_chains_of_functions_compile(n, body, want):
     got = values({"v": f"f{n - 1}(0)"}, {}, extra=chain(n, body))
     assert got.get("v") == want
+
+
+def test_comprehensions_count_as_loops_under_the_limits():
+    nested = "traits"
+    for i in range(11):  # Python refuses 20 nested blocks: the limit is 10 loops
+        nested = f"[$x{i} for $x{i} in {nested}]"
+    found = diagnostics(mapping({"v": nested}))
+    assert [c for c, *_ in found] == ["E006"] and "nested more than 10 deep" in found[0][1]
+    deep = "$v" + " + 1" * 70
+    found = diagnostics(mapping({"v": "f(1)"}, extra=f"functions:\n  f($v): {deep}\n"))
+    assert "E006" in [c for c, *_ in found]
