@@ -111,8 +111,9 @@ def _runtime_sources() -> dict[str, str]:
     return out
 
 
-def helper_closure(names: set[str]) -> tuple[list[str], set[str]]:
-    """The helpers (in runtime.py's order) and standard modules that the named helpers need."""
+def helper_closure(names: set[str], ordered: bool = True) -> tuple[list[str], set[str]]:
+    """The helpers (in runtime.py's order, or any order when not `ordered`) and standard modules that the
+    named helpers need."""
     need: set[str] = set()
     modules: set[str] = set()
     todo = list(names)
@@ -125,6 +126,8 @@ def helper_closure(names: set[str]) -> tuple[list[str], set[str]]:
             continue
         need.add(name)
         todo.extend(runtime.DEPS.get(name, ()))
+    if not ordered:  # (reading runtime.py's source to order them is for the standalone module only)
+        return sorted(need), modules
     order = [n for n in _runtime_sources() if n in need]
     return order, modules
 
@@ -197,9 +200,10 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
 
     body, marks = _take_marks(body)
     functions = [em.function(f) for f in doc.functions]
-    helpers, modules = helper_closure(em.helpers | ({"_Missing", "MISSING"} if standalone else set()))
+    helpers, modules = helper_closure(em.helpers | ({"_Missing", "MISSING"} if standalone else set()),
+                                      ordered=standalone)
     modules |= em.modules
-    sources = _runtime_sources()
+    sources = _runtime_sources() if standalone else {}
     digest = hashlib.sha256(source_text.encode("utf-8")).hexdigest()[:16]
     # the settings the translator was made with; one the mapping declares `ignored` (an API key kept for
     # compatibility, say) is never read, and never written into the module either
@@ -211,7 +215,7 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
         f"# Mapping {doc.name!r} compiled with settings {settings_json!r}.\n",
         standalone=standalone,
         modules=sorted(modules),
-        helpers=[sources[h] for h in helpers],
+        helpers=[sources[h] for h in helpers] if standalone else [],
         constants=[(name, src) for src, name in em.constants.items()],
         functions=functions,
         body=body,

@@ -41,7 +41,8 @@ def get_source(name: str) -> Source | None:
     """The source of that name, or None when there is none."""
     if not re.fullmatch(r"[a-z][a-z0-9_-]*", name) or not (HERE / f"{name}.yaml").is_file():
         return None
-    data = yaml.safe_load((HERE / f"{name}.yaml").read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: ten times faster
+    data = yaml.load((HERE / f"{name}.yaml").read_text(encoding="utf-8"), Loader=loader)
     fields: dict[str, str] = {}
     calls: dict[str, dict[str, str]] = {}
     if data.get("extends"):
