@@ -229,12 +229,10 @@ def parse_time(x):
     if isinstance(x, bool):
         return MISSING
     if isinstance(x, (int, float)):
-        if not math.isfinite(x):
-            return MISSING
-        try:
+        try:  # beyond the years 1 to 9999, or not finite: OverflowError or ValueError
             return datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(
                 milliseconds=x)
-        except OverflowError:
+        except (OverflowError, ValueError):
             return MISSING
     if not isinstance(x, str):
         return MISSING
@@ -244,7 +242,10 @@ def parse_time(x):
         return _parse_text_time(x)
     if t.tzinfo is None:
         return t.replace(tzinfo=datetime.timezone.utc)
-    return t.astimezone(datetime.timezone.utc)
+    try:
+        return t.astimezone(datetime.timezone.utc)
+    except OverflowError:  # an offset that moves it out of the years 1 to 9999
+        return MISSING
 
 
 def _parse_text_time(x):
@@ -303,7 +304,11 @@ def _parse_written_time(s):
     except (TypeError, ValueError, IndexError):
         t = None
     if t is not None:
-        return t.replace(tzinfo=datetime.timezone.utc) if t.tzinfo is None else t.astimezone(datetime.timezone.utc)
+        try:
+            return t.replace(tzinfo=datetime.timezone.utc) if t.tzinfo is None else t.astimezone(
+                datetime.timezone.utc)
+        except OverflowError:  # an offset that moves it out of the years 1 to 9999
+            return MISSING
     named = _LETTER.search(s) is not None
     for fmt, needs_name, literals in _WRITTEN:
         if (needs_name and not named) or any(c not in s for c in literals):
@@ -320,7 +325,10 @@ def format_time(t, fmt):
     if not isinstance(t, datetime.datetime) or not isinstance(fmt, str):
         return MISSING
     fmt = fmt.replace("%L", f"{t.microsecond // 1000:03d}")
-    return t.strftime(fmt)
+    try:
+        return t.strftime(fmt)
+    except ValueError:  # a format strftime refuses (a lone surrogate, on some systems a NUL)
+        return MISSING
 
 
 def iso8601(t):
@@ -340,7 +348,10 @@ def iso_time(x):
         if t.tzinfo is None:
             return t.isoformat(timespec="milliseconds") + "Z"
         if t.tzinfo is not datetime.timezone.utc:
-            t = t.astimezone(datetime.timezone.utc)
+            try:
+                t = t.astimezone(datetime.timezone.utc)
+            except OverflowError:  # an offset that moves it out of the years 1 to 9999
+                return MISSING
         return t.isoformat(timespec="milliseconds")[:-6] + "Z"  # without its "+00:00"
     return iso8601(parse_time(x))
 
