@@ -105,21 +105,31 @@ def _parser() -> argparse.ArgumentParser:
                    help="a name for the stream on stdin (the day's export, say): needed with --checkpoint, so "
                         "that a resume goes on only from the same stream")
     r.add_argument("--dry-run", action="store_true", help="write the batched requests to stdout, send nothing")
-    r.add_argument("--api-key-file", metavar="FILE", help="read the REST API key from this file")
+    r.add_argument("--api-key-file", metavar="FILE",
+                   help="read the API key from this file (Braze's REST API key; default: the environment "
+                        "variable the target names, BRAZE_REST_API_KEY). Other keys, such as "
+                        "BRAZE_PARTNER_API_KEY for the cohort API, come from the environment")
     r.add_argument("--endpoint", metavar="URL", help="send to this base URL instead of the mapping's")
-    r.add_argument("--batch-size", type=int, default=75, help="objects per array per request (default 75)")
-    r.add_argument("--max-objects", type=int, help="objects per request in all (50 on some Braze contracts)")
+    r.add_argument("--batch-size", type=int, metavar="N",
+                   help="objects per array per request, at most (default: each endpoint's limit from the target, "
+                        "such as 75 for /users/track)")
+    r.add_argument("--max-objects", type=int, metavar="N",
+                   help="objects per request in all, at most (50 on some Braze contracts; default: the target's)")
     r.add_argument("--in-flight", type=int, default=8, help="requests in flight at once (default 8)")
-    r.add_argument("--rate", default="3000/3", metavar="N/SECONDS", help="request rate limit (default 3000/3)")
+    r.add_argument("--rate", metavar="N/SECONDS",
+                   help="a rate limit over every endpoint together, besides each endpoint's own limit from the "
+                        "target (3000/3 for /users/track, 20000/60 for the user endpoints, ...)")
     r.add_argument("--retry-deadline", type=float, default=300.0, metavar="SECONDS",
                    help="how long a batch may keep being retried (default 300)")
     r.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                    help="how long one request may take, from connecting to the answer (default 30)")
     r.add_argument("--max-line-bytes", type=int, default=1 << 20, help="longer input lines are dead-lettered")
     r.add_argument("--skip-unchanged", action="store_true",
-                   help="leave out attributes whose value has not changed since last sent (needs --state)")
+                   help="leave out attributes whose value has not changed since last sent (kept in --state)")
     r.add_argument("--state", metavar="FILE.sqlite", default="mapspec-state.sqlite",
-                   help="where --skip-unchanged keeps the values sent (default mapspec-state.sqlite)")
+                   help="what a run remembers for the next: the values --skip-unchanged sent, and the requests a "
+                        "mapping sends once per key (`once:`, such as creating a cohort); default "
+                        "mapspec-state.sqlite")
     r.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
     em = sub.add_parser("emulator", help="a local Braze REST API for development and tests",
@@ -129,9 +139,12 @@ def _parser() -> argparse.ArgumentParser:
     em.add_argument("--port", type=int, default=8765)
     em.add_argument("--host", default="127.0.0.1")
     em.add_argument("--faults", default="", metavar="SPEC", help="e.g. 429=0.1,5xx=0.05,drop=0.01,slow=0.02:0.5,seed=7")
-    em.add_argument("--rate", default="3000/3", metavar="N/SECONDS", help="its rate limit (default 3000/3)")
+    em.add_argument("--rate", metavar="N/SECONDS",
+                    help="one rate limit for every endpoint (default: each endpoint's own, from the target)")
     em.add_argument("--api-key-file", metavar="FILE",
                     help="accept only this key (default: BRAZE_REST_API_KEY when set, else any non-empty key)")
+    em.add_argument("--target", default="braze", help="the API to play: a bundled target or a target description "
+                                                      "(default: braze)")
 
     sc = sub.add_parser("schema", help="print a JSON Schema of mapping files, for YAML editors",
                         description="Print a JSON Schema (draft-07) of the mapping file format. Point your "
@@ -434,8 +447,8 @@ def _rate(text: str) -> tuple[int, float]:
     return rate
 
 
-def _api_key(path: str | None) -> str | None:
-    """The REST API key from --api-key-file or BRAZE_REST_API_KEY; never from a flag, never printed."""
+def _api_key(path: str | None, env: str = "BRAZE_REST_API_KEY") -> str | None:
+    """The API key from --api-key-file or the environment; never from a flag, never printed."""
     import os
 
     if path:
@@ -447,7 +460,7 @@ def _api_key(path: str | None) -> str | None:
         if not key:
             raise UsageError(f"the API key file {path} is empty")
         return key
-    return os.environ.get("BRAZE_REST_API_KEY") or None
+    return os.environ.get(env) or None
 
 
 def cmd_run(args) -> int:
@@ -459,15 +472,6 @@ def cmd_run(args) -> int:
     from .errors import CompileError
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    key = _api_key(args.api_key_file)
-    if not args.dry_run:
-        where = f"the API key file {args.api_key_file}" if args.api_key_file else "BRAZE_REST_API_KEY"
-        if key is None:
-            raise UsageError("no Braze REST API key: set BRAZE_REST_API_KEY, or give --api-key-file FILE; or "
-                             "--dry-run to see the requests without sending them")
-        problem = key_problem(key)
-        if problem:
-            raise UsageError(f"the key in {where} cannot be sent in an HTTP header: {problem}")
     if args.endpoint:
         problem = url_problem(args.endpoint)
         if problem:
@@ -476,28 +480,44 @@ def cmd_run(args) -> int:
     for name in ("timeout", "retry_deadline"):
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive number of seconds")
-    for name in ("in_flight", "batch_size", "max_line_bytes"):
-        if getattr(args, name) < 1:
+    for name in ("in_flight", "batch_size", "max_objects", "max_line_bytes"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     try:
         translate = load_compiled(_compile(args.mapping, args.settings, standalone=False))
     except CompileError as e:
         _print_diagnostics(e.diagnostics)
         return EXIT_USAGE
-    options = Options(objects_per_array=args.batch_size, max_objects=args.max_objects, in_flight=args.in_flight,
-                      rate=_rate(args.rate), retry_deadline=args.retry_deadline, timeout=args.timeout,
-                      max_line_bytes=args.max_line_bytes)
     dry = args.dry_run
-    job = Job(translate, args.inputs, None if dry else key, options, dead_letter=args.dead_letter,
-              checkpoint=args.checkpoint, state=args.state if args.skip_unchanged else None, endpoint=args.endpoint,
-              out=sys.stdout.buffer if dry else None, progress=sys.stderr if sys.stderr.isatty() else None,
-              stdin_name=args.stdin_name)
+    key = None
+    target = translate.target
+    first = next(iter(target.credentials.values()), None) if target is not None else None
+    if not dry and (first is None or any(target.endpoints[e].credentials == first.name
+                                         for e in translate.endpoints)):
+        env = first.env if first is not None and first.env else "BRAZE_REST_API_KEY"
+        key = _api_key(args.api_key_file, env)
+        where = f"the API key file {args.api_key_file}" if args.api_key_file else env
+        what = first.description.split(",")[0] if first is not None and first.description else "the API key"
+        what = what[4:] if what.startswith("the ") else what
+        if key is None:
+            raise UsageError(f"no {what}: set {env}, or give --api-key-file FILE; or --dry-run to see the "
+                             "requests without sending them")
+        problem = key_problem(key)
+        if problem:
+            raise UsageError(f"the key in {where} cannot be sent in an HTTP header: {problem}")
+    options = Options(batch_size=args.batch_size, max_objects=args.max_objects, in_flight=args.in_flight,
+                      rate=_rate(args.rate) if args.rate else None, retry_deadline=args.retry_deadline,
+                      timeout=args.timeout, max_line_bytes=args.max_line_bytes)
+    job = Job(translate, args.inputs, key, options, dead_letter=args.dead_letter,
+              checkpoint=args.checkpoint, state=args.state, skip_unchanged=args.skip_unchanged,
+              endpoint=args.endpoint, out=sys.stdout.buffer if dry else None,
+              progress=sys.stderr if sys.stderr.isatty() else None, stdin_name=args.stdin_name)
     say = _say
     try:
         account, outcome = execute(job)
     except Fatal as e:
-        say(f"stopped: {e}")
         outcome = getattr(e, "outcome", None)
+        say(f"stopped: {e}" if outcome is not None else f"cannot start: {e}")
         if outcome is not None and (outcome.run.read or outcome.pending):
             say(outcome.run.text())
             if outcome.pending:
@@ -540,9 +560,18 @@ def cmd_emulator(args) -> int:
         faults = Faults.parse(args.faults)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    key = _api_key(args.api_key_file) if args.api_key_file else os.environ.get("BRAZE_REST_API_KEY") or None
+    from .targets import load_target
+
+    target, problems = load_target(args.target)
+    if target is None:
+        _print_diagnostics(problems)
+        return EXIT_USAGE
+    first = next(iter(target.credentials.values()), None)
+    env = first.env if first is not None and first.env else "BRAZE_REST_API_KEY"
+    key = _api_key(args.api_key_file, env) if args.api_key_file else os.environ.get(env) or None
     try:
-        emulator = Emulator(args.host, args.port, key, faults, _rate(args.rate))
+        emulator = Emulator(args.host, args.port, key, faults, _rate(args.rate) if args.rate else None,
+                            target=target)
     except OSError as e:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}") from None
     emulator.start()

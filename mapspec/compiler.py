@@ -70,6 +70,21 @@ class Compiled:
     settings: dict[str, Any]
     module: codegen.GeneratedModule
     warnings: tuple[Diagnostic, ...]
+    #: what the requests go to
+    target: targets.Target | None = None
+
+    @property
+    def endpoints(self) -> list[str]:
+        """The endpoints (METHOD /path) the compiled mapping can send to."""
+        if self.target is None:
+            return []
+        out: dict[str, None] = {}
+        for rule in self.optimized.rules:
+            for req in rule.requests:
+                endpoint, _ = self.target.find(req.endpoint)
+                if endpoint is not None:
+                    out[endpoint.key] = None
+        return list(out)
 
 
 def check_source(source: SourceFile) -> tuple[ast.Document | None, list[Diagnostic]]:
@@ -103,7 +118,7 @@ def compile_source(source: SourceFile, settings: Mapping[str, Any] | None = None
     assert target is not None  # the checker reported an unknown target
     module = codegen.generate(optimized, target, values, source.path, source.text, standalone=standalone)
     return Compiled(source, doc, optimized, values, module,
-                    tuple(d for d in diagnostics if d.severity == "warning"))
+                    tuple(d for d in diagnostics if d.severity == "warning"), target)
 
 
 _loaded = 0
@@ -124,6 +139,8 @@ def load_compiled(compiled: Compiled) -> Translator:
     fn.mapping = compiled.document.name
     fn.settings = dict(compiled.settings)
     fn.source = text
+    fn.target = compiled.target
+    fn.endpoints = compiled.endpoints
     return fn
 
 

@@ -72,6 +72,9 @@ class Facts:
         if a not in self.constraints:
             others = self._subjects.setdefault(text, [])
             exclusive = [logic.neg(logic.atom(o)) for o in others if o[0] == kind]
+            self.constraints[a] = TRUE  # (while the null atom below is made)
+            if kind == "kind":  # a value of a kind is not null
+                exclusive.append(logic.neg(self._subject_atom("eq", subject, None)))
             self.constraints[a] = logic.conj(logic.implies(logic.atom(a), self.present(subject)),
                                              *(logic.implies(logic.atom(a), e) for e in exclusive))
             others.append(a)
@@ -108,9 +111,11 @@ class Facts:
             return TRUE
         if kinds == {"missing"}:
             return FALSE
-        if isinstance(n, ast.Template):
-            return logic.conj(*(self.present(p) for p in n.parts if isinstance(p, ast.Node)),
-                              self._present_atom(n))
+        if isinstance(n, ast.Template):  # missing when a part is missing or null
+            parts = [p for p in n.parts if isinstance(p, ast.Node)]
+            nullable = [p for p in parts if "null" in self.typer(p)]
+            return logic.conj(*(self.present(p) for p in parts),
+                              *(logic.neg(self._subject_atom("eq", p, None)) for p in nullable))
         return self._present_atom(n)
 
     def holds(self, n: ast.Node) -> Formula:  # noqa: C901 - one case per node type

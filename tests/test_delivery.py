@@ -16,7 +16,9 @@ import pytest
 import mapspec
 from bench.events import event_mix
 from mapspec.delivery import Fatal, Job, Options, run
-from mapspec.delivery.emulator import Emulator, Faults, validate_track
+from mapspec.delivery.emulator import Emulator, Faults
+from mapspec.delivery.validation import answer
+from mapspec.targets import bundled
 from tests.conftest import ROOT
 
 KEY = "test-key-6f1c9e"
@@ -240,10 +242,10 @@ def test_skip_unchanged_leaves_out_what_braze_already_has(tmp_path):
     state = str(tmp_path / "state.sqlite")
     with Emulator(api_key=KEY) as emu:
         for _ in range(2):
-            account = run(Job(mapspec.load("segment-braze"), [str(path)], KEY, Options(**FAST), state=state,
+            account = run(Job(mapspec.load("segment-braze"), [str(path)], KEY, Options(**FAST), state=state, skip_unchanged=True,
                               endpoint=emu.url))
         write_events(path, [{"type": "identify", "userId": "u", "traits": {"plan": "team", "email": "a@b.c"}}])
-        run(Job(mapspec.load("segment-braze"), [str(path)], KEY, Options(**FAST), state=state, endpoint=emu.url))
+        run(Job(mapspec.load("segment-braze"), [str(path)], KEY, Options(**FAST), state=state, skip_unchanged=True, endpoint=emu.url))
         sent = emu.record.attributes
     assert account.unchanged == 1 and account.skipped == 1
     assert sent == [{"external_id": "u", "email": "a@b.c", "plan": "pro", "_update_existing_only": False},
@@ -251,13 +253,17 @@ def test_skip_unchanged_leaves_out_what_braze_already_has(tmp_path):
 
 
 def test_emulator_validation_messages():
-    status, reply, _ = validate_track({"events": [{"external_id": "u", "name": "E", "time": "t"}, {"name": "E"}]})
+    def validate_track(body):
+        return answer(bundled("braze"), "POST", "/users/track", body)
+
+    status, reply, _ = validate_track({"events": [{"external_id": "u", "name": "E", "time": "2024-01-01"},
+                                                  {"name": "E"}]})
     assert status == 201 and reply["errors"] == [
         {"type": "'external_id', 'braze_id', 'user_alias', 'email' or 'phone' is required",
          "input_array": "events", "index": 1}]
     assert validate_track({"attributes": [{"external_id": "u"}] * 76})[1]["message"] == "Max Input Length Exceeded"
     assert validate_track({"purchases": [{"external_id": "u", "product_id": "p", "currency": "USD", "price": 1,
-                                          "time": "t", "quantity": 101}]})[0] == 400
+                                          "time": "2024-01-01", "quantity": 101}]})[0] == 400
 
 
 def test_emulator_command(tmp_path):

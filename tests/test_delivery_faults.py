@@ -21,9 +21,11 @@ from mapspec.delivery import Fatal, Job, Options, execute, run
 from mapspec.delivery.common import RateWindow, Secret, key_problem, url_problem
 from mapspec.delivery.emulator import Emulator
 from mapspec.delivery.sender import RateLimiter
-from mapspec.targets.braze import TARGET
+from mapspec.targets import bundled
 from tests.conftest import inproc
 from tests.test_delivery import FAST, KEY, cli, write_events
+
+MAX_BODY = bundled("braze").max_body_bytes
 
 TRANSLATE = mapspec.load("segment-braze")
 
@@ -284,7 +286,7 @@ def test_a_checkpoint_refuses_another_file_under_the_same_name(tmp_path):
     write_events(path, [{"type": "identify", "userId": f"monday-{i}"} for i in range(300)])
     with TinyServer(_stop_after(2)) as url:
         with pytest.raises(Fatal):
-            run(Job(TRANSLATE, [str(path)], KEY, Options(in_flight=1, objects_per_array=50, **FAST), endpoint=url,
+            run(Job(TRANSLATE, [str(path)], KEY, Options(in_flight=1, batch_size=50, **FAST), endpoint=url,
                     checkpoint=str(ck)))
     position = json.loads(ck.read_text())["inputs"][0]
     assert 0 < position["line"] < 300
@@ -349,7 +351,7 @@ def test_the_same_path_twice_is_two_inputs(tmp_path):
     path = tmp_path / "e.ndjson"
     ck = tmp_path / "ck.json"
     write_events(path, [{"type": "identify", "userId": f"u{i}"} for i in range(400)])
-    options = Options(in_flight=1, objects_per_array=25, **FAST)
+    options = Options(in_flight=1, batch_size=25, **FAST)
     with TinyServer(_stop_after(20)) as url:  # stops during the second copy
         with pytest.raises(Fatal):
             run(Job(TRANSLATE, [str(path), str(path)], KEY, options, endpoint=url, checkpoint=str(ck)))
@@ -368,10 +370,10 @@ def test_the_same_path_twice_is_two_inputs(tmp_path):
 
 
 def test_bodies_are_split_by_the_targets_size_limit_before_they_are_sent(tmp_path):
-    assert Options().max_body == TARGET.delivery["max_body"]
+    assert Options().max_body is None  # the target's: 4 MB for Braze
     big = "x" * 200_000
     events = [{"type": "identify", "userId": f"u{i}", "traits": {"bio": big}} for i in range(40)]  # 8 MB
-    events.append({"type": "identify", "userId": "huge", "traits": {"bio": "y" * (TARGET.delivery["max_body"] + 1)}})
+    events.append({"type": "identify", "userId": "huge", "traits": {"bio": "y" * (MAX_BODY + 1)}})
     path = tmp_path / "e.ndjson"
     write_events(path, events)
     with Emulator(api_key=KEY) as emu:
@@ -381,7 +383,7 @@ def test_bodies_are_split_by_the_targets_size_limit_before_they_are_sent(tmp_pat
         assert len(emu.record.attributes) == 40
     assert 413 not in statuses and statuses[201] >= 2
     [dead] = dead_letters(tmp_path / "d")
-    assert dead["line"] == 41 and "larger than Braze takes in a request (4,194,304 bytes)" in dead["reason"]
+    assert dead["line"] == 41 and "larger than braze takes in a request (4,194,304 bytes)" in dead["reason"]
     assert account.delivered == 40 and account.refused == 1 and account.requests == statuses[201]
 
 
@@ -406,7 +408,7 @@ def test_without_a_key_run_refuses_to_start_and_a_dry_run_says_would_send(tmp_pa
     write_events(path, [{"type": "identify", "userId": "u"}])
     proc = inproc("run", str(path))  # no BRAZE_REST_API_KEY in its environment
     assert proc.returncode == 2 and proc.stdout == b""
-    assert b"no Braze REST API key: set BRAZE_REST_API_KEY, or give --api-key-file FILE; or --dry-run" in proc.stderr
+    assert b"no REST API key: set BRAZE_REST_API_KEY, or give --api-key-file FILE; or --dry-run" in proc.stderr
     proc = inproc("run", "--dry-run", str(path))
     assert proc.returncode == 0 and b"would send 1," in proc.stderr and b"delivered" not in proc.stderr
     assert b"1 requests written, nothing sent" in proc.stderr and json.loads(proc.stdout)["method"] == "POST"
@@ -489,7 +491,7 @@ def test_a_rate_limit_reset_an_hour_away_dead_letters_at_once_instead_of_stallin
     write_events(path, [{"type": "identify", "userId": f"u{i}"} for i in range(3)])
     result: list = []
     with TinyServer(answer) as url:
-        job = Job(TRANSLATE, [str(path)], KEY, Options(retry_deadline=30, objects_per_array=1, in_flight=1, **FAST),
+        job = Job(TRANSLATE, [str(path)], KEY, Options(retry_deadline=30, batch_size=1, in_flight=1, **FAST),
                   endpoint=url, dead_letter=str(tmp_path / "d"))
         thread = threading.Thread(target=lambda: result.append(_outcome(job)), daemon=True)
         thread.start()
@@ -594,7 +596,7 @@ def test_resume_accounting_adds_up_and_says_what_may_have_been_sent_twice(tmp_pa
     path = tmp_path / "e.ndjson"
     write_events(path, events)
     ck, dead = tmp_path / "ck.json", tmp_path / "dead.ndjson"
-    options = Options(in_flight=4, objects_per_array=20, **FAST)
+    options = Options(in_flight=4, batch_size=20, **FAST)
     with TinyServer(_stop_after(15)) as url:
         with pytest.raises(Fatal) as stopped:
             run(Job(TRANSLATE, [str(path)], KEY, options, endpoint=url, checkpoint=str(ck), dead_letter=str(dead)))
@@ -618,8 +620,8 @@ def test_resume_accounting_adds_up_and_says_what_may_have_been_sent_twice(tmp_pa
     assert b"the job: read 1200," in proc.stderr
 
 
-def test_a_body_the_batcher_does_not_merge_is_sent_alone_not_dropped(tmp_path):
-    def translate(event):  # an endpoint whose body has none of the arrays the batcher knows
+def test_bodies_of_another_endpoint_merge_as_the_target_says(tmp_path):
+    def translate(event):  # /users/identify: its arrays merge, 50 in all (the target description says so)
         return [{"method": "POST", "url": "https://x/users/identify",
                  "body": {"aliases_to_identify": [{"external_id": event["userId"],
                                                    "user_alias": {"alias_name": "a", "alias_label": "l"}}]}}]
@@ -629,9 +631,9 @@ def test_a_body_the_batcher_does_not_merge_is_sent_alone_not_dropped(tmp_path):
     tiny = TinyServer(ok)
     with tiny as url:
         account = run(Job(translate, [str(path)], KEY, Options(**FAST), endpoint=url))
-    assert account.delivered == 2 and account.skipped == 0 and account.requests == 2
-    assert sorted(json.loads(body)["aliases_to_identify"][0]["external_id"] for _, body, _ in tiny.requests) == \
-        ["u1", "u2"]
+    assert account.delivered == 2 and account.skipped == 0 and account.requests == 1
+    [(_, body, _)] = tiny.requests
+    assert [a["external_id"] for a in json.loads(body)["aliases_to_identify"]] == ["u1", "u2"]
 
 
 def test_lines_waiting_behind_a_slow_one_are_bounded(tmp_path, monkeypatch):
@@ -659,7 +661,7 @@ def test_lines_waiting_behind_a_slow_one_are_bounded(tmp_path, monkeypatch):
     path = tmp_path / "e.ndjson"
     write_events(path, [{"type": "identify", "userId": f"u{i}"} for i in range(1500)])
     with TinyServer(answer) as url:
-        account = run(Job(TRANSLATE, [str(path)], KEY, Options(in_flight=4, objects_per_array=10, **FAST),
+        account = run(Job(TRANSLATE, [str(path)], KEY, Options(in_flight=4, batch_size=10, **FAST),
                           endpoint=url))
     assert account.delivered == 1500 and account.retried >= 1
     assert max(waiting) <= 300 + job_module.SLICE  # read on only as the slow line was decided

@@ -148,7 +148,7 @@ def test_every_line_ends_as_the_account_says(stream, faults, kills, in_flight, b
         path, ck, dead = (os.path.join(tmp, name) for name in ("in.ndjson", "ck.json", "dead.ndjson"))
         with open(path, "wb") as fh:
             fh.write(b"".join(spec.data + b"\n" for spec in stream))
-        options = Options(in_flight=in_flight, objects_per_array=batch, max_line_bytes=MAX_LINE, seed=faults.seed,
+        options = Options(in_flight=in_flight, batch_size=batch, max_line_bytes=MAX_LINE, seed=faults.seed,
                           backoff_base=0.01, backoff_max=0.1, linger=0.02, retry_deadline=30)
         twice = 0
         for after in [*kills, None]:
@@ -175,7 +175,7 @@ def test_every_line_ends_as_the_account_says(stream, faults, kills, in_flight, b
         whole = outcome.whole
         records = [json.loads(line) for line in open(dead, encoding="utf-8")] if os.path.exists(dead) else []
         received = Counter(o.get("external_id") for o in emu.record.attributes + emu.record.events)
-        received.update(emu.record.deleted)
+        received.update(emu.record.external_ids + emu.record.braze_ids)
 
     # every line once in the account, and the account adds up
     assert whole.read == len(stream) and whole.adds_up(), whole

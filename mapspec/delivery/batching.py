@@ -1,21 +1,34 @@
-"""Objects merged into requests within Braze's limits, each tracked back to the input line it came from.
+"""Requests of many events merged into fewer requests, as the target's description says, each object tracked
+back to the input line it came from.
 
-A translated request is cut into its objects, each encoded once (`prepare`); the objects go into the open
-batch of their request key (URL, method, the body's other keys) until the batch reaches the count limits or
-the target's size limit (`Options.max_body`, from the target description): a body is split before it is
-sent, never answered 413 for being large.
+A translated request is matched to its endpoint in the target description and cut into objects (`prepare`):
+an element of an array the endpoint merges, a member of a group (the users of a cohort change), or the whole
+body for an endpoint that does not merge; each object is encoded once. The objects go into the open batch of
+their request key (method, URL, the body's other fields) until an array, the request, or the target's size
+limit is full: a body is split before it is sent, never answered 413 for being large. Nothing here knows an
+endpoint by name.
+
+    /users/track {"attributes": [a1]} + {"attributes": [a2], "events": [e1]}
+        -> {"attributes": [a1, a2], "events": [e1]}
+    /partners/segment/cohorts/users {"cohort_changes": [{"user_ids": ["u1"]}]}
+        + {"cohort_changes": [{"user_ids": ["u1"], "should_remove": true}]} (a later time)
+        -> {"cohort_changes": [{"user_ids": ["u1"], "should_remove": true}]}: the latest state of u1 wins
+    PUT /catalogs/cars/items/c1 {"items": [{...}]} + PUT /catalogs/cars/items/c2 {"items": [{...}]}
+        -> PUT /catalogs/cars/items/ {"items": [{"id": "c1", ...}, {"id": "c2", ...}]}
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from .. import jsonio
-from .common import ARRAYS, DELETE_KEYS, Options
+from ..targets import Endpoint, Target
+from .common import Options
 from .reader import Line
 
-_TRACK, _DELETE = frozenset(ARRAYS), frozenset(DELETE_KEYS)
+ALONE = ""  # the pseudo-array of a body sent as it is
 
 
 class Unsendable(Exception):
@@ -23,31 +36,68 @@ class Unsendable(Exception):
 
     def __init__(self, reason: str, refused: bool = False):
         super().__init__(reason)
-        self.refused = refused  # True when it is Braze that would refuse it (larger than a request may be)
+        self.refused = refused  # True when it is the API that would refuse it (larger than a request may be)
 
 
 class Item:
     """One object of a request body, encoded, and the line it came from."""
 
-    __slots__ = ("name", "obj", "data", "owner", "done")
+    __slots__ = ("name", "obj", "data", "owner", "done", "group", "member", "time", "seq")
 
-    def __init__(self, name: str, obj: Any, data: bytes, owner: Line):
+    def __init__(self, name: str, obj: Any, data: bytes, owner: Line, group: Group | None = None,
+                 member: str | None = None, when: float | None = None, seq: int = 0):
         self.name, self.obj, self.data, self.owner = name, obj, data, owner
         self.done = False  # its fate is told to the ledger once, and only once
+        self.group, self.member, self.time, self.seq = group, member, when, seq
+
+
+class Group:
+    """An element of a group array (a cohort change, a subscription group) without its member lists: the
+    members of equal groups go into one element."""
+
+    __slots__ = ("identity", "fields", "lists")
+
+    def __init__(self, identity: bytes, fields: bytes, lists: tuple[str, ...]):
+        self.identity = identity  # its other fields as canonical JSON: what makes two groups one
+        self.fields = fields  # those fields, encoded, without braces
+        self.lists = lists  # the member lists its element had (written even when empty, as they came)
+
+
+class Prepared:
+    """A translated request cut into its request key and its encoded objects."""
+
+    __slots__ = ("url", "method", "envelope", "endpoint", "objects", "once", "time")
+
+    def __init__(self, url: str, method: str, envelope: bytes, endpoint: Endpoint | None,
+                 objects: list[tuple[str, Any, bytes, Group | None, str | None]], once: str | None,
+                 when: float | None):
+        self.url, self.method, self.envelope, self.endpoint = url, method, envelope, endpoint
+        self.objects, self.once, self.time = objects, once, when
+
+    @property
+    def alone(self) -> bool:
+        return bool(self.objects) and self.objects[0][0] == ALONE
 
 
 class Batch:
     """Objects of one request key on their way to becoming one request."""
 
-    __slots__ = ("key", "url", "method", "envelope", "kind", "arrays", "count", "size", "created", "first")
+    __slots__ = ("key", "url", "method", "envelope", "endpoint", "arrays", "count", "size", "created", "first",
+                 "latest", "once")
 
-    def __init__(self, key: tuple, url: str, method: str, envelope: bytes, kind: str):
-        self.key, self.url, self.method, self.envelope, self.kind = key, url, method, envelope, kind
+    def __init__(self, key: tuple, url: str, method: str, envelope: bytes, endpoint: Endpoint | None):
+        self.key, self.url, self.method, self.envelope, self.endpoint = key, url, method, envelope, endpoint
         self.arrays: dict[str, list[Item]] = {}
         self.count = 0
-        self.size = 2 + len(envelope)  # the body's bytes as it stands: {envelope,"name":[data,...],...}
+        self.size = 2 + len(envelope)  # the body's bytes as it stands (an estimate for groups: never under)
         self.created = time.monotonic()
         self.first: Line | None = None  # the oldest line with an object in it
+        self.latest: dict[tuple, Item] | None = None  # group members by (array, list, value), for latest-wins
+        self.once: str | None = None  # a request sent at most once per key: its key
+
+    @property
+    def alone(self) -> bool:
+        return ALONE in self.arrays
 
     def add(self, item: Item) -> None:
         self.size += self.grows_by(item)
@@ -60,41 +110,90 @@ class Batch:
         if self.first is None:
             self.first = item.owner
 
+    def remove(self, item: Item) -> None:
+        self.arrays[item.name].remove(item)
+        self.count -= 1
+
     def grows_by(self, item: Item) -> int:
-        if item.name in self.arrays:
-            return len(item.data) + 1  # ,data
-        # "name":[data] and, after the envelope or another array, a comma
-        return len(item.name) + 5 + len(item.data) + (1 if self.envelope or self.arrays else 0)
+        grows = len(item.data) + 1  # ,data
+        if item.group is not None:  # a new group element: its braces, fields and member lists' names
+            grows += len(item.group.fields) + 3 + sum(len(m) + 6 for m in item.group.lists)
+        if item.name not in self.arrays:  # "name":[...] and a comma after what is before it
+            grows += len(item.name) + 5
+        return grows
 
     def body(self) -> bytes:
-        if self.kind == "alone":
-            return self.arrays[""][0].data
-        parts = [b'"' + name.encode() + b'":[' + b",".join(i.data for i in items) + b"]"
-                 for name, items in self.arrays.items() if items]
-        if self.envelope:
-            parts.insert(0, self.envelope)
+        if self.alone:
+            return self.arrays[ALONE][0].data
+        parts = [self.envelope] if self.envelope else []
+        for name, items in self.arrays.items():
+            if not items:
+                continue
+            if items[0].group is None:
+                parts.append(b'"' + name.encode() + b'":[' + b",".join(i.data for i in items) + b"]")
+            else:
+                parts.append(b'"' + name.encode() + b'":[' + b",".join(_group_elements(items)) + b"]")
         return b"{" + b",".join(parts) + b"}"
 
     def items(self) -> list[Item]:
         return [item for items in self.arrays.values() for item in items]
 
+    def indexed(self) -> dict[tuple[str, int], Item]:
+        """Objects by (array, index in that array as sent): what an API's errors[] name, where it names them."""
+        return {(name, i): item for name, items in self.arrays.items() if items and items[0].group is None
+                for i, item in enumerate(items)}
+
     def part(self, items: list[Item]) -> Batch:
         """A batch of the same request key with some of these objects (to resend half of one)."""
-        out = Batch(self.key, self.url, self.method, self.envelope, self.kind)
+        out = Batch(self.key, self.url, self.method, self.envelope, self.endpoint)
+        out.once = self.once
         for item in items:
             out.add(item)
         return out
 
 
-class Batcher:
-    def __init__(self, options: Options):
-        self.options = options
-        self.open: dict[tuple, Batch] = {}
-        self._envelopes: dict[Any, bytes] = {}
+def _group_elements(items: list[Item]) -> list[bytes]:
+    """The group elements of a group array: members of equal groups together, in the order they came."""
+    groups: dict[bytes, tuple[Group, dict[str, list[bytes]]]] = {}
+    for item in items:
+        group = item.group
+        assert group is not None
+        found = groups.get(group.identity)
+        if found is None:
+            found = groups[group.identity] = (group, {m: [] for m in group.lists})
+        else:
+            for m in group.lists:
+                found[1].setdefault(m, [])
+        found[1].setdefault(item.member or "", []).append(item.data)
+    out = []
+    for group, members in groups.values():
+        parts = [group.fields] if group.fields else []
+        parts += [b'"' + m.encode() + b'":[' + b",".join(values) + b"]" for m, values in members.items()]
+        out.append(b"{" + b",".join(parts) + b"}")
+    return out
 
-    def prepare(self, request: Any, url: str | None = None) -> tuple[str, str, bytes, str, list]:
-        """A translated request cut into what makes its request key and its encoded objects (name, object,
-        bytes); `url` in place of the request's. Raises Unsendable."""
+
+class Batcher:
+    def __init__(self, options: Options, target: Target | None):
+        self.options, self.target = options, target
+        self.open: dict[tuple, Batch] = {}
+        #: objects a later state of the same member replaced in their batch: what they said is sent, updated;
+        #: the caller tells the ledger they are delivered
+        self.superseded: list[Item] = []
+        self._seq = 0
+        self._endpoints: dict[tuple[str, str], tuple[Endpoint, dict[str, str]] | None] = {}
+
+    def endpoint(self, method: str, url: str) -> tuple[Endpoint, dict[str, str]] | None:
+        key = (method, url)
+        if key not in self._endpoints:
+            if len(self._endpoints) > 10_000:
+                self._endpoints.clear()
+            self._endpoints[key] = self.target.endpoint_for(method, urlsplit(url).path) if self.target else None
+        return self._endpoints[key]
+
+    def prepare(self, request: Any, url: str | None = None) -> Prepared:
+        """A translated request cut into its request key and its encoded objects; `url` in place of the
+        request's. Raises Unsendable."""
         if type(request) is not dict or type(request.get("url")) is not str:
             raise Unsendable(f"the translator returned {_kind(request)} where a request (method, url, body) "
                              "belongs")
@@ -102,95 +201,158 @@ class Batcher:
         url = url or request["url"]
         if type(body) is not dict or type(method) is not str:
             raise Unsendable(f"the request to {url} has {_kind(body)} for a body; a body is a JSON object")
-        if _DELETE.isdisjoint(body):
-            kind, names = "track", _TRACK
-        else:
-            kind, names = "delete", _DELETE
-        objects: list[tuple[str, Any, bytes]] = []
-        envelope: dict[str, Any] | None = None
+        method = method.upper()
+        once = request.get("once")
+        when = _seconds(request.get("time"))
+        found = self.endpoint(method, url)
+        endpoint = found[0] if found else None
+        rule = endpoint.batch if endpoint else None
+        if rule is None or not rule.merges:
+            return Prepared(url, method, b"", endpoint, [(ALONE, body, self._encode(body, url), None, None)],
+                            once if isinstance(once, str) else None, when)
+        if rule.into is not None:
+            method, url, body = _into(endpoint, found[1], url, body)
+            moved = self.endpoint(method, url)
+            endpoint = moved[0] if moved else endpoint
+        merged = set(rule.arrays) | set(rule.groups)
+        objects: list[tuple[str, Any, bytes, Group | None, str | None]] = []
+        envelope: dict[str, Any] = {}
         largest = 0
-        dumps, fast = jsonio.dumps, jsonio.fast_dumps
         for key, value in body.items():
-            if key not in names:
-                if envelope is None:
-                    envelope = {}
+            if key not in merged:
                 envelope[key] = value
-            elif type(value) is list:
-                for obj in value:
-                    try:
-                        data = fast(obj)  # orjson when it can, and the object holds no null (NaN would be one)
-                    except TypeError:
-                        data = None
-                    if data is None or b"null" in data:
-                        try:
-                            data = dumps(obj)
-                        except jsonio.Unencodable as e:
-                            raise Unsendable(f"an object of {key} cannot be sent: {e}") from None
-                    objects.append((key, obj, data))
-                    if len(data) > largest:
-                        largest = len(data)
-            elif value is not None:
+                continue
+            if value is None:
+                continue
+            if type(value) is not list:
                 raise Unsendable(f"the request to {url} has {_kind(value)} for {key}; it must be a list")
+            group = rule.groups.get(key)
+            for obj in value:
+                if group is None:
+                    data = self._object(obj, key)
+                    objects.append((key, obj, data, None, None))
+                    largest = max(largest, len(data))
+                    continue
+                if type(obj) is not dict:
+                    raise Unsendable(f"an element of {key} is {_kind(obj)}; it must be an object")
+                fields = {k: v for k, v in obj.items() if k not in group.members}
+                lists = tuple(m for m in group.members if m in obj)
+                identity = jsonio.dumps({k: fields[k] for k in sorted(fields)})
+                info = Group(identity, identity[1:-1] if fields else b"", lists)
+                for member in lists:
+                    values = obj[member]
+                    for v in values if type(values) is list else [values]:
+                        data = self._object(v, f"{key}.{member}")
+                        objects.append((key, v, data, info, member))
+                        largest = max(largest, len(data))
         env = b""
-        if envelope and not objects and _TRACK.isdisjoint(body) and _DELETE.isdisjoint(body):
-            # a body with none of the arrays the batcher merges: sent alone, as it is, rather than not at all
-            try:
-                data = dumps(body)
-            except jsonio.Unencodable as e:
-                raise Unsendable(f"the request to {url} cannot be sent: {e}") from None
-            if len(data) > self.options.max_body:
-                raise Unsendable(f"the request to {url} is {len(data):,} bytes: larger than Braze takes "
-                                 f"({self.options.max_body:,} bytes)", refused=True)
-            return url, method, b"", "alone", [("", body, data)]
         if envelope:
             try:
                 env = jsonio.dumps(envelope)[1:-1]
             except jsonio.Unencodable as e:
                 raise Unsendable(f"the request to {url} cannot be sent: {e}") from None
-        limit = self.options.max_body - 2 - len(env) - 1
-        if largest + 20 > limit:  # look closer: the array's name counts too
-            for name, _, data in objects:
-                if len(data) + len(name) + 5 > limit:
-                    raise Unsendable(f"an object of {name} is {len(data):,} bytes: larger than Braze takes in a "
-                                     f"request ({self.options.max_body:,} bytes)", refused=True)
-        return url, method, env, kind, objects
+        limit = self.max_body - 2 - len(env) - 1
+        if largest + 40 > limit:  # look closer: the array's name counts too
+            for name, _, data, _, _ in objects:
+                if len(data) + len(name) + 40 > limit:
+                    raise Unsendable(f"an object of {name} is {len(data):,} bytes: larger than {self.who} takes in "
+                                     f"a request ({self.max_body:,} bytes)", refused=True)
+        return Prepared(url, method, env, endpoint, objects, once if isinstance(once, str) else None, when)
 
-    def add(self, prepared: tuple, owner: Line) -> list[Batch]:
+    @property
+    def who(self) -> str:
+        return self.target.name if self.target else "the API"
+
+    @property
+    def max_body(self) -> int:
+        if self.options.max_body is not None:
+            return self.options.max_body
+        return (self.target.max_body_bytes if self.target else None) or (1 << 62)
+
+    def _encode(self, body: Any, url: str) -> bytes:
+        try:
+            data = jsonio.dumps(body)
+        except jsonio.Unencodable as e:
+            raise Unsendable(f"the request to {url} cannot be sent: {e}") from None
+        if len(data) > self.max_body:
+            raise Unsendable(f"the request to {url} is {len(data):,} bytes: larger than {self.who} takes "
+                             f"({self.max_body:,} bytes)", refused=True)
+        return data
+
+    @staticmethod
+    def _object(obj: Any, where: str) -> bytes:
+        try:
+            data = jsonio.fast_dumps(obj)  # orjson when it can, and the object holds no null (NaN would be one)
+        except TypeError:
+            data = None
+        if data is None or b"null" in data:
+            try:
+                data = jsonio.dumps(obj)
+            except jsonio.Unencodable as e:
+                raise Unsendable(f"an object of {where} cannot be sent: {e}") from None
+        return data
+
+    def add(self, prepared: Prepared, owner: Line) -> list[Batch]:
         """Add a prepared request's objects to open batches; the batches that filled up."""
-        url, method, env, kind, objects = prepared
+        p = prepared
         full: list[Batch] = []
-        if kind == "alone":
-            batch = Batch((url, method, id(owner)), url, method, env, kind)
-            batch.add(Item("", objects[0][1], objects[0][2], owner))
+        if p.alone:
+            batch = Batch((p.url, p.method, id(owner), self._seq), p.url, p.method, b"", p.endpoint)
+            batch.once = p.once
+            self._seq += 1
+            batch.add(Item(ALONE, p.objects[0][1], p.objects[0][2], owner))
             owner.waiting += 1
             owner.objects += 1
             return [batch]
-        key = (url, method, env)
+        rule = p.endpoint.batch  # type: ignore[union-attr]
         open_ = self.open
-        batch = open_.get(key) if kind == "track" else None
-        for name, obj, data in objects:
-            if kind == "delete":  # Braze takes one kind of id per /users/delete request
-                key = (url, method, env, name)
+        key = (p.url, p.method, p.envelope)
+        batch = open_.get(key)
+        for name, obj, data, group, member in p.objects:
+            if rule.one_array:  # one kind of array per request
+                key = (p.url, p.method, p.envelope, name)
                 batch = open_.get(key)
-            item = Item(name, obj, data, owner)
+            self._seq += 1
+            item = Item(name, obj, data, owner, group, member, p.time, self._seq)
             if batch is None or not self._room(batch, item):
                 if batch is not None:
                     full.append(batch)
-                batch = open_[key] = Batch(key, url, method, env, kind)
+                batch = open_[key] = Batch(key, p.url, p.method, p.envelope, p.endpoint)
+            owner.waiting += 1
+            owner.objects += 1
+            if group is not None and rule.groups[name].latest_wins and not self._latest(batch, item):
+                continue
             batch.add(item)
-        owner.waiting += len(objects)
-        owner.objects += len(objects)
         return full
 
     def _room(self, batch: Batch, item: Item) -> bool:
-        if batch.size + batch.grows_by(item) > self.options.max_body:
+        if batch.size + batch.grows_by(item) > self.max_body:
             return False
-        if batch.kind == "delete":
-            return batch.count < self.options.ids_per_delete
-        if self.options.max_objects is not None and batch.count >= self.options.max_objects:
+        rule = batch.endpoint.batch  # type: ignore[union-attr]
+        total = _least(rule.total, self.options.max_objects)
+        if total is not None and batch.count >= total:
             return False
+        per_array = _least(rule.per_array, self.options.batch_size)
+        if per_array is None:
+            return True
         items = batch.arrays.get(item.name)
-        return items is None or len(items) < self.options.objects_per_array
+        return items is None or len(items) < per_array
+
+    def _latest(self, batch: Batch, item: Item) -> bool:
+        """Keep one state per group member in a batch, the latest (by time, then by arrival); False when the
+        new item is the older one. What is replaced goes to `superseded`."""
+        if batch.latest is None:
+            batch.latest = {}
+        key = (item.name, item.member, item.data)
+        other = batch.latest.get(key)
+        if other is not None:
+            if _older(item, other):
+                self.superseded.append(item)
+                return False
+            batch.remove(other)
+            self.superseded.append(other)
+        batch.latest[key] = item
+        return True
 
     def due(self, now: float, linger: float) -> list[Batch]:
         """The open batches that have waited `linger` seconds."""
@@ -211,6 +373,45 @@ class Batcher:
         out = list(self.open.values())
         self.open.clear()
         return out
+
+
+def _into(endpoint: Endpoint, params: dict[str, str], url: str, body: dict) -> tuple[str, str, dict]:
+    """A single-item request as part of a request to its collection: the path parameter moves into the items."""
+    into = endpoint.batch.into
+    assert into is not None
+    method, _, path = into.endpoint.partition(" ")
+    split = urlsplit(url)
+    prefix = split.path[: len(split.path) - len(endpoint.url_path(params))]
+    rest = {k: v for k, v in params.items() if k != into.param}
+    new_url = f"{split.scheme}://{split.netloc}{prefix}{Endpoint(method, path, endpoint.body).url_path(rest)}"
+    value = unquote(params[into.param])
+    moved = {k: [{into.item_field: value, **o} if isinstance(o, dict) else o for o in v]
+             if k in endpoint.batch.arrays and isinstance(v, list) else v for k, v in body.items()}
+    return method, new_url, moved
+
+
+def _least(*limits: int | None) -> int | None:
+    given = [x for x in limits if x is not None]
+    return min(given) if given else None
+
+
+def _older(a: Item, b: Item) -> bool:
+    """Whether `a` says something older than `b` (an unknown time is older than any known one)."""
+    ta = a.time if a.time is not None else float("-inf")
+    tb = b.time if b.time is not None else float("-inf")
+    return (ta, a.seq) < (tb, b.seq)
+
+
+def _seconds(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    from ..runtime import parse_time
+
+    t = parse_time(value)
+    try:
+        return t.timestamp()
+    except (AttributeError, OverflowError, ValueError):
+        return None
 
 
 def _kind(value: Any) -> str:

@@ -11,15 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..targets.braze import TARGET
-
 log = logging.getLogger("mapspec.run")
-
-#: Braze's limits, from the target schema (the one place they are written down)
-BRAZE: dict[str, Any] = TARGET.delivery
-
-ARRAYS = ("attributes", "events", "purchases")
-DELETE_KEYS = ("external_ids", "braze_ids", "user_aliases")
 
 
 class Fatal(Exception):
@@ -32,12 +24,15 @@ class Fatal(Exception):
 
 @dataclass
 class Options:
-    objects_per_array: int = BRAZE["objects_per_array"]
-    max_objects: int | None = None  # "50 combined" contracts: at most this many objects per request
-    ids_per_delete: int = BRAZE["ids_per_delete"]
-    max_body: int = BRAZE["max_body"]  # bytes per request body: larger ones are split before they are sent
+    """How a run sends. The limits of each endpoint (objects per array and per request, bytes per body, rate)
+    come from the target description; these can only make them tighter."""
+
+    batch_size: int | None = None  # objects per array and request, at most (None: the target's)
+    max_objects: int | None = None  # objects per request in all ("50 combined" contracts); None: the target's
+    max_body: int | None = None  # bytes per request body (None: the target's); larger ones are split first
     in_flight: int = 8
-    rate: tuple[int, float] = BRAZE["rate_limit"]  # requests per seconds
+    rate: tuple[int, float] | None = None  # requests per seconds over every endpoint together, besides each
+    #                                        endpoint's own limit from the target
     retry_deadline: float = 300.0  # seconds a batch may keep being retried
     backoff_base: float = 0.25
     backoff_max: float = 20.0
@@ -69,14 +64,24 @@ def key_problem(key: str) -> str | None:
 
 
 class Secret:
-    """The API key, and the one function that takes it out of anything shown or written."""
+    """The keys of a run (and the secret values of the bodies it sends), and the one function that takes
+    them out of anything shown or written."""
 
     MASK = "[REDACTED]"
 
-    def __init__(self, key: str | None):
+    def __init__(self, key: str | None, *others: str | None):
         self.key = key or None
-        forms = {key, json.dumps(key)[1:-1]} if key else set()
-        self._forms = sorted((f for f in forms if f), key=len, reverse=True)
+        self._forms: list[str] = []
+        for value in (key, *others):
+            self.add(value)
+
+    def add(self, value: Any) -> None:
+        """One more value never to show (its JSON-escaped form too)."""
+        if not isinstance(value, str) or not value:
+            return
+        forms = {value, json.dumps(value)[1:-1]} - set(self._forms)
+        if forms:
+            self._forms = sorted({*self._forms, *forms}, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for form in self._forms:

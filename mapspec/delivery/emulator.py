@@ -1,6 +1,7 @@
-"""A local Braze REST API for development and tests: /users/track and /users/delete on loopback, with
-Braze's validation messages, its 201/202/400/401/411/413/429 answers, an exact rate window with its headers,
-seeded fault injection (429, 5xx, dropped connections, slow answers) and a record of what it accepted.
+"""A local Braze REST API for development and tests: every endpoint of the target description on loopback,
+with the validation and answers the description gives (Braze's messages where they are known), its
+201/202/400/401/411/413/429 answers, exact rate windows with their headers, seeded fault injection (429, 5xx,
+dropped connections, slow answers), a record of what it accepted and a log of the requests it answered.
 
     mapspec emulator --port 8765 --faults "429=0.1,5xx=0.05,drop=0.01,seed=7"
     BRAZE_REST_API_KEY=test mapspec run --endpoint http://127.0.0.1:8765 events.ndjson
@@ -21,15 +22,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ..targets.braze import TARGET
+from ..targets import Target, bundled
 from .common import RateWindow
-from .validation import IDENTIFIER_ERROR, IDENTIFIERS, MAX_DELETE_IDS, MAX_OBJECTS, answer, validate_track
+from .validation import answer
 
-MAX_BODY = TARGET.delivery["max_body"]
 DRAIN_LIMIT = 64 * 1024 * 1024  # bytes of an oversized body read (and dropped) so that the client hears the 413
 
-__all__ = ["IDENTIFIER_ERROR", "IDENTIFIERS", "MAX_BODY", "MAX_DELETE_IDS", "MAX_OBJECTS", "Emulator", "Faults",
-           "Record", "validate_track"]
+__all__ = ["Emulator", "Faults", "Record"]
 
 
 @dataclass
@@ -72,20 +71,48 @@ class Faults:
 
 @dataclass
 class Record:
-    """What the emulator accepted (objects Braze would process) and how many answers of each status."""
+    """What the emulator accepted (objects the API would process, by endpoint and array), how many answers of
+    each status, and a log of the requests it answered (the latest `LOG` of them)."""
 
-    attributes: list[dict] = field(default_factory=list)
-    events: list[dict] = field(default_factory=list)
-    purchases: list[dict] = field(default_factory=list)
-    deleted: list[Any] = field(default_factory=list)
+    accepted: dict[str, dict[str, list]] = field(default_factory=dict)
     statuses: dict[int, int] = field(default_factory=dict)
     dropped: int = 0
     requests: int = 0
+    log: list[dict] = field(default_factory=list)
+
+    LOG = 1000
+
+    def objects(self, array: str) -> list:
+        """Every accepted object of arrays of that name (`attributes`, `external_ids`...), whatever the endpoint."""
+        return [obj for arrays in self.accepted.values() for obj in arrays.get(array, ())]
+
+    def __getattr__(self, name: str) -> list:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.objects(name)
+
+    def add(self, endpoint: str, accepted: dict[str, list]) -> None:
+        arrays = self.accepted.setdefault(endpoint, {})
+        for array, objs in accepted.items():
+            arrays.setdefault(array, []).extend(objs)
+
+    def note(self, entry: dict) -> None:
+        self.log.append(entry)
+        if len(self.log) > self.LOG:
+            del self.log[: len(self.log) - self.LOG]
 
     def summary(self) -> dict[str, Any]:
-        return {"attributes": len(self.attributes), "events": len(self.events), "purchases": len(self.purchases),
-                "deleted": len(self.deleted), "requests": self.requests, "dropped": self.dropped,
+        counts: dict[str, int] = {}
+        for arrays in self.accepted.values():
+            for array, objs in arrays.items():
+                counts[array or "bodies"] = counts.get(array or "bodies", 0) + len(objs)
+        return {**counts, "requests": self.requests, "dropped": self.dropped,
                 "statuses": {str(k): v for k, v in sorted(self.statuses.items())}}
+
+    def as_json(self) -> dict[str, Any]:
+        names = {a for arrays in self.accepted.values() for a in arrays if a}
+        return {"summary": self.summary(), "accepted": self.accepted, **{n: self.objects(n) for n in sorted(names)},
+                "log": self.log}
 
 
 class _Refuse(Exception):
@@ -128,14 +155,16 @@ class Emulator:
     """The server; use as a context manager in tests (`with Emulator() as emu: emu.url ...`)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
-                 faults: Faults | None = None, rate: tuple[int, float] = TARGET.delivery["rate_limit"],
-                 max_body: int = MAX_BODY, read_timeout: float = 30.0):
+                 faults: Faults | None = None, rate: tuple[int, float] | None = None,
+                 max_body: int | None = None, read_timeout: float = 30.0, target: Target | None = None):
+        self.target = target or bundled("braze")
         self.api_key = api_key
-        self.max_body = max_body
+        self.max_body = max_body or self.target.max_body_bytes or (1 << 30)
         self.faults = faults or Faults()
         self.random = random.Random(self.faults.seed)
         self.random_lock = threading.Lock()
-        self.window = RateWindow(*rate)
+        self.rate = rate  # one window for every endpoint; None: each endpoint's rate limit from the target
+        self.windows: dict[str, RateWindow] = {}
         self.window_lock = threading.Lock()
         self.record = Record()
         self.record_lock = threading.Lock()
@@ -157,15 +186,15 @@ class Emulator:
             def do_GET(self):
                 if self.path == "/_emulator/record":
                     with emulator.record_lock:
-                        data = {"summary": emulator.record.summary(), "attributes": emulator.record.attributes,
-                                "events": emulator.record.events, "purchases": emulator.record.purchases,
-                                "deleted": emulator.record.deleted}
+                        data = emulator.record.as_json()
                     self.reply(200, data)
                 else:
                     self.reply(404, {"message": "not found"})
 
             def do_POST(self):
                 emulator.handle(self)
+
+            do_PUT = do_PATCH = do_DELETE = do_POST
 
             def reply(self, status: int, data: dict, headers: dict | None = None, close: bool = False):
                 payload = json.dumps(data).encode()
@@ -272,15 +301,21 @@ class Emulator:
         except _Refuse as e:
             h.reply(e.status, {"message": e.message}, close=True)
             return
-        auth = h.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or not auth[7:] or (self.api_key is not None and auth[7:] != self.api_key):
+        path = h.path.split("?", 1)[0]
+        found = self.target.endpoint_for(h.command, path)
+        if found is None:
+            h.reply(404, {"message": "invalid URL"})
+            return
+        endpoint = found[0]
+        if not self.authorized(h, endpoint):
             h.reply(401, {"message": "Invalid API Key"})
             return
         now = time.monotonic()
+        window = self.window_for(endpoint)
         with self.window_lock:
-            allowed, remaining, reset = self.window.take(now)
+            allowed, remaining, reset = window.take(now)
         wall = time.time()
-        limit_headers = {"X-RateLimit-Limit": str(self.window.limit), "X-RateLimit-Remaining": str(remaining),
+        limit_headers = {"X-RateLimit-Limit": str(window.limit), "X-RateLimit-Remaining": str(remaining),
                          "X-RateLimit-Reset": f"{wall + (reset - now):.3f}"}
         if not allowed or roll < f.drop + f.rate_limited:
             limit_headers["X-RateLimit-Remaining"] = "0"
@@ -297,21 +332,41 @@ class Emulator:
             h.reply(400, {"message": "Invalid JSON"}, limit_headers)
             return
         try:
-            status, reply, accepted = answer(h.path, body)
+            status, reply, accepted = answer(self.target, h.command, path, body)
         except Exception as e:  # noqa: BLE001 - a bug of the emulator: said in one line, answered 500
             print(f"mapspec emulator: error validating a body for {h.path}: {type(e).__name__}: {e}",
                   file=sys.stderr)
             h.reply(500, {"message": "Internal Server Error"}, limit_headers)
             return
         with self.record_lock:
-            for array, objs in accepted.items():
-                if array in ("attributes", "events", "purchases"):
-                    getattr(self.record, array).extend(objs)
-                else:
-                    self.record.deleted.extend(objs)
+            self.record.add(endpoint.key, accepted)
+            self.record.note({"endpoint": endpoint.key, "url": h.path, "status": status,
+                              "objects": sum(len(v) for v in accepted.values()), "reply": reply})
         if f.slow and self.draw() < f.slow:  # processed, and the answer late: a client may give up and resend
             time.sleep(f.slow_seconds)
         h.reply(status, reply, limit_headers)
+
+    def authorized(self, h, endpoint) -> bool:
+        """The endpoint's credentials, as the target describes them: a header must hold the key (any non-empty
+        key, when the emulator was given none); a key that travels in the body is not checked."""
+        credential = self.target.credentials.get(endpoint.credentials) if endpoint.credentials else None
+        if credential is None or not credential.header:
+            return True
+        value = h.headers.get(credential.header, "")
+        prefix, _, suffix = credential.format.partition("{key}")
+        if not (value.startswith(prefix) and value.endswith(suffix)) or len(value) <= len(prefix) + len(suffix):
+            return False
+        key = value[len(prefix): len(value) - len(suffix)]
+        return self.api_key is None or key == self.api_key
+
+    def window_for(self, endpoint) -> RateWindow:
+        rate = self.rate if self.rate is not None else (
+            (endpoint.rate.requests, endpoint.rate.seconds) if endpoint.rate is not None else (1 << 30, 1.0))
+        name = "" if self.rate is not None or endpoint.rate is None else endpoint.rate.name
+        window = self.windows.get(name)
+        if window is None:
+            window = self.windows[name] = RateWindow(*rate) if name or self.rate else RateWindow(1 << 20, 1.0)
+        return window
 
     def start(self) -> Emulator:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -18,6 +18,8 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from .. import jsonio
+from ..syntax.document import DEFAULT_TARGET
+from ..targets import Target, bundled
 from .batching import Batch, Batcher, Item, Unsendable
 from .common import Fatal, Options, RedactingFilter, Secret, key_problem, log, url_problem
 from .ledger import FAILED, INVALID, REFUSED, REJECTED, SKIPPED, Account, Checkpoint, DeadLetters, Ledger
@@ -32,16 +34,19 @@ SLICE = 256  # lines handled between two looks at the rest of the loop (answers,
 class Job:
     translate: Callable[[dict], list]
     inputs: list[str]
-    key: str | None
+    key: str | None  # the key of the target's first credential (Braze: the REST API key)
     options: Options = field(default_factory=Options)
     dead_letter: str | None = None
     checkpoint: str | None = None
-    state: str | None = None  # --skip-unchanged store
+    state: str | None = None  # the state store: --skip-unchanged values, requests sent once per key
+    skip_unchanged: bool = False
     endpoint: str | None = None  # replaces the scheme and host of every request's URL
     out: IO[bytes] | None = None  # dry run: where batched requests go (nothing is sent, no checkpoint written)
     progress: IO[str] | None = None
     transport: Any = None  # an httpx transport, for tests
     stdin_name: str | None = None  # what stdin is called in the checkpoint and dead letters
+    target: Target | None = None  # what the requests go to (default: the translator's target)
+    keys: dict[str, str] = field(default_factory=dict)  # the keys of the target's other credentials, by name
 
 
 @dataclass
@@ -84,15 +89,14 @@ class Run:
     def __init__(self, job: Job):
         self.job, self.options = job, job.options
         self.dry = job.out is not None
-        if not self.dry:
-            problem = "there is none" if not job.key else key_problem(job.key)
-            if problem:
-                raise Fatal(f"the Braze REST API key cannot be used: {problem}")
+        # what the requests go to: the job's, else the translator's, else the default target of mappings
+        self.target = job.target or getattr(job.translate, "target", None) or bundled(DEFAULT_TARGET)
+        self.keys = self.credentials() if not self.dry else {}
         if job.endpoint:
             problem = url_problem(job.endpoint)
             if problem:
                 raise Fatal(f"--endpoint {job.endpoint!r} cannot be used: {problem}")
-        self.secret = Secret(job.key)
+        self.secret = Secret(job.key, *self.keys.values())
         self.sources = sources(job)
         self.account = Account(dry=self.dry)
         self.checkpoint = Checkpoint(job.checkpoint, self.sources, self.options.max_line_bytes, write=not self.dry)
@@ -104,17 +108,49 @@ class Run:
         self.dead = DeadLetters(job.dead_letter, self.secret, keep)
         # lines that may wait behind one whose batch is still filling (a rare kind: deletes) before that batch
         # goes anyway: about what is in flight, so that a resume sends little twice, and few batches go part-full
-        self.window = max(256, 4 * self.options.in_flight * self.options.objects_per_array)
+        self.window = max(256, 4 * self.options.in_flight * (self.options.batch_size or 75))
         self.ledger = Ledger(self.sources, self.account, self.dead, self.checkpoint, self.options.max_line_bytes,
                              save_lines=self.window, dead_letter_path=job.dead_letter)
-        self.batcher = Batcher(self.options)
-        self.store = AttributeStore(job.state) if job.state else None
+        self.batcher = Batcher(self.options, self.target)
+        self.store = AttributeStore(job.state) if job.state and job.skip_unchanged else None
+        self.once_sent: set[str] = set()  # keys of requests sent at most once, seen in this run
         self.urls: dict[str, str] = {}
         self.client = None
         self.sender: Sender | None = None
         from .. import Rejected
 
         self.Rejected = Rejected
+
+    def credentials(self) -> dict[str, str]:
+        """The key of every credential the mapping's endpoints use; Fatal when one it needs is missing or cannot
+        be sent. The first credential's key is the job's `key` (`--api-key-file` or its environment variable)."""
+        job, target = self.job, self.target
+        if target is None or not target.credentials:
+            problem = "there is none" if not job.key else key_problem(job.key)
+            if problem:
+                raise Fatal(f"the API key cannot be used: {problem}")
+            return {}
+        first = next(iter(target.credentials))
+        used = getattr(job.translate, "endpoints", None)
+        names = {target.endpoints[k].credentials for k in used if k in target.endpoints} if used is not None \
+            else {first}
+        keys: dict[str, str] = {}
+        for name, credential in target.credentials.items():
+            value = job.key if name == first else job.keys.get(name) or (
+                os.environ.get(credential.env) if credential.env else None)
+            if name not in names and not value:
+                continue
+            what = credential.description.split(",")[0] if credential.description else f"the {name} key"
+            if not value:
+                if credential.optional or name not in names:
+                    continue
+                where = f"{credential.env}" + (" or --api-key-file" if name == first else "")
+                raise Fatal(f"{what}: there is none; give it in {where} (or use --dry-run)")
+            problem = key_problem(value)
+            if problem:
+                raise Fatal(f"{what} cannot be used: {problem}")
+            keys[name] = value
+        return keys
 
     # ------------------------------------------------------------------ one line
 
@@ -148,8 +184,11 @@ class Run:
             requests = self.job.translate(event)
         except self.Rejected as e:
             ledger.dead_letter(line, f"rejected: {e}")
-            ledger.decide(line, REJECTED)
-            return None
+            if not e.requests:
+                ledger.decide(line, REJECTED)
+                return None
+            line.fate = REJECTED  # a rule rejected it, others send: the requests go, the line is dead-lettered
+            requests = e.requests
         except Exception as e:  # noqa: BLE001 - the last line of defence: a broken event must not stop the stream
             log.debug("the translator failed on line %d", line.number, exc_info=True)
             ledger.dead_letter(line, f"the translator failed on this event: {type(e).__name__}: {e}")
@@ -164,14 +203,34 @@ class Run:
             ledger.dead_letter(line, f"cannot be sent: {e}")
             ledger.decide(line, REFUSED if e.refused else FAILED)
             return None
-        if self.store is not None:
+        if self.job.skip_unchanged and self.store is not None:
             prepared = [self.store.trim_prepared(p, self.account) for p in prepared]
         full: list[Batch] = []
+        batcher = self.batcher
         for p in prepared:
-            full += self.batcher.add(p, line)
+            if p.once is not None:
+                key = f"{p.method} {p.url}\n{p.once}"
+                if key in self.once_sent or self.state().was_sent(key):
+                    continue  # sent already (by this run or an earlier one): not again
+                self.once_sent.add(key)
+                p.once = key
+            full += batcher.add(p, line)
+        if batcher.superseded:  # a later state of the same member took their place: delivered as that
+            done = ledger.object_done
+            for item in batcher.superseded:
+                item.done = True
+                done(item.owner)
+            batcher.superseded.clear()
         if line.objects == 0:  # nothing to send
-            ledger.decide(line)
+            ledger.decide(line, line.fate if line.fate == REJECTED else None)
         return full
+
+    def state(self) -> AttributeStore:
+        """The state store (opened when first needed: --skip-unchanged, or a request sent once per key)."""
+        if self.store is None:
+            self.store = AttributeStore(self.job.state) if self.job.state and not self.dry \
+                else AttributeStore(":memory:")
+        return self.store
 
     def url(self, request: Any) -> str | None:
         """The URL a request goes to (--endpoint in place of its scheme and host); Fatal for one that cannot be."""
@@ -193,7 +252,10 @@ class Run:
 
     async def emit(self, batch: Batch) -> None:
         if self.sender is not None:
-            await self.sender.submit(batch)
+            if batch.once is not None:  # what comes after it may need it (a cohort before its users): sent first
+                await self.sender.send_now(batch)
+            else:
+                await self.sender.submit(batch)
             return
         out = self.job.out
         out.write(b'{"method":' + jsonio.dumps(batch.method) + b',"url":' + jsonio.dumps(batch.url)
@@ -205,8 +267,12 @@ class Run:
             done(item.owner)
 
     def delivered(self, batch: Batch, items: list[Item]) -> None:
-        if self.store is not None and batch.kind == "track":
-            self.store.remember([item.obj for item in items if item.name == "attributes"])
+        if batch.once is not None:
+            self.state().sent(batch.once)
+        if self.job.skip_unchanged and self.store is not None and batch.endpoint is not None:
+            identity = batch.endpoint.batch.identity
+            for name, ids in identity.items():
+                self.store.remember([item.obj for item in items if item.name == name], ids)
 
     # ------------------------------------------------------------------ the loop
 
@@ -218,7 +284,7 @@ class Run:
             self.client = httpx.AsyncClient(transport=job.transport, http2=False,
                                             limits=httpx.Limits(max_connections=options.in_flight * 2))
             self.sender = Sender(self.client, self.secret, options, ledger, self.account, self.checkpoint,
-                                 self.delivered)
+                                 self.delivered, self.target, {**self.keys, **self._first_key()})
         sources, checkpoint, limit = self.sources, self.checkpoint, options.max_line_bytes
 
         def produce():
@@ -290,6 +356,11 @@ class Run:
                 if self.store is not None:
                     self.store.close()
         return self.outcome()
+
+    def _first_key(self) -> dict[str, str]:
+        if self.target is None or not self.target.credentials or not self.job.key:
+            return {}
+        return {next(iter(self.target.credentials)): self.job.key}
 
     def outcome(self, pending: int = 0) -> Outcome:
         resumed = [(s.name, p.line) for s, p in zip(self.sources, self.ledger.start, strict=True) if p.line]

@@ -12,8 +12,11 @@ import email.utils
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
+from .. import jsonio
+from ..targets import Target
 from .batching import Batch, Item
 from .common import Fatal, Options, RateWindow, Secret, log
 from .ledger import EXPIRED, FAILED, REFUSED, Account, Checkpoint, Ledger
@@ -76,11 +79,18 @@ def _number(text: str) -> float | None:
 
 
 class Sender:
+    """Sends batches as the target describes each endpoint: its credentials (a header, or a field of the body),
+    its rate limit (buckets shared between endpoints), and how its answers name refused objects."""
+
     def __init__(self, client, secret: Secret, options: Options, ledger: Ledger, account: Account,
-                 checkpoint: Checkpoint, on_delivered: Callable[[Batch, list[Item]], None] | None = None):
+                 checkpoint: Checkpoint, on_delivered: Callable[[Batch, list[Item]], None] | None = None,
+                 target: Target | None = None, keys: dict[str, str] | None = None):
         self.client, self.secret, self.options = client, secret, options
         self.ledger, self.account, self.checkpoint = ledger, account, checkpoint
-        self.limiter = RateLimiter(*options.rate)
+        self.target = target
+        self.keys = dict(keys or {})  # credential name -> key
+        self.limiter = RateLimiter(*options.rate) if options.rate else None  # every endpoint together
+        self.limiters: dict[str, RateLimiter] = {}  # per rate bucket of the target
         self.slots = asyncio.Semaphore(options.in_flight)
         self.tasks: set[asyncio.Task] = set()
         self.fatal: Fatal | None = None
@@ -88,7 +98,7 @@ class Sender:
         self.random = random.Random(options.seed)
         self.on_delivered = on_delivered
         self.in_flight = 0
-        self.headers = {"Authorization": f"Bearer {secret.key}", "Content-Type": "application/json"}
+        self._headers: dict[str | None, dict[str, str]] = {}
         # objects sent again that the previous run may have sent: lines up to its mark
         self.sent_before = ledger.sent_before
         self.twice = 0
@@ -108,8 +118,18 @@ class Sender:
                               if (item.owner.input, item.owner.number) <= self.sent_before)
         self.in_flight += 1
         task = asyncio.create_task(self._run(batch))
+        task.batch = batch  # type: ignore[attr-defined]
         self.tasks.add(task)
         task.add_done_callback(self._done)
+
+    async def send_now(self, batch: Batch) -> None:
+        """Send a batch and wait until it is finished (a request others depend on, such as a cohort's
+        creation before its users)."""
+        await self.submit(batch)
+        task = next((t for t in self.tasks if getattr(t, "batch", None) is batch), None)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+        self.check()
 
     def _done(self, task: asyncio.Task) -> None:
         self.tasks.discard(task)
@@ -133,7 +153,7 @@ class Sender:
         except Exception as e:  # noqa: BLE001 - nothing may vanish: the objects go to the dead-letter file
             log.error("sending %d objects to %s failed unexpectedly: %s: %s", batch.count, batch.url,
                       type(e).__name__, e, exc_info=True)
-            self._finish(batch.items(), (FAILED, f"internal error while sending: {type(e).__name__}: {e}"))
+            self._finish(batch.items(), (FAILED, f"internal error while sending: {type(e).__name__}: {e}"), batch)
         finally:
             self.in_flight -= 1
             self.slots.release()
@@ -149,7 +169,7 @@ class Sender:
             task.cancel()
         await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
-    def _finish(self, items: list[Item], problem: tuple[str, str] | None) -> None:
+    def _finish(self, items: list[Item], problem: tuple[str, str] | None, batch: Batch | None = None) -> None:
         """Tell the ledger what became of these objects (each object once, whatever else happens)."""
         done = self.ledger.object_done
         reason = self.secret.redact(problem[1]) if problem is not None else None
@@ -157,7 +177,46 @@ class Sender:
             if item.done:
                 continue
             item.done = True
-            done(item.owner, None if problem is None else (problem[0], reason, item.obj))
+            done(item.owner, None if problem is None else (problem[0], reason, _shown(item, batch)))
+
+    def headers(self, batch: Batch) -> dict[str, str]:
+        """The headers of a request: its content type, its endpoint's credentials, and the target's headers for
+        a request that carries several objects."""
+        name = batch.endpoint.credentials if batch.endpoint else _first_credential(self.target)
+        headers = self._headers.get(name)
+        if headers is None:
+            headers = {"Content-Type": "application/json"}
+            credential = self.target.credentials.get(name) if self.target and name else None
+            key = self.keys.get(name) if name else None
+            if credential is not None and credential.header and key:
+                headers[credential.header] = credential.format.replace("{key}", key)
+            elif credential is None and self.secret.key:  # no target to say how: a bearer key
+                headers["Authorization"] = f"Bearer {self.secret.key}"
+            self._headers[name] = headers
+        if batch.count > 1 and self.target is not None and self.target.batch_headers:
+            return {**headers, **self.target.batch_headers}
+        return headers
+
+    def body(self, batch: Batch) -> bytes:
+        """The body as sent: with the key of a credential that travels in the body, when there is one."""
+        body = batch.body()
+        name = batch.endpoint.credentials if batch.endpoint else None
+        credential = self.target.credentials.get(name) if self.target and name else None
+        key = self.keys.get(name) if name else None
+        if credential is not None and credential.body_field and key and body.startswith(b"{"):
+            field = jsonio.dumps(credential.body_field) + b":" + jsonio.dumps(key)
+            body = b"{" + field + (b"," if body != b"{}" else b"") + body[1:]
+        return body
+
+    def limiters_for(self, batch: Batch) -> list[RateLimiter]:
+        out = [self.limiter] if self.limiter is not None else []
+        rate = batch.endpoint.rate if batch.endpoint else None
+        if rate is not None:
+            limiter = self.limiters.get(rate.name)
+            if limiter is None:
+                limiter = self.limiters[rate.name] = RateLimiter(rate.requests, rate.seconds)
+            out.append(limiter)
+        return out
 
     async def deliver(self, batch: Batch, deadline: float) -> None:
         import httpx
@@ -165,19 +224,24 @@ class Sender:
         attempt = 0
         if not batch.count:
             return
-        body = batch.body()
-        headers = self.headers if batch.count == 1 else {**self.headers, "X-Braze-Batch": "true"}
+        body = self.body(batch)
+        headers = self.headers(batch)
         path = urlsplit(batch.url).path
+        limiters = self.limiters_for(batch)
         while True:
             if self.fatal:
                 return  # the run stops: these lines stay undecided, before the checkpoint
-            waited = await self.limiter.acquire(deadline)
+            waited = 0.0
+            for limiter in limiters:
+                waited = await limiter.acquire(deadline)
+                if waited is None:
+                    break
             if waited is None:
-                until = time.strftime("%H:%M:%S", time.localtime(time.time() + self.limiter.paused_until
+                until = time.strftime("%H:%M:%S", time.localtime(time.time() + limiter.paused_until
                                                                  - time.monotonic()))
                 self._finish(batch.items(), (EXPIRED, f"retries ran out ({attempt} attempts): Braze's rate limit "
                                                       f"lets nothing through until {until}, after the retry "
-                                                      "deadline (--retry-deadline)"))
+                                                      "deadline (--retry-deadline)"), batch)
                 return
             wait = None
             self.account.requests += 1
@@ -191,13 +255,15 @@ class Sender:
             else:
                 status = response.status_code
                 log.debug("POST %s: %d (%d objects, attempt %d)", path, status, batch.count, attempt + 1)
-                asked = self.limiter.observe(response.headers, status)
+                asked = max([limiter.observe(response.headers, status) for limiter in limiters] or [0.0])
+                if not limiters:
+                    asked = RateLimiter(1, 1.0).observe(response.headers, status)
                 if status in (401, 403, 404):
                     raise Fatal(self.secret.redact(_fatal_message(status, batch.url, response)))
                 if status == 413:
                     if batch.count == 1:
                         self._finish(batch.items(), (REFUSED, "413 Request Entity Too Large: this one object is "
-                                                              "too large for Braze"))
+                                                              "too large for Braze"), batch)
                         return
                     items = batch.items()
                     middle = len(items) // 2
@@ -212,7 +278,7 @@ class Sender:
                     return
                 else:
                     self._finish(batch.items(), (REFUSED, f"{status} {response.reason_phrase}: "
-                                                          f"{_message(response)}"))
+                                                          f"{_message(response)}"), batch)
                     return
             attempt += 1
             if wait is None:
@@ -222,40 +288,61 @@ class Sender:
             if time.monotonic() + wait > deadline:
                 why = f"; Braze asked to wait {wait:.0f} s" if wait > 1 and reason[:1] in "45" else ""
                 self._finish(batch.items(), (EXPIRED, f"retries ran out after {attempt} attempts{why} "
-                                                      f"(--retry-deadline); last: {reason}"))
+                                                      f"(--retry-deadline); last: {reason}"), batch)
                 return
             self.account.retried += 1
             await asyncio.sleep(wait)
 
     def _settle(self, batch: Batch, response) -> None:
-        """2xx or 400: objects named in errors[] are refused, the others delivered (400 with none: all refused)."""
+        """2xx or 400. Where the endpoint's answers name objects (`errors: indexed`), those named in errors[] are
+        refused and the others delivered, and a 400 that names none refuses all; elsewhere a 2xx delivers the
+        request and a 400 refuses it."""
         try:
             reply = response.json()
         except ValueError:
             reply = {}
-        errors = reply.get("errors") if isinstance(reply, dict) else None
         refused: dict[tuple[str, int], str] = {}
-        for error in errors if isinstance(errors, list) else ():
-            if isinstance(error, dict) and isinstance(error.get("index"), int):
-                refused[(str(error.get("input_array")), error["index"])] = str(error.get("type"))
+        if batch.endpoint is not None and batch.endpoint.batch.errors == "indexed":
+            errors = reply.get("errors") if isinstance(reply, dict) else None
+            for error in errors if isinstance(errors, list) else ():
+                if isinstance(error, dict) and isinstance(error.get("index"), int):
+                    refused[(str(error.get("input_array")), error["index"])] = str(error.get("type"))
         if response.status_code == 400 and not refused:
-            self._finish(batch.items(), (REFUSED, f"400 Bad Request: {_message(response)}"))
+            self._finish(batch.items(), (REFUSED, f"400 Bad Request: {_message(response)}"), batch)
             return
         delivered = []
         done = self.ledger.object_done
-        for name, items in batch.arrays.items():
-            for index, item in enumerate(items):
-                if item.done:
-                    continue
-                item.done = True
-                reason = refused.get((name, index)) if refused else None
-                if reason is None:
-                    delivered.append(item)
-                    done(item.owner)
-                else:
-                    done(item.owner, (REFUSED, self.secret.redact(f"{response.status_code}: {reason}"), item.obj))
+        indexed = batch.indexed() if refused else {}
+        named = {id(item): reason for key, reason in refused.items() if (item := indexed.get(key)) is not None}
+        for item in batch.items():
+            if item.done:
+                continue
+            item.done = True
+            reason = named.get(id(item))
+            if reason is None:
+                delivered.append(item)
+                done(item.owner)
+            else:
+                done(item.owner, (REFUSED, self.secret.redact(f"{response.status_code}: {reason}"),
+                                  _shown(item, batch)))
         if self.on_delivered and delivered:
             self.on_delivered(batch, delivered)
+
+
+def _first_credential(target: Target | None) -> str | None:
+    return next(iter(target.credentials), None) if target is not None else None
+
+
+def _shown(item: Item, batch: Batch | None) -> Any:
+    """An object as a dead letter shows it: a body's secret fields (as the target marks them) masked."""
+    endpoint = batch.endpoint if batch is not None else None
+    obj = item.obj
+    if endpoint is None or not isinstance(obj, dict) or not batch.alone:
+        return obj
+    secret = {k for k, shape in endpoint.body.fields.items() if shape.secret}
+    if not secret & set(obj):
+        return obj
+    return {k: (Secret.MASK if k in secret else v) for k, v in obj.items()}
 
 
 def _message(response) -> str:

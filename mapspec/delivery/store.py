@@ -1,4 +1,5 @@
-"""--skip-unchanged: the attribute values last sent per user."""
+"""The state a run keeps between runs (SQLite): the attribute values last sent per user (`--skip-unchanged`),
+and the keys of requests sent at most once (`once:` in a mapping, such as creating a cohort)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from .. import jsonio
 
 
 class AttributeStore:
-    """The last attribute values sent per user, in SQLite, so unchanged ones can be left out."""
+    """What was sent, in SQLite, so that unchanged values and once-per-key requests are not sent again."""
 
-    ID_KEYS = ("external_id", "braze_id")
+    #: fields of an object that are never left out (they say whose the object is, or how to apply it)
     KEEP = ("external_id", "braze_id", "user_alias", "_update_existing_only", "app_id")
 
     def __init__(self, path: str):
@@ -19,46 +20,76 @@ class AttributeStore:
 
         self.db = sqlite3.connect(path)
         self.db.execute("CREATE TABLE IF NOT EXISTS sent (user TEXT, name TEXT, value TEXT, PRIMARY KEY (user, name))")
+        self.db.execute("CREATE TABLE IF NOT EXISTS once (key TEXT PRIMARY KEY)")
 
-    @classmethod
-    def user(cls, obj: dict) -> str | None:
-        for k in cls.ID_KEYS:
-            if isinstance(obj.get(k), str):
-                return f"{k}:{obj[k]}"
+    # ---- requests sent once per key
+
+    def was_sent(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM once WHERE key = ?", (key,)).fetchone() is not None
+
+    def sent(self, key: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO once VALUES (?)", (key,))
+        self.db.commit()
+
+    # ---- --skip-unchanged
+
+    @staticmethod
+    def identify(obj: dict, ids: tuple[str, ...]) -> tuple[str, str] | None:
+        """(the field that identifies the object's user, the user as a key), the first of `ids` it has."""
+        for k in ids:
+            value = obj.get(k)
+            if isinstance(value, str) and value:
+                return k, f"{k}:{value}"
+            if isinstance(value, dict) and value:
+                return k, f"{k}:{json.dumps(value, sort_keys=True, ensure_ascii=False)}"
         return None
 
-    def trim(self, obj: dict) -> dict | None:
-        """The object without attributes sent before with the same value; None when nothing new is left."""
-        user = self.user(obj)
-        if user is None:
-            return obj
-        known = dict(self.db.execute("SELECT name, value FROM sent WHERE user = ?", (user,)).fetchall())
-        out = {k: v for k, v in obj.items()
-               if k in self.KEEP or known.get(k) != json.dumps(v, sort_keys=True, ensure_ascii=False)}
-        return out if set(out) - set(self.KEEP) else None
+    @classmethod
+    def user(cls, obj: dict, ids: tuple[str, ...]) -> str | None:
+        found = cls.identify(obj, ids)
+        return found[1] if found else None
 
-    def trim_prepared(self, prepared: tuple, account: Any) -> tuple:
-        """A prepared request (see Batcher.prepare) with its attributes objects trimmed; counts what is left out."""
-        url, method, env, kind, objects = prepared
+    def trim(self, obj: dict, ids: tuple[str, ...]) -> dict | None:
+        """The object without values sent before for the same user; None when nothing new is left."""
+        found = self.identify(obj, ids)
+        if found is None:
+            return obj
+        field, user = found
+        known = dict(self.db.execute("SELECT name, value FROM sent WHERE user = ?", (user,)).fetchall())
+        keep = set(self.KEEP) | {field}
+        out = {k: v for k, v in obj.items()
+               if k in keep or known.get(k) != json.dumps(v, sort_keys=True, ensure_ascii=False)}
+        return out if set(out) - keep else None
+
+    def trim_prepared(self, prepared: Any, account: Any) -> Any:
+        """A prepared request (see Batcher.prepare) with the objects its endpoint identifies by user trimmed;
+        counts what is left out."""
+        endpoint = prepared.endpoint
+        identity = endpoint.batch.identity if endpoint is not None else {}
+        if not identity:
+            return prepared
         out = []
-        for name, obj, data in objects:
-            if name == "attributes" and isinstance(obj, dict):
-                trimmed = self.trim(obj)
+        for name, obj, data, group, member in prepared.objects:
+            ids = identity.get(name)
+            if ids and isinstance(obj, dict):
+                trimmed = self.trim(obj, ids)
                 if trimmed is None:
                     account.unchanged += 1
                     continue
                 if len(trimmed) != len(obj):
                     obj, data = trimmed, jsonio.dumps(trimmed)
-            out.append((name, obj, data))
-        return url, method, env, kind, out
+            out.append((name, obj, data, group, member))
+        prepared.objects = out
+        return prepared
 
-    def remember(self, objects: list[dict]) -> None:
+    def remember(self, objects: list[dict], ids: tuple[str, ...]) -> None:
         rows = []
         for obj in objects:
-            user = self.user(obj)
-            if user is not None:
-                rows.extend((user, k, json.dumps(v, sort_keys=True, ensure_ascii=False))
-                            for k, v in obj.items() if k not in self.KEEP)
+            found = self.identify(obj, ids) if isinstance(obj, dict) else None
+            if found is not None:
+                keep = set(self.KEEP) | {found[0]}
+                rows.extend((found[1], k, json.dumps(v, sort_keys=True, ensure_ascii=False))
+                            for k, v in obj.items() if k not in keep)
         self.db.executemany("INSERT OR REPLACE INTO sent VALUES (?, ?, ?)", rows)
         self.db.commit()
 

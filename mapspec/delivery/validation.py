@@ -1,112 +1,102 @@
-"""What Braze answers to a request body, as the emulator plays it: status, reply, and what it accepts.
+"""What the API answers to a request body, as the emulator plays it: status, reply, and what it accepts.
 
-Kept apart from the emulator's HTTP handling (`emulator.py`): a body arrives here already read and parsed,
-whatever shape it has, and every answer is one Braze gives (its messages from ../shared/spec/braze-api.md).
+Everything comes from the target description: which endpoint a path is, the shape its body must have (checked
+by `targets.validate`, with the API's own texts where the description gives them), its limits, and the reply
+of a success. Kept apart from the emulator's HTTP handling (`emulator.py`): a body arrives here already read
+and parsed, whatever shape it has.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..targets.braze import TARGET
-
-MAX_OBJECTS = TARGET.delivery["objects_per_array"]
-MAX_DELETE_IDS = TARGET.delivery["ids_per_delete"]
-IDENTIFIERS = ("external_id", "braze_id", "user_alias", "email", "phone")
-IDENTIFIER_ERROR = "'external_id', 'braze_id', 'user_alias', 'email' or 'phone' is required"
-NO_DATA = "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields."
-DELETE_ARRAYS = ("external_ids", "user_aliases", "braze_ids", "email_addresses", "phone_numbers")
+from ..targets import Endpoint, Target
+from ..targets.validate import problems
 
 Answer = tuple[int, dict, dict[str, list]]  # status, reply, accepted objects by array
 
 
-def answer(path: str, body: Any) -> Answer:
-    """Braze's answer to a parsed body posted to `path`."""
-    if path == "/users/track":
-        return validate_track(body)
-    if path == "/users/delete":
-        return validate_delete(body)
-    return 404, {"message": "invalid URL"}, {}
-
-
-def validate_track(body: Any) -> Answer:
-    """Braze's answer to a /users/track body: status, reply, and the objects it accepts by array."""
+def answer(target: Target, method: str, path: str, body: Any) -> Answer:
+    """The API's answer to a parsed body sent to `path`."""
+    found = target.endpoint_for(method, path)
+    if found is None:
+        return 404, {"message": "invalid URL"}, {}
+    endpoint = found[0]
     if not isinstance(body, dict):
-        return 400, {"message": NO_DATA}, {}
-    errors: list[dict] = []
-    accepted: dict[str, list] = {"attributes": [], "events": [], "purchases": []}
-    for array in ("attributes", "events", "purchases"):
-        items = body.get(array)
-        if items is None:
-            continue
-        if not isinstance(items, list):
-            return 400, {"message": f"'{array}' must be an array"}, {}
-        if len(items) > MAX_OBJECTS:
-            return 400, {"message": "Max Input Length Exceeded",
-                         "errors": [f"more than {MAX_OBJECTS} {array} in one request"]}, {}
-        for index, obj in enumerate(items):
-            problem = _object_problem(array, obj)
-            if problem:
-                errors.append({"type": problem, "input_array": array, "index": index})
-            else:
-                accepted[array].append(obj)
-    if not any(accepted.values()):
-        reply: dict[str, Any] = {"message": NO_DATA}
-        if errors:
-            reply["errors"] = errors
-        return 400, reply, {}
-    reply = {"message": "success"}
-    for array in ("attributes", "events", "purchases"):
-        if array in body:
-            reply[f"{array}_processed"] = len(accepted[array])
-    if errors:
-        reply["errors"] = errors
-    return 201, reply, accepted
+        return 400, {"message": endpoint.reply.messages.get("nothing_valid") or "the body must be a JSON object"}, {}
+    too_many = _over_limits(endpoint, body)
+    if too_many:
+        return 400, {"message": endpoint.reply.messages.get("too_many") or "too many objects", "errors": [too_many]}, {}
+    if endpoint.batch.errors == "indexed":
+        return _object_by_object(endpoint, body)
+    found_problems = problems(endpoint.body, body)
+    if found_problems:
+        return 400, {"message": found_problems[0], "errors": found_problems}, {}
+    accepted = {name: list(body[name]) for name in (*endpoint.batch.arrays, *endpoint.batch.groups)
+                if isinstance(body.get(name), list)}
+    if not endpoint.batch.merges:
+        accepted = {"": [body]}
+    return endpoint.reply.status, _reply(endpoint, body, accepted), accepted
 
 
-def _object_problem(array: str, obj: Any) -> str | None:
-    if not isinstance(obj, dict) or not any(obj.get(k) not in (None, "") for k in IDENTIFIERS):
-        return IDENTIFIER_ERROR
-    if array == "events":
-        if not isinstance(obj.get("name"), str) or not obj["name"]:
-            return "'name' is required"
-        if not isinstance(obj.get("time"), str):
-            return "'time' is required"
-    if array == "purchases":
-        for key in ("product_id", "currency", "time"):
-            if not isinstance(obj.get(key), str) or not obj[key]:
-                return f"'{key}' is required"
-        if not isinstance(obj.get("price"), int | float) or isinstance(obj.get("price"), bool):
-            return "'price' is required"
-        quantity = obj.get("quantity", 1)
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity <= 100:
-            return "'quantity' is not valid"
+def _over_limits(endpoint: Endpoint, body: dict) -> str | None:
+    rule = endpoint.batch
+    total = 0
+    for name in rule.arrays:
+        items = body.get(name)
+        if isinstance(items, list):
+            if rule.per_array is not None and len(items) > rule.per_array:
+                return f"more than {rule.per_array} {name} in one request"
+            total += len(items)
+    for name, group in rule.groups.items():
+        for element in body.get(name) or () if isinstance(body.get(name), list) else ():
+            if isinstance(element, dict):
+                total += sum(len(v) for m in group.members if isinstance(v := element.get(m), list))
+    if rule.total is not None and total > rule.total:
+        return f"more than {rule.total} objects in one request"
     return None
 
 
-def validate_delete(body: Any) -> Answer:
-    """Braze's answer to a /users/delete body: exactly one kind of identifier, at most 50 of them."""
-    if not isinstance(body, dict):
-        return 400, {"message": f"exactly one of {', '.join(DELETE_ARRAYS)} must be provided"}, {}
-    present = [k for k in DELETE_ARRAYS if k in body]
-    if len(present) != 1:
-        return 400, {"message": f"exactly one of {', '.join(DELETE_ARRAYS)} must be provided"}, {}
-    name = present[0]
-    ids = body[name]
-    if not isinstance(ids, list) or not ids:
-        return 400, {"message": f"'{name}' must be a non-empty array"}, {}
-    if len(ids) > MAX_DELETE_IDS:
-        return 400, {"message": "Max Input Length Exceeded",
-                     "errors": [f"more than {MAX_DELETE_IDS} {name} in one request"]}, {}
-    for value in ids:
-        if name == "user_aliases":
-            good = isinstance(value, dict) and all(isinstance(value.get(k), str) and value[k]
-                                                   for k in ("alias_name", "alias_label"))
-        elif name in ("email_addresses", "phone_numbers"):
-            field = "email" if name == "email_addresses" else "phone"
-            good = isinstance(value, dict) and isinstance(value.get(field), str) and value[field] != ""
-        else:
-            good = isinstance(value, str) and value != ""
-        if not good:
-            return 400, {"message": f"'{name}' holds an invalid value"}, {}
-    return 202, {"deleted": len(ids), "message": "success"}, {name: ids}
+def _object_by_object(endpoint: Endpoint, body: dict) -> Answer:
+    """An endpoint whose answers name objects: each object is checked alone, the valid ones accepted, the others
+    named in errors[] by array and index; nothing valid at all is a 400."""
+    shape = endpoint.body
+    errors: list[dict] = []
+    accepted: dict[str, list] = {}
+    for key, value in body.items():
+        sub = shape.field_shape(key)
+        if key in endpoint.batch.arrays:
+            if not isinstance(value, list):
+                return 400, {"message": f"'{key}' must be an array"}, {}
+            item = sub.items if sub is not None else None
+            for index, obj in enumerate(value):
+                found = problems(item, obj) if item is not None else []
+                if found:
+                    errors.append({"type": found[0], "input_array": key, "index": index})
+                else:
+                    accepted.setdefault(key, []).append(obj)
+        elif sub is None:
+            return 400, {"message": f"'{key}' is not a known field"}, {}
+        elif problems(sub, value, key):
+            return 400, {"message": problems(sub, value, key)[0]}, {}
+    if not any(accepted.values()):
+        reply: dict[str, Any] = {"message": endpoint.reply.messages.get("nothing_valid") or "no valid object"}
+        if errors:
+            reply["errors"] = errors
+        return 400, reply, {}
+    reply = _reply(endpoint, body, accepted)
+    if errors:
+        reply["errors"] = errors
+    return endpoint.reply.status, reply, accepted
+
+
+def _reply(endpoint: Endpoint, body: dict, accepted: dict[str, list]) -> dict:
+    reply: dict[str, Any] = {"message": "success"}
+    counts = endpoint.reply.counts
+    if counts and "{array}" in counts:
+        for name in endpoint.batch.arrays:
+            if name in body:
+                reply[counts.replace("{array}", name)] = len(accepted.get(name, ()))
+    elif counts:
+        reply[counts] = sum(len(v) for v in accepted.values())
+    return reply

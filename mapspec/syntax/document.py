@@ -21,6 +21,7 @@ from .yamldata import node_span
 TOP_KEYS = ("name", "description", "source", "target", "base_url", "match", "settings", "let", "functions", "rules",
             "examples")
 MATCH_MODES = ("first", "all")
+DEFAULT_TARGET = "braze"  # what a mapping without `target:` sends to
 SETTING_KEYS = ("type", "default", "description", "required", "ignored")
 SETTING_TYPES = ("string", "bool", "number", "integer", "object", "list", "any")
 RULE_KEYS = ("name", "when", "send", "reject", "skip", "description")
@@ -215,7 +216,7 @@ class _Reader:
         if "name" not in top:
             self.structure(root, "a mapping file needs a `name`")
         description = self.text(top["description"][1], "`description`") if "description" in top else ""
-        target = "braze"
+        target = DEFAULT_TARGET
         target_span = None
         if "target" in top:
             target = self.text(top["target"][1], "`target`") or target

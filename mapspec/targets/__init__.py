@@ -7,6 +7,7 @@ A target description is a YAML file::
     name: braze
     description: ...
     max_body_bytes: 4194304            # larger bodies are split before sending (the API answers 413)
+    batch_headers: {X-Batch: "true"}   # sent with a request that carries several objects
     credentials:                       # how requests authenticate; keys come from the environment or a file
       rest: {env: BRAZE_REST_API_KEY, header: Authorization, format: "Bearer {key}"}
       partner: {env: BRAZE_PARTNER_API_KEY, body_field: partner_api_key, optional: true}
@@ -171,8 +172,12 @@ class Batching:
 
 @dataclass(frozen=True)
 class Reply:
+    """What the API answers (for the emulator): the status of a success, which counts it gives, its texts."""
+
     status: int = 200
     counts: str | None = None  # "{array}_processed", or a fixed key such as "deleted"
+    #: the API's texts: `nothing_valid` (no object of the request is valid), `too_many` (over a limit)
+    messages: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,10 +205,11 @@ class Endpoint:
 
     @functools.cached_property
     def pattern(self) -> re.Pattern[str]:
-        """Matches a URL path that ends with this endpoint's path; groups are the parameters."""
-        parts = _PARAM.split(self.path)
+        """Matches a URL path that ends with this endpoint's path (a trailing slash or not); groups are the
+        parameters."""
+        parts = _PARAM.split(self.path.rstrip("/"))
         rx = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
-        return re.compile(f"(?:.*){rx}$")
+        return re.compile(f"(?:.*){rx}/?$")
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,6 +222,8 @@ class Target:
     rate_limits: Mapping[str, Rate] = field(default_factory=dict)
     types: Mapping[str, Shape] = field(default_factory=dict)
     max_body_bytes: int | None = None
+    #: headers sent with a request that carries more than one object
+    batch_headers: Mapping[str, str] = field(default_factory=dict)
 
     def find(self, text: str) -> tuple[Endpoint | None, list[str]]:
         """The endpoint a mapping names (`POST /users/track`, or `/users/track` when one method has the path),
@@ -554,16 +562,19 @@ class _Reader:
         batch = self.batching(parts["batch"], body, endpoints) if "batch" in parts else Batching()
         reply = Reply()
         if "reply" in parts:
-            r = self.mapping(parts["reply"], "`reply`", ("status", "counts"))
+            r = self.mapping(parts["reply"], "`reply`", ("status", "counts", "messages"))
             reply = Reply(self.number(r["status"], "`status`", integer=True) if "status" in r else 200,
-                          self.text(r["counts"], "`counts`") if "counts" in r else None)
+                          self.text(r["counts"], "`counts`") if "counts" in r else None,
+                          {k: self.text(v, "a message") for k, v in self.mapping(
+                              r["messages"], "`messages`", ("nothing_valid", "too_many")).items()}
+                          if "messages" in r else {})
         return Endpoint(method, path, body, " ".join(self.text(parts["doc"], "`doc`").split())
                         if "doc" in parts else "", cred, rate, batch, reply)
 
     def target(self) -> Target:
         top = self.mapping(self.root, "a target description",
-                           ("name", "description", "max_body_bytes", "credentials", "rate_limits", "types",
-                            "endpoints"))
+                           ("name", "description", "max_body_bytes", "batch_headers", "credentials", "rate_limits",
+                            "types", "endpoints"))
         if "name" not in top or "endpoints" not in top:
             raise TargetError("a target description needs `name` and `endpoints`", self.root)
         credentials = {k: self.credential(k, v) for k, v in
@@ -592,7 +603,10 @@ class _Reader:
                       " ".join(self.text(top["description"], "`description`").split()) if "description" in top
                       else "", self.source.path, endpoints, credentials, rates, dict(self.types),
                       self.number(top["max_body_bytes"], "`max_body_bytes`", integer=True)
-                      if "max_body_bytes" in top else None)
+                      if "max_body_bytes" in top else None,
+                      {k: self.text(v, "a header's value") for k, v in
+                       (self.mapping(top["batch_headers"], "`batch_headers`").items()
+                        if "batch_headers" in top else ())})
 
 
 def read_target(source: SourceFile) -> tuple[Target | None, list[Diagnostic]]:

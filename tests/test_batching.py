@@ -1,10 +1,12 @@
-"""Bodies of many events merged into requests as the target description says (mapspec/delivery/merging.py)."""
+"""Bodies of many events merged into requests as the target description says (mapspec/delivery/batching.py)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from mapspec.delivery.merging import Merger
+from mapspec.delivery import Options
+from mapspec.delivery.batching import Batch, Batcher
 from mapspec.targets import bundled
 
 BRAZE = bundled("braze")
@@ -15,15 +17,44 @@ BASE = "https://rest.iad-01.braze.com"
 class Owner:
     name: str
     objects: int = 0
+    waiting: int = 0
 
 
-def merge(requests, **kw):
-    """Every batch the requests make (the full ones, then the rest), and the merger."""
-    m = Merger(BRAZE, **kw)
+class Merged:
+    """A batch as a test reads it."""
+
+    def __init__(self, batch: Batch):
+        self.batch = batch
+        self.url, self.method, self.whole = batch.url, batch.method, batch.alone
+
+    def body(self):
+        return json.loads(self.batch.body())
+
+    def count(self):
+        return self.batch.count
+
+    def positions(self):
+        return sorted(((name, i, item) for (name, i), item in self.batch.indexed().items()),
+                      key=lambda x: (x[0], x[1]))
+
+    def split(self):
+        items = self.batch.items()
+        middle = len(items) // 2
+        return [Merged(self.batch.part(part)) for part in (items[:middle], items[middle:])]
+
+
+class Superseded:
+    def __init__(self, batcher: Batcher):
+        self.superseded = batcher.superseded
+
+
+def merge(requests, batch_size=None, max_objects=None):
+    """Every batch the requests make (the full ones, then the rest), and what was superseded."""
+    b = Batcher(Options(batch_size=batch_size, max_objects=max_objects), BRAZE)
     out = []
     for i, r in enumerate(requests):
-        out += m.add(r, Owner(f"line {i + 1}"))
-    return out + m.drain(), m
+        out += b.add(b.prepare(r), Owner(f"line {i + 1}"))
+    return [Merged(x) for x in out + b.drain()], Superseded(b)
 
 
 def track(i, **arrays):
@@ -106,6 +137,7 @@ def test_a_cohort_is_created_in_a_request_of_its_own():
               "body": {"client_secret": "s", "cohort_id": "c1", "name": "n"}}
     batches, _ = merge([create, dict(create)])
     assert [b.body() for b in batches] == [create["body"]] * 2 and all(b.whole for b in batches)
+    assert all(b.batch.once == "c1" for b in batches)
 
 
 def test_single_catalog_items_merge_into_a_collection_request():
@@ -132,11 +164,15 @@ def test_subscription_groups_merge_by_group_and_state():
         {"subscription_group_id": "g2", "subscription_state": "subscribed", "external_ids": ["d"]}]}
 
 
-def test_an_unknown_url_or_an_odd_body_is_sent_as_it_is():
-    odd = [{"method": "POST", "url": "https://elsewhere.example/hook", "body": {"a": 1}},
-           {"method": "POST", "url": f"{BASE}/users/track", "body": ["not", "an", "object"]}]
-    batches, _ = merge(odd)
-    assert [b.body() for b in batches] == [{"a": 1}, ["not", "an", "object"]]
+def test_an_unknown_url_is_sent_as_it_is_and_a_body_that_is_not_an_object_not_at_all():
+    import pytest
+
+    from mapspec.delivery.batching import Unsendable
+
+    batches, _ = merge([{"method": "POST", "url": "https://elsewhere.example/hook", "body": {"a": 1}}])
+    assert [b.body() for b in batches] == [{"a": 1}]
+    with pytest.raises(Unsendable):
+        merge([{"method": "POST", "url": f"{BASE}/users/track", "body": ["not", "an", "object"]}])
 
 
 def test_split_halves_keep_every_object_once():
