@@ -88,22 +88,6 @@ def atoms(f: Formula, out: dict | None = None) -> dict:
     return out
 
 
-def assign(f: Formula, name: Hashable, value: bool) -> Formula:
-    """The formula with one atom replaced by a truth value, simplified."""
-    if f is True or f is False:
-        return f
-    kind = f[0]
-    if kind == "atom":
-        return value if f[1] == name else f
-    if kind == "not":
-        inner = assign(f[1], name, value)
-        return f if inner is f[1] else neg(inner)
-    items = [assign(p, name, value) for p in f[1]]
-    if all(a is b for a, b in zip(items, f[1], strict=True)):
-        return f
-    return conj(*items) if kind == "and" else disj(*items)
-
-
 def satisfy(f: Formula, budget: int = 20000) -> dict | None:
     """An assignment of the formula's atoms that makes it true, or None when there is none.
 
@@ -182,7 +166,8 @@ def _search(f: Formula, budget: int) -> dict | None:
         return found
 
     def put(g: Formula, name: Hashable, value: bool) -> Formula:
-        """assign(), without walking the parts that do not mention the atom."""
+        """The formula with one atom replaced by a truth value, simplified (parts that do not mention the atom
+        are not walked)."""
         if g is True or g is False:
             return g
         kind = g[0]

@@ -13,6 +13,7 @@ import math
 import re
 from typing import Any
 
+from ..types import kind_of
 from . import Shape
 
 #: deeper values are refused rather than walked (a body is data from the network)
@@ -31,21 +32,8 @@ _KIND_NAMES = {"str": "text", "int": "an integer", "float": "a number", "bool": 
 
 
 def kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    """The kind of a JSON value: null, bool, int, float, str, list, object."""
+    return kind_of(value)
 
 
 def _message(shape: Shape, key: str, field_name: str) -> str:
