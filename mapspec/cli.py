@@ -133,9 +133,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
     em = sub.add_parser("emulator", help="a local Braze REST API for development and tests",
-                        description="Serve /users/track and /users/delete on loopback with Braze's validation, "
-                                    "answers and rate limit, and injected faults. GET /_emulator/record shows "
-                                    "what it accepted.")
+                        description="Serve every endpoint of the target description on loopback, with its "
+                                    "validation, answers and rate limits, and injected faults. GET "
+                                    "/_emulator/record shows what it accepted and the requests it answered.")
     em.add_argument("--port", type=int, default=8765)
     em.add_argument("--host", default="127.0.0.1")
     em.add_argument("--faults", default="", metavar="SPEC", help="e.g. 429=0.1,5xx=0.05,drop=0.01,slow=0.02:0.5,seed=7")
