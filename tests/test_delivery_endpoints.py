@@ -209,3 +209,18 @@ def test_a_partly_rejected_event_sends_what_it_can_and_is_dead_lettered(tmp_path
     assert (account.delivered, account.rejected) == (1, 1)
     [dead] = [json.loads(line) for line in open(tmp_path / "dead")]
     assert dead["line"] == 1 and dead["reason"] == "rejected: no plan"
+
+
+def test_no_key_or_secret_in_what_the_command_prints_even_at_debug(tmp_path):
+    partner, secret = "pk-9f8e7d6c5b4a", "cs-0a1b2c3d4e5f"
+    path = tmp_path / "e.ndjson"
+    write_events(path, [event("cohort", "u1", cohort="c1"), event("cohort", "u2", cohort="")])
+    env = {**os.environ, "BRAZE_REST_API_KEY": KEY, "BRAZE_PARTNER_API_KEY": partner}
+    with Emulator(api_key=KEY) as emu:
+        proc = subprocess.run([sys.executable, "-m", "mapspec", "run", "-m", str(MAPPING), "--endpoint", emu.url,
+                               "--log-level", "debug", "--state", str(tmp_path / "s.sqlite"), str(path)],
+                              capture_output=True, env=env, cwd=ROOT)
+        assert [c["partner_api_key"] for c in emu.record.accepted["POST /partners/segment/cohorts"][""]] == [partner]
+    assert proc.returncode == 1 and b"refused" in proc.stderr  # the empty cohort id, dead-lettered to stderr
+    printed = proc.stdout + proc.stderr
+    assert partner.encode() not in printed and secret.encode() not in printed and KEY.encode() not in printed
