@@ -68,13 +68,21 @@ def _parser() -> argparse.ArgumentParser:
                                     "or its examples cannot be read.")
     te.add_argument("mappings", nargs="*", metavar="MAPPING", help="mapping names or paths (default: every bundled one)")
 
-    ex = sub.add_parser("explain", help="show which rule decides one event, and where each field comes from",
-                        description="Run a mapping on one event and show which rule decided and why the others "
-                                    "did not, and for every field sent, the expression and mapping line behind it. "
-                                   "Exit 0, or 2 when the mapping does not compile or the event cannot be read.")
+    ex = sub.add_parser("explain", help="show why one event gives what it gives: rules, values, every field",
+                        description="Run a mapping on one event and show the settings; for each rule tried, every "
+                                    "value its condition read and what it gave; for every field sent, the "
+                                    "expression, mapping line and chain of definitions and values behind it; and "
+                                    "for every field left out, where it went missing. Exit 0, 1 when the "
+                                    "translator fails on the event (a bug), 2 when the mapping does not compile "
+                                    "or the event cannot be read.")
     ex.add_argument("mapping", help="mapping name or path")
-    ex.add_argument("--event", "-e", required=True, metavar="FILE|-", help="one event, a JSON object")
+    ex.add_argument("--event", "-e", required=True, metavar="FILE|-",
+                    help="a file holding one event (a JSON object), or NDJSON with --line or --message-id")
+    ex.add_argument("--line", "-n", type=int, metavar="N", help="explain the event on line N of an NDJSON file")
+    ex.add_argument("--message-id", metavar="ID", help="explain the event with this messageId in an NDJSON file")
     ex.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
+    ex.add_argument("--format", choices=["text", "json"], default="text",
+                    help="text for people, or json for tools (default: text)")
 
     d = sub.add_parser("diff", help="what changes between two mappings, in structure and on real events",
                        description="Compare two mappings (bundled names, paths, or REV:path git revisions): rules "
@@ -365,35 +373,37 @@ def cmd_test(args) -> int:
     return status_code
 
 
-def _event(path: str) -> dict:
-    from . import jsonio
-
+def _read_bytes(path: str) -> bytes:
     try:
-        data = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
+        if path == "-":
+            return sys.stdin.buffer.read()
+        with open(path, "rb") as fh:
+            return fh.read()
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
-    try:
-        event = jsonio.loads(data)
-    except jsonio.BadJSON as e:
-        raise UsageError(f"{path} is not one JSON event: {e}") from None
-    except RecursionError:
-        raise UsageError(f"{path} is nested too deeply to read") from None
-    if not isinstance(event, dict):
-        raise UsageError(f"{path}: an event must be a JSON object")
-    return event
 
 
 def cmd_explain(args) -> int:
     from .errors import CompileError
-    from .explain import explain_report
+    from .events import EventError, pick
+    from .explain import explain_json, explain_report
 
-    event = _event(args.event)
+    if args.line is not None and args.message_id is not None:
+        raise UsageError("give --line or --message-id, not both")
+    try:
+        event, origin = pick(_read_bytes(args.event), args.event, args.line, args.message_id)
+    except EventError as e:
+        raise UsageError(str(e)) from None
     try:
         compiled = _compile(args.mapping, args.settings, standalone=False)
     except CompileError as e:
         _print_diagnostics(e.diagnostics)
         return EXIT_USAGE
-    text, failed = explain_report(compiled, event)
+    if args.format == "json":
+        report = explain_json(compiled, event, origin=origin)
+        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        return EXIT_FAIL if "error" in report["result"] else EXIT_OK
+    text, failed = explain_report(compiled, event, origin=origin)
     sys.stdout.write(text)
     return EXIT_FAIL if failed else EXIT_OK
 

@@ -124,8 +124,9 @@ def compile_source(source: SourceFile, settings: Mapping[str, Any] | None = None
 _loaded = 0
 
 
-def load_compiled(compiled: Compiled) -> Translator:
-    """Execute a translator's generated source (helpers bound from mapspec.runtime)."""
+def load_compiled(compiled: Compiled, helpers: Mapping[str, Callable[..., Any]] | None = None) -> Translator:
+    """Execute a translator's generated source (helpers bound from mapspec.runtime, or from `helpers` by name:
+    explain runs a translator and its explanation with one clock)."""
     global _loaded
     _loaded += 1
     filename = f"<mapspec {compiled.source.path} #{_loaded}>"
@@ -133,7 +134,7 @@ def load_compiled(compiled: Compiled) -> Translator:
     linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
     namespace: dict[str, Any] = {"__name__": "mapspec_translator", "Rejected": Rejected, "MISSING": runtime.MISSING}
     for name in compiled.module.helpers:
-        namespace[name] = getattr(runtime, name)
+        namespace[name] = (helpers or {}).get(name) or getattr(runtime, name)
     exec(compile(text, filename, "exec"), namespace)  # noqa: S102 - our own generated source
     fn = namespace["translate"]
     fn.mapping = compiled.document.name
@@ -142,6 +143,16 @@ def load_compiled(compiled: Compiled) -> Translator:
     fn.target = compiled.target
     fn.endpoints = compiled.endpoints
     return fn
+
+
+def load_expression(module: codegen.ExpressionModule,
+                    helpers: Mapping[str, Callable[..., Any]] | None = None) -> Callable[..., Any]:
+    """Execute the source of one expression (`codegen.expression`): its `value(event, *variables)`."""
+    namespace: dict[str, Any] = {"__name__": "mapspec_expression", "Rejected": Rejected, "MISSING": runtime.MISSING}
+    for name in module.helpers:
+        namespace[name] = (helpers or {}).get(name) or getattr(runtime, name)
+    exec(compile(module.source, "<mapspec expression>", "exec"), namespace)  # noqa: S102 - our own generated source
+    return namespace["value"]
 
 
 def load(name_or_path: str | Path, settings: Mapping[str, Any] | None = None) -> Translator:

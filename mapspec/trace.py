@@ -20,6 +20,8 @@ class Trace:
     result: dict[str, Any]  # {"requests": [...]}, {"rejected": {"message": ...}}, or {"error": "..."} (a bug)
     tested: list[tuple[ast.Rule, dict[str, Any]]] = field(default_factory=list)  # rule, values it read
     fired: ast.Rule | None = None
+    #: every rule whose body ran, in order (more than one in a mapping with `match: all`)
+    bodies: list[ast.Rule] = field(default_factory=list)
 
 
 def traced_run(compiled: Compiled, translate: Translator, event: dict) -> Trace:
@@ -34,8 +36,10 @@ def traced_run(compiled: Compiled, translate: Translator, event: dict) -> Trace:
                 if kind == "test":
                     values = {names[k]: v for k, v in frame.f_locals.items() if k in names}
                     trace.tested.append((rule, values))
-                elif trace.fired is None:
-                    trace.fired = rule
+                else:
+                    trace.bodies.append(rule)
+                    if trace.fired is None:
+                        trace.fired = rule
         return local_tracer
 
     def global_tracer(frame, what, arg):
@@ -47,6 +51,8 @@ def traced_run(compiled: Compiled, translate: Translator, event: dict) -> Trace:
         trace.result = {"requests": translate(event)}
     except Rejected as e:
         trace.result = {"rejected": {"message": str(e)}}
+        if e.requests:  # `match: all`: what the event still sends beside the rejection
+            trace.result["requests"] = e.requests
     except Exception as e:  # noqa: BLE001 - a translator that fails on an event is shown failing, not a traceback
         trace.result = {"error": f"{type(e).__name__}: {e}"}
     finally:

@@ -21,7 +21,7 @@ from ..syntax import ast
 from ..syntax.unparse import unparse
 from ..targets import Target
 from ..types import Typer
-from .emit import Block, Emitter, pyrepr
+from .emit import Block, Emitter, ident, pyrepr
 
 VERSION = "0.1.0"
 
@@ -228,6 +228,45 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
     return GeneratedModule(text, tuple(sorted(em.helpers)), line_map, names)
 
 
+@dataclass(frozen=True)
+class ExpressionModule:
+    """The Python source of one expression of a mapping: a function `value(event, *variables)`."""
+
+    source: str
+    helpers: tuple[str, ...]
+    modules: tuple[str, ...]
+
+
+def expression(doc: ast.Document, node: ast.Node, variables: tuple[str, ...] = ()) -> ExpressionModule:
+    """The source of `value(event, *variables)`, which gives the value of `node` on one event, computed by the
+    code this generator writes for the translator (paths, definitions, functions, kinds: the same emitter).
+
+    `doc` and `node` have their settings inlined (`optimize.inline_settings`); `variables` are the loop
+    variables `node` may read (`$product`), passed in that order. This, with `GeneratedModule.line_map`, is
+    all that `mapspec explain` and `mapspec coverage` know of code generation: they read every value they
+    show through it, and never interpret the tree themselves."""
+    typer = Typer({}, {})
+    for let in doc.lets:
+        typer.bind("$" + let.name, typer(let.value))
+    em = Emitter(doc, typer)
+    block = Block()
+    params: list[str] = []
+    for var in variables:
+        name = em.unique(ident("i_", var.lstrip("$")))
+        typer.bind(var, frozenset({"null", "bool", "int", "float", "str", "list", "object"}))
+        em.loop_vars[var] = name
+        block.bound[("path", var, ())] = name
+        params.append(name)
+    em.bind_reads([node], block)
+    value = em.expr(node, block)
+    lines = [f"import {m}" for m in sorted(em.modules)]
+    lines.extend(f"{name} = {src}" for src, name in em.constants.items())
+    lines.append(f"def value({', '.join(['event', *params])}):")
+    lines.extend("    " + line for line in block.lines)
+    lines.append(f"    return {value}")
+    return ExpressionModule("\n".join(lines) + "\n", tuple(sorted(em.helpers)), tuple(sorted(em.modules)))
+
+
 _MARK = "\x00mark:"
 
 
@@ -382,4 +421,4 @@ def _param_problem(name: str, endpoint: str) -> str:
     return f"the path parameter `{name}` of {endpoint} is missing (or is not text or a number)"
 
 
-__all__ = ["GeneratedModule", "generate", "pyrepr"]
+__all__ = ["ExpressionModule", "GeneratedModule", "expression", "generate", "pyrepr"]
