@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
                                     "Exit 0 when all pass, 1 when one fails, 2 when a mapping does not compile "
                                     "or its examples cannot be read.")
     te.add_argument("mappings", nargs="*", metavar="MAPPING", help="mapping names or paths (default: every bundled one)")
+    te.add_argument("--coverage", action="store_true",
+                    help="also report which rules, branches and fields the examples reach (as `mapspec coverage`)")
 
     ex = sub.add_parser("explain", help="show why one event gives what it gives: rules, values, every field",
                         description="Run a mapping on one event and show the settings; for each rule tried, every "
@@ -83,6 +85,19 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
     ex.add_argument("--format", choices=["text", "json"], default="text",
                     help="text for people, or json for tools (default: text)")
+
+    cv = sub.add_parser("coverage", help="which rules, branches and fields a file of events exercises",
+                        description="Run a mapping on every event of an NDJSON file and count, per rule, the events "
+                                    "that tried it and that it decided; per branch of every conditional (`a if c "
+                                    "else b`, `a if c`, `a else b`, a request's `when`, a `for`'s `if`), the events "
+                                    "that took it; per field of a request body, the events that sent it and that "
+                                    "left it out; then list what no event reached. Exit 0, or 2 when the mapping "
+                                    "does not compile or the events cannot be read.")
+    cv.add_argument("mapping", help="mapping name or path")
+    cv.add_argument("events", metavar="EVENTS.ndjson", help="NDJSON file of events, or - for stdin")
+    cv.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
+    cv.add_argument("--format", choices=["text", "json"], default="text",
+                    help="text for people (tables), or json for tools (default: text)")
 
     d = sub.add_parser("diff", help="what changes between two mappings, in structure and on real events",
                        description="Compare two mappings (bundled names, paths, or REV:path git revisions): rules "
@@ -174,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return {"translate": cmd_translate, "compile": cmd_compile, "check": cmd_check, "test": cmd_test,
-                "explain": cmd_explain, "diff": cmd_diff, "schema": cmd_schema,
+                "explain": cmd_explain, "coverage": cmd_coverage, "diff": cmd_diff, "schema": cmd_schema,
                 "run": cmd_run, "emulator": cmd_emulator,
                 "mappings": cmd_mappings}[args.command](args)
     except UsageError as e:
@@ -350,7 +365,7 @@ def cmd_test(args) -> int:
         if source is None:
             status_code = EXIT_USAGE
             continue
-        report = run_examples(source)
+        report = run_examples(source, coverage=args.coverage)
         for error in report.errors:
             print(printable(error), file=sys.stderr)
         for outcome in report.failed:
@@ -368,6 +383,10 @@ def cmd_test(args) -> int:
         if report.uncovered:
             line += f"; rules without an example: {printable_line(', '.join(report.uncovered))}"
         print(line)
+        if report.coverage is not None:
+            from .coverage import render_text
+
+            print("\n" + render_text(report.coverage, "its examples"))
         if report.failed:
             status_code = max(status_code, EXIT_FAIL)
     return status_code
@@ -406,6 +425,28 @@ def cmd_explain(args) -> int:
     text, failed = explain_report(compiled, event, origin=origin)
     sys.stdout.write(text)
     return EXIT_FAIL if failed else EXIT_OK
+
+
+def cmd_coverage(args) -> int:
+    from .coverage import Counter, render_json, render_text
+    from .errors import CompileError
+
+    try:
+        compiled = _compile(args.mapping, args.settings, standalone=False)
+    except CompileError as e:
+        _print_diagnostics(e.diagnostics)
+        return EXIT_USAGE
+    counter = Counter(compiled)
+    for _, line in _lines(args.events):
+        try:
+            event = json.loads(line)
+        except (ValueError, RecursionError):
+            event = None
+        counter.add(event)
+    label = "stdin" if args.events == "-" else args.events
+    render = render_json if args.format == "json" else render_text
+    sys.stdout.write(render(counter.report, label))
+    return EXIT_OK
 
 
 def cmd_diff(args) -> int:

@@ -57,6 +57,8 @@ class Report:
     outcomes: list[Outcome] = field(default_factory=list)
     uncovered: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: with `coverage=True`: what the examples reach (`mapspec test --coverage`)
+    coverage: Any = None
 
     @property
     def failed(self) -> list[Outcome]:
@@ -157,7 +159,8 @@ def _diff(expected: Any, actual: Any) -> str:
     return "\n".join(difflib.unified_diff(a, b, "expected", "actual", lineterm="", n=2))
 
 
-def run_examples(source: SourceFile) -> Report:
+def run_examples(source: SourceFile, coverage: bool = False) -> Report:
+    """Run a mapping's examples; with `coverage`, also count what they reach (`mapspec.coverage`)."""
     report = Report(source.path)
     _, diagnostics = check_source(source)
     errors = [d for d in diagnostics if d.severity == "error"]
@@ -173,6 +176,7 @@ def run_examples(source: SourceFile) -> Report:
         report.errors.append(str(e))
         return report
     compiled: dict[str, tuple[Compiled, Any]] = {}
+    counters: dict[str, Any] = {}
     fired_names: set[str] = set()
     for ex in examples:
         key = json.dumps(ex.settings, sort_keys=True)
@@ -188,6 +192,12 @@ def run_examples(source: SourceFile) -> Report:
             report.outcomes.append(Outcome(ex, False, None, "the event must be an object"))
             continue
         trace = traced_run(c, translate, json.loads(json.dumps(ex.event)))
+        if coverage:
+            from .coverage import Counter
+
+            if key not in counters:
+                counters[key] = Counter(c)
+            counters[key].add(json.loads(json.dumps(ex.event)))
         fired = trace.fired.name if trace.fired else None
         if fired:
             fired_names.add(fired)
@@ -208,6 +218,10 @@ def run_examples(source: SourceFile) -> Report:
             elif trace.result["requests"] != want:
                 problem = _diff(want, trace.result["requests"])
         report.outcomes.append(Outcome(ex, not problem, fired, problem))
+    if counters:
+        from .coverage import merge
+
+        report.coverage = merge([c.report for c in counters.values()])
     doc = parse_document(source, DiagnosticBag())
     if doc is not None and examples:
         report.uncovered = [r.name for r in doc.rules if r.name not in fired_names]
