@@ -5,6 +5,10 @@
     >>> translate({"type": "track", "userId": "u1", "event": "Signed Up",
     ...            "timestamp": "2024-05-01T12:00:00Z"})[0]["body"]["events"][0]["name"]
     'Signed Up'
+    >>> translate.result({"type": "identify", "anonymousId": "a1"}).rejected
+    'userId or braze_id is required: send a non-empty userId, or integrations.Braze.braze_id'
+    >>> translate.result({"type": "alias", "userId": "u1", "previousId": "a1"}).skipped
+    'alias calls are not sent to Braze, as in Segment cloud mode'
 
 The names below are imported when first used, so that the command line starts fast.
 """
@@ -20,15 +24,19 @@ __all__ = [
     "Diagnostic",
     "MapspecError",
     "Rejected",
+    "Result",
+    "Skipped",
     "Translator",
     "bundled_names",
     "compile_source",
     "load",
     "read_mapping",
+    "result_of",
 ]
 
 _WHERE = {
     "CompileError": "errors", "MapspecError": "errors", "Rejected": "errors", "Diagnostic": "diagnostics",
+    "Result": "result", "Skipped": "runtime", "result_of": "result",
     "Translator": "compiler", "bundled_names": "compiler", "compile_source": "compiler", "load": "compiler",
     "read_mapping": "compiler",
 }
@@ -37,6 +45,8 @@ if TYPE_CHECKING:
     from .compiler import Translator, bundled_names, compile_source, load, read_mapping
     from .diagnostics import Diagnostic
     from .errors import CompileError, MapspecError, Rejected
+    from .result import Result, result_of
+    from .runtime import Skipped
 
 
 def __getattr__(name: str) -> Any:

@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("translate", help="translate NDJSON Segment events into Braze requests, one line each",
                        description="Read NDJSON events and write one JSON line per input line, in order: "
-                                   '{"requests": [...]}, {"rejected": {"message": ...}} or '
+                                   '{"requests": [...]} (with "skipped": {"reason": ...} when nothing is sent), '
+                                   '{"rejected": {"message": ...}} (with "requests" when some are still sent) or '
                                    '{"error": {"line": N, "message": ...}} for a line that is not a JSON object. '
                                    "Exit 0, 1 when an event could not be translated (reported on its line), 2 when "
                                    "the mapping does not compile.")
@@ -258,9 +259,14 @@ def cmd_translate(args) -> int:
                   + b"\n")
             continue
         try:
-            result: dict[str, Any] = {"requests": translate(event)}
+            requests = translate(event)
+            result: dict[str, Any] = {"requests": requests}
+            if not requests:  # skipped: why
+                reason = getattr(requests, "reason", None)
+                result["skipped"] = {"reason": reason if isinstance(reason, str) else "nothing to send"}
         except Rejected as e:
-            result = {"rejected": {"message": str(e)}}
+            result = {"requests": e.requests, "rejected": {"message": str(e)}} if e.requests else \
+                {"rejected": {"message": str(e)}}
         except Exception as e:  # noqa: BLE001 - a bug must not stop the stream; it is reported on the line
             internal += 1
             result = {"error": {"line": number, "message": f"the translator failed: {type(e).__name__}: {e}"}}

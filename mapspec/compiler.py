@@ -16,6 +16,7 @@ from . import codegen, optimize, runtime, targets
 from .check import base_url_value, check, resolve_settings
 from .diagnostics import Diagnostic, DiagnosticBag, allowed, sort_key
 from .errors import CompileError, Rejected
+from .result import result_of
 from .source import SourceFile, Span
 from .syntax import ast
 from .syntax.document import parse_document
@@ -137,6 +138,7 @@ def load_compiled(compiled: Compiled, helpers: Mapping[str, Callable[..., Any]] 
         namespace[name] = (helpers or {}).get(name) or getattr(runtime, name)
     exec(compile(text, filename, "exec"), namespace)  # noqa: S102 - our own generated source
     fn = namespace["translate"]
+    fn.result = lambda event: result_of(fn, event)  # sent, skipped or rejected, told apart
     fn.mapping = compiled.document.name
     fn.settings = dict(compiled.settings)
     fn.source = text
@@ -159,6 +161,8 @@ def load(name_or_path: str | Path, settings: Mapping[str, Any] | None = None) ->
     """Compile a mapping (bundled name or path) with settings; the translator it gives.
 
     Calling the translator with one event (a dict) returns the list of requests the event causes,
-    each `{"method", "url", "body"}`, or raises `mapspec.Rejected`."""
+    each `{"method", "url", "body"}`, or raises `mapspec.Rejected`; an event it skips gives an empty list
+    of the class `mapspec.Skipped`, whose `reason` says why. `translator.result(event)` gives a
+    `mapspec.Result`, which tells sent, skipped and rejected apart with their reasons."""
     source = read_mapping(name_or_path)
     return load_compiled(compile_source(source, settings, standalone=False))

@@ -39,6 +39,19 @@ class _Missing:
 MISSING = _Missing()
 
 
+class Skipped(list):
+    """What a translator returns for an event it skips: no requests (an empty list), and `reason`, why."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason=""):
+        list.__init__(self)
+        self.reason = reason
+
+    def __repr__(self):
+        return "Skipped(" + repr(self.reason) + ")"
+
+
 def truthy(x):
     """JavaScript's truthiness, as Segment's integrations have it: [] and {} are true, NaN is false."""
     if x is MISSING or x is None or x is False:

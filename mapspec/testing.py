@@ -7,9 +7,13 @@ mapping itself. Each is an event, optional settings, and what it must give:
       settings: {app_id: my-app}          # optional
       event: {type: identify, userId: u1, traits: {firstName: Jane}}
       rule: identify                      # optional: the rule that must decide
-      requests:                           # or `rejected: <part of the message>`; `requests: []` sends nothing
+      requests:                           # what it must send (`requests: []`: nothing)
         - url: https://rest.iad-01.braze.com/users/track
           body: {attributes: [{external_id: u1, first_name: Jane, _update_existing_only: false}]}
+
+    Instead of `requests`, `rejected: <part of the message>` expects a rejection and `skipped: <part of the
+    reason>` a skip (`true` for any message or reason; `reject:` and `skip:`, as rules write them, are read
+    the same). With `match: all`, `requests` and `rejected` together expect both.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from .syntax import yamldata
 from .syntax.document import parse_document
 from .trace import traced_run
 
-EXAMPLE_KEYS = {"name", "event", "settings", "rule", "requests", "rejected"}
+EXAMPLE_KEYS = {"name", "event", "settings", "rule", "requests", "rejected", "skipped"}
+#: the expectations as rules write their actions: read as the others
+ALIASES = {"reject": "rejected", "skip": "skipped"}
 
 
 @dataclass
@@ -107,15 +113,21 @@ def _examples_from_node(node: yaml.Node, source: SourceFile) -> list[Example]:
             raise ExampleError(f"{span.location()}: {e.message}" + (f" ({e.hint})" if e.hint else "")) from None
         if not isinstance(data, dict) or "event" not in data:
             raise ExampleError(f"{where}: an example needs an `event`")
+        for alias, key in ALIASES.items():
+            if alias in data:
+                if key in data:
+                    raise ExampleError(f"{where}: give `{key}` or `{alias}`, not both")
+                data[key] = data.pop(alias)
         unknown = set(data) - EXAMPLE_KEYS
         if unknown:
             raise ExampleError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
                                f"an example has {', '.join(sorted(EXAMPLE_KEYS))}")
-        if ("requests" in data) == ("rejected" in data):
-            raise ExampleError(f"{where}: an example needs exactly one of `requests` or `rejected`")
+        expect = {k: data[k] for k in ("requests", "rejected", "skipped") if k in data}
+        if not expect or ("skipped" in expect and len(expect) > 1):
+            raise ExampleError(f"{where}: an example expects `requests`, `rejected` (or both, with `match: all`) "
+                               "or `skipped`")
         if not isinstance(data.get("settings") or {}, dict):
             raise ExampleError(f"{where}: an example's `settings` must be an object of setting names to values")
-        expect = {"requests": data["requests"]} if "requests" in data else {"rejected": data["rejected"]}
         out.append(Example(str(data.get("name") or f"example at line {item.start_mark.line + 1}"), where,
                            data["event"], dict(data.get("settings") or {}), expect, data.get("rule")))
     return out
@@ -157,6 +169,48 @@ def _diff(expected: Any, actual: Any) -> str:
     a = json.dumps(expected, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
     b = json.dumps(actual, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
     return "\n".join(difflib.unified_diff(a, b, "expected", "actual", lineterm="", n=2))
+
+
+def _got(result: dict[str, Any]) -> str:
+    """What an event gave, in a few words, for a failure."""
+    if "error" in result:
+        return f"the translator failed: {result['error']}"
+    if "rejected" in result:
+        return f"rejected with {result['rejected']['message']!r}"
+    requests = result["requests"]
+    if not requests:
+        reason = getattr(requests, "reason", None)
+        return f"skipped ({reason!r})" if isinstance(reason, str) else "nothing sent"
+    return f"{len(requests)} request{'s' * (len(requests) != 1)}:\n" + _diff(None, requests)
+
+
+def _compare(expect: dict[str, Any], result: dict[str, Any]) -> str:
+    """Why a result is not what an example expects, or "" when it is."""
+    if "error" in result:
+        return _got(result)
+    if "skipped" in expect:
+        want = expect["skipped"]
+        requests = result.get("requests")
+        if "rejected" in result or requests:
+            return f"expected a skip, got {_got(result)}"
+        reason = getattr(requests, "reason", None)
+        if want is not True and (not isinstance(reason, str) or str(want) not in reason):
+            return f"skipped with {reason!r}, which does not contain {str(want)!r}"
+        return ""
+    if "rejected" in expect:
+        want = expect["rejected"]
+        got = result.get("rejected")
+        if got is None:
+            return f"expected a rejection, got {_got(result)}"
+        if want is not True and str(want) not in got["message"]:
+            return f"rejected with {got['message']!r}, which does not contain {str(want)!r}"
+    if "requests" in expect:
+        want = _normalise(expect["requests"])
+        if "rejected" in result and "rejected" not in expect:
+            return f"expected requests, got {_got(result)}"
+        if list(result.get("requests") or []) != want:
+            return _diff(want, list(result.get("requests") or []))
+    return ""
 
 
 def run_examples(source: SourceFile, coverage: bool = False) -> Report:
@@ -204,19 +258,8 @@ def run_examples(source: SourceFile, coverage: bool = False) -> Report:
         problem = ""
         if ex.rule is not None and ex.rule != fired:
             problem = f"rule `{fired}` decided, not `{ex.rule}`"
-        elif "rejected" in ex.expect:
-            want = ex.expect["rejected"]
-            got = trace.result.get("rejected")
-            if got is None:
-                problem = "expected a rejection, got requests:\n" + _diff(None, trace.result["requests"])
-            elif want is not True and str(want) not in got["message"]:
-                problem = f"rejected with {got['message']!r}, which does not contain {str(want)!r}"
         else:
-            want = _normalise(ex.expect["requests"])
-            if "rejected" in trace.result:
-                problem = f"rejected: {trace.result['rejected']['message']}"
-            elif trace.result["requests"] != want:
-                problem = _diff(want, trace.result["requests"])
+            problem = _compare(ex.expect, trace.result)
         report.outcomes.append(Outcome(ex, not problem, fired, problem))
     if counters:
         from .coverage import merge

@@ -102,3 +102,72 @@ def test_an_example_that_is_not_json_is_reported_at_its_position(tmp_path, value
     err = proc.stderr.decode()
     assert proc.returncode == 2 and "Traceback" not in err, err
     assert where in err, err
+
+
+SKIPS = """
+name: skips
+base_url: '"http://x"'
+rules:
+  - name: aliases
+    when: type == "alias"
+    skip: '"aliases are not sent: {previousId}"'
+  - name: pages
+    when: type == "page"
+    send:
+      endpoint: /users/track
+      when: exists(name)
+      body: {events: [{external_id: userId, name: name, time: '"t"'}]}
+  - name: other
+    reject: '"unsupported type"'
+examples:
+  - name: skipped with its reason
+    event: {type: alias, previousId: a1}
+    skipped: 'not sent: a1'
+  - name: skip, as a rule writes it
+    event: {type: alias, previousId: a1}
+    skip: true
+  - name: a request whose when is false is a skip too
+    event: {type: page}
+    skipped: the `when` of every request is false
+  - name: reject, as a rule writes it
+    event: {type: group}
+    reject: unsupported
+  - name: wrong reason
+    event: {type: alias, previousId: a1}
+    skipped: something else
+  - name: sent, not skipped
+    event: {type: page, userId: u, name: Home}
+    skipped: true
+  - name: rejected, not skipped
+    event: {type: group}
+    skipped: true
+  - name: skipped, not rejected
+    event: {type: alias}
+    rejected: true
+"""
+
+
+def test_examples_expect_skips_with_their_reason_and_rejections_with_their_message():
+    report = run_examples(SourceFile("skips.yaml", SKIPS))
+    assert not report.errors
+    assert [o.ok for o in report.outcomes] == [True, True, True, True, False, False, False, False]
+    problems = [o.problem for o in report.failed]
+    assert problems[0] == "skipped with 'aliases are not sent: a1', which does not contain 'something else'"
+    assert problems[1].startswith("expected a skip, got 1 request:")
+    assert problems[2] == "expected a skip, got rejected with 'unsupported type'"
+    # a reason that is missing (no previousId) falls back on the rule's name
+    assert problems[3] == "expected a rejection, got skipped (\"skipped by rule 'aliases'\")"
+
+
+@pytest.mark.parametrize("body, message", [
+    ("  skipped: true\n  requests: []\n", "an example expects `requests`, `rejected` (or both, with `match: all`) "
+                                          "or `skipped`"),
+    ("  skip: true\n  skipped: true\n", "give `skipped` or `skip`, not both"),
+    ("  name: x\n", "an example expects"),
+])
+def test_examples_with_contradictory_expectations_are_reported(tmp_path, body, message):
+    path = tmp_path / "m.yaml"
+    path.write_text(MAPPING.split("examples:")[0])
+    (tmp_path / "m.test.yaml").write_text("- event: {type: track}\n" + body)
+    proc = mapspec("test", str(path))
+    assert proc.returncode == 2 and message in proc.stderr.decode(), proc.stderr

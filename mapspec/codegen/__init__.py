@@ -40,8 +40,8 @@ class GeneratedModule:
 _STANDALONE_DOC = '''"""A Segment-to-Braze translator written out by `mapspec compile`.
 
 `translate(event)` takes one event (a dict) and returns the list of requests it causes, each
-{"method", "url", "body"}, or raises `Rejected` with the reason. It needs only the standard library,
-and Python 3.9 or newer.
+{"method", "url", "body"}, or raises `Rejected` with the reason. An event it skips gives an empty list of
+the class `Skipped`, whose `reason` says why. It needs only the standard library, and Python 3.9 or newer.
 """
 import sys
 
@@ -149,6 +149,7 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
     if collect:  # every rule that holds contributes: requests and rejections are collected
         body.append(f"{_OUT} = []")
         body.append(f"{_REJECTED} = []")
+        body.append(f"{_SKIPPED} = []")
         for index, rule in enumerate(rules):
             body.append(_comment(rule))
             if rule.condition is None:
@@ -158,7 +159,8 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
                 _test(em, rule, index, _conjuncts(rule.condition), top, target, base, first=True, collect=collect)
         body.append(f"if {_REJECTED}:")
         body.append(f"    raise Rejected('; '.join({_REJECTED}), {_OUT})")
-        body.append(f"return {_OUT}")
+        skipped = em.helper("Skipped")
+        body.append(f"return {_OUT} or {skipped}('; '.join({_SKIPPED}) or 'no rule sends anything for this event')")
         index = len(rules)
         ends_open = False
     while index < len(rules):
@@ -324,8 +326,8 @@ def _test(em: Emitter, rule: ast.Rule, index: int, conjuncts: list[ast.Node], bl
     block.lines.extend("    " + line for line in inner.lines)
 
 
-#: in `match: all`, the locals that collect every rule's requests and rejections
-_OUT, _REJECTED = "_requests", "_rejected"
+#: in `match: all`, the locals that collect every rule's requests, rejections and reasons to skip
+_OUT, _REJECTED, _SKIPPED = "_requests", "_rejected", "_skipped"
 
 
 def _rule_block(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: str,
@@ -347,11 +349,8 @@ def _rule_block(em: Emitter, rule: ast.Rule, block: Block, target: Target, base:
 def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: str,
                collect: bool = False) -> None:
     """A rule's action: in `match: first` it returns or raises; in `match: all` it adds to what is collected."""
-    if rule.action == "skip":
-        block.emit("pass" if collect else "return []")
-        return
-    if rule.action == "reject":
-        fallback = f"rejected by rule {rule.name!r}"
+    if rule.action in ("skip", "reject"):
+        fallback = f"{'skipped' if rule.action == 'skip' else 'rejected'} by rule {rule.name!r}"
         if isinstance(rule.message, ast.Literal) and isinstance(rule.message.value, str):
             message = repr(rule.message.value)
         else:
@@ -359,7 +358,10 @@ def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: 
             message = em.fresh("m")
             block.emit(f"{message} = {em.helper('text')}({value})")
             message = f"{message} if {message} is not MISSING else {fallback!r}"
-        block.emit(f"{_REJECTED}.append({message})" if collect else f"raise Rejected({message})")
+        if rule.action == "skip":  # an empty list that says why
+            block.emit(f"{_SKIPPED}.append({message})" if collect else f"return {em.helper('Skipped')}({message})")
+        else:
+            block.emit(f"{_REJECTED}.append({message})" if collect else f"raise Rejected({message})")
         return
 
     def request(req: ast.Request, into: Block) -> str:
@@ -395,8 +397,9 @@ def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: 
             into.emit(f"    {r}[{key!r}] = {value}")
         return r
 
-    if collect and not rule.requests:  # every request was compiled out
-        block.emit("pass")
+    if not rule.requests:  # every request was compiled out
+        reason = f"rule {rule.name!r} sends nothing: with these settings, the `when` of every request is false"
+        block.emit("pass" if collect else f"return {em.helper('Skipped')}({reason!r})")
         return
     if collect or not all(req.condition is None for req in rule.requests):
         out = _OUT if collect else "requests"
@@ -411,7 +414,8 @@ def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: 
             inner.emit(f"{out}.append({request(req, inner)})")
             block.lines.extend("    " + line for line in inner.lines)
         if not collect:
-            block.emit(f"return {out}")
+            reason = f"rule {rule.name!r} sends nothing: the `when` of every request is false"
+            block.emit(f"return {out} or {em.helper('Skipped')}({reason!r})")
         return
     texts = [request(req, block) for req in rule.requests]
     block.emit("return [" + ", ".join(texts) + "]")

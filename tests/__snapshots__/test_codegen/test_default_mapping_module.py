@@ -3,8 +3,8 @@
 """A Segment-to-Braze translator written out by `mapspec compile`.
 
 `translate(event)` takes one event (a dict) and returns the list of requests it causes, each
-{"method", "url", "body"}, or raises `Rejected` with the reason. It needs only the standard library,
-and Python 3.9 or newer.
+{"method", "url", "body"}, or raises `Rejected` with the reason. An event it skips gives an empty list of
+the class `Skipped`, whose `reason` says why. It needs only the standard library, and Python 3.9 or newer.
 """
 import sys
 
@@ -37,6 +37,19 @@ class _Missing:
 
 
 MISSING = _Missing()
+
+
+class Skipped(list):
+    """What a translator returns for an event it skips: no requests (an empty list), and `reason`, why."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason=""):
+        list.__init__(self)
+        self.reason = reason
+
+    def __repr__(self):
+        return "Skipped(" + repr(self.reason) + ")"
 
 
 def lt(a, b):
@@ -372,7 +385,7 @@ def translate(event):
     # rule 'alias' ('mappings/segment-braze.yaml:75:5')
     e_type = event.get('type', MISSING)
     if (e_type == 'alias'):
-        return []
+        return Skipped('alias calls are not sent to Braze, as in Segment cloud mode')
     # rule 'identity required' ('mappings/segment-braze.yaml:79:5')
     e_userId = event.get('userId', MISSING)
     d_user_id = ((e_userId if isinstance(e_userId, (str, list, dict)) and e_userId else MISSING) if isinstance(e_userId, str) else MISSING)
@@ -563,7 +576,7 @@ def translate(event):
                     l14.append(o15)
                 o13 = {'purchases': l14}
                 requests.append({'method': 'POST', 'url': _URL1, 'body': o13})
-            return requests
+            return requests or Skipped("rule 'Order Completed' sends nothing: the `when` of every request is false")
         # rule 'track' ('mappings/segment-braze.yaml:148:5')
         e_properties_2 = event.get('properties', MISSING)
         o26 = {}
