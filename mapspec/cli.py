@@ -24,17 +24,52 @@ not compile, a run stopped by Braze); 130 interrupted."""
 
 
 class UsageError(Exception):
-    """A problem with the command line or its input files, printed as one line."""
+    """A problem with the command line or its input files, printed as one line (after the command's usage when
+    `usage` is set: a problem with the options themselves)."""
+
+    def __init__(self, message: str, usage: bool = False):
+        super().__init__(message)
+        self.usage = usage
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option's help says its default, unless the help says it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text or action.default in (None, False, True, "", argparse.SUPPRESS)
+                or (not action.option_strings and action.nargs not in ("?", "*"))):
+            return text
+        return text + " (default: %(default)s)"
+
+
+#: the parser of each command, for its own usage in its errors
+_COMMANDS: dict[str, argparse.ArgumentParser] = {}
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(
         prog="mapspec",
         description="Segment-to-Braze routing as code: check, compile and run mapping files.",
-        epilog="A bundled mapping is named without folder or suffix (segment-braze); anything else is a path. "
-               + EXIT_CODES,
+        epilog="A bundled mapping is named without folder or suffix (segment-braze; `mapspec mappings` lists them); "
+               "anything else is a path. " + EXIT_CODES,
+        formatter_class=_Help,
     )
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p.add_argument("--version", action="version", version=f"mapspec {__version__}",
+                   help="print mapspec's version and exit")
+    commands = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    class _Sub:
+        """`add_parser` with the formatter that shows defaults, remembering each command's parser."""
+
+        def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+            parser = commands.add_parser(name, formatter_class=_Help, **kwargs)
+            _COMMANDS[name] = parser
+            return parser
+
+    sub = _Sub()
 
     t = sub.add_parser("translate", help="translate NDJSON Segment events into Braze requests, one line each",
                        description="Read NDJSON events and write one JSON line per input line, in order: "
@@ -58,10 +93,13 @@ def _parser() -> argparse.ArgumentParser:
                    "default and only choice)")
 
     k = sub.add_parser("check", help="check mappings and report every problem with its file:line:column",
-                       description="Exit 0 when every mapping compiles, 1 when one has errors, 2 when one "
-                                   "cannot be read.")
+                       description="Exit 0 when every mapping compiles, 1 when one has errors (or, with "
+                                   "--strict, warnings), 2 when one cannot be read.")
     k.add_argument("mappings", nargs="+", metavar="MAPPING", help="mapping names or paths")
     k.add_argument("--settings", "-s", metavar="FILE.json", help="also check these settings against each mapping")
+    k.add_argument("--strict", action="store_true",
+                   help="fail (exit 1) on warnings too, for CI; a warning acknowledged on its line with "
+                        "`# mapspec: allow CODE (why)` does not count")
 
     te = sub.add_parser("test", help="run the examples a mapping carries (x.test.yaml, or `examples:`)",
                         description="Run every example of each mapping; show a diff for each failure. "
@@ -111,7 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--settings", "-s", metavar="FILE.json", help="settings for both mappings")
     d.add_argument("--old-settings", metavar="FILE.json", help="settings for the old mapping")
     d.add_argument("--new-settings", metavar="FILE.json", help="settings for the new mapping")
-    d.add_argument("--format", choices=["text", "json"], default="text")
+    d.add_argument("--format", choices=["text", "json"], default="text",
+                   help="text for people, or json for tools")
 
     r = sub.add_parser("run", help="translate events and deliver them to Braze: batched, rate-limited, retried",
                        description="Stream NDJSON Segment events, translate them, batch them and POST them to Braze "
@@ -154,14 +193,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="what a run remembers for the next: the values --skip-unchanged sent, and the requests a "
                         "mapping sends once per key (`once:`, such as creating a cohort); default "
                         "mapspec-state.sqlite")
-    r.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    r.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"],
+                   help="how much mapspec logs to stderr (the HTTP library's own logging stays at warnings)")
 
     em = sub.add_parser("emulator", help="a local Braze REST API for development and tests",
                         description="Serve every endpoint of the target description on loopback, with its "
                                     "validation, answers and rate limits, and injected faults. GET "
                                     "/_emulator/record shows what it accepted and the requests it answered.")
-    em.add_argument("--port", type=int, default=8765)
-    em.add_argument("--host", default="127.0.0.1")
+    em.add_argument("--port", type=int, default=8765, help="the port to listen on (0: any free port)")
+    em.add_argument("--host", default="127.0.0.1", help="the address to listen on (loopback unless you say so)")
     em.add_argument("--faults", default="", metavar="SPEC", help="e.g. 429=0.1,5xx=0.05,drop=0.01,slow=0.02:0.5,seed=7")
     em.add_argument("--rate", metavar="N/SECONDS",
                     help="one rate limit for every endpoint (default: each endpoint's own, from the target)")
@@ -178,13 +218,22 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--target", default="braze", help="the target for --endpoints: a bundled name or a path "
                                                       "(default: braze)")
 
-    sub.add_parser("mappings", help="list the bundled mappings")
+    mp = sub.add_parser("mappings", help="list the bundled mappings, or copy one to start your own",
+                        description="List the mappings that ship with mapspec: name, where the file is, what it is "
+                                    "for. With --copy, write an editable copy of one, with its examples, to start a "
+                                    "mapping of your own. Exit 0, or 2 when the copy cannot be written.")
+    mp.add_argument("--copy", nargs=2, metavar=("NAME", "DEST"),
+                    help="copy the bundled mapping NAME to DEST (a .yaml file, or a folder), with its examples "
+                         "beside it (DEST.test.yaml)")
+    mp.add_argument("--force", action="store_true", help="with --copy, overwrite files that exist")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's parser, with the command's usage (argparse exits 2)
+        (_COMMANDS.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
@@ -194,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                 "run": cmd_run, "emulator": cmd_emulator,
                 "mappings": cmd_mappings}[args.command](args)
     except UsageError as e:
+        if e.usage and args.command in _COMMANDS:
+            _COMMANDS[args.command].print_usage(sys.stderr)
         print(printable_line(f"mapspec {args.command}: error: {e}"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -351,11 +402,11 @@ def cmd_check(args) -> int:
         _print_diagnostics([d for d in diagnostics if d.severity != "error"])
         errors = sum(1 for d in diagnostics if d.severity == "error")
         warnings = len(diagnostics) - errors
-        if errors:
+        if errors or (args.strict and warnings):
             failed += 1
         status = "ok" if not errors else f"{errors} error{'s' * (errors != 1)}"
         if warnings:
-            status += f", {warnings} warning{'s' * (warnings != 1)}"
+            status += f", {warnings} warning{'s' * (warnings != 1)}" + (" (--strict: they fail)" if args.strict else "")
         print(printable_line(f"{source.path}: {status}"), file=sys.stderr)
     return max(status_code, EXIT_FAIL if failed else EXIT_OK)
 
@@ -414,7 +465,7 @@ def cmd_explain(args) -> int:
     from .explain import explain_json, explain_report
 
     if args.line is not None and args.message_id is not None:
-        raise UsageError("give --line or --message-id, not both")
+        raise UsageError("give --line or --message-id, not both", usage=True)
     try:
         event, origin = pick(_read_bytes(args.event), args.event, args.line, args.message_id)
     except EventError as e:
@@ -461,7 +512,7 @@ def cmd_diff(args) -> int:
     from .errors import CompileError
 
     if args.settings and (args.old_settings or args.new_settings):
-        raise UsageError("give --settings, or --old-settings and --new-settings, not both")
+        raise UsageError("give --settings, or --old-settings and --new-settings, not both", usage=True)
     old_settings = args.old_settings or args.settings
     new_settings = args.new_settings or args.settings
     try:
@@ -498,9 +549,9 @@ def _rate(text: str) -> tuple[int, float]:
         n, _, seconds = text.partition("/")
         rate = int(n), float(seconds or 1)
     except ValueError:
-        raise UsageError(f"--rate takes N/SECONDS, such as 3000/3, not {text!r}") from None
+        raise UsageError(f"--rate takes N/SECONDS, such as 3000/3, not {text!r}", usage=True) from None
     if rate[0] < 1 or rate[1] <= 0:
-        raise UsageError("--rate must allow at least one request in a positive time")
+        raise UsageError("--rate must allow at least one request in a positive time", usage=True)
     return rate
 
 
@@ -528,7 +579,9 @@ def cmd_run(args) -> int:
     from .delivery.common import key_problem, url_problem
     from .errors import CompileError
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # mapspec's own logging at the level asked for; the HTTP libraries' (httpx, httpcore) at warnings only
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mapspec").setLevel(args.log_level.upper())
     if args.endpoint:
         problem = url_problem(args.endpoint)
         if problem:
@@ -660,11 +713,57 @@ def cmd_schema(args) -> int:
 
 
 def cmd_mappings(args) -> int:
-    from .compiler import bundled_names, check_source, read_mapping
+    from .compiler import bundled_names, bundled_path, check_source, read_mapping, shown_path
 
-    for name in bundled_names():
+    if args.copy:
+        return _copy_mapping(*args.copy, force=args.force)
+    names = bundled_names()
+    width = max(len(n) for n in names)
+    for name in names:
         doc, _ = check_source(read_mapping(name))
-        print(f"{name}\t{printable_line(doc.description) if doc else '(does not parse: mapspec check ' + name + ')'}")
+        path = bundled_path(name)
+        tests = path.with_name(f"{name}.test.yaml")
+        default = "  (the default)" if name == "segment-braze" else ""
+        print(printable_line(f"{name:<{width}}  {shown_path(path)}{default}"))
+        print(printable_line("    " + (doc.description if doc else f"(does not parse: mapspec check {name})")))
+        if tests.is_file():
+            print(printable_line(f"    examples: {shown_path(tests)}"))
+    print(f"\nStart a mapping of your own from one: mapspec mappings --copy {names[0]} my-mapping.yaml")
+    return EXIT_OK
+
+
+def _copy_mapping(name: str, dest: str, force: bool = False) -> int:
+    """Write an editable copy of a bundled mapping, and its examples beside it."""
+    from pathlib import Path
+
+    from .compiler import bundled_names, bundled_path
+
+    if name not in bundled_names():
+        raise UsageError(f"no bundled mapping named `{name}`; bundled mappings: {', '.join(bundled_names())}")
+    target = Path(dest)
+    if target.is_dir() or dest.endswith(("/", "\\")):
+        target = target / f"{name}.yaml"
+    if target.suffix != ".yaml":
+        raise UsageError(f"--copy writes a .yaml file (its examples go beside it as .test.yaml), not {dest!r}",
+                         usage=True)
+    source = bundled_path(name)
+    copies = [(source, target)]
+    tests = source.with_name(f"{name}.test.yaml")
+    if tests.is_file():
+        copies.append((tests, target.with_name(target.name[:-5] + ".test.yaml")))
+    existing = [str(to) for _, to in copies if to.exists()]
+    if existing and not force:
+        raise UsageError(f"{' and '.join(existing)} exist{'s' * (len(existing) == 1)}: "
+                         "choose another DEST, or --force to overwrite")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for origin, to in copies:
+            to.write_bytes(origin.read_bytes())
+    except OSError as e:
+        raise UsageError(f"cannot write {e.filename or target}: {e.strerror}") from None
+    written = " and ".join(str(to) for _, to in copies)
+    print(printable_line(f"wrote {written} (a copy of {name}): edit them, then run "
+                         f"`mapspec check {target}` and `mapspec test {target}`"))
     return EXIT_OK
 
 

@@ -43,13 +43,28 @@ def source_from_bytes(path: str, data: bytes) -> SourceFile:
             Span(source, at, at + 1), label="not UTF-8", hints=("save the mapping as UTF-8",))]) from None
 
 
+def bundled_path(name: str) -> Path:
+    """Where the file of a bundled mapping is (it may not exist)."""
+    return resource_dir("mappings") / f"{name}.yaml"
+
+
+def shown_path(path: Path) -> str:
+    """A path as people can open it: relative to the working folder when inside it, otherwise absolute."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return str(resolved)
+
+
 def read_mapping(name_or_path: str | Path) -> SourceFile:
-    """A bundled mapping by name (`segment-braze`), or a mapping file by path."""
+    """A bundled mapping by name (`segment-braze`), or a mapping file by path. A bundled mapping's path, in
+    every diagnostic, is where its file is (relative to the working folder when inside it)."""
     text_name = str(name_or_path)
     if "/" not in text_name and "\\" not in text_name and not text_name.endswith((".yaml", ".yml")):
-        bundled = resource_dir("mappings") / f"{text_name}.yaml"
+        bundled = bundled_path(text_name)
         if bundled.is_file():
-            return source_from_bytes(f"mappings/{text_name}.yaml", bundled.read_bytes())
+            return source_from_bytes(shown_path(bundled), bundled.read_bytes())
         raise CompileError([Diagnostic(
             "E001", f"no bundled mapping named `{text_name}` (and no such file)", path=text_name,
             hints=(f"bundled mappings: {', '.join(bundled_names())}",))])

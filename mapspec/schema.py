@@ -199,10 +199,15 @@ def mapping_schema() -> dict[str, Any]:
                     "event": {"type": "object"},
                     "settings": {"type": "object"},
                     "rule": {"type": "string", "description": "The rule that must decide."},
-                    "requests": {"type": "array"},
-                    "rejected": {"type": ["string", "boolean"], "description": "Part of the rejection message."},
+                    "requests": {"type": "array", "description": "The requests it must send ([]: nothing)."},
+                    "rejected": {"type": ["string", "boolean"], "description": "Part of the rejection message "
+                                                                           "(true: any)."},
+                    "reject": {"type": ["string", "boolean"], "description": "The same as `rejected`."},
+                    "skipped": {"type": ["string", "boolean"], "description": "Part of the reason it must be "
+                                                                          "skipped for (true: any)."},
+                    "skip": {"type": ["string", "boolean"], "description": "The same as `skipped`."},
                 },
-                "oneOf": [{"required": ["requests"]}, {"required": ["rejected"]}],
+                "anyOf": [{"required": [key]} for key in ("requests", "rejected", "reject", "skipped", "skip")],
             },
         },
     }

@@ -81,12 +81,7 @@ def example_files(source: SourceFile) -> list[tuple[str, str]]:
     path = Path(source.path)
     sibling = path.with_name(path.name[:-5] + ".test.yaml") if path.name.endswith(".yaml") else None
     if sibling is not None:
-        from .syntax.grammar import resource_dir
-
-        candidates = [sibling]
-        if source.path.startswith("mappings/"):
-            candidates.append(resource_dir("mappings") / sibling.name)
-        for candidate in candidates:
+        for candidate in [sibling]:
             if candidate.is_file():
                 try:
                     example = source_from_bytes(str(sibling), candidate.read_bytes())

@@ -32,7 +32,9 @@ def test_translate_corpus_one_line_per_event():
     plain = mapspec("translate", str(CORPUS), env=dict(os.environ, MAPSPEC_NO_ORJSON="1"))
     assert [json.loads(x) for x in plain.stdout.decode().splitlines()] == out  # the same with or without orjson
     assert len(out) == len(CORPUS.read_text().splitlines())
-    assert all(set(o) <= {"requests", "rejected"} for o in out)
+    assert all(set(o) <= {"requests", "rejected", "skipped"} for o in out)
+    skipped = [o for o in out if "skipped" in o]
+    assert skipped and all(o["requests"] == [] and o["skipped"]["reason"] for o in skipped)
 
 
 @pytest.mark.parametrize("codec", ["orjson", "stdlib"])
@@ -43,7 +45,9 @@ def test_translate_reports_bad_lines_and_goes_on(codec):
     assert proc.returncode == 0, proc.stderr
     out = lines(proc)
     assert len(out) == 8
-    assert "requests" in out[0] and out[6] == {"requests": []}
+    assert "requests" in out[0]
+    assert out[6] == {"requests": [], "skipped": {"reason": "alias calls are not sent to Braze, as in Segment "
+                                                            "cloud mode"}}
     errors = {o["error"]["line"]: o["error"]["message"] for o in out if "error" in o}
     assert sorted(errors) == [2, 3, 4, 5, 6, 8]
     assert "invalid JSON" in errors[2] and "not an array" in errors[3] and errors[4] == "empty line"
@@ -140,3 +144,115 @@ def test_help_lists_commands():
     assert proc.returncode == 0
     for command in ("translate", "compile", "check"):
         assert command in proc.stdout.decode()
+
+
+# ---------------------------------------------------------------- the first hour
+
+
+def test_version():
+    from mapspec import __version__
+
+    proc = mapspec("--version")
+    assert proc.returncode == 0 and proc.stdout.decode().strip() == f"mapspec {__version__}"
+
+
+def test_every_option_has_help_and_shows_its_default():
+    import argparse
+
+    from mapspec.cli import _COMMANDS, _Help, _parser
+
+    top = _parser()
+    for name, parser in [("mapspec", top), *_COMMANDS.items()]:
+        formatter = _Help(name)
+        for action in parser._actions:  # noqa: SLF001 - argparse has no public API for its options
+            if isinstance(action, argparse._SubParsersAction | argparse._HelpAction):  # noqa: SLF001
+                continue
+            assert action.help, (name, action.dest)
+            if action.default not in (None, False, "", argparse.SUPPRESS) and (
+                    action.option_strings or action.nargs in ("?", "*")):
+                assert "default" in formatter._get_help_string(action), (name, action.dest)  # noqa: SLF001
+
+
+@pytest.mark.parametrize("args,usage", [
+    (["check", "segment-braze", "--bogus"], "usage: mapspec check"),
+    (["explain", "segment-braze", "--evnt", "x.json", "--event", "y.json"], "usage: mapspec explain"),
+    (["run", "--dry-run", "--nope", "-"], "usage: mapspec run"),
+    (["explain", "segment-braze", "-e", "x", "--line", "1", "--message-id", "m"], "usage: mapspec explain"),
+])
+def test_a_command_line_error_prints_that_commands_usage(args, usage):
+    proc = mapspec(*args, stdin="")
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert err.startswith(usage) and "usage: mapspec [-h]" not in err, err
+
+
+def test_check_strict_fails_on_warnings_unless_they_are_acknowledged(tmp_path):
+    text = (BAD / "W401_likely_mistakes.yaml").read_text()
+    path = tmp_path / "w.yaml"
+    path.write_text(text)
+    assert mapspec("check", str(path)).returncode == 0
+    strict = mapspec("check", "--strict", str(path))
+    assert strict.returncode == 1 and "(--strict: they fail)" in strict.stderr.decode()
+    from mapspec.compiler import check_source
+    from mapspec.source import SourceFile
+
+    _, diagnostics = check_source(SourceFile(str(path), text))
+    lines_ = text.splitlines()
+    for d in diagnostics:  # acknowledge each warning on its line
+        lines_[d.span.line - 1] += f"  # mapspec: allow {d.code} (known)"
+    path.write_text("\n".join(lines_) + "\n")
+    assert mapspec("check", "--strict", str(path)).returncode == 0, mapspec("check", str(path)).stderr
+
+
+def test_mappings_lists_paths_that_exist(tmp_path):
+    proc = mapspec("mappings", cwd=tmp_path)
+    out = proc.stdout.decode()
+    assert proc.returncode == 0
+    for name in ("segment-braze", "segment-classic"):
+        line = next(x for x in out.splitlines() if x.startswith(name + " "))
+        path = Path(line.split()[1])
+        assert path.is_absolute() and path.is_file(), line  # from elsewhere, a path to the file itself
+    assert "Segment's Braze destination" in out and "mapspec mappings --copy" in out
+    here = mapspec("mappings", cwd=Path(__file__).resolve().parent.parent).stdout.decode()
+    assert "segment-braze    mappings/segment-braze.yaml  (the default)" in here
+
+
+def test_diagnostics_of_a_bundled_mapping_name_a_path_that_exists(tmp_path):
+    proc = mapspec("explain", "segment-braze", "--event", "-", stdin='{"type": "identify", "userId": "u"}',
+                   cwd=tmp_path)
+    first = proc.stdout.decode().split(":")[0]
+    assert Path(first).is_file(), first
+
+
+def test_copy_a_bundled_mapping_to_start_from(tmp_path):
+    proc = mapspec("mappings", "--copy", "segment-classic", "mine.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote mine.yaml and mine.test.yaml" in proc.stdout.decode()
+    assert (tmp_path / "mine.test.yaml").is_file()
+    tested = mapspec("test", "mine.yaml", cwd=tmp_path)
+    assert tested.returncode == 0 and "mine.yaml: 12 passed, 0 failed" in tested.stdout.decode(), tested.stdout
+    again = mapspec("mappings", "--copy", "segment-classic", "mine.yaml", cwd=tmp_path)
+    assert again.returncode == 2 and "mine.yaml and mine.test.yaml exist" in again.stderr.decode()
+    assert mapspec("mappings", "--copy", "segment-classic", "mine.yaml", "--force", cwd=tmp_path).returncode == 0
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    assert mapspec("mappings", "--copy", "segment-braze", str(folder)).returncode == 0
+    assert (folder / "segment-braze.yaml").is_file() and (folder / "segment-braze.test.yaml").is_file()
+    for args, message in ((["nope", "x.yaml"], "no bundled mapping named `nope`"),
+                          (["segment-braze", "x.json"], "--copy writes a .yaml file")):
+        bad = mapspec("mappings", "--copy", *args, cwd=tmp_path)
+        assert bad.returncode == 2 and message in bad.stderr.decode()
+
+
+def test_debug_logging_is_mapspecs_own(tmp_path):
+    from mapspec.delivery.emulator import Emulator
+
+    events = tmp_path / "e.ndjson"
+    events.write_text('{"type": "identify", "userId": "u", "timestamp": "2024-01-01T00:00:00Z"}\n')
+    with Emulator(api_key="k-123") as emu:
+        proc = mapspec("run", "--log-level", "debug", "--endpoint", emu.url, str(events),
+                       env=dict(os.environ, BRAZE_REST_API_KEY="k-123"))
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert "DEBUG mapspec.run: POST /users/track: 201" in err or "DEBUG mapspec.run: POST /users/track" in err, err
+    assert "httpcore" not in err and "httpx" not in err, err

@@ -398,7 +398,7 @@ def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: 
         return r
 
     if not rule.requests:  # every request was compiled out
-        reason = f"rule {rule.name!r} sends nothing: with these settings, the `when` of every request is false"
+        reason = f"rule {rule.name!r} sends nothing: the `when` of every request is false (known when compiled)"
         block.emit("pass" if collect else f"return {em.helper('Skipped')}({reason!r})")
         return
     if collect or not all(req.condition is None for req in rule.requests):

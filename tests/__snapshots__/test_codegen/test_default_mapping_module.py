@@ -621,7 +621,7 @@ def translate(event):
         return [{'method': 'POST', 'url': _URL1, 'body': o25}]
     # rule 'page and screen' ('mappings/segment-braze.yaml:161:5')
     if ((e_type == 'page') or (e_type == 'screen')):
-        return []
+        return Skipped("rule 'page and screen' sends nothing: the `when` of every request is false (known when compiled)")
     # rules 'group without groupId', 'group' all need this
     if (e_type == 'group'):
         # rule 'group without groupId' ('mappings/segment-braze.yaml:181:5')
