@@ -151,6 +151,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--new-settings", metavar="FILE.json", help="settings for the new mapping")
     d.add_argument("--format", choices=["text", "json"], default="text",
                    help="text for people, or json for tools")
+    d.add_argument("--examples", type=int, default=3, metavar="N",
+                   help="events shown for each kind of difference (the rest are counted: `and 12 more`)")
 
     r = sub.add_parser("run", help="translate events and deliver them to Braze: batched, rate-limited, retried",
                        description="Stream NDJSON Segment events, translate them, batch them and POST them to Braze "
@@ -535,7 +537,9 @@ def cmd_diff(args) -> int:
                 except jsonio.BadJSON:
                     yield number, None
 
-        result = behaviour(load_compiled(old), load_compiled(new), events())
+        if args.examples < 0:
+            raise UsageError("--examples takes a number of events, 0 or more", usage=True)
+        result = behaviour(load_compiled(old), load_compiled(new), events(), args.examples)
     if args.format == "json":
         sys.stdout.write(render_json(old, new, changes, result))
     else:

@@ -22,11 +22,13 @@ from . import jsonio
 from .compiler import Compiled, read_mapping, source_from_bytes
 from .diagnostics import Diagnostic
 from .errors import CompileError, Rejected
+from .events import ID_FIELD, describe, label_of
 from .source import SourceFile
 from .syntax import ast
 from .syntax.unparse import unparse
 from .terminal import printable, printable_line
 
+#: events shown per kind of difference, unless `--examples` says otherwise
 EXAMPLES = 3
 
 
@@ -238,7 +240,9 @@ def _copy(event: dict) -> dict:
         return event  # beyond what JSON writes back: the translators are pure functions of it
 
 
-def behaviour(old_t, new_t, events: Iterable[tuple[int, Any]]) -> Behaviour:
+def behaviour(old_t, new_t, events: Iterable[tuple[int, Any]], examples: int = EXAMPLES) -> Behaviour:
+    """Run both translators on each (line, event) and count what differs, keeping `examples` events of each
+    kind of difference, named by line, message id and event (`line 29, messageId "m-29", track "Signed Up"`)."""
     b = Behaviour()
     for line, event in events:
         if not isinstance(event, dict):
@@ -266,8 +270,8 @@ def behaviour(old_t, new_t, events: Iterable[tuple[int, Any]]) -> Behaviour:
             outcome = "newly sent"
         if outcome is not None:
             b.outcomes[outcome] += 1
-            if len(b.outcome_examples[outcome]) < EXAMPLES:
-                b.outcome_examples[outcome].append({"line": line, "old": _summary(old), "new": _summary(new)})
+            if len(b.outcome_examples[outcome]) < examples:
+                b.outcome_examples[outcome].append({**_name(event, line), "old": _summary(old), "new": _summary(new)})
             if "requests" not in old or "requests" not in new or not old["requests"] or not new["requests"]:
                 continue
         a, c = flatten(old["requests"]), flatten(new["requests"])
@@ -284,9 +288,23 @@ def behaviour(old_t, new_t, events: Iterable[tuple[int, Any]]) -> Behaviour:
             if (name, kind) not in seen:
                 seen[(name, kind)] = True
                 stats.counts[kind] += 1
-            if len(stats.examples[kind]) < EXAMPLES and not any(x["line"] == line for x in stats.examples[kind]):
-                stats.examples[kind].append({"line": line, "old": a.get(key, ast.MISSING), "new": c.get(key, ast.MISSING)})
+            if len(stats.examples[kind]) < examples and not any(x["line"] == line for x in stats.examples[kind]):
+                stats.examples[kind].append({**_name(event, line), "old": a.get(key, ast.MISSING),
+                                             "new": c.get(key, ast.MISSING)})
     return b
+
+
+def _name(event: dict, line: int) -> dict[str, Any]:
+    """How an example names its event: its line, message id and label, and all three as text."""
+    out: dict[str, Any] = {"line": line}
+    ident = event.get(ID_FIELD)
+    if ident is not None:
+        out[ID_FIELD] = ident
+    label = label_of(event)
+    if label:
+        out["label"] = label
+    out["event"] = describe(event, line)
+    return out
 
 
 def _summary(result: dict) -> str:
@@ -295,7 +313,8 @@ def _summary(result: dict) -> str:
     if "rejected" in result:
         return f"rejected: {result['rejected']}"
     if not result["requests"]:
-        return "nothing sent"
+        reason = getattr(result["requests"], "reason", None)
+        return f"skipped ({reason})" if isinstance(reason, str) else "nothing sent"
     return "sends " + ", ".join(f"{r['method']} {urlsplit(r['url']).path}" for r in result["requests"])
 
 
@@ -334,17 +353,24 @@ def render_text(old: Compiled, new: Compiled, changes: list[Change], b: Behaviou
     out.append(head + (f"{b.differing} differ" if b.differing else "no difference"))
     if b.unreadable:
         out.append(f"  ({b.unreadable} lines are not JSON objects and were left out)")
+    def more(count: int, shown: int, kind: str = "") -> None:
+        if count > shown and shown:
+            out.append(f"      and {count - shown} more" + (f" {kind}" if kind else ""))
+
     for outcome, count in sorted(b.outcomes.items(), key=lambda kv: -kv[1]):
         out.append(f"  {outcome}: {count} event{'s' * (count != 1)}")
         for ex in b.outcome_examples[outcome]:
-            out.append(f"      line {ex['line']}: {line_of(ex['old'])}  ->  {line_of(ex['new'])}")
+            out.append(f"      {line_of(ex['event'])}: {line_of(ex['old'])}  ->  {line_of(ex['new'])}")
+        more(count, len(b.outcome_examples[outcome]))
     for name in sorted(b.fields, key=lambda n: (-sum(b.fields[n].counts.values()), n)):
         stats = b.fields[name]
         parts = [f"{kind} in {stats.counts[kind]}" for kind in ("changed", "added", "removed") if stats.counts[kind]]
         out.append(f"  {line_of(name)}: {', '.join(parts)} event{'s' * (max(stats.counts.values()) != 1)}")
         for kind in ("changed", "added", "removed"):
             for ex in stats.examples.get(kind, []):
-                out.append(f"      line {ex['line']}: {line_of(_show(ex['old']))} -> {line_of(_show(ex['new']))}")
+                out.append(f"      {line_of(ex['event'])}: {line_of(_show(ex['old']))} -> {line_of(_show(ex['new']))}")
+            several = sum(1 for k in stats.counts if stats.counts[k]) > 1
+            more(stats.counts[kind], len(stats.examples.get(kind, [])), kind if several else "")
     return printable("\n".join(out) + "\n")
 
 
@@ -365,12 +391,16 @@ def render_json(old: Compiled, new: Compiled, changes: list[Change], b: Behaviou
     if b is not None:
         doc["behaviour"] = {
             "events": b.events, "differing": b.differing, "unreadable": b.unreadable,
-            "outcomes": {k: {"events": v, "examples": b.outcome_examples[k]} for k, v in b.outcomes.items()},
+            "outcomes": {k: {"events": v, "examples": [{x: e[x] for x in e if x != "event"}
+                                                       for e in b.outcome_examples[k]],
+                             "more": v - len(b.outcome_examples[k])} for k, v in b.outcomes.items()},
             "fields": {name: {kind: {"events": stats.counts[kind],
-                                     "examples": [{"line": e["line"], "old": plain(e["old"]), "new": plain(e["new"]),
+                                     "examples": [{**{x: e[x] for x in ("line", ID_FIELD, "label") if x in e},
+                                                   "old": plain(e["old"]), "new": plain(e["new"]),
                                                    "old_present": e["old"] is not ast.MISSING,
                                                    "new_present": e["new"] is not ast.MISSING}
-                                                  for e in stats.examples.get(kind, [])]}
+                                                  for e in stats.examples.get(kind, [])],
+                                     "more": stats.counts[kind] - len(stats.examples.get(kind, []))}
                               for kind in stats.counts}
                        for name, stats in sorted(b.fields.items())},
         }

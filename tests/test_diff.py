@@ -40,8 +40,10 @@ def test_json_format(tmp_path):
     assert doc["equivalent"] is False and doc["behaviour"]["events"] == 64
     gender = doc["behaviour"]["fields"]["/users/track attributes[].gender"]
     assert gender["changed"]["events"] == 7 and gender["added"]["events"] == 2  # raw "F" stays "F"
-    assert gender["added"]["examples"][0] == {"line": 16, "old": None, "new": "nonbinary",
+    assert gender["added"]["examples"][0] == {"line": 16, "messageId": "identify-gender-nonbinary",
+                                              "label": "identify", "old": None, "new": "nonbinary",
                                               "old_present": False, "new_present": True}
+    assert gender["changed"]["more"] == 7 - 3 and gender["added"]["more"] == 0
     assert {c["what"] for c in doc["structure"]} >= {"rule `identify`: /users/track attributes[0].gender"}
 
 
@@ -123,3 +125,16 @@ def test_a_changed_condition_of_a_for_item_is_a_change(tmp_path):
     out = proc.stdout.decode()
     assert proc.returncode == 1, out
     assert "purchases[] (if)" in out and "+ is_object($product) and exists($product.id)" in out
+
+
+def test_examples_are_counted_and_named_by_message_id(tmp_path):
+    proc = mapspec("diff", "segment-braze", str(edited(tmp_path)), "--events", str(CORPUS), "--examples", "1")
+    out = proc.stdout.decode()
+    gender = out[out.index("/users/track attributes[].gender"):]
+    gender = gender[:gender.index("\n  /") if "\n  /" in gender else len(gender)]
+    assert 'line 1, messageId "identify-basic", identify: "F" -> "female"' in gender
+    assert "and 6 more changed" in gender and "and 1 more added" in gender
+    none = mapspec("diff", "segment-braze", str(edited(tmp_path)), "--events", str(CORPUS), "--examples", "0")
+    assert "line 1," not in none.stdout.decode() and "more" not in none.stdout.decode()
+    bad = mapspec("diff", "segment-braze", "segment-braze", "--events", str(CORPUS), "--examples", "-1")
+    assert bad.returncode == 2 and bad.stderr.decode().startswith("usage: mapspec diff")
