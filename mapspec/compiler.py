@@ -109,7 +109,21 @@ def check_source(source: SourceFile) -> tuple[ast.Document | None, list[Diagnost
     doc = parse_document(source, diags)
     if doc is not None:
         check(doc, diags)
-    return doc, sorted((d for d in diags.items if not allowed(d)), key=sort_key)
+    return doc, sorted((d for d in _without_cascades(diags.items) if not allowed(d)), key=sort_key)
+
+
+#: what an expression that could not be read makes the checker report about the object around it
+_CASCADES = {"E307", "W406", "E308", "W407"}
+
+
+def _without_cascades(items: list[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics, less those that only follow from a value that could not be read: a field whose value
+    is a syntax error is left out of its object, which is then reported as lacking it."""
+    broken = [d.span for d in items if d.code in ("E101", "E102") and d.span is not None]
+    if not broken:
+        return items
+    return [d for d in items if not (d.code in _CASCADES and d.span is not None and any(
+        d.span.start <= b.start and b.end <= d.span.end for b in broken))]
 
 
 def compile_source(source: SourceFile, settings: Mapping[str, Any] | None = None, *,

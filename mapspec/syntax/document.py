@@ -134,7 +134,8 @@ class _Reader:
         if isinstance(node, yaml.ScalarNode):
             if node.tag != _STR:
                 return ast.Literal(span, self.plain(node))
-            return parse_expression(node.value, scalar_locator(self.source, node), self.diags)
+            quotes = node.style if node.style in ("'", '"') else ""
+            return parse_expression(node.value, scalar_locator(self.source, node), self.diags, quotes)
         try:
             yamldata.check_tag(node)  # a `!!set` or `!!pairs` is not a JSON object or list
         except yamldata.DataError as e:

@@ -7,6 +7,8 @@ diagnostics point into the file however the expression was quoted.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 
 import lark
@@ -45,13 +47,78 @@ class ExpressionError(Exception):
         return self.span or locate(self.start, max(self.end, self.start + 1))
 
 
-def parse_expression(text: str, locate: Locate, diags: DiagnosticBag) -> ast.Node | None:
-    """Parse one expression; on a syntax error, add a diagnostic and return None."""
+def parse_expression(text: str, locate: Locate, diags: DiagnosticBag, yaml_quotes: str = "") -> ast.Node | None:
+    """Parse one expression; on a syntax error, add a diagnostic and return None.
+
+    `yaml_quotes` is the quote YAML wrote the value in (`"` or `'`), which YAML removes: `name: "Signed Up"`
+    is the expression `Signed Up`. An error in words that read as text says how to write the text."""
     try:
         return _parse(text, 0, locate)
     except ExpressionError as e:
-        diags.error(e.code, e.message, e.where(locate), label=e.label)
+        message, label, hints = e.message, e.label, []
+        words = _words_around(text, e.start) if e.code == "E101" else None
+        whole = words is not None and words[0] == 0 and words[1] == len(text.rstrip())
+        if len(text) > 200:  # a long text is not quoted back whole in a message
+            words = None
+            whole = False
+        if yaml_quotes and whole:
+            q = yaml_quotes
+            message = f"YAML took the quotes of {q}{text}{q}: it is read as the expression `{text}`, not as text"
+            label = "not an expression"
+            hints = [f"for the text {_json_text(text)}, put a string's quotes inside YAML's: {_yaml_string(text)}",
+                     "every value of a mapping is an expression: YAML's own quotes are not part of it"]
+            diags.error(e.code, message, locate(0, max(len(text), 1)), label=label, hints=hints)
+            return None
+        if words is not None:
+            start, end = words
+            phrase = text[start:end]
+            if whole:
+                fix = _yaml_string(phrase)
+            else:
+                fix = text[:start] + _json_text(phrase) + text[end:]
+                fix = _yaml_string_of(fix) if yaml_quotes or fix[:1] in "\"'[{" else fix
+            message = f"{message}: `{phrase}` reads as words of an expression, not as text"
+            label = "text needs quotes"
+            hints = [f"if it is meant as text, write it as a string: {fix}"]
+        diags.error(e.code, message, e.where(locate), label=label, hints=hints)
         return None
+
+
+_KEYWORDS = {"and", "or", "not", "in", "if", "else", "without", "for"}
+_WORDY = re.compile(r"[A-Za-z_][\w'.,!?:;&/-]*")
+
+
+def _words_around(text: str, at: int) -> tuple[int, int] | None:
+    """Where the run of two or more bare words around offset `at` is (`Product Viewed` of
+    `event == Product Viewed`), when the error is at a word that follows another: text written without quotes."""
+    chunks = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    index = next((i for i, (a, b) in enumerate(chunks) if a <= at < b), None)
+    if index is None or not _WORDY.fullmatch(text[slice(*chunks[index])]):
+        return None
+    first = last = index
+    while first > 0 and _WORDY.fullmatch(text[slice(*chunks[first - 1])]):
+        first -= 1
+    while last + 1 < len(chunks) and _WORDY.fullmatch(text[slice(*chunks[last + 1])]):
+        last += 1
+    while first < index and first > 0 and text[slice(*chunks[first])] in _KEYWORDS:
+        first += 1  # `x == "a" and Signed Up`: the words after the keyword
+    if last == first:
+        return None
+    return chunks[first][0], chunks[last][1]
+
+
+def _json_text(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _yaml_string(text: str) -> str:
+    """A string literal for the text, as a YAML value: `'"Signed Up"'`."""
+    return _yaml_string_of(_json_text(text))
+
+
+def _yaml_string_of(expression: str) -> str:
+    """An expression as a single-quoted YAML value (YAML doubles a `'` inside)."""
+    return "'" + expression.replace("'", "''") + "'"
 
 
 def parse_for_head(text: str, locate: Locate, diags: DiagnosticBag) -> tuple[tuple[str, ...], ast.Node] | None:
