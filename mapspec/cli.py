@@ -495,12 +495,14 @@ def cmd_coverage(args) -> int:
     except CompileError as e:
         _print_diagnostics(e.diagnostics)
         return EXIT_USAGE
+    from . import jsonio
+
     counter = Counter(compiled)
     for _, line in _lines(args.events):
         try:
-            event = json.loads(line)
-        except (ValueError, RecursionError):
-            event = None
+            event = jsonio.loads(line)
+        except (jsonio.BadJSON, RecursionError):
+            event = None  # counted as a line that is not an event
         counter.add(event)
     label = "stdin" if args.events == "-" else args.events
     render = render_json if args.format == "json" else render_text

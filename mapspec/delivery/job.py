@@ -196,7 +196,7 @@ class Run:
             return None
         line.note = "translated"
         try:
-            if type(requests) is not list:
+            if not isinstance(requests, list):  # a skip is a list too (`Skipped`, which says why)
                 raise Unsendable(f"the translator returned {_kind(requests)}, not a list of requests")
             prepared = [self.batcher.prepare(r, self.url(r)) for r in requests]
         except Unsendable as e:
