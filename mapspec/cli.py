@@ -200,8 +200,9 @@ def _parser() -> argparse.ArgumentParser:
 
     em = sub.add_parser("emulator", help="a local Braze REST API for development and tests",
                         description="Serve every endpoint of the target description on loopback, with its "
-                                    "validation, answers and rate limits, and injected faults. GET "
-                                    "/_emulator/record shows what it accepted and the requests it answered.")
+                                    "validation, answers and rate limits, and injected faults, printing a line per "
+                                    "request. GET /_emulator/record shows what it accepted and the log of requests; "
+                                    "POST /_emulator/reset forgets both (and the rate windows).")
     em.add_argument("--port", type=int, default=8765, help="the port to listen on (0: any free port)")
     em.add_argument("--host", default="127.0.0.1", help="the address to listen on (loopback unless you say so)")
     em.add_argument("--faults", default="", metavar="SPEC", help="e.g. 429=0.1,5xx=0.05,drop=0.01,slow=0.02:0.5,seed=7")
@@ -211,6 +212,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="accept only this key (default: BRAZE_REST_API_KEY when set, else any non-empty key)")
     em.add_argument("--target", default="braze", help="the API to play: a bundled target or a target description "
                                                       "(default: braze)")
+    em.add_argument("--quiet", "-q", action="store_true", help="print no line per request")
 
     sc = sub.add_parser("schema", help="print a JSON Schema of mapping files, for YAML editors",
                         description="Print a JSON Schema (draft-07) of the mapping file format. Point your "
@@ -670,7 +672,7 @@ def cmd_emulator(args) -> int:
     import os
     import time
 
-    from .delivery.emulator import Emulator, Faults
+    from .delivery.emulator import Emulator, Faults, log_line
 
     try:
         faults = Faults.parse(args.faults)
@@ -690,9 +692,13 @@ def cmd_emulator(args) -> int:
                             target=target)
     except OSError as e:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}") from None
+    if not args.quiet:
+        emulator.on_request = lambda entry: print(printable_line(log_line(entry)), file=sys.stderr, flush=True)
     emulator.start()
-    print(f"Braze emulator on {emulator.url} (record: {emulator.url}/_emulator/record); Ctrl-C stops it",
-          file=sys.stderr)
+    url = emulator.url
+    print(f"Braze emulator on {url} (Ctrl-C stops it)\n"
+          f"  GET {url}/_emulator/record: what it accepted, and the log of requests;  "
+          f"POST {url}/_emulator/reset: forget both", file=sys.stderr, flush=True)
     try:
         while True:
             time.sleep(3600)

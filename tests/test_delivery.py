@@ -274,6 +274,8 @@ def test_emulator_command(tmp_path):
     try:
         banner = proc.stderr.readline().decode()
         url = banner.split(" on ", 1)[1].split(" ", 1)[0]
+        endpoints = proc.stderr.readline().decode()
+        assert f"GET {url}/_emulator/record" in endpoints and f"POST {url}/_emulator/reset" in endpoints
         reply = httpx.post(url + "/users/track", json={"attributes": [{"external_id": "u", "plan": "pro"}]},
                            headers={"Authorization": f"Bearer {KEY}"})
         assert reply.status_code == 201 and reply.json() == {"message": "success", "attributes_processed": 1}
@@ -285,6 +287,8 @@ def test_emulator_command(tmp_path):
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and b'"attributes": 1' in err
+    log = err.decode()
+    assert " POST /users/track 201 (1 object) " in log and " POST /users/track 401 " in log, log
 
 
 def test_progress_on_a_terminal_and_clean_stdout(tmp_path):

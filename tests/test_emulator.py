@@ -142,3 +142,47 @@ def test_delete_takes_one_kind_of_id_and_the_batcher_keeps_them_apart(tmp_path):
                           endpoint=emu.url))
         assert sorted(emu.record.external_ids + emu.record.braze_ids) == ["b1", "u1", "u2"] and emu.record.statuses == {202: 2}
     assert account.delivered == 3
+
+
+def test_the_request_log_and_reset():
+    with Emulator(api_key=KEY) as emu:
+        seen = []
+        emu.on_request = seen.append
+        ok = httpx.post(f"{emu.url}/users/track", headers=AUTH,
+                        json={"attributes": [{"external_id": "u1", "x": 1}], "events": []})
+        bad = httpx.post(f"{emu.url}/users/track", headers={"Authorization": "Bearer wrong"}, json={})
+        assert (ok.status_code, bad.status_code) == (201, 401)
+        log = httpx.get(f"{emu.url}/_emulator/record").json()["log"]
+        assert [(e["url"], e["status"]) for e in log] == [("/users/track", 201), ("/users/track", 401)]
+        assert log[0]["objects"] == 1 and log[0]["bytes"] > 0 and log[0]["method"] == "POST"
+        assert log[1]["message"] == "Invalid API Key" and seen == log
+        from mapspec.delivery.emulator import log_line
+
+        assert log_line(log[0]).split(" ", 1)[1] == f"POST /users/track 201 (1 object) {log[0]['bytes']} bytes"
+        reset = httpx.post(f"{emu.url}/_emulator/reset")
+        assert reset.status_code == 200 and reset.json()["before"]["attributes"] == 1
+        record = httpx.get(f"{emu.url}/_emulator/record").json()
+        assert record["summary"] == {"requests": 0, "dropped": 0, "statuses": {}} and record["log"] == []
+
+
+def test_the_log_says_which_faults_were_injected():
+    from mapspec.delivery.emulator import Faults
+
+    with Emulator(api_key=KEY, faults=Faults(drop=0.5, seed=3)) as emu:
+        for _ in range(8):
+            try:
+                httpx.post(f"{emu.url}/users/track", headers=AUTH, json={"attributes": [{"external_id": "u"}]})
+            except httpx.HTTPError:
+                pass
+        log = list(emu.record.log)
+    dropped = [e for e in log if e.get("fault") == "drop"]
+    assert dropped and all(e["status"] is None for e in dropped) and len(log) == 8
+
+
+def test_reset_forgets_the_rate_window():
+    with Emulator(api_key=KEY, rate=(1, 60.0)) as emu:
+        first = httpx.post(f"{emu.url}/users/track", headers=AUTH, json={"attributes": [{"external_id": "u"}]})
+        limited = httpx.post(f"{emu.url}/users/track", headers=AUTH, json={"attributes": [{"external_id": "u"}]})
+        httpx.post(f"{emu.url}/_emulator/reset")
+        again = httpx.post(f"{emu.url}/users/track", headers=AUTH, json={"attributes": [{"external_id": "u"}]})
+        assert (first.status_code, limited.status_code, again.status_code) == (201, 429, 201)

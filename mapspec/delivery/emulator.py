@@ -6,6 +6,10 @@ dropped connections, slow answers), a record of what it accepted and a log of th
     mapspec emulator --port 8765 --faults "429=0.1,5xx=0.05,drop=0.01,seed=7"
     BRAZE_REST_API_KEY=test mapspec run --endpoint http://127.0.0.1:8765 events.ndjson
 
+Besides the target's endpoints: `GET /_emulator/record` (what it accepted, and the log: each request's time,
+method, path, size, objects, injected fault and answer) and `POST /_emulator/reset` (forget both, and the rate
+windows: a fresh Braze between two tests or two runs).
+
 HTTP is handled here; what a body means, and what Braze answers to it, is in `validation.py`. Whatever a
 client sends (a body of the wrong kind, a bad Content-Length, a body shorter than announced, a connection
 closed midway), the emulator answers as Braze would or closes the connection, and prints no traceback.
@@ -13,11 +17,13 @@ closed midway), the emulator answers as Braze would or closes the connection, an
 
 from __future__ import annotations
 
+import datetime
 import json
 import random
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,7 +34,7 @@ from .validation import answer
 
 DRAIN_LIMIT = 64 * 1024 * 1024  # bytes of an oversized body read (and dropped) so that the client hears the 413
 
-__all__ = ["Emulator", "Faults", "Record"]
+__all__ = ["Emulator", "Faults", "Record", "log_line"]
 
 
 @dataclass
@@ -115,6 +121,25 @@ class Record:
                 "log": self.log}
 
 
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def log_line(entry: dict[str, Any]) -> str:
+    """One request of the log, for a terminal: `12:00:01.250 POST /users/track 201 (75 objects) 18,204 bytes`."""
+    status = "dropped" if entry.get("status") is None else str(entry["status"])
+    parts = [str(entry.get("at", ""))[11:23], str(entry.get("method", "")), str(entry.get("url", "")), status]
+    if entry.get("objects"):
+        parts.append(f"({entry['objects']} object{'s' * (entry['objects'] != 1)})")
+    if "bytes" in entry:
+        parts.append(f"{entry['bytes']:,} bytes")
+    if entry.get("fault"):
+        parts.append(f"[injected: {entry['fault']}]")
+    if entry.get("message"):
+        parts.append(f"- {entry['message']}")
+    return " ".join(parts)
+
+
 class _Refuse(Exception):
     """An answer given before the body is read through (and the connection closed after it)."""
 
@@ -168,6 +193,8 @@ class Emulator:
         self.window_lock = threading.Lock()
         self.record = Record()
         self.record_lock = threading.Lock()
+        #: called with each entry of the log as it is made (`mapspec emulator` prints them)
+        self.on_request: Callable[[dict[str, Any]], None] | None = None
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -183,20 +210,27 @@ class Emulator:
                 except (ConnectionError, TimeoutError, _Gone):
                     self.close_connection = True
 
+            entry: dict[str, Any] | None = None  # the log entry of the request being answered
+
             def do_GET(self):
                 if self.path == "/_emulator/record":
                     with emulator.record_lock:
                         data = emulator.record.as_json()
-                    self.reply(200, data)
+                    self.reply(200, data, control=True)
                 else:
-                    self.reply(404, {"message": "not found"})
+                    self.reply(404, {"message": "not found"}, control=True)
 
             def do_POST(self):
+                if self.path == "/_emulator/reset":
+                    self.reply(200, {"message": "reset", "before": emulator.reset()}, control=True, close=True)
+                    return
+                self.entry = {"at": _now(), "method": self.command, "url": self.path}
                 emulator.handle(self)
 
             do_PUT = do_PATCH = do_DELETE = do_POST
 
-            def reply(self, status: int, data: dict, headers: dict | None = None, close: bool = False):
+            def reply(self, status: int, data: dict, headers: dict | None = None, close: bool = False,
+                      control: bool = False):
                 payload = json.dumps(data).encode()
                 try:
                     self.send_response(status)
@@ -213,8 +247,16 @@ class Emulator:
                 except (ConnectionError, TimeoutError):
                     self.close_connection = True
                     raise _Gone() from None
+                if control:  # the emulator's own endpoints are not the API's answers
+                    return
                 with emulator.record_lock:
                     emulator.record.statuses[status] = emulator.record.statuses.get(status, 0) + 1
+                if self.entry is not None:
+                    entry, self.entry = self.entry, None
+                    entry["status"] = status
+                    if status >= 300 and isinstance(data.get("message"), str):
+                        entry["message"] = data["message"]
+                    emulator.logged(entry)
 
         self.server = _Server((host, port), Handler)
         self.thread: threading.Thread | None = None
@@ -223,6 +265,22 @@ class Emulator:
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def reset(self) -> dict[str, Any]:
+        """Forget what was accepted, the log and the rate windows; what there was, in summary."""
+        with self.record_lock:
+            before = self.record.summary()
+            self.record = Record()
+        with self.window_lock:
+            self.windows.clear()
+        return before
+
+    def logged(self, entry: dict[str, Any]) -> None:
+        """Add a request to the log (every request: answered, refused or dropped), and say it."""
+        with self.record_lock:
+            self.record.note(entry)
+        if self.on_request is not None:
+            self.on_request(entry)
 
     def draw(self) -> float:
         with self.random_lock:
@@ -290,9 +348,12 @@ class Emulator:
             self.record.requests += 1
         f = self.faults
         roll = self.draw()
+        entry = h.entry if h.entry is not None else {}
         if roll < f.drop:
             with self.record_lock:
                 self.record.dropped += 1
+            h.entry = None
+            self.logged({**entry, "status": None, "fault": "drop"})
             h.close_connection = True
             h.connection.close()  # no answer at all
             return
@@ -301,12 +362,14 @@ class Emulator:
         except _Refuse as e:
             h.reply(e.status, {"message": e.message}, close=True)
             return
+        entry["bytes"] = len(raw)
         path = h.path.split("?", 1)[0]
         found = self.target.endpoint_for(h.command, path)
         if found is None:
             h.reply(404, {"message": "invalid URL"})
             return
         endpoint = found[0]
+        entry["endpoint"] = endpoint.key
         if not self.authorized(h, endpoint):
             h.reply(401, {"message": "Invalid API Key"})
             return
@@ -321,9 +384,11 @@ class Emulator:
             limit_headers["X-RateLimit-Remaining"] = "0"
             if allowed:  # an injected 429: a short pause
                 limit_headers["X-RateLimit-Reset"] = f"{wall + 0.2:.3f}"
+                entry["fault"] = "429"
             h.reply(429, {"message": "Rate Limited"}, limit_headers)
             return
         if roll < f.drop + f.rate_limited + f.server_error:
+            entry["fault"] = "5xx"
             h.reply(503 if self.draw() < 0.5 else 500, {"message": "Internal Server Error"}, limit_headers)
             return
         try:
@@ -340,9 +405,10 @@ class Emulator:
             return
         with self.record_lock:
             self.record.add(endpoint.key, accepted)
-            self.record.note({"endpoint": endpoint.key, "url": h.path, "status": status,
-                              "objects": sum(len(v) for v in accepted.values()), "reply": reply})
+        entry["objects"] = sum(len(v) for v in accepted.values())
+        entry["reply"] = reply
         if f.slow and self.draw() < f.slow:  # processed, and the answer late: a client may give up and resend
+            entry["fault"] = "slow"
             time.sleep(f.slow_seconds)
         h.reply(status, reply, limit_headers)
 
