@@ -401,7 +401,9 @@ def _origin(f: Field) -> str:
 
 
 def _why_missing(step: Step) -> str:
-    """For a lookup that gave missing: that the key is not there."""
+    """For a lookup that gave missing: that the key is not there; for a setting: that it is not set."""
+    if step.value is MISSING and isinstance(step.node, ast.Setting):
+        return f"  (setting `{step.node.name}` is not set)"
     if step.value is MISSING and isinstance(step.node, ast.Index) and len(step.parts) == 2:
         base, key = step.parts[0].value, step.parts[1].value
         if isinstance(base, dict) and isinstance(key, str) and key not in base:
