@@ -399,7 +399,7 @@ def render_text(report: Report, label: str) -> str:
         out.append(f"  {r.rule.name:<{width}}  {line:>5}  {r.tried:>6}  {r.decided:>7}{mark}")
     points = [p for p in report.points if report.shown(p.rule)]
     if points:
-        out += ["", "branches (events that took each):"]
+        out += ["", "branches (events that took each):", f"  {'line:col':<8} {'events':>6}  branch"]
         for p in points:
             where = f"{p.node.span.line}:{p.node.span.column}" if p.node.span else "?"
             out.append(f"  {where:<8} {p.where}: {_point_text(p)}")
