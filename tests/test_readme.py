@@ -81,3 +81,42 @@ def test_the_recipes_do_what_they_say():
     assert got["first"] == {"i": 1, "sku": "s1"}
     assert got["hashed"] == hashlib.sha256(b"j@x.com").hexdigest()
     assert got["decoded"] == {"k": [1]} and got["order_no"] == "42"
+
+
+def _block(after: str) -> list[str]:
+    """The lines of the README's code block that starts with the command `after`."""
+    start = README.index(after)
+    return README[start:README.index("```", start)].splitlines()[1:]
+
+
+def _shown_in_order(shown: list[str], actual: list[str]) -> None:
+    """Every line the README shows is in the real output, in order (`...` lines elide some)."""
+    at = 0
+    for line in shown:
+        if line.strip() == "...":
+            continue
+        assert line in actual[at:], line
+        at = actual.index(line, at) + 1
+
+
+def test_the_explain_and_coverage_examples_are_real_output():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    for command in ("mapspec explain segment-braze --event mappings/examples/segment-events.ndjson --message-id "
+                    "identify-gender-nonbinary",
+                    "mapspec coverage segment-braze mappings/examples/segment-events.ndjson",
+                    "mapspec mappings\n"):
+        args = command.split()[1:]
+        out = subprocess.run([sys.executable, "-m", "mapspec", *args], capture_output=True, text=True, cwd=root)
+        shown = _block("$ " + command.strip())
+        if command.startswith("mapspec mappings"):
+            shown = shown[:shown.index("$ mapspec mappings --copy segment-braze acme.yaml")]
+        _shown_in_order(shown, out.stdout.splitlines())
+    diff = subprocess.run([sys.executable, "-m", "mapspec", "diff", "segment-classic", "segment-braze", "--events",
+                           "mappings/examples/segment-events.ndjson", "--old-settings",
+                           "mappings/examples/segment-classic.settings.json", "--examples", "1"],
+                          capture_output=True, text=True, cwd=root)
+    shown = _block("$ mapspec diff segment-classic segment-braze")[1:]
+    _shown_in_order(shown, diff.stdout.splitlines())
