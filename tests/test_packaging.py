@@ -36,3 +36,19 @@ def test_wheel_works_outside_the_checkout(tmp_path):
     where, out = proc.stdout.splitlines()
     assert where.startswith(str(target))
     assert json.loads(out)["requests"][0]["body"]["attributes"][0]["external_id"] == "u1"
+    # a pip-installed user finds the bundled files, and starts from a copy
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", "import sys; from mapspec.cli import main; "
+                               "sys.argv[0] = 'mapspec'; sys.exit(main(sys.argv[1:]))", *args],
+                              capture_output=True, text=True, cwd=elsewhere, env=env)
+
+    listed = cli("mappings")
+    assert listed.returncode == 0, listed.stderr
+    path = Path(listed.stdout.splitlines()[0].split()[1])
+    assert path.is_file() and str(path).startswith(str(target)), listed.stdout
+    checked = cli("check", "segment-braze")
+    assert checked.stderr.splitlines()[-1].startswith(f"{path}: ok"), checked.stderr
+    copied = cli("mappings", "--copy", "segment-braze", "mine.yaml")
+    assert copied.returncode == 0, copied.stderr
+    tested = cli("test", "mine.yaml")
+    assert tested.returncode == 0 and "mine.yaml: " in tested.stdout and " 0 failed" in tested.stdout, tested.stdout
