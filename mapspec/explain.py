@@ -154,6 +154,10 @@ class _Facts:
 
     @property
     def skip_reason(self) -> str:
+        """Why nothing is sent: the translator's own reason (`Skipped`), else the skip rule's message."""
+        reason = getattr(self.result.get("requests"), "reason", None)
+        if isinstance(reason, str) and "rejected" not in self.result:
+            return reason
         for outcome in self.evaluation.deciding:
             if outcome.rule.action == "skip" and outcome.message is not None:
                 value = outcome.message.value
@@ -454,8 +458,9 @@ class _Json:
         doc["rules"] = [self.rule(o) for o in f.evaluation.rules]
         doc["definitions"] = {name[1:]: self.definition(step) for name, step in f.evaluation.lets.items()}
         result = dict(f.result)
-        if "requests" in result and not result["requests"] and f.skip_reason:
-            result["skipped"] = {"reason": f.skip_reason}
+        if "requests" in result and not result["requests"] and "rejected" not in result:
+            result["requests"] = []
+            result["skipped"] = {"reason": f.skip_reason or "nothing to send"}
         doc["result"] = result
         doc["requests"] = [self.request(o, r, actual) for o, r, actual in f.sent]
         if f.disagreement:
