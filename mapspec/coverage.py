@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .check import setting_kinds
-from .compiler import Compiled
-from .runtime import MISSING
+from .compiler import Compiled, load_compiled
+from .errors import Rejected
+from .runtime import MISSING, now
 from .syntax import ast
 from .syntax.unparse import unparse
 from .terminal import printable, printable_line
@@ -82,6 +83,8 @@ class Report:
     compiled: Compiled
     events: int = 0
     unreadable: int = 0
+    #: events on which the translator gave other than the evaluation counted here (a bug of mapspec)
+    disagreements: int = 0
     rules: list[RuleCount] = field(default_factory=list)
     points: list[Point] = field(default_factory=list)
     fields: list[FieldCount] = field(default_factory=list)
@@ -239,7 +242,10 @@ class Counter:
     """Counts what events exercise in one compiled mapping."""
 
     def __init__(self, compiled: Compiled):
-        self.evaluator = Evaluator(compiled)
+        self._instant: list[Any] = [None]
+        clock = {"now": lambda: self._instant[0]}  # the translator and the evaluation read one time per event
+        self.evaluator = Evaluator(compiled, clock)
+        self.translate = load_compiled(compiled, clock)
         kept = self.evaluator.kept
         self.report = Report(compiled, rules=[RuleCount(r, id(r.span) not in kept) for r in compiled.document.rules])
         self.report.points, self.report.fields = _points(compiled.document)
@@ -252,7 +258,26 @@ class Counter:
             self.report.unreadable += 1
             return
         self.report.events += 1
-        self.count(self.evaluator.evaluate(event))
+        self._instant[0] = now()
+        evaluation = self.evaluator.evaluate(event)
+        if not self._agrees(evaluation, event):
+            self.report.disagreements += 1
+        self.count(evaluation)
+
+    def _agrees(self, evaluation: Evaluation, event: dict) -> bool:
+        """Whether the translator gives what the evaluation rebuilt: a check on the counts, event by event."""
+        try:
+            requests, rejected = self.translate(event), False
+        except Rejected as e:
+            requests, rejected = e.requests, True
+        except Exception:  # noqa: BLE001 - a translator failing on an event is a disagreement, not a crash
+            return False
+        deciding = evaluation.deciding
+        bodies = [r.body for o in deciding for r in o.requests if r.sent]
+        if self.evaluator.document.match == "first" and not deciding:
+            return rejected and not bodies  # no rule matches: the translator rejects the event
+        return rejected == any(o.rule.action == "reject" for o in deciding) and \
+            bodies == [r.get("body") for r in requests]
 
     def count(self, evaluation: Evaluation) -> None:
         reached: set[int] = set()
@@ -343,6 +368,7 @@ def merge(reports: list[Report]) -> Report:
     for other in reports[1:]:
         base.events += other.events
         base.unreadable += other.unreadable
+        base.disagreements += other.disagreements
         rules = {_key(r.rule): r for r in other.rules}
         for r in base.rules:
             o = rules.get(_key(r.rule))
@@ -383,6 +409,9 @@ def render_text(report: Report, label: str) -> str:
     every = doc.match == "all"
     out = [f"{report.compiled.source.path}: coverage on {report.events} event{'s' * (report.events != 1)}"
            + (f" ({label})" if label else "")]
+    if report.disagreements:
+        out.append(f"  warning: on {report.disagreements} events the translator gave other than what is counted "
+                   "here: a bug of mapspec, please report it")
     if report.unreadable:
         n = report.unreadable
         out.append(f"  (left out: {n} line{' that is not a JSON object' if n == 1 else 's that are not JSON objects'})")
@@ -434,6 +463,7 @@ def _branch_label(p: Point, b: Branch) -> str:
 def render_json(report: Report, label: str) -> str:
     doc: dict[str, Any] = {
         "mapping": report.compiled.source.path, "events": report.events, "unreadable": report.unreadable,
+        "disagreements": report.disagreements,
         "input": label or None,
         "rules": [{"name": r.rule.name, "line": r.rule.span.line if r.rule.span else None,
                    "compiled_out": r.compiled_out, "tried": r.tried, "decided": r.decided}

@@ -100,6 +100,7 @@ def test_sample_events_add_up():
     events = [json.loads(line) for line in CORPUS.read_text().splitlines()]
     report = measure(compiled, events)
     assert sum(r.decided for r in report.rules) == report.events == 64  # the first rule that holds decides
+    assert report.disagreements == 0
     for p in report.points:
         taken = sum(b.events for b in p.branches)
         # a definition is evaluated once per event: one branch; in a `for`, elements may take several
@@ -159,3 +160,25 @@ def test_test_coverage_reports_what_the_examples_reach(name):
     assert proc.returncode == 0, out + proc.stderr.decode()
     assert f"mappings/{name}.yaml: coverage on " in out and "(its examples)" in out
     assert "rules (events):" in out
+
+
+def test_the_counts_agree_with_the_translator_on_a_realistic_mix():
+    from bench.events import realistic_mix
+
+    for name, settings in (("segment-braze", {"track_all_pages": True, "app_id": "a"}),
+                           ("segment-classic", {"appGroupId": "AG", "datacenter": "us"})):
+        compiled = compile_source(read_mapping(name), settings, standalone=False)
+        report = measure(compiled, realistic_mix(600))
+        assert report.events == 600 and report.disagreements == 0, name
+
+
+def test_a_disagreement_with_the_translator_is_said(monkeypatch):
+    from mapspec.coverage import Counter
+
+    counter = Counter(compile_source(SourceFile("small.yaml", SMALL), {}, standalone=False))
+    counter.translate = lambda event: []  # a translator that sends nothing: not what the mapping says
+    for event in EVENTS:
+        counter.add(event)
+    assert counter.report.disagreements == 5  # all but the alias, which sends nothing indeed
+    assert "warning: on 5 events the translator gave other than what is counted here" in \
+        render_text(counter.report, "")
