@@ -17,6 +17,8 @@ from .terminal import printable, printable_line
 #: 2  could not do it: a bad command line, a file or settings that cannot be read, a mapping that does not
 #:    compile (for every command but check, whose answer that is), a run stopped by Braze.
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+#: the mapping `translate` and `run` use when none is named
+DEFAULT_MAPPING = "segment-braze"
 EXIT_CODES = f"""Exit status: {EXIT_OK} done, nothing to report; {EXIT_FAIL} done, and problems found (check: errors; \
 test: failing examples; diff: differences; run: dead-lettered events; translate: events that could not be \
 translated); {EXIT_USAGE} could not do it (bad command line, unreadable file or settings, a mapping that does \
@@ -79,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
                                    "Exit 0, 1 when an event could not be translated (reported on its line), 2 when "
                                    "the mapping does not compile.")
     t.add_argument("input", nargs="?", default="-", help="NDJSON file of Segment events (default: stdin)")
-    t.add_argument("--mapping", "-m", default="segment-braze", help="mapping name or path (default: segment-braze)")
+    t.add_argument("--mapping", "-m", default=DEFAULT_MAPPING, help="mapping name or path")
     t.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
 
     c = sub.add_parser("compile", help="compile a mapping to a standalone Python module",
@@ -162,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
                                    "this run dead-lettered anything, 2 when the run cannot start or is stopped "
                                    "(no key, a bad key or endpoint, a checkpoint for other input).")
     r.add_argument("inputs", nargs="*", default=["-"], metavar="INPUT", help="NDJSON files (default: stdin)")
-    r.add_argument("--mapping", "-m", default="segment-braze", help="mapping name or path (default: segment-braze)")
+    r.add_argument("--mapping", "-m", default=DEFAULT_MAPPING, help="mapping name or path")
     r.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
     r.add_argument("--dead-letter", metavar="FILE", help="NDJSON file for what cannot be delivered")
     r.add_argument("--checkpoint", metavar="FILE", help="record progress here; the same command resumes from it")
@@ -735,12 +737,13 @@ def cmd_mappings(args) -> int:
         doc, _ = check_source(read_mapping(name))
         path = bundled_path(name)
         tests = path.with_name(f"{name}.test.yaml")
-        default = "  (the default)" if name == "segment-braze" else ""
+        default = "  (the default)" if name == DEFAULT_MAPPING else ""
         print(printable_line(f"{name:<{width}}  {shown_path(path)}{default}"))
         print(printable_line("    " + (doc.description if doc else f"(does not parse: mapspec check {name})")))
         if tests.is_file():
             print(printable_line(f"    examples: {shown_path(tests)}"))
-    print(f"\nStart a mapping of your own from one: mapspec mappings --copy {names[0]} my-mapping.yaml")
+    start = DEFAULT_MAPPING if DEFAULT_MAPPING in names else names[0]
+    print(f"\nStart a mapping of your own from one: mapspec mappings --copy {start} my-mapping.yaml")
     return EXIT_OK
 
 

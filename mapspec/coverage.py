@@ -21,7 +21,7 @@ from typing import Any
 from .check import setting_kinds
 from .compiler import Compiled, load_compiled
 from .errors import Rejected
-from .runtime import MISSING, now
+from .runtime import MISSING, now, truthy
 from .syntax import ast
 from .syntax.unparse import unparse
 from .terminal import printable, printable_line
@@ -153,7 +153,8 @@ def _kind(p: Point) -> str:
 def _point_text(p: Point) -> str:
     node = p.node
     if isinstance(node, ast.ForEach):
-        return f"for {node.var} in {unparse(node.iterable)} if {unparse(node.condition)}"  # type: ignore[arg-type]
+        names = f"{node.index_var}, {node.var}" if node.index_var else node.var
+        return f"for {names} in {unparse(node.iterable)} if {unparse(node.condition)}"  # type: ignore[arg-type]
     return ("when " if p.kind == "request" else "") + unparse(node)
 
 
@@ -190,7 +191,7 @@ def _points(doc: ast.Document) -> tuple[list[Point], list[FieldCount]]:
                 if "missing" in typer(n):  # the last alternative may be missing too
                     branches.append(Branch("missing"))
                 points.append(Point(n, "else", where, branches, rule=rule, request=request))
-            elif isinstance(n, ast.ForEach) and n.condition is not None:
+            elif isinstance(n, ast.ForEach | ast.ListComp | ast.ObjectComp) and n.condition is not None:
                 points.append(Point(n, "for", where, [Branch("kept"), Branch("dropped")], rule=rule,
                                     request=request))
 
@@ -319,8 +320,14 @@ class Counter:
             for step in root.walk():
                 node = step.node
                 point = self._points.get(id(node))
-                if point is None or point.node is not node or point.kind in ("request", "for"):
-                    continue  # a request's `when` and a `for`'s `if` are counted from what was sent
+                if point is None or point.node is not node or point.kind == "request":
+                    continue  # a request's `when` is counted from what was sent
+                if point.kind == "for":  # a loop inside an expression: its `if` on each element
+                    for s in step.inner:
+                        if s.node is node.condition:  # type: ignore[attr-defined]
+                            reached.add(id(node))
+                            taken.add((id(node), "kept" if truthy(s.value) else "dropped"))
+                    continue
                 reached.add(id(node))
                 taken.add((id(node), _taken(point, step)))
         for key in reached:

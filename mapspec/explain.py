@@ -274,6 +274,11 @@ class _Text:
                 self.parts(inner, indent + 2, seen, conditions)
                 return
         bare = unparse(node)
+        if step.env is not None:  # the body of one of the mapping's functions, with its arguments
+            args = ", ".join(f"{p} = {show(v, 40)}" for p, v in step.env.items())
+            self.out.append(" " * indent + f"in {step.label}({args}): {bare} = {show(step.value)}")
+            self.parts(step, indent + 2, set(), conditions)
+            return
         if bare in seen:
             return
         seen.add(bare)

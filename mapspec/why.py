@@ -43,13 +43,19 @@ class Step:
     label: str = ""
     #: when the node reads a `let` definition alone (`$identity`): the definition
     let: ast.Let | None = None
+    #: what a loop evaluated for each element (its `if`, then what it gives), and what a call of one of the
+    #: mapping's functions evaluated in its body: counted by coverage, not printed by explain
+    inner: list[Step] = field(default_factory=list)
+    #: for the body of a function: its parameters' values
+    env: dict[str, Any] | None = None
 
     def walk(self) -> Iterator[Step]:
+        """This step and every step below it, parts and inner ones, in order."""
         stack = [self]
         while stack:
             step = stack.pop()
             yield step
-            stack.extend(reversed(step.parts))
+            stack.extend(reversed(step.parts + step.inner))
 
 
 @dataclass
@@ -119,6 +125,13 @@ class Evaluator:
         self._let_steps: dict[str, Step] = {}
         #: the prefixes of event paths (`traits.address` of `traits.address.city`), made once each
         self._prefixes: dict[tuple[int, int], tuple[ast.Node, ast.Path]] = {}
+        self.functions = {f.name: f for f in compiled.document.functions}
+        #: steps left for following loops element by element and calls into function bodies, on this event
+        self._budget = 0
+        #: how deep in function bodies the walk is (each level is a few Python frames)
+        self._depth = 0
+        #: events whose loops or calls were too big to follow in full (coverage counts what was followed)
+        self.cut_short = False
 
     # ---- values, through generated code
     def _inline(self, node: ast.Node) -> ast.Node:
@@ -145,6 +158,7 @@ class Evaluator:
 
     # ---- steps: what was evaluated, in order
     def step(self, node: ast.Node, event: dict, env: dict[str, Any], label: str = "") -> Step:  # noqa: C901
+        self._budget -= 1
         if isinstance(node, ast.Path) and node.root in self.lets and node.root not in env and not node.steps:
             let_step = self.let_step(node.root, event)
             return Step(node, let_step.value, let_step.parts, let_step.skipped, label, let_step.let)
@@ -205,11 +219,21 @@ class Evaluator:
         elif isinstance(node, ast.List):
             for item in node.items:
                 if isinstance(item, ast.ForEach):
-                    parts.append(sub(item.iterable, event, env, f"for {item.var} in"))
+                    iterable = sub(item.iterable, event, env, f"for {_vars(item)} in")
+                    parts.append(Step(item, iterable.value, [iterable], label="for",
+                                      inner=self.loop(item, iterable.value, event, env)))
                 else:
                     parts.append(sub(item, event, env))
-        elif _is_loop(node):
-            parts.append(sub(node.iterable, event, env))  # type: ignore[attr-defined]
+        elif isinstance(node, ast.ListComp | ast.ObjectComp):
+            iterable = sub(node.iterable, event, env)
+            parts.append(iterable)
+            step.inner.extend(self.loop(node, iterable.value, event, env))
+        elif isinstance(node, ast.Call) and node.name in self.functions:
+            args = [sub(a, event, env) for a in node.args]
+            parts.extend(args)
+            body = self.call(self.functions[node.name], args, event)
+            if body is not None:
+                parts.append(body)
         elif isinstance(node, ast.Index):
             parts.extend(sub(child, event, env) for child in (node.base, node.key))
         else:
@@ -217,6 +241,43 @@ class Evaluator:
                 if not isinstance(child, ast.Literal):
                     parts.append(sub(child, event, env))
         return step
+
+    def loop(self, node: ast.ForEach | ast.ListComp | ast.ObjectComp, iterated: Any, event: dict,
+             env: dict[str, Any]) -> list[Step]:
+        """What a loop evaluates for each element: its `if`, then (where it holds) what it gives."""
+        out: list[Step] = []
+        for bound in elements(node, iterated):
+            if self._budget <= 0:
+                self.cut_short = True
+                break
+            inner = {**env, **bound}
+            if node.condition is not None:
+                cond = self.step(node.condition, event, inner, "if")
+                out.append(cond)
+                if not truthy(cond.value):
+                    continue
+            if isinstance(node, ast.ForEach):
+                out.append(self.step(node.body, event, inner))
+            elif isinstance(node, ast.ListComp):
+                out.append(self.step(node.value, event, inner))
+            else:
+                out.append(self.step(node.key, event, inner, "key"))
+                out.append(self.step(node.value, event, inner, "value"))
+        return out
+
+    def call(self, f: ast.FunctionDef, args: list[Step], event: dict) -> Step | None:
+        """The body of one of the mapping's functions, evaluated with the arguments' values."""
+        if self._budget <= 0 or self._depth >= 30 or len(args) != len(f.params):
+            self.cut_short = True
+            return None
+        env = {p: a.value for p, a in zip(f.params, args, strict=True)}
+        self._depth += 1
+        try:
+            body = self.step(f.body, event, env, f.name)
+        finally:
+            self._depth -= 1
+        body.env = env
+        return body
 
     def _prefix(self, node: ast.Path, length: int) -> ast.Path:
         found = self._prefixes.get((id(node), length))
@@ -235,8 +296,13 @@ class Evaluator:
         return found
 
     # ---- the mapping on one event
-    def evaluate(self, event: dict) -> Evaluation:
+    def evaluate(self, event: dict, budget: int = 20_000) -> Evaluation:
+        """The mapping on one event, part by part; `budget` bounds the steps spent following loops element by
+        element and calls into functions (an event holding a list of a million elements is counted in part)."""
         self._let_steps = {}
+        self._budget = budget
+        self._depth = 0
+        self.cut_short = False
         outcomes: list[RuleOutcome] = []
         decided = False
         every = self.document.match == "all"
@@ -332,14 +398,18 @@ class Evaluator:
                         out.append(Field(where, step.value, item, step))
                     continue
                 iterable = self.step(item.iterable, event, env)
-                elements = iterable.value if isinstance(iterable.value, list) else []
-                if not elements:
+                bound_all = elements(item, iterable.value)
+                if not bound_all:
                     note = "no elements: the list is empty" if isinstance(iterable.value, list) else \
-                        "no elements: not a list"
+                        "no elements: the object is empty" if isinstance(iterable.value, dict) else \
+                        "no elements: not a list or an object"
                     out.append(Field(f"{path}[]", MISSING, item, iterable, note, "dropped"))
-                for index, element in enumerate(elements):
-                    inner = {**env, item.var: element}
-                    which = f"element {index} of {_text(item.iterable)}"
+                for index, bound in enumerate(bound_all):
+                    inner = {**env, **bound}
+                    element = bound[item.var]
+                    which = (f"key {_text(ast.Literal(None, list(iterable.value)[index]))}"
+                             if isinstance(iterable.value, dict) else f"element {index}") + \
+                        f" of {_text(item.iterable)}"
                     if item.condition is not None:
                         cond = self.step(item.condition, event, inner)
                         if not truthy(cond.value):
@@ -376,9 +446,19 @@ def _chain(node: ast.Node, op: str) -> list[ast.Node]:
     return out
 
 
-def _is_loop(node: ast.Node) -> bool:
-    """A comprehension (or a `for` item): iterates a value; what each element gives is not broken down."""
-    return isinstance(node, ast.ForEach) or (hasattr(node, "iterable") and hasattr(node, "var"))
+def elements(node: ast.ForEach | ast.ListComp | ast.ObjectComp, iterated: Any) -> list[dict[str, Any]]:
+    """The variables a loop binds for each element, as the language iterates: a list gives its elements
+    (`$i, $x`: index and element), an object its keys (`$k, $v`: key and value), anything else nothing."""
+    var, index = node.var, node.index_var
+    if isinstance(iterated, list):
+        return [{index: i, var: x} if index else {var: x} for i, x in enumerate(iterated)]
+    if isinstance(iterated, dict):
+        return [{index: k, var: v} if index else {var: k} for k, v in iterated.items()]
+    return []
+
+
+def _vars(node: ast.ForEach | ast.ListComp | ast.ObjectComp) -> str:
+    return f"{node.index_var}, {node.var}" if node.index_var else node.var
 
 
 def _worth(step: Step) -> bool:

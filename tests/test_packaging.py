@@ -44,7 +44,7 @@ def test_wheel_works_outside_the_checkout(tmp_path):
 
     listed = cli("mappings")
     assert listed.returncode == 0, listed.stderr
-    path = Path(listed.stdout.splitlines()[0].split()[1])
+    path = Path(next(line for line in listed.stdout.splitlines() if line.startswith("segment-braze ")).split()[1])
     assert path.is_file() and str(path).startswith(str(target)), listed.stdout
     checked = cli("check", "segment-braze")
     assert checked.stderr.splitlines()[-1].startswith(f"{path}: ok"), checked.stderr

@@ -20,7 +20,7 @@ from .. import runtime
 from ..syntax import ast
 from ..syntax.unparse import unparse
 from ..targets import Target
-from ..types import Typer
+from ..types import ANYTHING, Typer
 from .emit import Block, Emitter, ident, pyrepr
 
 VERSION = "0.1.0"
@@ -247,7 +247,7 @@ def expression(doc: ast.Document, node: ast.Node, variables: tuple[str, ...] = (
     variables `node` may read (`$product`), passed in that order. This, with `GeneratedModule.line_map`, is
     all that `mapspec explain` and `mapspec coverage` know of code generation: they read every value they
     show through it, and never interpret the tree themselves."""
-    typer = Typer({}, {})
+    typer = Typer({}, {}, {f.name: f for f in doc.functions})
     for let in doc.lets:
         typer.bind("$" + let.name, typer(let.value))
     em = Emitter(doc, typer)
@@ -255,14 +255,18 @@ def expression(doc: ast.Document, node: ast.Node, variables: tuple[str, ...] = (
     params: list[str] = []
     for var in variables:
         name = em.unique(ident("i_", var.lstrip("$")))
-        typer.bind(var, frozenset({"null", "bool", "int", "float", "str", "list", "object"}))
+        typer.bind(var, ANYTHING)
         em.loop_vars[var] = name
         block.bound[("path", var, ())] = name
         params.append(name)
     em.bind_reads([node], block)
     value = em.expr(node, block)
+    called = {n.name for part in (node, *doc.lets) for n in part.walk() if isinstance(n, ast.Call)}
+    functions = [em.function(f) for f in doc.functions] if called & set(em.functions) else []
     lines = [f"import {m}" for m in sorted(em.modules)]
     lines.extend(f"{name} = {src}" for src, name in em.constants.items())
+    for function in functions:  # the mapping's own functions, as the translator's module has them
+        lines.extend(function)
     lines.append(f"def value({', '.join(['event', *params])}):")
     lines.extend("    " + line for line in block.lines)
     lines.append(f"    return {value}")
