@@ -171,7 +171,9 @@ def _branch_text(p: Point, b: Branch) -> str:
 def _points(doc: ast.Document) -> tuple[list[Point], list[FieldCount]]:
     points: list[Point] = []
     fields: list[FieldCount] = []
-    typer = Typer({}, setting_kinds(doc))
+    typer = Typer({}, setting_kinds(doc), {f.name: f for f in doc.functions})
+    for f in doc.functions:
+        typer.bind_params(f)
     for let in doc.lets:
         typer.bind("$" + let.name, typer(let.value))
 
@@ -216,6 +218,8 @@ def _points(doc: ast.Document) -> tuple[list[Point], list[FieldCount]]:
 
     for let in doc.lets:
         scan(let.value, f"let {let.name}")
+    for f in doc.functions:
+        scan(f.body, f"function {f.name}")
     for rule in doc.rules:
         where = f"rule `{rule.name}`"
         scan(rule.condition, where, rule)

@@ -182,3 +182,24 @@ def test_a_disagreement_with_the_translator_is_said(monkeypatch):
     assert counter.report.disagreements == 4  # all but the two that send nothing indeed
     assert "warning: on 4 events the translator gave other than what is counted here" in \
         render_text(counter.report, "")
+
+
+def test_branches_inside_comprehensions_and_functions_are_counted():
+    from tests.test_explain import FORMS
+
+    compiled = compile_source(SourceFile("forms.yaml", FORMS), {}, standalone=False)
+    report = measure(compiled, [{"userId": "u", "traits": {"email": "e", "tags": ["A", 1]}},
+                                {"userId": "v", "traits": {"email": ""}}])
+    assert report.disagreements == 0
+    branches = {(p.where, p.kind): {b.label: b.events for b in p.branches} for p in report.points}
+    assert branches[("rule `people`", "for")] == {"kept": 0, "dropped": 0}  # no properties: no element
+    comprehension = next(p for p in report.points if p.kind == "for" and "tags" in unparse_text(p.node))
+    assert {b.label: b.events for b in comprehension.branches} == {"kept": 1, "dropped": 1}
+    present = branches[("function present", "if")]
+    assert present == {"then": 1, "missing": 1}
+
+
+def unparse_text(node):
+    from mapspec.syntax.unparse import unparse
+
+    return unparse(node)

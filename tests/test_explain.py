@@ -137,6 +137,7 @@ def test_match_all_shows_every_rule_that_holds(tmp_path, snapshot):
     ("segment-braze", {}),
     ("segment-braze", {"app_id": "a", "track_all_pages": True, "log_purchase_when_revenue_present": True}),
     ("segment-classic", CLASSIC_SETTINGS),
+    ("segment-classic", {**CLASSIC_SETTINGS, "traverse": True}),
 ])
 def test_the_explanation_agrees_with_the_translator_on_every_sample_event(mapping, settings):
     """The walk that explains an event decides the same rule and rebuilds the same bodies as the translator."""
@@ -148,6 +149,24 @@ def test_the_explanation_agrees_with_the_translator_on_every_sample_event(mappin
         assert len(facts.sent) == len(facts.result.get("requests") or [])
         for _, request, actual in facts.sent:
             assert request.body == actual["body"], event
+
+
+@pytest.mark.parametrize("mapping", ["rudderstack", "segment-classic", "segment-braze"])
+def test_the_explanation_agrees_with_the_translator_on_every_example(mapping):
+    """Each example of a bundled mapping, with its own settings."""
+    from mapspec.testing import load_examples
+
+    compiled: dict[str, object] = {}
+    for ex in load_examples(read_mapping(mapping)):
+        if not isinstance(ex.event, dict):
+            continue
+        key = json.dumps(ex.settings, sort_keys=True)
+        if key not in compiled:
+            compiled[key] = compile_source(read_mapping(mapping), ex.settings, standalone=False)
+        facts = _Facts(compiled[key], json.loads(json.dumps(ex.event)))
+        assert not facts.disagreement, (ex.name, facts.disagreement)
+        for _, request, actual in facts.sent:
+            assert request.body == actual["body"], ex.name
 
 
 def test_now_is_one_instant_for_the_translator_and_the_explanation():
@@ -214,3 +233,38 @@ def test_cli(tmp_path):
     assert proc.returncode == 0 and "rejected: userId or braze_id is required" in proc.stdout.decode()
     proc = mapspec("explain", "segment-braze", "--event", "-", stdin="[1]")
     assert proc.returncode == 2 and "must be a JSON object" in proc.stderr.decode()
+
+
+FORMS = """
+name: forms
+base_url: '"http://x"'
+functions:
+  present($x): $x if $x or $x == 0 or $x == false
+rules:
+  - name: people
+    send:
+      endpoint: /users/track
+      body:
+        attributes:
+          - external_id: userId
+            email: present(traits.email)
+            tags: '[lower($t) for $t in traits.tags if is_string($t)]'
+        events:
+          - for: $k, $v in properties
+            if: is_number($v)
+            yield: {external_id: userId, name: '"{$k}"', time: '"t"'}
+"""
+
+
+def test_functions_comprehensions_and_keyed_loops_are_explained():
+    from mapspec.source import SourceFile
+
+    compiled = compile_source(SourceFile("forms.yaml", FORMS), {}, standalone=False)
+    event = {"userId": "u", "traits": {"email": "", "tags": ["A", 1, "B"]}, "properties": {"a": 1, "b": "x", "c": 2}}
+    facts = _Facts(compiled, event)
+    assert not facts.disagreement and facts.sent[0][1].body == facts.sent[0][2]["body"]
+    text = explain(compiled, event)
+    assert 'in present($x = ""): $x if $x or $x == 0 or $x == false = missing' in text
+    assert 'attributes[0].tags = ["a", "b"]' in text
+    assert 'events[0]: key "a" of properties = 1' in text and 'events[1]: key "c" of properties = 2' in text
+    assert 'events[]: key "b" of properties = "x": `if is_number($v)` is false' in text
