@@ -224,6 +224,48 @@ class Checker:
                 earlier = logic.conj(earlier, logic.neg(holds))
             for req in rule.requests:
                 self.request(req, context)
+            self.call_fields(rule, context)
+
+    # ---- the fields of each call type of the source
+    def call_fields(self, rule: ast.Rule, context: Context) -> None:
+        """A field read in a rule that no event of the call types the rule handles has: a `track` rule reading
+        `traits` (Segment puts them in `context.traits` on a track call), an identify rule reading `event`."""
+        source = sources.get_source(self.doc.source)
+        if source is None or source.call is None or not source.calls:
+            return
+        reads: dict[str, list[ast.Path]] = {}
+        for part in (rule.message, *(n for r in rule.requests for n in (r.body, r.condition, r.once, r.time,
+                                                                        *(p.value for p in r.params)))):
+            for n in part.walk() if part is not None else ():
+                if isinstance(n, ast.Path) and not n.root and n.steps and isinstance(n.steps[0], str):
+                    word = n.steps[0]
+                    if word not in source.fields and word != source.call and word in source.top_level:
+                        reads.setdefault(word, []).append(n)
+        if not reads or context.unreachable(self.facts):
+            return
+        subject = ast.Path(None, "", (source.call,))
+
+        def is_call(c: str) -> logic.Formula:
+            return self.facts.holds(ast.Binary(None, "==", subject, ast.Literal(None, c)))
+
+        if self.facts.possible(context.within(logic.conj(*(logic.neg(is_call(c)) for c in source.calls))).formula):
+            return  # events of no known call type reach this rule: they may hold anything
+        calls = [c for c in source.calls if self.facts.possible(context.within(is_call(c)).formula) is not None]
+        if not calls:
+            return
+        for word, paths in reads.items():
+            if any(word in source.fields_of(c) for c in calls):
+                continue
+            names = " or ".join(f"`{c}`" for c in calls)
+            have = sorted(set().union(*(source.fields_of(c) for c in calls)))
+            node = paths[0]
+            hints = did_you_mean(word, have)
+            where = [c for c in source.calls if word in source.calls[c]]
+            hints.append(f"`{word}` is a field of {' and '.join(f'`{c}`' for c in where)} events; "
+                         f"{names} events have {', '.join(have)}")
+            self.deferred.warning("W410", f"no {names} event has a field `{word}`, and rule `{rule.name}` handles "
+                                  f"only {names} events", node.span, label="not a field of these events",
+                                  hints=hints)
 
     # ---- functions: names, parameters, and bodies that read only their parameters
     def check_functions(self) -> None:

@@ -65,6 +65,7 @@ CODES: dict[str, str] = {
     "W407": "fields the target takes only one of, that may be given together",
     "W408": "a regular expression that can backtrack catastrophically",
     "W409": "a path no event of the source has",
+    "W410": "a field that no event of the call types a rule handles has",
 }
 
 

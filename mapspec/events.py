@@ -9,10 +9,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-#: the field that identifies a message, and the fields that name an event, in order (the first bare, the
-#: others quoted): `track "Order Completed"`, `page "Home"`, `identify`
-ID_FIELD = "messageId"
-LABEL_FIELDS = ("type", "event", "name")
+
+def _naming(source: str = "segment") -> tuple[str, tuple[str, ...]]:
+    """The field that identifies an event, and the fields that name it, from the source's description
+    (`mapspec/sources/segment.yaml`): `messageId`; `track "Order Completed"`, `page "Home"`, `identify`."""
+    from .sources import get_source
+
+    found = get_source(source)
+    return (found.id or "", found.label) if found is not None else ("", ())
+
+
+ID_FIELD, LABEL_FIELDS = _naming()
 
 
 @dataclass(frozen=True)

@@ -35,14 +35,42 @@ def _event_paths(doc: ast.Document, diags: DiagnosticBag) -> None:
         word = node.steps[0]
         if word in known:
             continue
-        hints = did_you_mean(word, sorted(known))
-        if not hints:
+        quote = _yaml_quotes(node)
+        close = did_you_mean(word, sorted(known))
+        if quote and not close:  # `name: "product_viewed"`: YAML took the quotes, and what is left reads the event
+            written = node.span.source.text[node.span.start:node.span.end]  # type: ignore[union-attr]
+            diags.warning("W409", f"YAML took the quotes of {quote}{written}{quote}: it reads the field "
+                          f"`{word}` of the event, and no `{source.name}` event has one", node.span,
+                          label="read from the event",
+                          hints=[f"for the text, put a string's quotes inside YAML's: '\"{written}\"'",
+                                 "every value of a mapping is an expression: YAML's own quotes are not part of it"])
+            continue
+        hints = close
+        if quote:
+            written = node.span.source.text[node.span.start:node.span.end]  # type: ignore[union-attr]
+            hints.append(f"or, if it is meant as text, put a string's quotes inside YAML's: '\"{written}\"'")
+        elif not hints:
             if len(node.steps) == 1 and word.isidentifier():
                 hints.append(f'if it is meant as text, quote it: "{word}"')
             hints.append(f"`{source.name}` events have {', '.join(sorted(known))} at their top level")
         diags.warning("W409", f"no `{source.name}` event has a field `{word}`", node.span,
                       label="read from the event" if len(node.steps) == 1 else "not a field of the event",
                       hints=hints)
+
+
+def _yaml_quotes(node: ast.Node) -> str:
+    """The quote YAML wrote a value in when the value is this node alone (`"product_viewed"`), else ""."""
+    span = node.span
+    if span is None:
+        return ""
+    text = span.source.text
+    before = text[span.start - 1] if span.start > 0 else ""
+    after = text[span.end] if span.end < len(text) else ""
+    if before in ("'", '"') and after == before:
+        head = text[:span.start - 1].rstrip(" \t")
+        if head.endswith((":", "-")) or head.endswith(("[", ",")):  # a YAML value, not a string inside one
+            return before
+    return ""
 
 
 def _key(node: ast.Node | None) -> str:

@@ -25,6 +25,15 @@ class Source:
     fields: dict[str, str] = field(default_factory=dict)
     #: call type -> field name -> its documentation
     calls: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: the field whose value is the call type (a key of `calls`), when events have one
+    call: str | None = None
+    #: the field that identifies one event (`messageId`), and the fields that name it to people
+    id: str | None = None
+    label: tuple[str, ...] = ()
+
+    def fields_of(self, call: str) -> frozenset[str]:
+        """The fields an event of one call type may hold at its top level."""
+        return frozenset(self.fields) | frozenset(self.calls.get(call, {}))
 
     @property
     def top_level(self) -> frozenset[str]:
@@ -45,12 +54,15 @@ def get_source(name: str) -> Source | None:
     data = yaml.load((HERE / f"{name}.yaml").read_text(encoding="utf-8"), Loader=loader)
     fields: dict[str, str] = {}
     calls: dict[str, dict[str, str]] = {}
+    inherited: dict[str, object] = {}
     if data.get("extends"):
         base = get_source(data["extends"])
         assert base is not None, f"source {name} extends an unknown source"
         fields.update(base.fields)
         calls.update({k: dict(v) for k, v in base.calls.items()})
+        inherited = {"call": base.call, "id": base.id, "label": base.label}
     fields.update({k: (v or {}).get("doc", "") for k, v in (data.get("fields") or {}).items()})
     for call, call_fields in (data.get("calls") or {}).items():
         calls.setdefault(call, {}).update({k: (v or {}).get("doc", "") for k, v in (call_fields or {}).items()})
-    return Source(name, data.get("description", ""), fields, calls)
+    return Source(name, data.get("description", ""), fields, calls, data.get("call", inherited.get("call")),
+                  data.get("id", inherited.get("id")), tuple(data.get("label", inherited.get("label")) or ()))
