@@ -69,6 +69,10 @@ CODES: dict[str, str] = {
 }
 
 
+#: the longest source line a diagnostic shows whole, and the context kept before the span in a longer one
+_WIDTH, _CONTEXT = 120, 40
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     code: str
@@ -104,9 +108,16 @@ class Diagnostic:
             def shown(part: str) -> str:
                 return printable_line(part.replace("\t", " "))
 
-            before, under = shown(text[:col - 1]), shown(text[col - 1:end])
+            before, under, after = shown(text[:col - 1]), shown(text[col - 1:end]), shown(text[end:])
+            if len(before) + len(under) + len(after) > _WIDTH:
+                # a long line is shown as a window around the span, marked with ... where it is cut
+                lead = "..." + before[-_CONTEXT:] if len(before) > _CONTEXT else before
+                under = under[:max(1, _WIDTH - len(lead))]
+                room = max(0, _WIDTH - len(lead) - len(under))
+                after = after[:room] + "..." if len(after) > room else after
+                before = lead
             gutter = " " * len(str(line))
-            lines.append(f" {line} | {shown(text)}")
+            lines.append(f" {line} | {before}{under}{after}")
             caret = " " * len(before) + "^" * max(1, len(under))
             lines.append(f" {gutter} | {caret}" + (f" {printable_line(self.label)}" if self.label else ""))
             for hint in self.hints:

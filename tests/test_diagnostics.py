@@ -78,3 +78,14 @@ def test_a_warning_is_acknowledged_by_a_comment_on_its_line_and_an_error_never_i
     broken = body.replace("external_id: userId", "external_id: 1")  # an E205 on the commented line
     _, diags = check_source(SourceFile("t.yaml", broken.format(comment="  # mapspec: allow E205")))
     assert [d.code for d in diags] == ["E205"]
+
+
+def test_a_long_line_is_shown_as_a_window_around_the_span_with_the_caret_under_it():
+    padding = " or ".join(["properties.a_rather_long_name == \"some text\""] * 20)
+    text = f"name: t\nrules:\n  - when: {padding} or nope(1) or {padding}\n    skip: '\"x\"'\n"
+    _, diagnostics = check_source(SourceFile("t.yaml", text))
+    [d] = [d for d in diagnostics if d.code == "E201"]
+    source_line, caret_line = d.render().splitlines()[1:3]
+    assert len(source_line) < 140 and source_line.endswith("...") and "| ..." in source_line
+    start = caret_line.index("^")
+    assert source_line[start:start + 4] == "nope" and caret_line[start:].startswith("^^^^ ")
