@@ -133,6 +133,8 @@ def check_depth(doc: ast.Document, diags: DiagnosticBag) -> bool:
 
     def report(depth: int, node: ast.Node | None, via: list[str], span, what: str) -> None:
         hints = [f"through {', '.join(f'`{n}`' for n in via)}"] if via else []
+        if isinstance(node, ast.Binary) and node.op in ("or", "and"):
+            hints.append(f"each `{node.op}` of a chain is a level: `x in [a, b, ...]` is one level for many choices")
         diags.error("E006", f"{what} is {too_deep(depth)}", node.span if node is not None and node.span else span,
                     label="too deep here", hints=hints + ["write it flatter, or split it into `let` definitions"
                                                           if not via else "use fewer definitions on top of each other"])

@@ -89,3 +89,10 @@ def test_a_long_line_is_shown_as_a_window_around_the_span_with_the_caret_under_i
     assert len(source_line) < 140 and source_line.endswith("...") and "| ..." in source_line
     start = caret_line.index("^")
     assert source_line[start:start + 4] == "nope" and caret_line[start:].startswith("^^^^ ")
+
+
+def test_a_long_chain_of_or_beyond_the_depth_limit_says_how_to_write_it():
+    chain = " or ".join(['type == "x"'] * 70)
+    _, diagnostics = check_source(SourceFile("t.yaml", f"name: t\nrules:\n  - when: {chain}\n    skip: '\"x\"'\n"))
+    [d] = diagnostics
+    assert d.code == "E006" and any("x in [a, b, ...]" in h for h in d.hints)
