@@ -411,7 +411,7 @@ def test_without_a_key_run_refuses_to_start_and_a_dry_run_says_would_send(tmp_pa
     assert b"no REST API key: set BRAZE_REST_API_KEY, or give --api-key-file FILE; or --dry-run" in proc.stderr
     proc = inproc("run", "--dry-run", str(path))
     assert proc.returncode == 0 and b"would send 1," in proc.stderr and b"delivered" not in proc.stderr
-    assert b"1 requests written, nothing sent" in proc.stderr and json.loads(proc.stdout)["method"] == "POST"
+    assert b"1 request written, nothing sent" in proc.stderr and json.loads(proc.stdout)["method"] == "POST"
 
 
 @pytest.mark.parametrize("endpoint,problem", [("127.0.0.1:8766", "no http:// or https://"),

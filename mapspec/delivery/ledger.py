@@ -91,10 +91,11 @@ class Account:
         dead = (f"dead-lettered {self.dead_lettered} ({self.invalid} not events, {self.rejected} rejected, "
                 f"{self.failed} failed in translation, {self.refused} refused by Braze, {self.expired} out of "
                 "retries)")
+        n_requests = f"{self.requests} request" + ("" if self.requests == 1 else "s")
         if self.dry:
-            requests = f"{self.requests} requests written, nothing sent"
+            requests = f"{n_requests} written, nothing sent"
         else:
-            requests = (f"{self.requests} requests ({self.requests - self.unanswered} answered, {self.unanswered} "
+            requests = (f"{n_requests} ({self.requests - self.unanswered} answered, {self.unanswered} "
                         f"without an answer), {self.retried} retried")
         unchanged = f", {self.unchanged} unchanged objects left out" if self.unchanged else ""
         return f"read {self.read}, translated {self.translated}, {sent}, {skipped}, {dead}; {requests}{unchanged}"
