@@ -426,17 +426,21 @@ def to_number(x):
     if isinstance(x, (int, float)):
         return finite(x)
     if isinstance(x, str):
-        s = x.strip()
-        try:
-            return int(s)
-        except ValueError:
-            pass
-        try:
-            f = float(s)
-        except ValueError:
+        m = _NUMBER_TEXT.match(x)
+        if m is None:  # Python's int() and float() also take "1_000", "nan" and digits of other scripts
             return MISSING
+        if not any(m.group(1, 2, 3)):  # no point, no exponent
+            try:
+                return int(x)
+            except ValueError:  # beyond the digits Python converts: a double cannot hold it either
+                return MISSING
+        f = float(x)
         return f if math.isfinite(f) else MISSING
     return MISSING
+
+
+#: numeric text: decimal ASCII digits, a sign, a point and an exponent; blanks around it
+_NUMBER_TEXT = re.compile(r"\s*[+-]?(?:\d+(\.\d*)?|(\.)\d+)(?:([eE])[+-]?\d+)?\s*\Z", re.ASCII)
 
 
 def to_json(x):
@@ -774,7 +778,7 @@ def parse_time(x):
                 milliseconds=x)
         except (OverflowError, ValueError):
             return MISSING
-    if not isinstance(x, str):
+    if not isinstance(x, str) or not x.isascii():  # fromisoformat and strptime take digits of other scripts
         return MISSING
     try:  # the common case, in C: 2024-05-01T12:00:00.123Z, 2024-05-01, 2024-05-01T14:00:00+02:00
         t = datetime.datetime.fromisoformat(x)
@@ -877,6 +881,8 @@ def iso8601(t):
 def iso_time(x):
     """`iso8601(parse_time(x))` in one step (with the common ISO 8601 text done in C)."""
     if isinstance(x, str):
+        if not x.isascii():  # as parse_time; isascii() is a flag CPython keeps, it costs nothing
+            return MISSING
         try:
             t = datetime.datetime.fromisoformat(x)
         except ValueError:

@@ -245,3 +245,18 @@ def test_a_translator_that_fails_is_shown_failing_not_a_traceback(monkeypatch):
     monkeypatch.setattr(runtime, "iso_time", broken)
     result = diff.behaviour(good, load_compiled(compiled), [(1, event), (2, {"type": "alias", "userId": "u"})])
     assert result.differing == 1 and result.outcomes == {"newly failing": 1}
+
+
+def test_to_number_takes_decimal_text_only():
+    for text, number in [("12", 12), (" -1.5 ", -1.5), ("+7", 7), ("1e3", 1000.0), (".5", 0.5), ("5.", 5.0)]:
+        assert runtime.to_number(text) == number and type(runtime.to_number(text)) is type(number), text
+    # Python's int() and float() take these; they are not numbers in an event
+    for text in ["1_000", "nan", "Infinity", "-inf", "١٢", "１２", "0x10", "", " ", "12abc", "1e400", "9" * 5000]:
+        assert runtime.to_number(text) is MISSING, text
+
+
+def test_a_time_is_written_in_ascii_digits():
+    assert runtime.iso_time("2024-01-01T10:00:00Z") == "2024-01-01T10:00:00.000Z"
+    # Python's fromisoformat takes Arabic-Indic digits; no JavaScript Date does
+    assert runtime.iso_time("٢٠٢٤-٠١-٠١T10:00:00Z") is MISSING
+    assert runtime.parse_time("２０２４-01-01") is MISSING
