@@ -633,13 +633,14 @@ def cmd_run(args) -> int:
               endpoint=args.endpoint, out=sys.stdout.buffer if dry else None,
               progress=sys.stderr if sys.stderr.isatty() else None, stdin_name=args.stdin_name)
     say = _say
+    service = target.title if target is not None else "the API"
     try:
         account, outcome = execute(job)
     except Fatal as e:
         outcome = getattr(e, "outcome", None)
         say(f"stopped: {e}" if outcome is not None else f"cannot start: {e}")
         if outcome is not None and (outcome.run.read or outcome.pending):
-            say(outcome.run.text())
+            say(outcome.run.text(service))
             if outcome.pending:
                 after = ("the checkpoint is before them: the same command goes on from there" if args.checkpoint
                          else "without --checkpoint, a new run starts from the first line again")
@@ -649,12 +650,12 @@ def cmd_run(args) -> int:
         raise UsageError(f"{e.filename or ''}: {e.strerror}") from None
     if outcome.already_complete:
         where = "; ".join(f"{name} after line {n}" for name, n in outcome.resumed)
-        say(f"already complete: nothing left to read ({where}); the job: {outcome.whole.text()}")
+        say(f"already complete: nothing left to read ({where}); the job: {outcome.whole.text(service)}")
         return EXIT_OK
-    say(account.text())
+    say(account.text(service))
     if outcome.resumed:
         where = "; ".join(f"{name} after line {n}" for name, n in outcome.resumed)
-        say(f"resumed ({where}); the whole job: {outcome.whole.text()}")
+        say(f"resumed ({where}); the whole job: {outcome.whole.text(service)}")
         if outcome.twice is None and not dry:
             say("the previous run left no record of its requests: what it had in flight may have been sent twice")
     if outcome.twice:

@@ -266,3 +266,22 @@ def test_the_editor_schema_knows_each_endpoint_and_its_fields():
             validate(bad)
     text = json.dumps(schema)
     assert "ecommerce" not in text and "/partners/segment/cohorts/users" in text
+
+
+def test_run_speaks_of_a_second_target_by_its_own_name(tmp_path):
+    """Messages come from the description (its title, its key's variable): nothing in run says Braze to a CRM."""
+    from mapspec.delivery import Fatal, Job, Options, run
+    from mapspec.delivery.emulator import Emulator
+    from mapspec.targets import load_target
+
+    text = (f"name: crm sync\ntarget: {CRM}\nbase_url: '\"https://crm.example\"'\nrules:\n"
+            "  - name: contact\n    when: type == \"identify\"\n    send:\n"
+            "      - endpoint: /contacts/batch\n        body: {contacts: [{email: traits.email}]}\n")
+    events = tmp_path / "e.ndjson"
+    events.write_text('{"type": "identify", "traits": {"email": "a@b.c"}}\n')
+    crm, _ = load_target(str(CRM))
+    with Emulator(api_key="right", target=crm) as emu:
+        with pytest.raises(Fatal) as stopped:
+            run(Job(compile_text(text), [str(events)], "wrong", Options(), endpoint=emu.url))
+    message = str(stopped.value)
+    assert message.startswith("crm answered 401") and "CRM_TOKEN" in message and "Braze" not in message

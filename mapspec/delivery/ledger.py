@@ -39,7 +39,7 @@ class Account:
     invalid: int = 0  # not an event: bad JSON, not an object, too long, a number JSON cannot carry
     rejected: int = 0  # the mapping refused the event
     failed: int = 0  # the translator failed on the event, or its output cannot be sent
-    refused: int = 0  # Braze refused an object of the line
+    refused: int = 0  # the API refused an object of the line
     expired: int = 0  # an object of the line ran out of retries
     unchanged: int = 0  # objects left out by --skip-unchanged
     requests: int = 0  # requests made (every attempt), or written in a dry run
@@ -85,11 +85,12 @@ class Account:
             setattr(out, name, value)
         return out
 
-    def text(self) -> str:
+    def text(self, service: str = "the API") -> str:
+        """The account as `run` prints it; `service` is what the target calls the API (Braze)."""
         sent = f"would send {self.delivered}" if self.dry else f"delivered {self.delivered}"
         skipped = f"skipped {self.skipped}" + (f" ({self.blank} blank)" if self.blank else "")
         dead = (f"dead-lettered {self.dead_lettered} ({self.invalid} not events, {self.rejected} rejected, "
-                f"{self.failed} failed in translation, {self.refused} refused by Braze, {self.expired} out of "
+                f"{self.failed} failed in translation, {self.refused} refused by {service}, {self.expired} out of "
                 "retries)")
         n_requests = f"{self.requests} request" + ("" if self.requests == 1 else "s")
         if self.dry:

@@ -88,6 +88,7 @@ class Sender:
         self.client, self.secret, self.options = client, secret, options
         self.ledger, self.account, self.checkpoint = ledger, account, checkpoint
         self.target = target
+        self.title = target.title if target is not None else "the API"  # what messages call the service
         self.keys = dict(keys or {})  # credential name -> key
         self.limiter = RateLimiter(*options.rate) if options.rate else None  # every endpoint together
         self.limiters: dict[str, RateLimiter] = {}  # per rate bucket of the target
@@ -239,7 +240,7 @@ class Sender:
             if waited is None:
                 until = time.strftime("%H:%M:%S", time.localtime(time.time() + limiter.paused_until
                                                                  - time.monotonic()))
-                self._finish(batch.items(), (EXPIRED, f"retries ran out ({attempt} attempts): Braze's rate limit "
+                self._finish(batch.items(), (EXPIRED, f"retries ran out ({attempt} attempts): {self.title}'s rate limit "
                                                       f"lets nothing through until {until}, after the retry "
                                                       "deadline (--retry-deadline)"), batch)
                 return
@@ -259,11 +260,11 @@ class Sender:
                 if not limiters:
                     asked = RateLimiter(1, 1.0).observe(response.headers, status)
                 if status in (401, 403, 404):
-                    raise Fatal(self.secret.redact(_fatal_message(status, batch.url, response)))
+                    raise Fatal(self.secret.redact(self._fatal_message(status, batch, response)))
                 if status == 413:
                     if batch.count == 1:
                         self._finish(batch.items(), (REFUSED, "413 Request Entity Too Large: this one object is "
-                                                              "too large for Braze"), batch)
+                                                              f"too large for {self.title}"), batch)
                         return
                     items = batch.items()
                     middle = len(items) // 2
@@ -283,15 +284,28 @@ class Sender:
             attempt += 1
             if wait is None:
                 wait = self.random.uniform(0, min(self.options.backoff_max, self.options.backoff_base * 2 ** attempt))
-            else:  # as long as Braze asks, and a little more so that waiting clients do not return at once
+            else:  # as long as the API asks, and a little more so that waiting clients do not return at once
                 wait += self.random.uniform(0, self.options.backoff_base)
             if time.monotonic() + wait > deadline:
-                why = f"; Braze asked to wait {wait:.0f} s" if wait > 1 and reason[:1] in "45" else ""
+                why = f"; {self.title} asked to wait {wait:.0f} s" if wait > 1 and reason[:1] in "45" else ""
                 self._finish(batch.items(), (EXPIRED, f"retries ran out after {attempt} attempts{why} "
                                                       f"(--retry-deadline); last: {reason}"), batch)
                 return
             self.account.retried += 1
             await asyncio.sleep(wait)
+
+    def _fatal_message(self, status: int, batch: Batch, response) -> str:
+        """Why the run stops, from an answer that no retry changes: the key or the endpoint is wrong."""
+        name = batch.endpoint.credentials if batch.endpoint else _first_credential(self.target)
+        credential = self.target.credentials.get(name) if self.target and name else None
+        key = f"the key in {credential.env}" if credential is not None and credential.env else "the key"
+        said, url = f"{self.title} answered {status}", batch.url
+        if status == 401:
+            return (f"{said} ({_message(response)}) for {url}: {key} is wrong, or belongs to another "
+                    f"{self.title} instance (check --endpoint, or the mapping's endpoint setting)")
+        if status == 403:
+            return f"{said} ({_message(response)}): {key} lacks the permission for {url}"
+        return f"{said} for {url}: the endpoint is wrong (check --endpoint, or the mapping's endpoint setting)"
 
     def _settle(self, batch: Batch, response) -> None:
         """2xx or 400. Where the endpoint's answers name objects (`errors: indexed`), those named in errors[] are
@@ -353,10 +367,3 @@ def _message(response) -> str:
         return response.text[:200]
 
 
-def _fatal_message(status: int, url: str, response) -> str:
-    if status == 401:
-        return (f"Braze answered 401 ({_message(response)}) for {url}: the REST API key is wrong, or belongs "
-                "to another Braze instance (check --endpoint / the mapping's rest_endpoint)")
-    if status == 403:
-        return f"Braze answered 403 ({_message(response)}): the REST API key lacks the permission for {url}"
-    return f"Braze answered 404 for {url}: the endpoint is wrong (check --endpoint / rest_endpoint)"

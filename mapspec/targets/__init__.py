@@ -5,6 +5,7 @@ emulator and `mapspec schema` all read. mapspec knows no destination by name: a 
 A target description is a YAML file::
 
     name: braze
+    title: Braze                       # what messages call the service (default: the name)
     description: ...
     max_body_bytes: 4194304            # larger bodies are split before sending (the API answers 413)
     batch_headers: {X-Batch: "true"}   # sent with a request that carries several objects
@@ -224,6 +225,12 @@ class Target:
     max_body_bytes: int | None = None
     #: headers sent with a request that carries more than one object
     batch_headers: Mapping[str, str] = field(default_factory=dict)
+    #: what messages call the service ("Braze answered 401"); the name when the description gives none
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
 
     def find(self, text: str) -> tuple[Endpoint | None, list[str]]:
         """The endpoint a mapping names (`POST /users/track`, or `/users/track` when one method has the path),
@@ -573,7 +580,7 @@ class _Reader:
 
     def target(self) -> Target:
         top = self.mapping(self.root, "a target description",
-                           ("name", "description", "max_body_bytes", "batch_headers", "credentials", "rate_limits",
+                           ("name", "title", "description", "max_body_bytes", "batch_headers", "credentials", "rate_limits",
                             "types", "endpoints"))
         if "name" not in top or "endpoints" not in top:
             raise TargetError("a target description needs `name` and `endpoints`", self.root)
@@ -606,7 +613,8 @@ class _Reader:
                       if "max_body_bytes" in top else None,
                       {k: self.text(v, "a header's value") for k, v in
                        (self.mapping(top["batch_headers"], "`batch_headers`").items()
-                        if "batch_headers" in top else ())})
+                        if "batch_headers" in top else ())},
+                      self.text(top["title"], "`title`") if "title" in top else "")
 
 
 def read_target(source: SourceFile) -> tuple[Target | None, list[Diagnostic]]:
