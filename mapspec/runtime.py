@@ -916,7 +916,7 @@ DEPS: dict[str, tuple[str, ...]] = {
     "template": ("text",), "finite": (), "add": ("finite",), "arith": ("math", "finite"),
     "neg": ("finite",), "lower": (), "upper": (), "trim": (),
     "split": (), "join": ("text",), "replace": (), "matches": (), "starts_with": (), "ends_with": (),
-    "length": (), "non_empty": (), "to_string": ("text",), "to_number": ("math", "finite"), "to_json": ("json_text",),
+    "length": (), "non_empty": (), "to_string": ("text",), "to_number": ("math", "finite", "_NUMBER_TEXT"), "_NUMBER_TEXT": ("re",), "to_json": ("json_text",),
     "loose_get": ("re", "_LOOSE"), "_LOOSE": ("re",), "index_of": (), "slice": (),
     "js_string": ("number_text",), "now": ("datetime",), "parse_time": ("datetime", "_parse_text_time"),
     "_parse_text_time": ("datetime", "_ISO_DATE", "_ISO_TIME", "_parse_written_time"),

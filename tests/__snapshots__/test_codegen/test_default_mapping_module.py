@@ -247,7 +247,7 @@ def parse_time(x):
                 milliseconds=x)
         except (OverflowError, ValueError):
             return MISSING
-    if not isinstance(x, str):
+    if not isinstance(x, str) or not x.isascii():  # fromisoformat and strptime take digits of other scripts
         return MISSING
     try:  # the common case, in C: 2024-05-01T12:00:00.123Z, 2024-05-01, 2024-05-01T14:00:00+02:00
         t = datetime.datetime.fromisoformat(x)
@@ -354,6 +354,8 @@ def iso8601(t):
 def iso_time(x):
     """`iso8601(parse_time(x))` in one step (with the common ISO 8601 text done in C)."""
     if isinstance(x, str):
+        if not x.isascii():  # as parse_time; isascii() is a flag CPython keeps, it costs nothing
+            return MISSING
         try:
             t = datetime.datetime.fromisoformat(x)
         except ValueError:
