@@ -46,6 +46,16 @@ class Unencodable(ValueError):
     """A value that cannot be written as JSON exactly; the message says why."""
 
 
+def kind(value: Any) -> str:
+    """A JSON value's kind in JSON's words, for messages: "an object", "an array", "a string", ..."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return {dict: "an object", list: "an array", str: "a string", type(None): "null"}.get(
+        type(value), type(value).__name__)
+
+
 def _constant(name: str) -> Any:
     raise BadJSON(f"invalid JSON: {name} is not a number JSON allows")
 

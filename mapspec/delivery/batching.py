@@ -195,12 +195,12 @@ class Batcher:
         """A translated request cut into its request key and its encoded objects; `url` in place of the
         request's. Raises Unsendable."""
         if type(request) is not dict or type(request.get("url")) is not str:
-            raise Unsendable(f"the translator returned {_kind(request)} where a request (method, url, body) "
+            raise Unsendable(f"the translator returned {jsonio.kind(request)} where a request (method, url, body) "
                              "belongs")
         body, method = request.get("body"), request.get("method", "POST")
         url = url or request["url"]
         if type(body) is not dict or type(method) is not str:
-            raise Unsendable(f"the request to {url} has {_kind(body)} for a body; a body is a JSON object")
+            raise Unsendable(f"the request to {url} has {jsonio.kind(body)} for a body; a body is a JSON object")
         method = method.upper()
         once = request.get("once")
         when = _seconds(request.get("time"))
@@ -225,7 +225,7 @@ class Batcher:
             if value is None:
                 continue
             if type(value) is not list:
-                raise Unsendable(f"the request to {url} has {_kind(value)} for {key}; it must be a list")
+                raise Unsendable(f"the request to {url} has {jsonio.kind(value)} for {key}; it must be a list")
             group = rule.groups.get(key)
             for obj in value:
                 if group is None:
@@ -234,7 +234,7 @@ class Batcher:
                     largest = max(largest, len(data))
                     continue
                 if type(obj) is not dict:
-                    raise Unsendable(f"an element of {key} is {_kind(obj)}; it must be an object")
+                    raise Unsendable(f"an element of {key} is {jsonio.kind(obj)}; it must be an object")
                 fields = {k: v for k, v in obj.items() if k not in group.members}
                 lists = tuple(m for m in group.members if m in obj)
                 identity = jsonio.dumps({k: fields[k] for k in sorted(fields)})
@@ -412,15 +412,3 @@ def _seconds(value: Any) -> float | None:
         return t.timestamp()
     except (AttributeError, OverflowError, ValueError):
         return None
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "text"
-    if value is None:
-        return "null"
-    return type(value).__name__

@@ -175,7 +175,7 @@ class Run:
             ledger.decide(line, INVALID)
             return None
         if type(event) is not dict:
-            ledger.dead_letter(line, f"an event must be a JSON object, not {_kind(event)}",
+            ledger.dead_letter(line, f"an event must be a JSON object, not {jsonio.kind(event)}",
                                text=data.decode("utf-8", "replace").rstrip("\r\n")[:2000])
             ledger.decide(line, INVALID)
             return None
@@ -197,7 +197,7 @@ class Run:
         line.note = "translated"
         try:
             if not isinstance(requests, list):  # a skip is a list too (`Skipped`, which says why)
-                raise Unsendable(f"the translator returned {_kind(requests)}, not a list of requests")
+                raise Unsendable(f"the translator returned {jsonio.kind(requests)}, not a list of requests")
             prepared = [self.batcher.prepare(r, self.url(r)) for r in requests]
         except Unsendable as e:
             ledger.dead_letter(line, f"cannot be sent: {e}")
@@ -377,11 +377,6 @@ class Run:
                 f"{account.dead_lettered} dead-lettered")
         self.job.progress.write("\r" + text + ("\n" if final else ""))
         self.job.progress.flush()
-
-
-def _kind(value: Any) -> str:
-    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null", dict: "an object"}.get(
-        type(value), "a number")
 
 
 def execute(job: Job) -> tuple[Account, Outcome]:

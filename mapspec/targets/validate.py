@@ -27,10 +27,6 @@ _TIME = re.compile(
     r"|^\d{2}/\d{2}/\d{4}$"
     r"|^[A-Z][a-z]{2} \d{2} \d{2} \d{2}:\d{2}:\d{2}(\.\d+)? ?\S* \d{4}$")
 
-_KIND_NAMES = {"str": "text", "int": "an integer", "float": "a number", "bool": "a boolean", "null": "null",
-               "list": "a list", "object": "an object"}
-
-
 def kind(value: Any) -> str:
     """The kind of a JSON value: null, bool, int, float, str, list, object."""
     return kind_of(value)
