@@ -342,13 +342,15 @@ def neg(a):
 
 
 def url_param(x):
-    """A path parameter of a request's URL: text or a number, URL-encoded; anything else is MISSING."""
+    """A path parameter of a request's URL: text or a number, URL-encoded; anything else is MISSING, and so
+    are "", "." and "..", which would make another path (`/catalogs/../items` is `/items` to every client)."""
     if isinstance(x, bool) or not isinstance(x, (str, int, float)):
         return MISSING
     try:
-        return urllib.parse.quote(text(x), safe="")
+        part = urllib.parse.quote(text(x), safe="")
     except UnicodeEncodeError:  # a lone surrogate is no character a URL can carry
         return MISSING
+    return MISSING if part in ("", ".", "..") else part
 
 
 # ------------------------------------------------------------------ strings

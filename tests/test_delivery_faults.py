@@ -39,6 +39,7 @@ class TinyServer:
 
     def __init__(self, answer):
         self.requests: list[tuple[float, bytes, dict]] = []
+        self.paths: list[str] = []  # each request's method and path
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +51,7 @@ class TinyServer:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 server.requests.append((time.monotonic(), body, dict(self.headers)))
+                server.paths.append(f"{self.command} {self.path}")
                 status, headers, reply = answer(len(server.requests), body)
                 payload = json.dumps(reply).encode()
                 self.send_response(status)
@@ -58,6 +60,8 @@ class TinyServer:
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(payload)
+
+            do_PUT = do_DELETE = do_PATCH = do_POST
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -665,3 +669,27 @@ def test_lines_waiting_behind_a_slow_one_are_bounded(tmp_path, monkeypatch):
                           endpoint=url))
     assert account.delivered == 1500 and account.retried >= 1
     assert max(waiting) <= 300 + job_module.SLICE  # read on only as the slow line was decided
+
+
+def test_a_path_from_event_data_never_leaves_its_endpoint_and_a_404_there_is_the_events_fault(tmp_path):
+    """`..` in a catalog name made `/catalogs/../items`, which clients send as `/items`; a catalog Braze does not
+    have answers 404, which stopped the whole run (and every resume) instead of refusing those items."""
+    from tests.conftest import compile_text
+    translate = compile_text(
+        "name: catalogs\nbase_url: '\"https://braze.example\"'\nrules:\n  - name: item\n    when: type == \"identify\"\n    send:\n"
+        "      - endpoint: PUT /catalogs/{catalog_name}/items\n        params: {catalog_name: traits.cat}\n"
+        "        body: {items: [{id: userId}]}\n", path="catalogs.yaml")
+    cats = ["..", "", ".", "gone", "shop", "%2E%2E"]
+    path = tmp_path / "e.ndjson"
+    write_events(path, [{"type": "identify", "userId": f"u{i}", "traits": {"cat": c}} for i, c in enumerate(cats)])
+    server = TinyServer(lambda n, body: (404, {}, {"message": "catalog not found"}) if "gone" in server.paths[n - 1]
+                        else (202, {}, {"message": "success"}))
+    with server as url:
+        account = run(Job(translate, [str(path)], KEY, Options(in_flight=1, **FAST), endpoint=url,
+                          dead_letter=str(tmp_path / "d")))
+    assert sorted(server.paths) == ["PUT /catalogs/%252E%252E/items", "PUT /catalogs/gone/items",
+                                    "PUT /catalogs/shop/items"]
+    reasons = {d["line"]: d["reason"] for d in dead_letters(tmp_path / "d")}
+    assert sorted(reasons) == [1, 2, 3, 4] and all("path parameter `catalog_name`" in reasons[i] for i in (1, 2, 3))
+    assert reasons[4].startswith("404") and "catalog not found" in reasons[4]
+    assert account.delivered == 2 and account.refused == 1 and account.rejected == 3 and account.adds_up()

@@ -426,7 +426,8 @@ def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: 
 
 
 def _param_problem(name: str, endpoint: str) -> str:
-    return f"the path parameter `{name}` of {endpoint} is missing (or is not text or a number)"
+    return (f"the path parameter `{name}` of {endpoint} is missing (or is not text or a number, or is \"\", "
+            "\".\" or \"..\")")
 
 
 __all__ = ["ExpressionModule", "GeneratedModule", "expression", "generate", "pyrepr"]

@@ -259,6 +259,11 @@ class Sender:
                 asked = max([limiter.observe(response.headers, status) for limiter in limiters] or [0.0])
                 if not limiters:
                     asked = RateLimiter(1, 1.0).observe(response.headers, status)
+                if status == 404 and batch.endpoint is not None and batch.endpoint.params:
+                    # the path holds values from the events (a catalog's name): those events' fault, not the run's
+                    self._finish(batch.items(), (REFUSED, f"404 {response.reason_phrase}: {_message(response)} "
+                                                          f"({batch.method} {urlsplit(batch.url).path})"), batch)
+                    return
                 if status in (401, 403, 404):
                     raise Fatal(self.secret.redact(self._fatal_message(status, batch, response)))
                 if status == 413:
