@@ -693,3 +693,24 @@ def test_a_path_from_event_data_never_leaves_its_endpoint_and_a_404_there_is_the
     assert sorted(reasons) == [1, 2, 3, 4] and all("path parameter `catalog_name`" in reasons[i] for i in (1, 2, 3))
     assert reasons[4].startswith("404") and "catalog not found" in reasons[4]
     assert account.delivered == 2 and account.refused == 1 and account.rejected == 3 and account.adds_up()
+
+
+@pytest.mark.parametrize("status", [400, 401])
+def test_a_server_that_echoes_the_body_never_carries_the_client_secret_out(tmp_path, status):
+    """The cohort API's client_secret (a body field the target marks secret) came back in a 400's message into
+    the dead letter's reason, and in a 401's into the reason the run stopped."""
+    from tests.test_delivery_endpoints import MAPPING, event
+    secret = "cs-0a1b2c3d4e5f"  # the fixture mapping's default client_secret setting
+    path = tmp_path / "e.ndjson"
+    write_events(path, [event("cohort", "u1", cohort="c1")])
+    server = TinyServer(lambda n, body: (status, {}, {"message": f"cannot take {body.decode()}"}))
+    stopped = None
+    with server as url:
+        try:
+            run(Job(mapspec.load(str(MAPPING)), [str(path)], KEY, Options(**FAST), endpoint=url,
+                    dead_letter=str(tmp_path / "d"), state=str(tmp_path / "s.sqlite")))
+        except Fatal as e:
+            stopped = str(e)
+    assert server.requests and secret.encode() in server.requests[0][1]  # it was sent
+    written = (tmp_path / "d").read_text() + (stopped or "")
+    assert "cannot take" in written and "[REDACTED]" in written and secret not in written

@@ -90,6 +90,8 @@ class Sender:
         self.target = target
         self.title = target.title if target is not None else "the API"  # what messages call the service
         self.keys = dict(keys or {})  # credential name -> key
+        self._secret_fields: dict[str, tuple[str, ...]] = {}  # per endpoint: the body fields marked secret
+        self._seen_envelopes: set[bytes] = set()
         self.limiter = RateLimiter(*options.rate) if options.rate else None  # every endpoint together
         self.limiters: dict[str, RateLimiter] = {}  # per rate bucket of the target
         self.slots = asyncio.Semaphore(options.in_flight)
@@ -219,12 +221,37 @@ class Sender:
             out.append(limiter)
         return out
 
+    def _remember_secrets(self, batch: Batch) -> None:
+        """The values of the body fields the target marks secret (the cohort API's client_secret) join the
+        run's keys, so that a server's message that echoes the body does not carry them into a dead letter,
+        a log or the reason a run stops."""
+        endpoint = batch.endpoint
+        if endpoint is None:
+            return
+        names = self._secret_fields.get(endpoint.key)
+        if names is None:
+            names = self._secret_fields[endpoint.key] = tuple(k for k, f in endpoint.body.fields.items() if f.secret)
+        if not names:
+            return
+        if batch.alone:
+            bodies = [item.obj for item in batch.items()]
+        elif batch.envelope not in self._seen_envelopes:  # the fields every object of the batch shares
+            self._seen_envelopes.add(batch.envelope)
+            bodies = [jsonio.loads(b"{" + batch.envelope + b"}")]
+        else:
+            return
+        for fields in bodies:
+            if isinstance(fields, dict):
+                for name in names:
+                    self.secret.add(fields.get(name))
+
     async def deliver(self, batch: Batch, deadline: float) -> None:
         import httpx
 
         attempt = 0
         if not batch.count:
             return
+        self._remember_secrets(batch)
         body = self.body(batch)
         headers = self.headers(batch)
         path = urlsplit(batch.url).path
