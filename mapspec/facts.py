@@ -40,7 +40,8 @@ class Facts:
         self.settings = settings
         #: atom -> the constraint that comes with it (a let's definition, an equality's implications)
         self.constraints: dict[Any, Formula] = {}
-        self._subjects: dict[str, list[Any]] = {}  # subject text -> its equality and kind atoms
+        #: equality and kind atoms -> (kind, subject): a subject equals one value and is of one kind at most
+        self._exclusive: dict[Any, tuple[str, str]] = {}
         self._defining: set[str] = set()
         self._answers: dict[Formula, dict | None] = {}  # the checker asks some questions more than once
 
@@ -70,14 +71,13 @@ class Facts:
         text = _text(subject)
         a = (kind, text, json.dumps(value))
         if a not in self.constraints:
-            others = self._subjects.setdefault(text, [])
-            exclusive = [logic.neg(logic.atom(o)) for o in others if o[0] == kind]
             self.constraints[a] = TRUE  # (while the null atom below is made)
+            exclusive = []
             if kind == "kind":  # a value of a kind is not null
                 exclusive.append(logic.neg(self._subject_atom("eq", subject, None)))
             self.constraints[a] = logic.conj(logic.implies(logic.atom(a), self.present(subject)),
                                              *(logic.implies(logic.atom(a), e) for e in exclusive))
-            others.append(a)
+            self._exclusive[a] = (kind, text)  # at most one per subject and kind: added by `closed`
         return logic.atom(a)
 
     def _opaque(self, node: ast.Node) -> Formula:
@@ -181,6 +181,12 @@ class Facts:
             if c is not TRUE:
                 parts.append(c)
                 todo.extend(logic.atoms(c))
+        groups: dict[tuple[str, str], list[Any]] = {}
+        for a in seen:
+            group = self._exclusive.get(a)
+            if group is not None:
+                groups.setdefault(group, []).append(a)
+        parts.extend(logic.at_most_one(*sorted(g, key=repr)) for g in groups.values() if len(g) > 1)
         return logic.conj(*parts)
 
     def possible(self, f: Formula) -> dict | None:

@@ -8,7 +8,7 @@ tuples, simplified as they are built; atoms are any hashable names.
     >>> satisfy(conj(a, neg(a))) is None
     True
     >>> satisfy(conj(disj(a, b), neg(a)))
-    {'a': False, 'b': True}
+    {'b': True, 'a': False}
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Hashable, Iterable
 from typing import Any
 
 Formula = Any  # True | False | ("atom", name) | ("not", f) | ("and", (f, ...)) | ("or", (f, ...))
+#                | ("amo", (atom, ...)): at most one of the atoms holds
 
 TRUE: Formula = True
 FALSE: Formula = False
@@ -71,6 +72,13 @@ def implies(a: Formula, b: Formula) -> Formula:
     return disj(neg(a), b)
 
 
+def at_most_one(*names: Hashable) -> Formula:
+    """At most one of the atoms holds: one clause for what would be n*(n-1)/2 pairwise exclusions (a path
+    that equals one of 60 texts in 60 rules), which the search treats as a whole."""
+    names = tuple(dict.fromkeys(names))
+    return TRUE if len(names) < 2 else ("amo", tuple(atom(n) for n in names))
+
+
 def atoms(f: Formula, out: dict | None = None) -> dict:
     """The atoms of a formula, in the order they first appear (a dict used as an ordered set)."""
     out = {} if out is None else out
@@ -88,19 +96,23 @@ def atoms(f: Formula, out: dict | None = None) -> dict:
     return out
 
 
-def satisfy(f: Formula, budget: int = 20000) -> dict | None:
+def satisfy(f: Formula, budget: int = 200_000) -> dict | None:
     """An assignment of the formula's atoms that makes it true, or None when there is none.
 
     A conjunction is cut into parts that share no atom, each solved on its own (and remembered: the checker
     asks about the same rule contexts again and again). Each part is a depth-first search that simplifies after
-    each choice (unit atoms of a conjunction are set first). Past `budget` steps it gives up and answers as if
-    satisfiable (with no assignment), so a caller that warns "may" stays on the safe side."""
+    each choice (unit atoms of a conjunction are set first). Past `budget` steps (each part of the formula
+    rewritten is one) it gives up and answers as if satisfiable (with no assignment), and so it does when the
+    search is deeper than Python's stack: a caller that warns "may" stays on the safe side."""
     out: dict = {}
-    for part in _independent(f):
-        found = _solve(part, budget)
-        if found is None:
-            return None
-        out.update(found)
+    try:
+        for part in _independent(f):
+            found = _solve(part, budget)
+            if found is None:
+                return None
+            out.update(found)
+    except RecursionError:  # a search deeper than Python's stack (hundreds of atoms chosen in a row): unknown
+        return {}
     return out
 
 
@@ -165,20 +177,27 @@ def _search(f: Formula, budget: int) -> dict | None:
         known[id(g)] = (g, found)
         return found
 
-    def put(g: Formula, name: Hashable, value: bool) -> Formula:
-        """The formula with one atom replaced by a truth value, simplified (parts that do not mention the atom
-        are not walked)."""
+    def put(g: Formula, values: dict) -> Formula:
+        """The formula with atoms replaced by truth values, simplified (parts that mention none of them are not
+        walked)."""
+        steps[0] += 1  # the budget counts work, not only choices
         if g is True or g is False:
             return g
         kind = g[0]
         if kind == "atom":
-            return value if g[1] == name else g
+            return values.get(g[1], g)
         if kind == "not":
-            inner = put(g[1], name, value)
+            inner = put(g[1], values)
             return g if inner is g[1] else neg(inner)
-        if name not in atoms_in(g):
+        if atoms_in(g).isdisjoint(values):
             return g
-        items = [put(p, name, value) for p in g[1]]
+        if kind == "amo":  # one holds: the others do not; none of these: at most one of the others
+            holding = [p for p in g[1] if values.get(p[1]) is True]
+            rest = [p for p in g[1] if p[1] not in values]
+            if len(holding) > 1:
+                return False
+            return conj(*(("not", p) for p in rest)) if holding else at_most_one(*(p[1] for p in rest))
+        items = [put(p, values) for p in g[1]]
         return conj(*items) if kind == "and" else disj(*items)
 
     def search(f: Formula, chosen: dict) -> dict | None:
@@ -189,14 +208,18 @@ def _search(f: Formula, budget: int) -> dict | None:
             return None
         if steps[0] > budget:
             return {}
+        pure = _pure(f)  # atoms of one sign only: that value never hurts, no choice to make
+        if pure:
+            steps[0] += len(pure)
+            return search(put(f, pure), {**chosen, **pure})
         name, value = _pick(f)
-        found = search(put(f, name, value), {**chosen, name: value})
+        found = search(put(f, {name: value}), {**chosen, name: value})
         if found is not None:
             return found
         if _literal(f, name, value):  # the other value makes the formula false: one step, nothing to build
             steps[0] += 1
             return None
-        return search(put(f, name, not value), {**chosen, name: not value})
+        return search(put(f, {name: not value}), {**chosen, name: not value})
 
     found = search(f, {})
     if found is None:
@@ -204,6 +227,28 @@ def _search(f: Formula, budget: int) -> dict | None:
     for name in atoms(f):  # atoms the search never had to decide: any value does
         found.setdefault(name, False)
     return found
+
+
+def _pure(f: Formula) -> dict:
+    """The atoms that occur with one sign only (in `at_most_one` an atom counts as negative: false never breaks
+    it), with the value that sign wants: setting them so keeps a satisfiable formula satisfiable. Earlier
+    rules' conditions, negated in a rule's context, are mostly such atoms (`event` is not "e1", ...)."""
+    signs: dict = {}
+    stack = [(f, True)]
+    while stack:
+        g, positive = stack.pop()
+        if g is True or g is False:
+            continue
+        kind = g[0]
+        if kind == "atom":
+            signs[g[1]] = signs.get(g[1], positive) if signs.get(g[1], positive) == positive else None
+        elif kind == "not":
+            stack.append((g[1], not positive))
+        elif kind == "amo":
+            stack.extend((p, not positive) for p in g[1])
+        else:
+            stack.extend((p, positive) for p in g[1])
+    return {name: sign for name, sign in signs.items() if sign is not None}
 
 
 def _literal(f: Formula, name: Hashable, value: bool) -> bool:

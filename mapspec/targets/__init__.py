@@ -29,7 +29,8 @@ A shape is a type expression or a mapping. Type expressions: `string`, `integer`
 `null`, `object` (any fields), `list` (any items), `any`, a named type, `X[]` (a list of X), and unions
 `string | null`. A mapping may say: `type` (a type expression, whose named type it extends), `doc`,
 `enum`, `format` (time, date, currency: checked by the emulator), `pattern`, `max_length`, `minimum`,
-`maximum`, `secret` (never printed by mapspec); for objects `fields`, `extra` (the shape of any other key;
+`maximum`, `secret` (never in what `run` writes: its messages, logs and dead letters; `translate`, `explain` and
+`run --dry-run` show requests as the mapping makes them); for objects `fields`, `extra` (the shape of any other key;
 none accepted when absent), `keys` (a shape every key's text must fit), `required`, `one_of` (at least one of
 each group), `exclusive` (at most one of each group), `exactly_one_of`, `reserved_keys`, `messages` (the
 API's error texts: `one_of`, `required`, `invalid`, with `{field}`); for lists `items` and `max_items`.
