@@ -157,22 +157,30 @@ _loaded = 0
 def load_compiled(compiled: Compiled, helpers: Mapping[str, Callable[..., Any]] | None = None) -> Translator:
     """Execute a translator's generated source (helpers bound from mapspec.runtime, or from `helpers` by name:
     explain runs a translator and its explanation with one clock)."""
+    fn = load_module(compiled.module.source, compiled.module.helpers, compiled.source.path, helpers)
+    fn.mapping = compiled.document.name
+    fn.settings = dict(compiled.settings)
+    fn.target = compiled.target
+    fn.endpoints = compiled.endpoints
+    return fn
+
+
+def load_module(text: str, names: tuple[str, ...] | list[str], path: str,
+                helpers: Mapping[str, Callable[..., Any]] | None = None) -> Translator:
+    """Execute the text of a module generated with `standalone=False`, the helpers it `names` bound from
+    mapspec.runtime (or from `helpers`): its `translate`. What a process needs to load a compiled translator
+    without compiling it again (the workers of a distributed pipeline get the text, not a pickled function)."""
     global _loaded
     _loaded += 1
-    filename = f"<mapspec {compiled.source.path} #{_loaded}>"
-    text = compiled.module.source
+    filename = f"<mapspec {path} #{_loaded}>"
     linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
     namespace: dict[str, Any] = {"__name__": "mapspec_translator", "Rejected": Rejected, "MISSING": runtime.MISSING}
-    for name in compiled.module.helpers:
+    for name in names:
         namespace[name] = (helpers or {}).get(name) or getattr(runtime, name)
     exec(compile(text, filename, "exec"), namespace)  # noqa: S102 - our own generated source
     fn = namespace["translate"]
     fn.result = lambda event: result_of(fn, event)  # sent, skipped or rejected, told apart
-    fn.mapping = compiled.document.name
-    fn.settings = dict(compiled.settings)
     fn.source = text
-    fn.target = compiled.target
-    fn.endpoints = compiled.endpoints
     return fn
 
 
