@@ -140,7 +140,7 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     try:
         translate = Translate(args.mapping, settings, max_line_bytes=args.max_line_bytes).with_dead_letters()
     except CompileError as e:
-        _print_diagnostics(e.diagnostics)
+        _print_diagnostics(e.diagnostics, sys.stderr)
         return EXIT_USAGE
     workers = args.workers or default_workers(options)
     delivery: dict[str, Any] = dict(endpoint=args.endpoint, workers=workers, in_flight=args.in_flight,
@@ -207,7 +207,11 @@ def _local_keys(deliver: Any) -> None:
 
 def _reason(error: BaseException) -> str:
     """What stopped a pipeline, in a line: the Fatal a worker raised (its message), or the error's last line."""
+    from ..delivery.common import Fatal
+
     text = str(error)
+    if isinstance(error, Fatal):
+        return text
     marker = "mapspec.delivery.common.Fatal: "
     if marker in text:
         return text[text.rindex(marker) + len(marker):].splitlines()[0]

@@ -576,7 +576,7 @@ class _Deliver(beam.PTransform):
                  in_flight: int = 8, rate: tuple[int, float] | None = None, retry_deadline: float = 300.0,
                  timeout: float = 30.0, batch_size: int | None = None, max_objects: int | None = None,
                  key_files: Mapping[str, str] | None = None, api_key_file: str | None = None,
-                 group_size: int = GROUP_SIZE, linger: float = 1.0, **more: Any):
+                 group_size: int = GROUP_SIZE, linger: float = 1.0, bounded: bool | None = None, **more: Any):
         super().__init__()
         self.settings = _settings(target, endpoint, workers, key_files, api_key_file,
                                   _options(batch_size, max_objects, in_flight, rate, retry_deadline, timeout, linger,
@@ -584,7 +584,7 @@ class _Deliver(beam.PTransform):
         if group_size < 1:
             raise ValueError("group_size must be at least 1")
         self.group_size = group_size
-        self.bounded: bool | None = None  # None: as the input is
+        self.bounded = bounded  # None: as the input is
 
     def stages(self, events, handle: _BatchFn, outputs: tuple[str, ...]):
         """Prepare, the first of each `once:` key, group, handle (send or write); the account. Returns the
@@ -632,7 +632,7 @@ class DeliverToBraze(_Deliver):
     takes one kind): for bounded input with a GroupByKey, in chunks of `group_size` objects per key and worker;
     for unbounded input with `GroupIntoBatches.WithShardedKey` (a partial group waits at most `linger` seconds).
     Each group is cut into requests by mapspec's Batcher and sent by mapspec's Sender, `in_flight` at a time per
-    worker thread.
+    worker thread. `bounded=True` or `False` chooses the first way or the second whatever the input is.
 
     Rates: each worker process paces every endpoint to 1 / `workers` of its limit in the target (Braze's limits
     are per workspace): give `workers` the number of processes that send at once. `rate` (requests, seconds)
