@@ -140,7 +140,7 @@ class _PrepareFn(beam.DoFn):
     """Each translated event's requests cut into objects (`Batcher.prepare`), keyed by request key; an event
     whose requests cannot be sent is decided here, as `mapspec run` decides it."""
 
-    ONCE = "once"
+    ONCE, ONCE_OWNERS = "once", "once owners"
 
     def __init__(self, settings: _Settings, bounded: bool, group_size: int):
         self.settings, self.bounded, self.group_size = settings, bounded, group_size
@@ -178,8 +178,10 @@ class _PrepareFn(beam.DoFn):
                         (*order_base, r, i))
                        for i, (name, _, data, g, member) in enumerate(p.objects)]
             if p.once is not None:
-                yield beam.pvalue.TaggedOutput(self.ONCE, (f"{p.method} {p.url}\n{p.once}",
-                                                           [(_request_key(p, rec[0]), rec) for rec in records]))
+                key, order = f"{p.method} {p.url}\n{p.once}", (*order_base, r)
+                yield beam.pvalue.TaggedOutput(self.ONCE, (key, (order, [(_request_key(p, rec[0]), rec)
+                                                                         for rec in records])))
+                yield beam.pvalue.TaggedOutput(self.ONCE_OWNERS, (key, order, owner, len(records)))
                 continue
             for rec in records:
                 key = _request_key(p, rec[0])
@@ -195,14 +197,38 @@ class _PrepareFn(beam.DoFn):
 # ------------------------------------------------------------------ `once:` requests
 
 
-def _first_in_input(keyed: tuple[str, Iterable[list]]) -> Iterator[Any]:
-    """Of the requests of one `once:` key, the first in the input goes on; the others are not sent."""
-    _, requests = keyed
-    ordered = sorted(requests, key=lambda objects: objects[0][1][6])
-    yield from _group_by_key(ordered[0])
-    for objects in ordered[1:]:
-        for _, rec in objects:
-            yield beam.pvalue.TaggedOutput(NOT_SENT, _fate(rec[5], NOT_SENT))
+class _Earliest(beam.CombineFn):
+    """Of the requests of one `once:` key, the first in the input (combined where they are made: a key that
+    every event of a large audience carries is never gathered in one place)."""
+
+    def create_accumulator(self) -> tuple | None:
+        return None
+
+    def add_input(self, acc: tuple | None, request: tuple) -> tuple:
+        return request if acc is None or request[0] < acc[0] else acc
+
+    def merge_accumulators(self, accumulators: Iterable[tuple | None]) -> tuple | None:
+        out = None
+        for acc in accumulators:
+            if acc is not None:
+                out = self.add_input(out, acc)
+        return out
+
+    def extract_output(self, acc: tuple | None) -> tuple | None:
+        return acc
+
+
+def _send_first(keyed: tuple[str, tuple]) -> Iterator[tuple[bytes, list]]:
+    """The first request of a `once:` key, as groups of objects by request key."""
+    yield from _group_by_key(keyed[1][1])
+
+
+def _not_first(request: tuple[str, tuple, tuple, int], first: Mapping[str, tuple]) -> Iterator[Any]:
+    """The objects of a `once:` request that is not the first of its key: not sent."""
+    key, order, owner, objects = request
+    if first[key] != order:
+        for _ in range(objects):
+            yield _fate(owner, NOT_SENT)
 
 
 _SENT = beam.DoFn.StateParam(userstate.ReadModifyWriteStateSpec("sent", BooleanCoder()))
@@ -212,7 +238,7 @@ class _FirstSeenFn(beam.DoFn):
     """Unbounded input: of the requests of one `once:` key, the first that arrives goes on, for the job's life."""
 
     def process(self, keyed: tuple[str, list], sent=_SENT) -> Iterator[Any]:
-        _, objects = keyed
+        _, (_, objects) = keyed
         if sent.read():
             for _, rec in objects:
                 yield beam.pvalue.TaggedOutput(NOT_SENT, _fate(rec[5], NOT_SENT))
@@ -445,12 +471,13 @@ class _SendFn(_BatchFn):
 
 
 class _EventFate(beam.CombineFn):
-    """An event's objects' fates -> the event's, as `mapspec run`'s ledger decides a line: refused outweighs out
-    of retries, which outweighs rejected (a reject rule beside rules that send); an event none of whose objects
-    was sent (each a `once:` request sent already) is skipped, or rejected."""
+    """An event's objects' fates -> the event's, as `mapspec run`'s ledger decides a line: refused outweighs the
+    other ways to fail (out of retries; an error while sending), which outweigh rejected (a reject rule beside
+    rules that send); an event none of whose objects was sent (each a `once:` request sent already) is skipped,
+    or rejected."""
 
     def create_accumulator(self) -> list:
-        return [0, 0, 0, 0, False, 0]  # objects, sent, refused, expired, rejected, objects of the event
+        return [0, 0, 0, 0, 0, False, 0]  # objects, sent, refused, expired, failed, rejected, objects of the event
 
     def add_input(self, acc: list, fate: tuple[str, bool, int]) -> list:
         name, rejected, total = fate
@@ -458,17 +485,18 @@ class _EventFate(beam.CombineFn):
         acc[1] += name != NOT_SENT
         acc[2] += name == REFUSED
         acc[3] += name == EXPIRED
-        acc[4] = acc[4] or rejected
-        acc[5] = total
+        acc[4] += name == FAILED
+        acc[5] = acc[5] or rejected
+        acc[6] = total
         return acc
 
     def merge_accumulators(self, accumulators: Iterable[list]) -> list:
         out = self.create_accumulator()
         for acc in accumulators:
-            for i in range(4):
+            for i in range(5):
                 out[i] += acc[i]
-            out[4] = out[4] or acc[4]
-            out[5] = max(out[5], acc[5])
+            out[5] = out[5] or acc[5]
+            out[6] = max(out[6], acc[6])
         return out
 
     def extract_output(self, acc: list) -> str:
@@ -476,10 +504,11 @@ class _EventFate(beam.CombineFn):
 
 
 def _decide(acc: list) -> str:
-    _, sent, refused, expired, rejected, _ = acc
+    _, sent, refused, expired, failed, rejected, _ = acc
     if not sent:
         return REJECTED if rejected else SKIPPED
-    return REFUSED if refused else EXPIRED if expired else REJECTED if rejected else DELIVERED
+    return (REFUSED if refused else FAILED if failed else EXPIRED if expired else REJECTED if rejected
+            else DELIVERED)
 
 
 class _EventFates(_EventFate):
@@ -496,7 +525,7 @@ class _EventFateFn(beam.DoFn):
     def process(self, keyed: tuple[bytes, tuple], fates=_FATES) -> Iterator[str]:
         fates.add(keyed[1])
         acc = fates.read()
-        if acc[0] >= acc[5]:
+        if acc[0] >= acc[6]:
             fates.clear()
             yield _decide(acc)
 
@@ -593,23 +622,26 @@ class _Deliver(beam.PTransform):
         if self.settings.workers is None:
             self.settings.workers = default_workers(getattr(events.pipeline, "_options", None))
         prepared = events | "Prepare" >> beam.ParDo(_PrepareFn(self.settings, bounded, self.group_size)) \
-            .with_outputs(DEAD_LETTERS, _PrepareFn.ONCE, main="objects")
+            .with_outputs(DEAD_LETTERS, _PrepareFn.ONCE, _PrepareFn.ONCE_OWNERS, main="objects")
         if bounded:
-            once = (prepared[_PrepareFn.ONCE] | "Same once key" >> beam.GroupByKey()
-                    | "First of each" >> beam.FlatMap(_first_in_input).with_outputs(NOT_SENT, main="first"))
+            first = prepared[_PrepareFn.ONCE] | "First of each once key" >> beam.CombinePerKey(_Earliest())
+            once_first = first | "Once first" >> beam.FlatMap(_send_first)
+            not_sent = prepared[_PrepareFn.ONCE_OWNERS] | "Once not first" >> beam.FlatMap(
+                _not_first, beam.pvalue.AsDict(first | "Its order" >> beam.MapTuple(lambda key, req: (key, req[0]))))
             groups = prepared.objects | "Group" >> beam.GroupByKey()
         else:
             once = (prepared[_PrepareFn.ONCE]
                     | "First of each" >> beam.ParDo(_FirstSeenFn()).with_outputs(NOT_SENT, main="first"))
+            once_first, not_sent = once.first, once[NOT_SENT]
             groups = (prepared.objects
                       | "Keyed" >> beam.Map(_same).with_output_types(typehints.Tuple[bytes, typehints.Any])
                       | "Group" >> beam.GroupIntoBatches.WithShardedKey(
                           self.group_size, max_buffering_duration_secs=self.settings.options.linger))
-        once_done = once.first | "Once first" >> beam.ParDo(handle).with_outputs(*outputs, main="fates")
+        once_done = once_first | "Send once" >> beam.ParDo(handle).with_outputs(*outputs, main="fates")
         # what comes after a once request may need it (a cohort before its users): sent when they are done
         done = groups | "After once" >> WaitOn(once_done.fates) if bounded else groups
         handled = done | "Requests" >> beam.ParDo(handle).with_outputs(*outputs, main="fates")
-        fates = (once_done.fates, handled.fates, once[NOT_SENT]) | "Fates" >> beam.Flatten()
+        fates = (once_done.fates, handled.fates, not_sent) | "Fates" >> beam.Flatten()
         if bounded:
             decided = fates | "Per event" >> beam.CombinePerKey(_EventFate()) | "Fate" >> beam.Values()
         else:
