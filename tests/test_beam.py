@@ -7,6 +7,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import shlex
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -357,3 +361,79 @@ def test_a_key_braze_refuses_stops_the_job_with_the_reason(tmp_path, capsys, mon
                               "--endpoint", emu.url)
     assert code == 2
     assert "mapspec beam: stopped: Braze answered 401 (Invalid API Key)" in said and "wrong-key-0042" not in said
+
+
+# ------------------------------------------------------------------ the README, as a user reads it
+
+
+def readme_section() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Running on Apache Beam"):]
+    return section[:section.index("\n## ", 1)]
+
+
+def blocks(kind: str) -> list[str]:
+    return [b.split("```", 1)[0] for b in readme_section().split(f"```{kind}\n")[1:]]
+
+
+def user_folder(tmp_path, url: str) -> dict:
+    """A folder as the README's user has it: settings.json (sending to `url`), events/ in two files."""
+    lines = CORPUS.read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "a.ndjson").write_text("".join(lines[:30]))
+    (tmp_path / "events" / "b.ndjson").write_text("".join(lines[30:]))
+    (tmp_path / "settings.json").write_text(json.dumps({"rest_endpoint": url}))
+    return {**os.environ, "BRAZE_REST_API_KEY": KEY, "PYTHONPATH": str(ROOT)}
+
+
+def expected_from_run(tmp_path) -> tuple[Counter, object]:
+    requests, account = run_dry("segment-braze", CORPUS, tmp_path / "run-dead.ndjson")
+    return Counter(json.dumps(o, sort_keys=True) for r in requests for v in r["body"].values() for o in v), account
+
+
+def test_the_readme_pipeline_runs_as_written(tmp_path):
+    [snippet] = blocks("python")
+    (tmp_path / "pipeline.py").write_text(snippet)
+    with Emulator(api_key=KEY) as emu:
+        env = user_folder(tmp_path, emu.url)
+        proc = subprocess.run([sys.executable, "pipeline.py", "--runner", "FnApiRunner"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        got = Counter(json.dumps(o, sort_keys=True) for arrays in emu.record.accepted.values()
+                      for objs in arrays.values() for o in objs)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    want, account = expected_from_run(tmp_path)
+    assert got == want
+    assert proc.stdout.strip() == account.text().replace("would send", "delivered").split(";")[0] + \
+        "; 3 requests (3 answered, 0 without an answer), 0 retried"
+    assert len(lines_of(tmp_path / "dead.ndjson")) == account.dead_lettered == 8
+
+
+def test_the_readme_command_runs_as_written(tmp_path):
+    [command] = [b for b in blocks("sh") if "--input 'events/" in b]
+    line = command.replace("\\\n", " ").splitlines()[-1]
+    args = shlex.split(line)
+    assert args[:3] == ["python", "-m", "mapspec.beam"]
+    with Emulator(api_key=KEY) as emu:
+        env = user_folder(tmp_path, emu.url)
+        proc = subprocess.run([sys.executable, *args[1:]], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300)
+        got = sum(len(objs) for arrays in emu.record.accepted.values() for objs in arrays.values())
+    want, account = expected_from_run(tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]  # the samples hold events the mapping rejects
+    assert got == sum(want.values())
+    assert f"mapspec beam: {account.text().replace('would send', 'delivered').split(';')[0]};" in proc.stderr
+    assert dead_letter_records(tmp_path / "dead.ndjson") == sorted(
+        json.dumps({**r, "input": f"events/{'a' if r['line'] <= 30 else 'b'}.ndjson",
+                    "line": r["line"] if r["line"] <= 30 else r["line"] - 30}, sort_keys=True)
+        for r in lines_of(tmp_path / "run-dead.ndjson"))
+
+
+def test_the_readme_dataflow_command_gives_beam_its_options():
+    [command] = [b for b in blocks("sh") if "DataflowRunner" in b]
+    args = shlex.split(command.replace("\\\n", " "))[3:]
+    ours, theirs = beam_cli._parser().parse_known_args(args)
+    assert (ours.workers, ours.api_key_file, ours.dead_letter) == (10, "gs://my-secrets/braze-rest-api-key",
+                                                                 "gs://my-bucket/mapspec/dead.ndjson")
+    options = PipelineOptions(theirs).get_all_options(retain_unknown_options=True)
+    assert options["runner"] == "DataflowRunner" and options["max_num_workers"] == 10
+    assert options["extra_packages"] == ["dist/mapspec-0.1.0-py3-none-any.whl"]
