@@ -16,6 +16,7 @@ each event is then counted once, as `mapspec run` counts its lines, so that the 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import uuid
@@ -47,7 +48,8 @@ NOT_SENT = "not sent"  # the fate of an object of a `once:` request already sent
 # An object: (name, data, group, member, time, owner, order), plain values that Beam's coders write fast:
 #   name: its array ("" for a body sent as it is); data: its JSON; group: (identity, fields, lists) of a group
 #   element, or None; member: the member list it is in; time: its request's `time:` in seconds, or None;
-#   owner: (event id, input, line, rejected, objects of the event); order: where it came in the input.
+#   owner: (event id, input, line, rejected, objects of the event, the event's JSON when it is to be in dead
+#   letters, else None); order: where it came in the input.
 # A request key: METHOD, URL, endpoint, array (one-array endpoints) and envelope, joined by NUL bytes (which
 # none of them can hold: the envelope is JSON text); for bounded input, a shard after another NUL.
 
@@ -67,10 +69,10 @@ class _Owner:
     """An event on its way, as Batcher and Sender see a line: they count its objects on it. `input` and `number`
     are what `mapspec run` orders its checkpoint by; a pipeline has no checkpoint."""
 
-    __slots__ = ("id", "source", "line", "rejected", "total", "input", "number", "waiting", "objects")
+    __slots__ = ("id", "source", "line", "rejected", "total", "event", "input", "number", "waiting", "objects")
 
     def __init__(self, owner: tuple):
-        self.id, self.source, self.line, self.rejected, self.total = owner
+        self.id, self.source, self.line, self.rejected, self.total, self.event = owner
         self.input = self.number = self.waiting = self.objects = 0
 
 
@@ -120,17 +122,33 @@ class _Settings:
         return out
 
 
-def _event_of(element: Any) -> tuple[list, str | None, int | None, str | None]:
-    """(requests, input, line, rejected) of an element: a translated event (`Translate`'s output), or one
+def _event_of(element: Any) -> tuple[list, str | None, int | None, str | None, Any]:
+    """(requests, input, line, rejected, event) of an element: a translated event (`Translate`'s output), or one
     request."""
     if isinstance(element, dict) and "requests" in element and "url" not in element:
-        return element["requests"], element.get("input"), element.get("line"), element.get("rejected")
-    return [element], None, None, None
+        return (element["requests"], element.get("input"), element.get("line"), element.get("rejected"),
+                element.get("event"))
+    return [element], None, None, None, None
 
 
-def _origin(owner: _Owner | tuple) -> dict[str, Any]:
-    source, line = (owner.source, owner.line) if isinstance(owner, _Owner) else (owner[1], owner[2])
-    return {"input": source, "line": line} if source is not None else {}
+def _event_json(event: Any) -> bytes | None:
+    """An event as it travels with its objects, for their dead letters; None when it cannot be written."""
+    if event is None:
+        return None
+    try:
+        return jsonio.dumps(event)
+    except jsonio.Unencodable:
+        return None
+
+
+def _letter(owner: _Owner, reason: str, obj: Any) -> dict[str, Any]:
+    """The dead letter of one of an event's objects, as `mapspec run` writes it: input, line, reason, object,
+    event."""
+    out = {"input": owner.source, "line": owner.line} if owner.source is not None else {}
+    out["reason"], out["object"] = reason, obj
+    if owner.event is not None:
+        out["event"] = jsonio.loads(owner.event)
+    return out
 
 
 # ------------------------------------------------------------------ prepare
@@ -142,8 +160,9 @@ class _PrepareFn(beam.DoFn):
 
     ONCE, ONCE_OWNERS = "once", "once owners"
 
-    def __init__(self, settings: _Settings, bounded: bool, group_size: int):
+    def __init__(self, settings: _Settings, bounded: bool, group_size: int, letters: bool):
         self.settings, self.bounded, self.group_size = settings, bounded, group_size
+        self.letters = letters  # each event travels with its objects, for their dead letters
         self.counts = {name: counter(name) for name in (SKIPPED, REJECTED, FAILED, REFUSED)}
 
     def setup(self) -> None:
@@ -154,7 +173,7 @@ class _PrepareFn(beam.DoFn):
         self.chunks: dict[bytes, int] = {}  # objects keyed so far per request key (bounded: the chunk they are in)
 
     def process(self, element: Any) -> Iterator[Any]:
-        requests, source, line, rejected = _event_of(element)
+        requests, source, line, rejected, event = _event_of(element)
         self.events += 1
         event_id = self.prefix + self.events.to_bytes(8, "big")
         origin = {"input": source, "line": line} if source is not None else {}
@@ -165,13 +184,16 @@ class _PrepareFn(beam.DoFn):
         except Unsendable as e:
             fate = REFUSED if e.refused else FAILED
             self.counts[fate].inc()
-            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, {**origin, "reason": f"cannot be sent: {e}"})
+            letter = {**origin, "reason": f"cannot be sent: {e}"}
+            if event is not None:
+                letter["event"] = event
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, letter)
             return
         total = sum(len(p.objects) for p in prepared)
         if total == 0:  # nothing to send
             self.counts[REJECTED if rejected else SKIPPED].inc()
             return
-        owner = (event_id, source, line, bool(rejected), total)
+        owner = (event_id, source, line, bool(rejected), total, _event_json(event) if self.letters else None)
         order_base = (source or "", line or 0, event_id)
         for r, p in enumerate(prepared):
             records = [(name, data, (g.identity, g.fields, g.lists) if g is not None else None, member, p.time, owner,
@@ -407,7 +429,10 @@ class _SendFn(_BatchFn):
         first = next(iter(self.target.credentials), None)
         self.secret = Secret(self.keys.get(first) if first else None, *self.keys.values())
         self.redact = RedactingFilter(self.secret)
-        log.addFilter(self.redact)
+        # as under `mapspec run`: ours, and every handler of the worker (httpx's records go through them)
+        self.redacting = [log, *logging.getLogger().handlers]
+        for place in self.redacting:
+            place.addFilter(self.redact)
         self.loop = asyncio.new_event_loop()
         self.client = httpx.AsyncClient(http2=False,
                                         limits=httpx.Limits(max_connections=settings.options.in_flight * 2))
@@ -419,8 +444,8 @@ class _SendFn(_BatchFn):
         if loop is not None and not loop.is_closed():
             loop.run_until_complete(self.client.aclose())
             loop.close()
-        if getattr(self, "redact", None) is not None:
-            log.removeFilter(self.redact)
+        for place in getattr(self, "redacting", ()):
+            place.removeFilter(self.redact)
 
     def needed(self, batch: Batch) -> None:
         """Fatal when the key that the batch's endpoint needs is missing."""
@@ -464,7 +489,7 @@ class _SendFn(_BatchFn):
                 continue
             fate, reason, obj = problem
             yield _fate(owner, fate)
-            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, {**_origin(owner), "reason": reason, "object": obj})
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, _letter(owner, reason, obj))
 
 
 # ------------------------------------------------------------------ the account
@@ -621,7 +646,8 @@ class _Deliver(beam.PTransform):
         bounded = events.is_bounded if self.bounded is None else self.bounded
         if self.settings.workers is None:
             self.settings.workers = default_workers(getattr(events.pipeline, "_options", None))
-        prepared = events | "Prepare" >> beam.ParDo(_PrepareFn(self.settings, bounded, self.group_size)) \
+        prepare = _PrepareFn(self.settings, bounded, self.group_size, letters=DEAD_LETTERS in outputs)
+        prepared = events | "Prepare" >> beam.ParDo(prepare) \
             .with_outputs(DEAD_LETTERS, _PrepareFn.ONCE, _PrepareFn.ONCE_OWNERS, main="objects")
         if bounded:
             first = prepared[_PrepareFn.ONCE] | "First of each once key" >> beam.CombinePerKey(_Earliest())

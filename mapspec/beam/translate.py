@@ -17,11 +17,12 @@ from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
 from .. import jsonio
-from ..compiler import compile_source, load_module, read_mapping
+from ..compiler import Compiled, compile_source, load_module, read_mapping
 from ..delivery.job import _kind
 from ..delivery.reader import Source as _FileSource
 from ..delivery.reader import _blocks
 from ..errors import Rejected
+from ..targets import Target
 
 NAMESPACE = "mapspec"
 DEAD_LETTERS = "dead_letters"
@@ -85,11 +86,9 @@ class ReadNDJSON(beam.PTransform):
 # ------------------------------------------------------------------ translating
 
 
-def _compiled(mapping: str | Path, settings: Mapping[str, Any] | None) -> tuple[str, tuple[str, ...], str]:
-    """A mapping compiled here, once, as what a worker needs to load it: (module text, helpers, path). Raises
-    CompileError with the diagnostics."""
-    compiled = compile_source(read_mapping(mapping), settings or {}, standalone=False)
-    return compiled.module.source, tuple(compiled.module.helpers), compiled.source.path
+def _compiled(mapping: str | Path, settings: Mapping[str, Any] | None) -> Compiled:
+    """A mapping compiled here, once. Raises CompileError with the diagnostics."""
+    return compile_source(read_mapping(mapping), settings or {}, standalone=False)
 
 
 class _TranslateFn(beam.DoFn):
@@ -165,7 +164,7 @@ class _TranslateFn(beam.DoFn):
         if not requests:
             counts["skipped"].inc()
             return
-        out = {"requests": requests, **origin}
+        out = {"requests": requests, **origin, "event": event}
         if rejected is not None:
             out["rejected"] = rejected
         yield out
@@ -188,9 +187,13 @@ class Translate(beam.PTransform):
     `mapspec.CompileError` with its diagnostics before the pipeline runs; each worker loads the compiled module
     once (`setup`), never per element.
 
-    Each event that sends something gives one element: `{"requests": [...], "input": ..., "line": ...}` (`input`
-    and `line` when known; `rejected` too when a reject rule held beside rules that send, with `match: all`).
-    `DeliverToBraze` takes these. Events that give nothing are counted as skipped.
+    Each event that sends something gives one element: `{"requests": [...], "input": ..., "line": ...,
+    "event": {...}}` (`input` and `line` when known; `rejected` too when a reject rule held beside rules that
+    send, with `match: all`). `DeliverToBraze` takes these, and puts the event in the dead letters of its
+    objects, as `mapspec run` does. Events that give nothing are counted as skipped.
+
+    `.target` is what the mapping sends to (its `target:`): `DeliverToBraze(target=translate.target)` for a
+    mapping that names a target of its own.
 
     `.with_dead_letters()` (or `with_dead_letters=True`) makes the result a pair `(requests, dead_letters)`;
     dead letters are the records `mapspec run --dead-letter` writes: `{"input", "line", "reason", "event"}`, or
@@ -200,7 +203,13 @@ class Translate(beam.PTransform):
     def __init__(self, mapping: str | Path, settings: Mapping[str, Any] | None = None, *,
                  with_dead_letters: bool = False, max_line_bytes: int = MAX_LINE_BYTES):
         super().__init__()
-        self.module = _compiled(mapping, settings)
+        compiled = _compiled(mapping, settings)
+        # what a worker needs to load the translator: the text of its module, not a pickled function
+        self.module = (compiled.module.source, tuple(compiled.module.helpers), compiled.source.path)
+        #: what the requests go to (the mapping's `target:`), for DeliverToBraze(target=...)
+        self.target: Target | None = compiled.target
+        #: the endpoints (`METHOD /path`) the mapping can send to
+        self.endpoints: list[str] = compiled.endpoints
         self.dead_letters, self.max_line_bytes = with_dead_letters, max_line_bytes
 
     def with_dead_letters(self) -> Translate:

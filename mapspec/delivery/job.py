@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -131,9 +131,7 @@ class Run:
                 raise Fatal(f"the API key cannot be used: {problem}")
             return {}
         first = next(iter(target.credentials))
-        used = getattr(job.translate, "endpoints", None)
-        names = {target.endpoints[k].credentials for k in used if k in target.endpoints} if used is not None \
-            else {first}
+        names = needed_credentials(target, getattr(job.translate, "endpoints", None))
         keys: dict[str, str] = {}
         for name, credential in target.credentials.items():
             value = job.key if name == first else job.keys.get(name) or (
@@ -377,6 +375,14 @@ class Run:
                 f"{account.dead_lettered} dead-lettered")
         self.job.progress.write("\r" + text + ("\n" if final else ""))
         self.job.progress.flush()
+
+
+def needed_credentials(target: Target, endpoints: Iterable[str] | None) -> set[str]:
+    """The credentials (names) that requests to these endpoints (`METHOD /path`, as the target names them)
+    authenticate with; with no endpoints known, the target's first credential."""
+    if endpoints is None:
+        return {next(iter(target.credentials))} if target.credentials else set()
+    return {e.credentials for k in endpoints if (e := target.endpoints.get(k)) is not None and e.credentials}
 
 
 def execute(job: Job) -> tuple[Account, Outcome]:
