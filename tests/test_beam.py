@@ -219,11 +219,13 @@ def test_objects_braze_refuses_are_dead_letters_and_the_rest_delivered(tmp_path,
     with caplog.at_level(logging.DEBUG), Emulator(api_key=KEY) as emu:
         dead, account = deliver(tmp_path, str(mapping), events, emu)
         assert len(emu.record.events) == 1
-    assert sorted((d["line"], d["reason"], d["object"]) for d in dead) == [
-        (2, "201: 'time' is required", {"external_id": "u", "name": "E"}),
+        run(Job(mapspec.load(str(mapping)), [str(tmp_path / "events.ndjson")], KEY, Options(**FAST),
+                endpoint=emu.url, dead_letter=str(tmp_path / "run-dead")))
+    assert sorted((d["line"], d["reason"], d["object"], d["event"]) for d in dead) == [
+        (2, "201: 'time' is required", {"external_id": "u", "name": "E"}, events[1]),
         (3, "201: 'external_id', 'braze_id', 'user_alias', 'email' or 'phone' is required",
-         {"name": "E", "time": "2024-01-01T00:00:00Z"})]
-    assert all(d["input"] == str(tmp_path / "events.ndjson") for d in dead)
+         {"name": "E", "time": "2024-01-01T00:00:00Z"}, events[2])]
+    assert dead_letter_records(tmp_path / "dead") == dead_letter_records(tmp_path / "run-dead")  # run's, exactly
     assert (account.delivered, account.refused) == (1, 2) and account.adds_up()
     assert KEY not in (tmp_path / "dead").read_text() and KEY not in caplog.text
 
@@ -235,7 +237,7 @@ def test_retries_that_run_out_are_dead_letters(tmp_path, monkeypatch):
                                 retry_deadline=0.5)
     [letter] = dead
     assert letter["reason"].startswith("retries ran out after") and letter["line"] == 1
-    assert letter["object"]["external_id"] == "u"
+    assert letter["object"]["external_id"] == "u" and letter["event"] == {"type": "identify", "userId": "u"}
     assert (account.expired, account.read) == (1, 1) and account.adds_up()
 
 
@@ -330,6 +332,24 @@ def test_keys_are_read_on_the_workers_never_carried_in_the_pipeline(tmp_path, mo
         beam_deliver.read_keys(bundled("braze"), {"rest": str(tmp_path / "bad")})
 
 
+def test_no_key_or_secret_in_what_the_command_prints_even_at_debug(tmp_path):
+    partner, secret = "pk-9f8e7d6c5b4a", "cs-0a1b2c3d4e5f"  # the client secret: the mapping's default setting
+    path = tmp_path / "e.ndjson"
+    write_events(path, [{"type": "track", "event": "cohort", "userId": f"u{i}", "timestamp": "2030-01-01T00:00:00Z",
+                         "properties": {"cohort": cohort}} for i, cohort in enumerate(["c1", ""])])
+    env = {**os.environ, "BRAZE_REST_API_KEY": KEY, "BRAZE_PARTNER_API_KEY": partner, "PYTHONPATH": str(ROOT)}
+    with Emulator(api_key=KEY) as emu:
+        proc = subprocess.run([sys.executable, "-m", "mapspec.beam", "-m", str(EVERY_ENDPOINT), "--endpoint", emu.url,
+                               "--log-level", "debug", "--input", str(path), "--dead-letter", str(tmp_path / "dead")],
+                              capture_output=True, env=env, cwd=tmp_path, timeout=300)
+        assert [c["partner_api_key"] for c in emu.record.accepted["POST /partners/segment/cohorts"][""]] == [partner]
+    assert proc.returncode == 1, proc.stderr[-3000:]  # the empty cohort id, refused
+    printed = proc.stdout + proc.stderr + (tmp_path / "dead").read_bytes()
+    assert b"DEBUG mapspec.run: POST /partners/segment/cohorts: 201" in proc.stderr  # debug it was
+    assert partner.encode() not in printed and secret.encode() not in printed and KEY.encode() not in printed
+    assert b'"client_secret":"[REDACTED]"' in (tmp_path / "dead").read_bytes()
+
+
 # ------------------------------------------------------------------ the command line's answers
 
 
@@ -342,6 +362,11 @@ def test_the_command_says_what_is_wrong_before_anything_runs(tmp_path, capsys, m
     assert code == 2 and "no REST API key: set BRAZE_REST_API_KEY, or give --api-key-file PATH" in said
     code, said = run_beam(capsys, "--input", str(path), "--dead-letter", dead, "--dry-run")
     assert code == 2 and "--dry-run writes the batched requests to --output PREFIX" in said
+    code, said = run_beam(capsys, "--input", str(path), "--dead-letter", str(path / "dead"), "--dry-run",
+                          "--output", dead)  # not after the job has sent everything
+    assert code == 2 and f"--dead-letter {str(path / 'dead')!r}: cannot write there" in said
+    code, said = run_beam(capsys, "--input", str(path), "--dead-letter", str(tmp_path), "--dry-run", "--output", dead)
+    assert code == 2 and "is a folder: give a file name" in said
     code, said = run_beam(capsys, "--input", str(tmp_path / "nothing-*.ndjson"), "--dead-letter", dead, "--dry-run",
                           "--output", dead)
     assert code == 2 and "matches no file" in said

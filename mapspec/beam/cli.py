@@ -121,6 +121,9 @@ def _matches(patterns: list[str]) -> None:
 def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     key_files = _check(args, beam_args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Beam's own debug records show every element a step processes (events, bodies, a settings' secret):
+    # --log-level debug is mapspec's and httpx's
+    logging.getLogger("apache_beam").setLevel(max(logging.INFO, logging.getLogger().level))
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
@@ -137,13 +140,17 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     local = name.removesuffix("runner") in ("fnapi", "direct", "switchingdirect", "bundlebaseddirect")
     settings = _settings(args.settings)
     _matches(args.input)
+    _writable("--dead-letter", args.dead_letter, single=True)
+    if args.output:
+        _writable("--output", args.output, single=False)
     try:
         translate = Translate(args.mapping, settings, max_line_bytes=args.max_line_bytes).with_dead_letters()
     except CompileError as e:
         _print_diagnostics(e.diagnostics, sys.stderr)
         return EXIT_USAGE
     workers = args.workers or default_workers(options)
-    delivery: dict[str, Any] = dict(endpoint=args.endpoint, workers=workers, in_flight=args.in_flight,
+    delivery: dict[str, Any] = dict(target=translate.target, endpoint=args.endpoint, workers=workers,
+                                    in_flight=args.in_flight,
                                     rate=_rate(args.rate) if args.rate else None, retry_deadline=args.retry_deadline,
                                     timeout=args.timeout, batch_size=args.batch_size, max_objects=args.max_objects)
     try:
@@ -154,7 +161,7 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     if not args.dry_run and local:
-        _local_keys(deliver)
+        _local_keys(deliver, translate.endpoints)
 
     pipeline = beam.Pipeline(options=options)
     requests, translate_dead = (pipeline | "Read" >> ReadNDJSON(*args.input, max_line_bytes=args.max_line_bytes)
@@ -187,9 +194,11 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     return EXIT_FAIL if found.dead_lettered else EXIT_OK
 
 
-def _local_keys(deliver: Any) -> None:
-    """On this machine (the DirectRunner), a key that is missing or cannot be used is a usage error now."""
+def _local_keys(deliver: Any, endpoints: list[str]) -> None:
+    """On this machine (an in-process runner), a key that the mapping's endpoints need and that is missing or
+    cannot be used is a usage error now, as for `mapspec run`."""
     from ..delivery.common import Fatal
+    from ..delivery.job import needed_credentials
     from .deliver import read_keys
 
     target = deliver.settings.target
@@ -197,12 +206,32 @@ def _local_keys(deliver: Any) -> None:
         keys = read_keys(target, deliver.settings.key_files)
     except Fatal as e:
         raise UsageError(str(e)) from None
-    first = next(iter(target.credentials.values()), None)
-    if first is not None and first.name not in keys:
-        what = first.description.split(",")[0] if first.description else "the API key"
+    first = next(iter(target.credentials), None)
+    for name in sorted(needed_credentials(target, endpoints), key=list(target.credentials).index):
+        credential = target.credentials[name]
+        if name in keys or credential.optional:
+            continue
+        what = credential.description.split(",")[0] if credential.description else f"the {name} key"
         what = what[4:] if what.startswith("the ") else what
-        raise UsageError(f"no {what}: set {first.env}, or give --api-key-file PATH; or --dry-run to see the "
-                         "requests without sending them")
+        where = "--api-key-file PATH" if name == first else f"--key-file {name}=PATH"
+        raise UsageError(f"no {what}: set {credential.env}, or give {where}; or --dry-run to see the requests "
+                         "without sending them")
+
+
+def _writable(option: str, path: str, single: bool) -> None:
+    """A usage error for a local file that cannot be written (a remote one is the workers' business): said
+    now, not after the job has sent everything."""
+    import os
+
+    if "://" in path:
+        return
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    while not os.path.exists(folder):  # Beam makes the folders it needs
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path!r}: cannot write there ({folder} is not a folder this user may write)")
+    if single and os.path.isdir(path):
+        raise UsageError(f"{option} {path!r} is a folder: give a file name")
 
 
 def _reason(error: BaseException) -> str:
