@@ -52,7 +52,7 @@ else:
         last = last | Translate("segment-braze", settings)
     if step in ("prepare", "group"):
         prepared = last | beam.ParDo(_PrepareFn(_settings(None, None, 1, None, None, _options(
-            None, None, 8, None, 300.0, 30.0, 1.0)), True, GROUP_SIZE)).with_outputs(
+            None, None, 8, None, 300.0, 30.0, 1.0)), True, GROUP_SIZE, False)).with_outputs(
             DEAD_LETTERS, "once", "once owners", main="objects")
         last = prepared.objects
         if step == "group":

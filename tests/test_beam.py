@@ -17,6 +17,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import apache_beam as beam
+import apache_beam.testing.util
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -188,6 +189,27 @@ def test_malformed_lines_are_dead_letters_with_run_s_reasons(tmp_path, capsys):
     assert all(d["input"] == str(path) for d in ours)
     assert f"mapspec beam: {account.text()}" in said
     assert account.invalid == 9 and account.skipped == 3  # two blank lines, an alias
+
+
+def test_whatever_reaches_delivery_is_batched_or_dead_lettered_and_the_account_adds_up():
+    url = "https://rest.iad-01.braze.com/users/track"
+    requests_made_elsewhere = [None, 5, "text", {"url": 5}, {"method": "POST"},
+                               {"method": "POST", "url": url, "body": {"attributes": "no"}},
+                               {"method": "POST", "url": url, "body": {"attributes": [{"external_id": "a", "x": 1e400}]}},
+                               {"method": "POST", "url": url, "body": {"attributes": [{"external_id": "a"}]}}]
+    p = pipeline()
+    odd_event = {"type": "identify", "userId": "b", "traits": {"tags": {"a", "b"}}}  # no JSON holds a set
+    translated = p | "Event" >> beam.Create([odd_event]) | mapspec.beam.Translate("segment-braze")
+    made = p | "Requests" >> beam.Create(requests_made_elsewhere)
+    requests, dead = (translated, made) | beam.Flatten() | mapspec.beam.BatchRequests(with_dead_letters=True)
+    _ = requests | "Write" >> beam.io.WriteToText("/dev/null")
+    letters = dead | beam.Map(mapspec.beam.dead_letter_text) | beam.Map(json.loads)
+    beam.testing.util.assert_that(letters | beam.Map(lambda d: "event" in d), beam.testing.util.equal_to(
+        [True] + [False] * 7))  # the event that JSON cannot hold, as text
+    result = p.run()
+    result.wait_until_finish()
+    account = mapspec.beam.account(result, dry=True)
+    assert (account.read, account.delivered, account.failed) == (9, 1, 8) and account.adds_up(), account.text()
 
 
 # ------------------------------------------------------------------ refused, out of retries, once per key

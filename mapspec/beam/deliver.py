@@ -122,10 +122,15 @@ class _Settings:
         return out
 
 
+def _translated(element: Any) -> bool:
+    """Whether an element is a translated event (`Translate`'s output), not one request."""
+    return isinstance(element, dict) and "requests" in element and "url" not in element
+
+
 def _event_of(element: Any) -> tuple[list, str | None, int | None, str | None, Any]:
     """(requests, input, line, rejected, event) of an element: a translated event (`Translate`'s output), or one
     request."""
-    if isinstance(element, dict) and "requests" in element and "url" not in element:
+    if _translated(element):
         return (element["requests"], element.get("input"), element.get("line"), element.get("rejected"),
                 element.get("event"))
     return [element], None, None, None, None
@@ -163,7 +168,7 @@ class _PrepareFn(beam.DoFn):
     def __init__(self, settings: _Settings, bounded: bool, group_size: int, letters: bool):
         self.settings, self.bounded, self.group_size = settings, bounded, group_size
         self.letters = letters  # each event travels with its objects, for their dead letters
-        self.counts = {name: counter(name) for name in (SKIPPED, REJECTED, FAILED, REFUSED)}
+        self.counts = {name: counter(name) for name in ("read", "translated", SKIPPED, REJECTED, FAILED, REFUSED)}
 
     def setup(self) -> None:
         self.batcher = Batcher(self.settings.options, self.settings.target)
@@ -173,6 +178,9 @@ class _PrepareFn(beam.DoFn):
         self.chunks: dict[bytes, int] = {}  # objects keyed so far per request key (bounded: the chunk they are in)
 
     def process(self, element: Any) -> Iterator[Any]:
+        if not _translated(element):  # a request made elsewhere counts as an event read and translated, so
+            self.counts["read"].inc()  # that the account adds up
+            self.counts["translated"].inc()
         requests, source, line, rejected, event = _event_of(element)
         self.events += 1
         event_id = self.prefix + self.events.to_bytes(8, "big")
