@@ -384,6 +384,10 @@ def test_the_command_says_what_is_wrong_before_anything_runs(tmp_path, capsys, m
     assert code == 2 and "no REST API key: set BRAZE_REST_API_KEY, or give --api-key-file PATH" in said
     code, said = run_beam(capsys, "--input", str(path), "--dead-letter", dead, "--dry-run")
     assert code == 2 and "--dry-run writes the batched requests to --output PREFIX" in said
+    with monkeypatch.context() as without_beam:
+        without_beam.setitem(sys.modules, "apache_beam", None)  # as where only mapspec is installed
+        code, said = run_beam(capsys, "--input", str(path), "--dead-letter", dead, "--dry-run", "--output", dead)
+    assert code == 2 and "Apache Beam is not installed: pip install 'mapspec[beam]'" in said
     code, said = run_beam(capsys, "--input", str(path), "--dead-letter", str(path / "dead"), "--dry-run",
                           "--output", dead)  # not after the job has sent everything
     assert code == 2 and f"--dead-letter {str(path / 'dead')!r}: cannot write there" in said

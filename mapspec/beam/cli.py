@@ -71,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, beam_args = parser.parse_known_args(argv)
     try:
+        import apache_beam  # noqa: F401
+    except ImportError:
+        print(f"{PROG}: error: Apache Beam is not installed: pip install 'mapspec[beam]'", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         return _run(args, beam_args)
     except UsageError as e:
         print(printable_line(f"{PROG}: error: {e}"), file=sys.stderr)
