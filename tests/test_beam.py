@@ -235,7 +235,7 @@ def test_objects_braze_refuses_are_dead_letters_and_the_rest_delivered(tmp_path,
     mapping.write_text("name: m\nbase_url: '\"http://x\"'\nrules:\n  - send:\n      endpoint: /users/track\n"
                        "      body:\n        events:\n          - {external_id: userId, name: event, time: timestamp}\n")
     events = [{"userId": "u", "event": "E", "timestamp": "2024-01-01T00:00:00Z"},
-              {"userId": "u", "event": "E"},  # no time: Braze refuses this object
+              {"userId": "u", "event": "E", "note": KEY},  # no time: Braze refuses this object (and the key in it)
               {"event": "E", "timestamp": "2024-01-01T00:00:00Z"}]  # no identifier
     monkeypatch.setenv("BRAZE_REST_API_KEY", KEY)
     with caplog.at_level(logging.DEBUG), Emulator(api_key=KEY) as emu:
@@ -244,7 +244,7 @@ def test_objects_braze_refuses_are_dead_letters_and_the_rest_delivered(tmp_path,
         run(Job(mapspec.load(str(mapping)), [str(tmp_path / "events.ndjson")], KEY, Options(**FAST),
                 endpoint=emu.url, dead_letter=str(tmp_path / "run-dead")))
     assert sorted((d["line"], d["reason"], d["object"], d["event"]) for d in dead) == [
-        (2, "201: 'time' is required", {"external_id": "u", "name": "E"}, events[1]),
+        (2, "201: 'time' is required", {"external_id": "u", "name": "E"}, {**events[1], "note": "[REDACTED]"}),
         (3, "201: 'external_id', 'braze_id', 'user_alias', 'email' or 'phone' is required",
          {"name": "E", "time": "2024-01-01T00:00:00Z"}, events[2])]
     assert dead_letter_records(tmp_path / "dead") == dead_letter_records(tmp_path / "run-dead")  # run's, exactly

@@ -146,14 +146,19 @@ def _event_json(event: Any) -> bytes | None:
         return None
 
 
-def _letter(owner: _Owner, reason: str, obj: Any) -> dict[str, Any]:
+def _letter(owner: _Owner, reason: str, obj: Any, secret: Secret) -> dict[str, Any]:
     """The dead letter of one of an event's objects, as `mapspec run` writes it: input, line, reason, object,
-    event."""
+    event; the keys taken out of all of it, as `mapspec run` takes them out of its dead-letter file."""
     out = {"input": owner.source, "line": owner.line} if owner.source is not None else {}
     out["reason"], out["object"] = reason, obj
     if owner.event is not None:
         out["event"] = jsonio.loads(owner.event)
-    return out
+    try:
+        text = jsonio.dumps(out).decode("utf-8")
+    except jsonio.Unencodable:  # pragma: no cover - what it holds came from JSON
+        return out
+    clean = secret.redact(text)
+    return out if clean == text else jsonio.loads(clean)
 
 
 # ------------------------------------------------------------------ prepare
@@ -497,7 +502,7 @@ class _SendFn(_BatchFn):
                 continue
             fate, reason, obj = problem
             yield _fate(owner, fate)
-            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, _letter(owner, reason, obj))
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, _letter(owner, reason, obj, self.secret))
 
 
 # ------------------------------------------------------------------ the account
@@ -692,7 +697,8 @@ class DeliverToBraze(_Deliver):
     """Translated events in (`Translate`'s output, or bare request dicts), delivered to Braze as `mapspec run`
     delivers them: batched within the target's limits, rate-limited, retried with backoff, each object refused
     by Braze or out of retries reported. The output is the dead letters: records of what could not be sent, or
-    was refused, or ran out of retries (`{"input", "line", "reason", "object"}`).
+    was refused, or ran out of retries (`{"input", "line", "reason", "object", "event"}`, as `mapspec run`
+    writes them; "event" is left out for a request made elsewhere than `Translate`).
 
     Objects are grouped per request key (METHOD, URL, the body's other fields; the array too where a request
     takes one kind): for bounded input with a GroupByKey, in chunks of `group_size` objects per key and worker;
