@@ -359,6 +359,8 @@ def test_no_key_or_secret_in_what_the_command_prints_even_at_debug(tmp_path):
     path = tmp_path / "e.ndjson"
     write_events(path, [{"type": "track", "event": "cohort", "userId": f"u{i}", "timestamp": "2030-01-01T00:00:00Z",
                          "properties": {"cohort": cohort}} for i, cohort in enumerate(["c1", ""])])
+    with open(path, "a") as fh:  # a line that is not an event, with a key in it: dead-lettered as text
+        fh.write(f'{{"type": "identify", "userId": "{partner}"\n')
     env = {**os.environ, "BRAZE_REST_API_KEY": KEY, "BRAZE_PARTNER_API_KEY": partner, "PYTHONPATH": str(ROOT)}
     with Emulator(api_key=KEY) as emu:
         proc = subprocess.run([sys.executable, "-m", "mapspec.beam", "-m", str(EVERY_ENDPOINT), "--endpoint", emu.url,
@@ -370,6 +372,7 @@ def test_no_key_or_secret_in_what_the_command_prints_even_at_debug(tmp_path):
     assert b"DEBUG mapspec.run: POST /partners/segment/cohorts: 201" in proc.stderr  # debug it was
     assert partner.encode() not in printed and secret.encode() not in printed and KEY.encode() not in printed
     assert b'"client_secret":"[REDACTED]"' in (tmp_path / "dead").read_bytes()
+    assert b'"text":"{\\"type\\": \\"identify\\", \\"userId\\": \\"[REDACTED]\\""' in (tmp_path / "dead").read_bytes()
 
 
 # ------------------------------------------------------------------ the command line's answers

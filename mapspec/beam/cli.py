@@ -70,6 +70,11 @@ def _say(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, beam_args = parser.parse_known_args(argv)
+    # before Beam is imported: it logs as it loads, which would configure logging its own way
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Beam's own debug records show every element a step processes (events, bodies, a settings' secret):
+    # --log-level debug is mapspec's and httpx's
+    logging.getLogger("apache_beam").setLevel(max(logging.INFO, logging.getLogger().level))
     try:
         import apache_beam  # noqa: F401
     except ImportError:
@@ -125,15 +130,11 @@ def _matches(patterns: list[str]) -> None:
 
 def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     key_files = _check(args, beam_args)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Beam's own debug records show every element a step processes (events, bodies, a settings' secret):
-    # --log-level debug is mapspec's and httpx's
-    logging.getLogger("apache_beam").setLevel(max(logging.INFO, logging.getLogger().level))
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
     from ..errors import CompileError
-    from .deliver import BatchRequests, DeliverToBraze, account, default_workers
+    from .deliver import BatchRequests, DeliverToBraze, KeylessText, account, default_workers
     from .translate import ReadNDJSON, Translate, dead_letter_text
 
     options = PipelineOptions(beam_args)
@@ -177,7 +178,7 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     else:
         deliver_dead = requests | "Deliver" >> deliver
     _ = ((translate_dead, deliver_dead) | "Dead letters" >> beam.Flatten()
-         | "As JSON" >> beam.Map(dead_letter_text)
+         | "As JSON" >> (beam.Map(dead_letter_text) if args.dry_run else beam.ParDo(KeylessText(deliver.settings)))
          | "Write dead letters" >> beam.io.WriteToText(args.dead_letter, shard_name_template=""))
     if not args.dry_run:
         _say(f"each worker process sends at 1/{workers} of every Braze rate limit (--workers)")

@@ -38,7 +38,7 @@ from ..delivery.ledger import DELIVERED, EXPIRED, FAILED, REFUSED, REJECTED, SKI
 from ..delivery.sender import RateLimiter, Sender
 from ..syntax.document import DEFAULT_TARGET
 from ..targets import Target, bundled
-from .translate import DEAD_LETTERS, counter, log_dead_letter
+from .translate import DEAD_LETTERS, counter, dead_letter_text, log_dead_letter
 
 GROUP_SIZE = 5000  # objects per group of one request key before it is cut into requests (bounded input)
 NOT_SENT = "not sent"  # the fate of an object of a `once:` request already sent for its key
@@ -427,6 +427,21 @@ def read_keys(target: Target, key_files: Mapping[str, str]) -> dict[str, str]:
             raise Fatal(f"{what} cannot be used: {problem}")
         keys[name] = value
     return keys
+
+
+class KeylessText(beam.DoFn):
+    """Dead letters as lines of NDJSON with the keys taken out of them, as `mapspec run` writes its file: the
+    keys read on the workers, as the sender reads them (a dead letter of `Translate`, which knows no key, may
+    hold an event that holds one)."""
+
+    def __init__(self, settings: _Settings):
+        self.settings = settings
+
+    def setup(self) -> None:
+        self.secret = Secret(None, *read_keys(self.settings.target, self.settings.key_files).values())
+
+    def process(self, record: dict) -> Iterator[str]:
+        yield self.secret.redact(dead_letter_text(record))
 
 
 class _SendFn(_BatchFn):
