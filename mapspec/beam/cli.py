@@ -134,7 +134,7 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
     from ..errors import CompileError
-    from .deliver import BatchRequests, DeliverToBraze, KeylessText, account, default_workers
+    from .deliver import BatchRequests, DeliverToBraze, account, default_workers
     from .translate import ReadNDJSON, Translate, dead_letter_text
 
     options = PipelineOptions(beam_args)
@@ -178,7 +178,7 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     else:
         deliver_dead = requests | "Deliver" >> deliver
     _ = ((translate_dead, deliver_dead) | "Dead letters" >> beam.Flatten()
-         | "As JSON" >> (beam.Map(dead_letter_text) if args.dry_run else beam.ParDo(KeylessText(deliver.settings)))
+         | "As JSON" >> (beam.Map(dead_letter_text) if args.dry_run else deliver.as_text())
          | "Write dead letters" >> beam.io.WriteToText(args.dead_letter, shard_name_template=""))
     if not args.dry_run:
         _say(f"each worker process sends at 1/{workers} of every Braze rate limit (--workers)")

@@ -737,6 +737,11 @@ class DeliverToBraze(_Deliver):
         _, _, dead_letters = self.stages(events, _SendFn(self.settings), (DEAD_LETTERS,))
         return dead_letters
 
+    def as_text(self) -> beam.PTransform:
+        """Dead letters (this transform's, `Translate`'s) as lines of NDJSON with the keys taken out of them, as
+        `mapspec run` writes its file: `dead | deliver.as_text() | beam.io.WriteToText(...)`."""
+        return beam.ParDo(KeylessText(self.settings))
+
 
 class BatchRequests(_Deliver):
     """A dry run of `DeliverToBraze`: the requests it would send, each a line of JSON as `mapspec run --dry-run`
