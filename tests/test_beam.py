@@ -131,7 +131,7 @@ def test_20000_events_through_the_pipeline_against_a_flaky_braze_lose_nothing(tm
     assert dead_letter_records(tmp_path / "dead.ndjson") == dead_letter_records(tmp_path / "run-dead.ndjson")
     text = said.strip().splitlines()[-1]
     assert text.startswith("mapspec beam: read 20013, ") and "0 refused by Braze, 0 out of retries" in text, said
-    want = account.text().split(";")[0].replace("would send", "delivered")
+    want = account.text("Braze").split(";")[0].replace("would send", "delivered")
     assert text.removeprefix("mapspec beam: ").split(";")[0] == want
     assert account.invalid == 9 and account.rejected > 0
 
@@ -187,7 +187,7 @@ def test_malformed_lines_are_dead_letters_with_run_s_reasons(tmp_path, capsys):
     assert reasons[2].startswith("invalid JSON") and reasons[3] == "an event must be a JSON object, not an array"
     assert reasons[10] == "line longer than 5000 bytes (6059 bytes)"
     assert all(d["input"] == str(path) for d in ours)
-    assert f"mapspec beam: {account.text()}" in said
+    assert f"mapspec beam: {account.text('Braze')}" in said
     assert account.invalid == 9 and account.skipped == 3  # two blank lines, an alias
 
 
@@ -475,7 +475,7 @@ def test_the_readme_command_runs_as_written(tmp_path):
     want, account = expected_from_run(tmp_path)
     assert proc.returncode == 1, proc.stderr[-3000:]  # the samples hold events the mapping rejects
     assert got == sum(want.values())
-    assert f"mapspec beam: {account.text().replace('would send', 'delivered').split(';')[0]};" in proc.stderr
+    assert f"mapspec beam: {account.text('Braze').replace('would send', 'delivered').split(';')[0]};" in proc.stderr
     assert dead_letter_records(tmp_path / "dead.ndjson") == sorted(
         json.dumps({**r, "input": f"events/{'a' if r['line'] <= 30 else 'b'}.ndjson",
                     "line": r["line"] if r["line"] <= 30 else r["line"] - 30}, sort_keys=True)

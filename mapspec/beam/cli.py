@@ -59,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                    help="how long one request may take, from connecting to the answer (default 30)")
     p.add_argument("--max-line-bytes", type=int, default=1 << 20, help="longer input lines are dead-lettered")
-    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"],
+                   help="how much mapspec logs to stderr, as for `mapspec run` (Beam's and the HTTP library's own "
+                        "logging stay at warnings: Beam's debug records show every element)")
     return p
 
 
@@ -71,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, beam_args = parser.parse_known_args(argv)
     # before Beam is imported: it logs as it loads, which would configure logging its own way
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Beam's own debug records show every element a step processes (events, bodies, a settings' secret):
-    # --log-level debug is mapspec's and httpx's
-    logging.getLogger("apache_beam").setLevel(max(logging.INFO, logging.getLogger().level))
+    # mapspec's own logging at the level asked for, as `mapspec run` does; Beam's (whose debug records show every
+    # element a step processes: events, bodies, a setting's secret) and httpx's at warnings only
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mapspec").setLevel(args.log_level.upper())
     try:
         import apache_beam  # noqa: F401
     except ImportError:
@@ -181,7 +183,8 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
          | "As JSON" >> (beam.Map(dead_letter_text) if args.dry_run else deliver.as_text())
          | "Write dead letters" >> beam.io.WriteToText(args.dead_letter, shard_name_template=""))
     if not args.dry_run:
-        _say(f"each worker process sends at 1/{workers} of every Braze rate limit (--workers)")
+        _say(f"each worker process sends at 1/{workers} of every {deliver.settings.target.title} rate limit "
+             "(--workers)")
     try:
         result = pipeline.run()
         result.wait_until_finish()
@@ -192,7 +195,7 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if found is None:
         _say("the runner gives no metrics: the account is in its own monitoring (namespace mapspec)")
         return EXIT_OK
-    _say(found.text())
+    _say(found.text(deliver.settings.target.title))
     if not found.adds_up():
         _say("the account does not add up: a runner that retried work counted it twice (attempted metrics), or "
              "this is a bug")

@@ -191,7 +191,7 @@ class _PrepareFn(beam.DoFn):
         event_id = self.prefix + self.events.to_bytes(8, "big")
         origin = {"input": source, "line": line} if source is not None else {}
         try:
-            if type(requests) is not list:
+            if not isinstance(requests, list):  # a skip is a list too (`Skipped`)
                 raise Unsendable(f"the translator returned {_kind(requests)}, not a list of requests")
             prepared = [self.batcher.prepare(r, self.settings.url(r, self.urls)) for r in requests]
         except Unsendable as e:

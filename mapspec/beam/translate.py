@@ -157,7 +157,7 @@ class _TranslateFn(beam.DoFn):
                              event=event)
             return
         counts["translated"].inc()
-        if type(requests) is not list:
+        if not isinstance(requests, list):  # a skip is a list too (`Skipped`, which says why)
             yield self._dead(origin, "failed", f"cannot be sent: the translator returned {_kind(requests)}, not a "
                                                "list of requests", event=event)
             return
