@@ -4,6 +4,7 @@ same input."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import logging
@@ -189,6 +190,25 @@ def test_malformed_lines_are_dead_letters_with_run_s_reasons(tmp_path, capsys):
     assert all(d["input"] == str(path) for d in ours)
     assert f"mapspec beam: {account.text('Braze')}" in said
     assert account.invalid == 9 and account.skipped == 3  # two blank lines, an alias
+
+
+def test_an_archive_that_cannot_be_read_is_a_dead_letter_and_the_others_go_on(tmp_path, capsys):
+    good, bad = tmp_path / "good.ndjson.gz", tmp_path / "bad.ndjson.gz"
+    with gzip.open(good, "wb") as fh:
+        fh.write(b'{"type": "identify", "userId": "u1"}\n{"type": "identify", "userId": "u2"}\n')
+    with gzip.open(bad, "wb") as fh:
+        fh.write(b"".join(b'{"type": "identify", "userId": "u3-%d"}\n' % i for i in range(10_000)))
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a corrupt block in the archive
+    bad.write_bytes(data)
+    code, said = run_beam(capsys, "--input", str(tmp_path / "*.ndjson.gz"), "--dead-letter", str(tmp_path / "dead"),
+                          "--dry-run", "--output", str(tmp_path / "requests"))
+    assert code == 1, said
+    [letter] = lines_of(tmp_path / "dead")
+    assert letter["input"] == str(bad) and letter["reason"].startswith(f"the rest of {bad} cannot be read: ")
+    requests = [json.loads(line) for path in tmp_path.glob("requests-*") for line in open(path)]
+    ids = Counter(a["external_id"].split("-")[0] for r in requests for a in r["body"]["attributes"])
+    assert ids["u1"] == ids["u2"] == 1 and ids["u3"] < 10_000  # the lines read before the error go on
 
 
 def test_whatever_reaches_delivery_is_batched_or_dead_lettered_and_the_account_adds_up():

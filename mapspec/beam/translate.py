@@ -56,15 +56,23 @@ class _ReadLines(beam.DoFn):
 
     def process(self, readable: fileio.ReadableFile) -> Iterator[tuple]:
         source = _OpenedFile(readable)
-        for block in _blocks(source, self.max_line_bytes):
-            for line in block:
-                yield source.name, line.number, line.data, line.size
+        number = 0
+        try:
+            for block in _blocks(source, self.max_line_bytes):
+                for line in block:
+                    number = line.number
+                    yield source.name, number, line.data, line.size
+        except Exception as e:  # noqa: BLE001 - whatever the file system or decompressor raises
+            # a corrupt or truncated archive: what it held up to here goes on, the rest is one dead letter (a
+            # replay of a thousand archives does not stop for one), and the job exits 1
+            yield source.name, number + 1, None, f"the rest of {source.name} cannot be read: {type(e).__name__}: {e}"
 
 
 class ReadNDJSON(beam.PTransform):
     """The lines of the files that match some patterns (local paths, gs://, s3://: whatever file systems the
     workers have), each as `(input, line number, bytes, size)`; bytes is None for a line longer than
-    `max_line_bytes`, which is never held whole. `.gz` and the other compressions Beam knows are read by their
+    `max_line_bytes`, which is never held whole, and for the rest of a file that cannot be read (a corrupt or
+    truncated archive), where size is the reason: `Translate` dead-letters both. `.gz` and the other compressions Beam knows are read by their
     extension. Each file is read by one worker (a compressed file cannot be split anyway), and its lines are
     spread over every worker for what follows. A pattern that matches no file stops the pipeline."""
 
@@ -112,8 +120,8 @@ class _TranslateFn(beam.DoFn):
             origin = {"input": element[0], "line": element[1]}
             data = element[2]
             if data is None:
-                yield self._dead(origin, "invalid", f"line longer than {self.max_line_bytes} bytes "
-                                                    f"({element[3]} bytes)")
+                yield self._dead(origin, "invalid", element[3] if isinstance(element[3], str) else
+                                 f"line longer than {self.max_line_bytes} bytes ({element[3]} bytes)")
                 return
         elif isinstance(element, (bytes, str)):
             data = element
