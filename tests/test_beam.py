@@ -407,6 +407,8 @@ def test_the_command_says_what_is_wrong_before_anything_runs(tmp_path, capsys, m
     assert code == 2 and "no REST API key: set BRAZE_REST_API_KEY, or give --api-key-file PATH" in said
     code, said = run_beam(capsys, "--input", str(path), "--dead-letter", dead, "--dry-run")
     assert code == 2 and "--dry-run writes the batched requests to --output PREFIX" in said
+    code, said = run_beam(capsys, "--input", str(path), "--dead-letter", dead, "--dry-runn")  # not a run that sends
+    assert code == 2 and "unknown option --dry-runn (did you mean --dry-run?)" in said
     with monkeypatch.context() as without_beam:
         without_beam.setitem(sys.modules, "apache_beam", None)  # as where only mapspec is installed
         code, said = run_beam(capsys, "--input", str(path), "--dead-letter", dead, "--dry-run", "--output", dead)

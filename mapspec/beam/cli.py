@@ -72,9 +72,9 @@ def _say(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, beam_args = parser.parse_known_args(argv)
-    # before Beam is imported: it logs as it loads, which would configure logging its own way
     # mapspec's own logging at the level asked for, as `mapspec run` does; Beam's (whose debug records show every
-    # element a step processes: events, bodies, a setting's secret) and httpx's at warnings only
+    # element a step processes: events, bodies, a setting's secret) and httpx's at warnings only. Before Beam is
+    # imported: it logs as it loads, which would configure logging its own way
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mapspec").setLevel(args.log_level.upper())
     try:
@@ -117,6 +117,26 @@ def _check(args: argparse.Namespace, beam_args: list[str]) -> dict[str, str]:
     return key_files
 
 
+def _unknown(parser: argparse.ArgumentParser, beam_args: list[str]) -> None:
+    """A usage error for an option that is neither ours nor Beam's and looks like one of ours (Beam's are spelt
+    with underscores): `--dry-runn` must not become a run that sends."""
+    import difflib
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(beam_args)
+    known = set(options.get_all_options(retain_unknown_options=False))
+    ours = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    for arg in beam_args:
+        name = arg.split("=", 1)[0]
+        if not name.startswith("--") or name[2:].replace("-", "_") in known:
+            continue
+        close = difflib.get_close_matches(name, ours, n=1)
+        if "-" in name[2:] or close:
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"unknown option {name}{hint}: it is neither this command's nor a Beam pipeline option")
+
+
 def _matches(patterns: list[str]) -> None:
     """A usage error for a pattern that matches no file, where this machine can tell."""
     from apache_beam.io.filesystems import FileSystems
@@ -139,6 +159,7 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from .deliver import BatchRequests, DeliverToBraze, account, default_workers
     from .translate import ReadNDJSON, Translate, dead_letter_text
 
+    _unknown(_parser(), beam_args)
     options = PipelineOptions(beam_args)
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
