@@ -33,7 +33,6 @@ from apache_beam.transforms.util import WaitOn
 from .. import jsonio
 from ..delivery.batching import Batch, Batcher, Group, Prepared, Unsendable
 from ..delivery.common import Fatal, Options, RedactingFilter, Secret, key_problem, log, url_problem
-from ..delivery.job import _kind
 from ..delivery.ledger import DELIVERED, EXPIRED, FAILED, REFUSED, REJECTED, SKIPPED, Account
 from ..delivery.sender import RateLimiter, Sender
 from ..syntax.document import DEFAULT_TARGET
@@ -192,7 +191,7 @@ class _PrepareFn(beam.DoFn):
         origin = {"input": source, "line": line} if source is not None else {}
         try:
             if not isinstance(requests, list):  # a skip is a list too (`Skipped`)
-                raise Unsendable(f"the translator returned {_kind(requests)}, not a list of requests")
+                raise Unsendable(f"the translator returned {jsonio.kind(requests)}, not a list of requests")
             prepared = [self.batcher.prepare(r, self.settings.url(r, self.urls)) for r in requests]
         except Unsendable as e:
             fate = REFUSED if e.refused else FAILED

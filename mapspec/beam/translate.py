@@ -18,7 +18,6 @@ from apache_beam.metrics import Metrics
 
 from .. import jsonio
 from ..compiler import Compiled, compile_source, load_module, read_mapping
-from ..delivery.job import _kind
 from ..delivery.reader import Source as _FileSource
 from ..delivery.reader import _blocks
 from ..errors import Rejected
@@ -141,13 +140,13 @@ class _TranslateFn(beam.DoFn):
                 yield self._dead(origin, "invalid", str(e), text=_text(data))
                 return
             if type(event) is not dict:
-                yield self._dead(origin, "invalid", f"an event must be a JSON object, not {_kind(event)}",
+                yield self._dead(origin, "invalid", f"an event must be a JSON object, not {jsonio.kind(event)}",
                                  text=_text(data))
                 return
         else:
             event = element
             if type(event) is not dict:
-                yield self._dead(origin, "invalid", f"an event must be a JSON object, not {_kind(event)}")
+                yield self._dead(origin, "invalid", f"an event must be a JSON object, not {jsonio.kind(event)}")
                 return
         rejected = None
         try:
@@ -166,7 +165,7 @@ class _TranslateFn(beam.DoFn):
             return
         counts["translated"].inc()
         if not isinstance(requests, list):  # a skip is a list too (`Skipped`, which says why)
-            yield self._dead(origin, "failed", f"cannot be sent: the translator returned {_kind(requests)}, not a "
+            yield self._dead(origin, "failed", f"cannot be sent: the translator returned {jsonio.kind(requests)}, not a "
                                                "list of requests", event=event)
             return
         if not requests:
