@@ -697,12 +697,21 @@ def cmd_emulator(args) -> int:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}") from None
     if not args.quiet:
         emulator.on_request = lambda entry: print(printable_line(log_line(entry)), file=sys.stderr, flush=True)
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    # Ctrl-C and a plain `kill` stop it, even when started in the background of a script (which starts it with
+    # SIGINT ignored, and Python then never raises KeyboardInterrupt); set before the banner says it runs
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
     emulator.start()
     url = emulator.url
-    print(f"Braze emulator on {url} (Ctrl-C stops it)\n"
-          f"  GET {url}/_emulator/record: what it accepted, and the log of requests;  "
-          f"POST {url}/_emulator/reset: forget both", file=sys.stderr, flush=True)
-    try:
+    try:  # the banner inside: a signal as soon as it is read still ends in the summary
+        print(f"{target.title} emulator on {url} (Ctrl-C stops it)\n"
+              f"  GET {url}/_emulator/record: what it accepted, and the log of requests;  "
+              f"POST {url}/_emulator/reset: forget both", file=sys.stderr, flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

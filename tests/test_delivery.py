@@ -291,6 +291,25 @@ def test_emulator_command(tmp_path):
     assert " POST /users/track 201 (1 object) " in log and " POST /users/track 401 " in log, log
 
 
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
+def test_the_emulator_stops_on_ctrl_c_or_kill_even_started_with_sigint_ignored(how):
+    """A script's `mapspec emulator &` starts it with SIGINT ignored: Ctrl-C (or kill -INT) then did nothing, and
+    `kill` left no summary."""
+    def ignore_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    proc = subprocess.Popen([sys.executable, "-m", "mapspec", "emulator", "--port", "0"], stderr=subprocess.PIPE,
+                            cwd=ROOT, preexec_fn=ignore_sigint)
+    try:
+        proc.stderr.readline()
+        proc.stderr.readline()
+        proc.send_signal(how)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and b'"requests": 0' in err, err
+
+
 def test_progress_on_a_terminal_and_clean_stdout(tmp_path):
     import pty
 
