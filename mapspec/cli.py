@@ -216,6 +216,19 @@ def _parser() -> argparse.ArgumentParser:
                                                       "(default: braze)")
     em.add_argument("--quiet", "-q", action="store_true", help="print no line per request")
 
+    im = sub.add_parser("import", help="turn another tool's setup into a mapping (segment-actions)",
+                        description="Turn a Segment Actions destination's setup (its subscriptions, exported as "
+                                    "JSON) into a mapping: triggers become rule conditions, field mappings "
+                                    "become expressions, and Segment's validation comes along. The mapping is "
+                                    "checked before it is written. Exit 0 when it was written, 1 when the "
+                                    "export cannot be imported (each problem is named), 2 on a usage error.")
+    im.add_argument("kind", choices=["segment-actions"], help="what the export is")
+    im.add_argument("export", metavar="EXPORT.json",
+                    help='{"destination": "braze" | "braze-cohorts", "settings": {...}, "subscriptions": [...]}')
+    im.add_argument("-o", "--output", metavar="OUT.yaml", help="where to write the mapping (default: stdout)")
+    im.add_argument("--name", help="the mapping's name (default: the output file's name, else segment-actions "
+                                   "or segment-cohorts)")
+
     sc = sub.add_parser("schema", help="print a JSON Schema of mapping files, for YAML editors",
                         description="Print a JSON Schema (draft-07) of the mapping file format. Point your "
                                     "editor's YAML support at it to validate and complete mapping files. With "
@@ -246,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"translate": cmd_translate, "compile": cmd_compile, "check": cmd_check, "test": cmd_test,
                 "explain": cmd_explain, "coverage": cmd_coverage, "diff": cmd_diff, "schema": cmd_schema,
-                "run": cmd_run, "emulator": cmd_emulator,
+                "run": cmd_run, "emulator": cmd_emulator, "import": cmd_import,
                 "mappings": cmd_mappings}[args.command](args)
     except UsageError as e:
         if e.usage and args.command in _COMMANDS:
@@ -335,6 +348,39 @@ def cmd_translate(args) -> int:
                   + b"\n")
     out.flush()
     return EXIT_FAIL if internal else EXIT_OK
+
+
+def cmd_import(args) -> int:
+    from pathlib import Path
+
+    from .compiler import check_source
+    from .importers.segment_actions import ImportFailed, import_file
+    from .source import SourceFile
+
+    name = args.name or (Path(args.output).stem if args.output else None)
+    try:
+        text = import_file(args.export, name=name)
+    except ImportFailed as e:
+        for problem in e.problems:
+            print(f"{args.export}: {problem}", file=sys.stderr)
+        return EXIT_FAIL
+    where = args.output or "<import>"
+    _, diagnostics = check_source(SourceFile(where, text))
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if errors:
+        _print_diagnostics(errors)
+        print(f"mapspec import: the mapping made of {args.export} does not check; this is a bug in the importer, "
+              "please report it with the export", file=sys.stderr)
+        return EXIT_FAIL
+    if not args.output:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot write {args.output}: {e.strerror}") from None
+    print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _lines(path: str) -> Iterator[tuple[int, bytes]]:

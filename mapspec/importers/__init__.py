@@ -1,0 +1,1 @@
+"""Importers: other tools' setups as mappings (`mapspec import KIND ...`)."""
