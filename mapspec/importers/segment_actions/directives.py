@@ -164,8 +164,9 @@ class _Validation:
         return True
 
     def fields(self, v: Any, stack: list[str], spec: dict[str, tuple[bool, Any]]) -> None:
-        if not self.object(v, stack):
-            return
+        before = len(self.errors)
+        if not self.object(v, stack) or len(self.errors) > before:
+            return  # Segment stops at the object's own problems
         for prop, (required, check) in spec.items():
             if prop not in v:
                 if required:
@@ -323,7 +324,7 @@ class Translator:
                 name = directive_name(mapping)
                 handler = getattr(self, "d_" + name[1:], None)
                 if handler is None:
-                    raise DirectiveError(f"{name} is not a valid directive", where)
+                    raise DirectiveError(f"{name} is not a valid directive", (*where, name))
                 self._depth += 1
                 try:
                     return handler(mapping[name], root, (*where, name))

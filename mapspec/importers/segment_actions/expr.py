@@ -111,8 +111,8 @@ def path(root: E | None, steps: list[str | int] | tuple[str | int, ...]) -> E:
             if not out:
                 out = "$event"
             out += f"[{step}]"
-        elif is_name(step) and (out or step not in KEYWORDS):
-            out += f".{step}" if out else step
+        elif is_name(step):
+            out += f".{step}" if out else (step if step not in KEYWORDS else f"$event.{step}")
         else:
             if not out:
                 out = "$event"
@@ -146,7 +146,7 @@ def obj(entries: list[tuple[str | None, E]]) -> E:
 def binary(op: str, a: E, b: E) -> E:
     if op in ("or", "and"):
         p = OR if op == "or" else AND
-        return E(f"{a.at(p)} {op} {b.at(p + 1)}", p)
+        return E(f"{a.at(p)} {op} {b.at(p)}", p)  # associative: no parentheses needed on either side
     if op in ("==", "!=", "<", "<=", ">", ">=", "in", "not in"):
         return E(f"{a.at(WITHOUT)} {op} {b.at(WITHOUT)}", CMP)
     if op == "without":

@@ -61,7 +61,7 @@ def lex(text: str) -> list[Token]:
             if not m:
                 raise FQLError(f"invalid number at `{text[i:i + 10]}`", start)
             end = i + m.end()
-            if end < n and text[end] == ".":
+            if end + 1 < n and text[end] == "." and text[end + 1].isdigit():
                 raise FQLError("a number with more than one decimal point", end)
             tokens.append(Token("number", m.group(0), start))
             i = end

@@ -1,0 +1,619 @@
+"""The importer: an export read, each subscription translated, the mapping file written."""
+
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import catalog as cat
+from . import directives, fql, schema
+from . import expr as x
+from . import yamltext as y
+from .catalog import Action, Destination
+from .directives import DirectiveError, Helpers, Translator
+from .expr import E
+
+SYNC_MODE_KEY = "__segment_internal_sync_mode"
+HIDDEN_KEYS = (SYNC_MODE_KEY, "__segment_internal_matching_key")
+
+#: the name a destination's mapping gets when no other is given
+DEFAULT_NAMES = {"braze": "segment-actions", "braze-cohorts": "segment-cohorts"}
+
+
+class ImportFailed(Exception):
+    """The export cannot be imported; `problems` says where and why, one line each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Subscription:
+    index: int
+    name: str
+    action: Action
+    trigger: str
+    mapping: dict[str, Any]
+    enabled: bool
+    trigger_given: bool
+    mapping_given: bool
+
+    def where(self) -> str:
+        return f'subscription {self.index + 1} "{self.name}" ({self.action.name})'
+
+
+# ---------------------------------------------------------------------------- reading the export
+
+
+def _ordinal_problem(problems: list[str], where: str, message: str) -> None:
+    problems.append(f"{where}: {message}")
+
+
+def read_export(data: Any, *, mapping_defaults: bool = True) -> tuple[Destination, dict, list[Subscription]]:
+    """The destination, settings and subscriptions of an export; ImportFailed with every problem."""
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise ImportFailed(["the export must be a JSON object with `destination`, `settings` and `subscriptions`"])
+    unknown = [k for k in data if k not in ("destination", "settings", "subscriptions")]
+    if unknown:
+        problems.append(f"unknown key{'s' * (len(unknown) > 1)} in the export: {', '.join(unknown)} "
+                        "(expected destination, settings, subscriptions)")
+    name = data.get("destination")
+    if name not in cat.DESTINATIONS:
+        raise ImportFailed(problems + [f"`destination` must be one of {', '.join(cat.DESTINATIONS)}, "
+                                       f"not {json.dumps(name)}"])
+    dest = cat.destination(name)
+    settings = data.get("settings", {})
+    if not isinstance(settings, dict):
+        problems.append("`settings` must be an object of setting names to values")
+        settings = {}
+    subs_data = data.get("subscriptions")
+    if not isinstance(subs_data, list):
+        raise ImportFailed(problems + ["`subscriptions` must be a list of subscriptions"])
+    subs: list[Subscription] = []
+    for i, s in enumerate(subs_data):
+        where = f"subscription {i + 1}"
+        if not isinstance(s, dict):
+            problems.append(f"{where}: must be an object with name, action, trigger, mapping and enabled")
+            continue
+        if isinstance(s.get("name"), str) and s["name"].strip():
+            where = f'subscription {i + 1} "{s["name"]}"'
+        extra = [k for k in s if k not in ("name", "action", "trigger", "mapping", "enabled")]
+        if extra:
+            problems.append(f"{where}: unknown key{'s' * (len(extra) > 1)} {', '.join(extra)}")
+        action_name = s.get("action")
+        action = dest.actions.get(action_name) if isinstance(action_name, str) else None
+        if action is None:
+            problems.append(f"{where}: `action` must be one of the {dest.title} actions "
+                            f"({', '.join(dest.actions)}), not {json.dumps(action_name)}")
+            continue
+        sub_name = s.get("name")
+        if not isinstance(sub_name, str) or not sub_name.strip():
+            sub_name = action.title
+        trigger = s.get("trigger")
+        trigger_given = "trigger" in s and trigger is not None
+        if trigger_given and not isinstance(trigger, str):
+            problems.append(f"{where}: `trigger` must be text in Segment's filter language")
+            continue
+        if not trigger_given:
+            if not action.default_subscription:
+                problems.append(f"{where}: the {action.name} action has no default trigger: give one "
+                                '(`"trigger": ""` takes every event)')
+                continue
+            trigger = action.default_subscription
+        mapping = s.get("mapping")
+        if mapping is not None and not isinstance(mapping, dict):
+            problems.append(f"{where}: `mapping` must be an object of fields, or null for the action's defaults")
+            continue
+        enabled = s.get("enabled", True)
+        if not isinstance(enabled, bool):
+            problems.append(f"{where}: `enabled` must be true or false")
+            continue
+        effective = _effective_mapping(action, mapping, mapping_defaults)
+        subs.append(Subscription(i, sub_name.strip(), action, trigger, effective, enabled, trigger_given,
+                                 mapping is not None))
+    if problems:
+        raise ImportFailed(problems)
+    return dest, settings, subs
+
+
+def _effective_mapping(action: Action, mapping: dict | None, defaults: bool) -> dict:
+    base = cat.default_mapping(action)
+    if mapping is None:
+        out = dict(base)
+        if action.sync_mode is not None:
+            out[SYNC_MODE_KEY] = action.sync_mode.get("default")
+        return out
+    return {**base, **mapping} if defaults else dict(mapping)
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A field read from what a root directive computed."""
+
+    expression: E
+
+
+# ---------------------------------------------------------------------------- names
+
+
+def _slug(text: str) -> str:
+    s = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    if not s or not s[0].isalpha():
+        s = "s_" + s
+    return s[:40].rstrip("_")
+
+
+_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass
+class Generated:
+    """What one subscription adds to the mapping."""
+
+    sub: Subscription
+    name: str  # the let holding the payload
+    trigger: E
+    payload: list[tuple[str, E]]
+    comments: list[str]  # about the fields (dropped keys and the like)
+    invalid: E | None
+    lets: list[tuple[str, str]]  # other per-subscription lets (name, expression)
+    send_text: str
+
+
+@dataclass
+class Importer:
+    destination: Destination
+    settings: dict
+    subscriptions: list[Subscription]
+    source: str = "the export"
+    mapping_name: str | None = None
+    helpers: Helpers = field(default_factory=Helpers)
+    #: with False, only Segment's schema validation (not the action's own checks) rejects a payload
+    perform_checks: bool = True
+
+    def __post_init__(self):
+        self.schema = schema.Schema(self.helpers)
+        self.translator = Translator(self.helpers)
+        self.shared_lets: dict[str, str] = {}
+        self.used_names: set[str] = {"event"}
+
+    # ---- one subscription
+    def subscription(self, sub: Subscription) -> Generated:
+        action = sub.action
+        problems: list[str] = []
+        try:
+            trigger = fql.translate(sub.trigger)
+        except fql.FQLError as e:
+            pos = f" (at character {e.position + 1})" if e.position is not None else ""
+            raise ImportFailed([f"{sub.where()}, trigger {json.dumps(sub.trigger)}: {e}{pos}"]) from None
+        fql_tree = fql.parse(sub.trigger) if sub.trigger.strip() else None
+        if fql_tree is not None and fql.uses_typeof(fql_tree):
+            self.helpers.used.add("typeof")
+
+        name = self._let_name(sub)
+        original = sub.mapping
+        try:
+            mapping = directives.root_mapping(original)
+        except DirectiveError as e:
+            raise ImportFailed([f"{sub.where()}: {e}"]) from None
+        extra_lets: list[tuple[str, str]] = []
+        if directives.is_directive(mapping):
+            # a root directive computes the whole payload: every field is read from what it gives
+            problems += [f"{sub.where()}: {p}" for p in directives.validate(mapping)]
+            if problems:
+                raise ImportFailed(problems)
+            try:
+                whole = self.translator.value(mapping, None, ())
+            except DirectiveError as e:
+                raise ImportFailed([f"{sub.where()}, root directive {'/'.join(e.where)}: {e}"]) from None
+            extra_lets.append((f"{name}_mapped", whole.text))
+            mapping = {k: _Read(x.path(x.var(f"{name}_mapped"), [k])) for k in action.fields}
+        sync_mode = original.get(SYNC_MODE_KEY, x.MISSING) if action.sync_mode is not None else None
+        values: dict[str, Any] = {}
+        for vname, vpath in action.values.items():
+            cur: Any = original
+            for part in vpath.split("."):
+                cur = cur.get(part) if isinstance(cur, dict) else None
+            if not isinstance(cur, str) or not cur:
+                problems.append(f"{sub.where()}: the {action.name} action needs `{vpath}` in its mapping "
+                                f"(the {vname.replace('_', ' ')}, which Segment's mapping editor saves there)")
+            values[vname] = cur
+        comments: list[str] = []
+        payload: list[tuple[str, E]] = []
+        checks_by_field: dict[str, list[E]] = {}
+        hook_keys = {v.split(".")[0] for v in action.values.values()}
+        for key, value in mapping.items():
+            if key in HIDDEN_KEYS or key in hook_keys:
+                continue
+            f = action.fields.get(key)
+            if f is None:
+                comments.append(f"`{key}` is not a field of {action.name}: Segment drops it, and so does this "
+                                "mapping")
+                continue
+            where = (key,)
+            if isinstance(value, _Read):
+                payload.append((key, self.schema.value(f, value.expression)))
+                access = x.path(x.var(name), [key])
+                checks_by_field[key] = self.schema.checks(f, access, schema.Label.titled(f.label), (key,))
+                continue
+            for problem in directives.validate(value):
+                problems.append(f"{sub.where()}, field `{key}`: {problem}")
+            if problems:
+                continue
+            try:
+                mapped = self.translator.value(value, None, where)
+            except DirectiveError as e:
+                loc = "/".join(e.where[1:])
+                problems.append(f"{sub.where()}, field `{key}`{' at ' + loc if loc else ''}: {e}")
+                continue
+            if mapped is x.MISSING:
+                continue
+            if not isinstance(value, (dict, list)) and schema.literal_is_valid(f, value):
+                if value is None and not f.nullable:
+                    continue
+                if value == "":
+                    continue
+                payload.append((key, mapped))
+                continue
+            payload.append((key, self.schema.value(f, mapped)))
+            access = x.path(x.var(name), [key])
+            label = schema.Label.titled(f.label)
+            checks_by_field[key] = self.schema.checks(f, access, label, (key,))
+        if problems:
+            raise ImportFailed(problems)
+
+        invalid = self._invalid(sub, name, payload, checks_by_field, sync_mode)
+        lets, send_text = self._templates(sub, name, sync_mode, values)
+        return Generated(sub, name, trigger, payload, comments, invalid, extra_lets + lets, send_text)
+
+    def function_lines(self) -> list[str]:
+        """The `functions:` entries the subscriptions translated so far use."""
+        out: list[str] = []
+        library = cat.functions()
+        for fn in function_closure(self.helpers.used):
+            f = library[fn]
+            out += y.comment(f.doc, 2)
+            out += y.entry(f.head, f.body, 2)
+        for fname, (param, body) in self.schema.functions.items():
+            out += y.comment(f"`{fname.removesuffix('_fields')}` as Segment validates it: its declared fields, "
+                             "cleaned and coerced", 2)
+            out += y.entry(f"{fname}(${param})", body.text, 2)
+        for fname, (param, body) in self.helpers.generated.items():
+            out += y.comment("a @transform: the mapping applied to the result of `apply`", 2)
+            out += y.entry(f"{fname}(${param})", body.text, 2)
+        return out
+
+    def _let_name(self, sub: Subscription) -> str:
+        base = _slug(sub.name)
+        reserved = set(_VAR.findall(sub.action.send_text)) | {"payload", "sync_mode", "event"}
+        for let in sub.action.lets.values():
+            reserved |= set(_VAR.findall(let))
+        for c in sub.action.checks:
+            reserved |= set(_VAR.findall(c.when)) | set(_VAR.findall(c.message))
+        reserved |= set(sub.action.lets) | set(self.shared_lets)
+        name, n = base, 1
+        while name in self.used_names or name in reserved or name in cat.functions():
+            n += 1
+            name = f"{base}_{n}"
+        self.used_names.add(name)
+        return name
+
+    def _invalid(self, sub: Subscription, name: str, payload: list[tuple[str, E]],
+                 checks_by_field: dict[str, list[E]], sync_mode: Any) -> E | None:
+        action = sub.action
+        present = {k for k, _ in payload}
+        ajv: list[E] = []
+        # conditional requirements (allOf), in the order Segment builds them
+        for key, f in action.fields.items():
+            if isinstance(f.required, dict):
+                cond = self._condition(f.required, name, present, sync_mode)
+                if cond is x.FALSE:
+                    continue
+                msg = (f"The root value is missing the required field '{key}'. "
+                       'The root value must match "then" schema.')
+                test = x.and_(cond, x.not_(x.call("exists", x.path(x.var(name), [key])))) \
+                    if key in present else cond
+                ajv.append(x.guard(x.string(msg), test))
+        for key, f in action.fields.items():
+            if f.required is True:
+                msg = x.string(f"The root value is missing the required field '{key}'.")
+                if key in present:
+                    ajv.append(x.guard(msg, x.not_(x.call("exists", x.path(x.var(name), [key])))))
+                else:
+                    ajv.append(msg)
+        for key in action.fields:
+            ajv.extend(checks_by_field.get(key, ()))
+        parts: list[str] = []
+        if ajv:
+            self.helpers.used.add("messages")
+            parts.append("messages([\n" + ",\n".join("  " + c.text for c in ajv) + "\n])")
+        for check in action.checks if self.perform_checks else ():
+            when = _expression(self._rename(check.when, sub, name))
+            message = self._message(check.message, sub, name)
+            parts.append(x.guard(message, when).at(x.OR))
+        if not parts:
+            return None
+        return E("\nelse ".join(parts), x.ELSE if len(parts) > 1 else x.ATOM)
+
+    def _condition(self, required: dict, name: str, present: set[str], sync_mode: Any) -> E:
+        conditions = required.get("conditions") or []
+        multiple = len(conditions) > 1
+        tests = []
+        for c in conditions:
+            key, op, value = c["fieldKey"], c["operator"], c.get("value")
+            if key == SYNC_MODE_KEY:
+                dep: E = x.literal(sync_mode) if sync_mode is not x.MISSING and sync_mode is not None else x.MISSING
+            else:
+                first = key.split(".")[0]
+                dep = x.path(x.var(name), key.split(".")) if first in present else x.MISSING
+            exists = x.FALSE if dep is x.MISSING else x.call("exists", dep)
+            if value is None:
+                if op == "is":
+                    t = x.not_(exists) if multiple else x.or_(x.not_(exists), x.eq(dep, x.NULL))
+                    if dep is x.MISSING:
+                        t = x.TRUE
+                else:
+                    t = exists if multiple else x.and_(exists, x.ne(dep, x.NULL))
+                    if dep is x.MISSING:
+                        t = x.FALSE
+            else:
+                if dep is x.MISSING:
+                    t = x.FALSE if op == "is" else x.FALSE
+                elif op == "is":
+                    t = x.eq(dep, x.literal(value))
+                else:
+                    t = x.and_(exists, x.ne(dep, x.literal(value)))
+            tests.append(t)
+        if not tests:
+            return x.FALSE
+        if any(t is x.FALSE for t in tests) and required.get("match", "all") != "any":
+            return x.FALSE
+        tests = [t for t in tests if t is not x.FALSE] if required.get("match") == "any" else tests
+        if not tests:
+            return x.FALSE
+        if all(t is x.TRUE for t in tests) or (required.get("match") == "any" and any(t is x.TRUE for t in tests)):
+            return x.TRUE
+        tests = [t for t in tests if t is not x.TRUE]
+        return x.or_(*tests) if required.get("match") == "any" else x.and_(*tests)
+
+    def _message(self, text: str, sub: Subscription, name: str) -> E:
+        """A check's message: text, where `{expression}` is interpolated."""
+        if "{" not in text:
+            return x.string(text)
+        body = text.replace("\\", "\\\\").replace('"', '\\"')
+        return E('"' + self._rename(body, sub, name) + '"')
+
+    def _rename(self, text: str, sub: Subscription, name: str) -> str:
+        action = sub.action
+
+        def repl(m: re.Match) -> str:
+            v = m.group(1)
+            if v == "payload":
+                return "$" + name
+            if v == "sync_mode" or v in action.values:
+                return f"${name}_{v}"
+            if v in action.lets:
+                return f"${name}_{v}" if self._per_subscription(action, v) else "$" + self._shared_let(action, v)
+            return m.group(0)
+
+        return _VAR.sub(repl, text)
+
+    def _per_subscription(self, action: Action, let: str) -> bool:
+        body = action.lets[let]
+        names = set(_VAR.findall(body))
+        return bool(names & ({"payload", "sync_mode"} | set(action.values)))
+
+    def _shared_let(self, action: Action, let: str) -> str:
+        body = action.lets[let]
+        name, n = let, 1
+        while name in self.shared_lets and self.shared_lets[name] != body:
+            n += 1
+            name = f"{let}_{n}"
+        self.shared_lets[name] = body
+        return name
+
+    def _templates(self, sub: Subscription, name: str, sync_mode: Any,
+                   values: dict[str, Any]) -> tuple[list[tuple[str, str]], str]:
+        action = sub.action
+        lets: list[tuple[str, str]] = []
+        if action.sync_mode is not None:
+            lets.append((f"{name}_sync_mode", x.literal(sync_mode).text if sync_mode is not x.MISSING
+                         else "missing"))
+        for vname, value in values.items():
+            lets.append((f"{name}_{vname}", x.literal(value).text))
+        for let in action.lets:
+            if self._per_subscription(action, let):
+                lets.append((f"{name}_{let}", self._rename(action.lets[let], sub, name)))
+        send = self._rename(action.send_text, sub, name)
+        for fn in cat.functions():
+            if re.search(rf"\b{fn}\(", send) or any(re.search(rf"\b{fn}\(", v) for _, v in lets):
+                self.helpers.used.add(fn)
+        for c in action.checks:
+            for fn in cat.functions():
+                if re.search(rf"\b{fn}\(", c.when + c.message):
+                    self.helpers.used.add(fn)
+        return lets, send
+
+
+def _expression(text: str) -> E:
+    """Catalog text as an expression, with how tightly it binds (parentheses only where needed)."""
+    from ...diagnostics import DiagnosticBag
+    from ...source import SourceFile, Span
+    from ...syntax import ast
+    from ...syntax.expressions import parse_expression
+
+    text = " ".join(text.split())
+    source = SourceFile("<catalog>", text)
+    node = parse_expression(text, lambda a, b: Span(source, a, b), DiagnosticBag())
+    if isinstance(node, (ast.Conditional, ast.Guard)) or node is None:
+        prec = x.COND
+    elif isinstance(node, ast.Coalesce):
+        prec = x.ELSE
+    elif isinstance(node, ast.Unary) and node.op == "not":
+        prec = x.NOT
+    elif isinstance(node, ast.Binary):
+        prec = {"or": x.OR, "and": x.AND, "without": x.WITHOUT, "+": x.SUM, "-": x.SUM, "*": x.PRODUCT,
+                "/": x.PRODUCT}.get(node.op, x.CMP)
+    else:
+        prec = x.ATOM
+    return E(text, prec)
+
+
+# ---------------------------------------------------------------------------- the mapping file
+
+
+def function_closure(used: set[str]) -> list[str]:
+    """The library functions used, with the ones they call, in the library's order."""
+    library = cat.functions()
+    need = set(used) & set(library)
+    changed = True
+    while changed:
+        changed = False
+        for fn in list(need):
+            for other in library:
+                if other not in need and re.search(rf"\b{other}\(", library[fn].body):
+                    need.add(other)
+                    changed = True
+    return [fn for fn in library if fn in need]
+
+
+def generate(data: Any, *, source: str = "the export", name: str | None = None,
+             mapping_defaults: bool = True) -> str:
+    """The mapping (YAML text) for an export (parsed JSON)."""
+    dest, settings, subs = read_export(data, mapping_defaults=mapping_defaults)
+    imp = Importer(dest, settings, subs, source)
+    generated: list[Generated] = []
+    problems: list[str] = []
+    for sub in subs:
+        if not sub.enabled:
+            continue
+        try:
+            generated.append(imp.subscription(sub))
+        except ImportFailed as e:
+            problems.extend(e.problems)
+    if problems:
+        raise ImportFailed(problems)
+    return _document(imp, dest, settings, subs, generated, source, name or DEFAULT_NAMES[dest.name])
+
+
+def _document(imp: Importer, dest: Destination, settings: dict, subs: list[Subscription],
+              generated: list[Generated], source: str, name: str) -> str:
+    enabled = [s for s in subs if s.enabled]
+    out: list[str] = []
+    out += y.comment(f'Imported by `mapspec import segment-actions` from {source}: Segment\'s "{dest.title}" '
+                     f"destination, {len(subs)} subscription{'s' * (len(subs) != 1)}"
+                     + (f" ({len(subs) - len(enabled)} disabled, left out)" if len(enabled) != len(subs) else "")
+                     + ".", 0)
+    out += y.comment("Each subscription is a rule that rejects the events whose payload Segment would refuse "
+                     "(with Segment's message), and a rule that sends what the action sends. With `match: all`, "
+                     "an event that several subscriptions take causes the requests of each, in this order.", 0)
+    out.append("")
+    out.append(f"name: {y.key(name)}")
+    out += y.entry("description", f"Segment's {dest.title} destination, as its subscriptions set it up "
+                                  f"({', '.join(s.name for s in enabled) or 'none enabled'}).", 0)
+    out.append(f"target: {dest.target}")
+    out.append(f"base_url: {dest.base_url}")
+    out.append("match: all")
+    out.append("")
+    out += _settings(dest, settings)
+    functions = imp.function_lines()
+    if functions:
+        out.append("")
+        out.append("functions:")
+        out += functions
+    out.append("")
+    out.append("let:")
+    for lname, body in imp.shared_lets.items():
+        out += y.entry(lname, body, 2)
+    for g in generated:
+        out.append("")
+        out += y.comment(f'---- "{g.sub.name}": {g.sub.action.title} ({g.sub.action.name})', 2)
+        out += y.comment("the payload: each field as mapped, then cleaned and coerced as Segment validates it", 2)
+        for c in g.comments:
+            out += y.comment(c, 2)
+        if g.payload:
+            out.append(f"  {g.name}:")
+            for k, v in g.payload:
+                out += y.entry(k, v.text, 4)
+        else:
+            out.append(f"  {g.name}: " + y.scalar("{}", 4, len(g.name) + 4)[0])
+        for lname, body in g.lets:
+            out += y.entry(lname, body, 2)
+        if g.invalid is not None:
+            out += y.comment("what Segment refuses the payload with; missing when it is valid", 2)
+            out += y.entry(f"{g.name}_invalid", g.invalid.text, 2)
+    out.append("")
+    out.append("rules:")
+    by_index = {g.sub.index: g for g in generated}
+    for sub in subs:
+        if not sub.enabled:
+            out += y.comment(f'---- subscription "{sub.name}" ({sub.action.name}) is disabled in Segment: '
+                             "left out", 2)
+            continue
+        g = by_index[sub.index]
+        trig = sub.trigger.strip() or "(every event)"
+        out += y.comment(f'---- subscription "{sub.name}": {sub.action.title} ({sub.action.name}), '
+                         f"trigger: {trig}", 2)
+        rule_name = sub.name
+        if g.invalid is not None:
+            invalid = E(f"${g.name}_invalid")
+            out.append(f"  - name: {y.scalar(rule_name + ': invalid payload', 6, 10)[0]}")
+            out += y.entry("when", x.and_(g.trigger, x.call("exists", invalid)).text, 4)
+            out += y.entry("reject", invalid.text, 4)
+            out.append(f"  - name: {y.scalar(rule_name, 6, 10)[0]}")
+            out += y.entry("when", x.and_(g.trigger, x.not_(x.call("exists", invalid))).text, 4)
+        else:
+            out.append(f"  - name: {y.scalar(rule_name, 6, 10)[0]}")
+            if g.trigger is not x.TRUE:
+                out += y.entry("when", g.trigger.text, 4)
+        out.append("    send:")
+        out += ["      " + line if line else "" for line in g.send_text.splitlines()]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _settings(dest: Destination, given: dict) -> list[str]:
+    out = ["settings:"]
+    secrets_given = []
+    for sname, spec in dest.settings.items():
+        out.append(f"  {sname}:")
+        out.append(f"    type: {spec.get('type', 'string')}")
+        default = spec.get("default")
+        if sname in given and not spec.get("secret"):
+            default = given[sname]
+        if default is not None:
+            out.append(f"    default: {json.dumps(default, ensure_ascii=False)}")
+        if spec.get("secret") and sname in given:
+            secrets_given.append(sname)
+        if spec.get("required") and default is None:
+            out.append("    required: true")
+        if spec.get("secret") and not spec.get("required"):
+            out.append("    ignored: true")
+        desc = spec.get("description", "")
+        out += y.entry("description", " ".join(desc.split()), 4)
+    unknown = [k for k in given if k not in dest.settings]
+    if secrets_given:
+        out += y.comment(f"{', '.join(secrets_given)} {'is' if len(secrets_given) == 1 else 'are'} in the export "
+                         "and not written here: secrets stay out of mapping files", 2)
+    if unknown:
+        out += y.comment(f"not settings of {dest.title}, left out: {', '.join(unknown)}", 2)
+    return out
+
+
+def import_file(path: str | Path, *, name: str | None = None) -> str:
+    """The mapping for an export file; ImportFailed when it cannot be read or imported."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ImportFailed([f"cannot read {path}: {reason}"]) from None
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ImportFailed([f"{path} is not JSON: {e}"]) from None
+    return generate(data, source=Path(path).name, name=name)
