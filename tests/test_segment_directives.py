@@ -154,7 +154,7 @@ def test_what_cannot_be_translated_is_an_error_saying_where(mapping, where, mess
     ({"@flatten": {"value": {"@path": "$.traits"}, "separator": "_", "omitArrays": True}},
      'flatten(traits, "_", true)'),
     ({"@merge": {"direction": "left", "objects": [{"@path": "$.a"}, {"@path": "$.b"}]}},
-     "{...object_or_nothing(b), ...object_or_nothing(a)}"),
+     "{...b, ...a}"),
     ({"@excludeWhenNull": {"@path": "$.traits"}}, "drop_nulls(traits)"),
     ({"@transform": {"apply": {"name": {"@path": "$.event"}}, "mapping": {"@path": "$.name"}}},
      'transform_1({name: event})'),

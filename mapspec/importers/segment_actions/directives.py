@@ -522,10 +522,10 @@ class Translator:
         direction = opts["direction"]
         if isinstance(direction, str):
             ordered = list(reversed(items)) if direction == "left" else items
-            return x.obj([(None, self.helpers.call("object_or_nothing", i)) for i in ordered])
+            return x.obj([(None, i) for i in ordered])
         d = self.value(direction, root, (*where, "direction"))
-        right = x.obj([(None, self.helpers.call("object_or_nothing", i)) for i in items])
-        left = x.obj([(None, self.helpers.call("object_or_nothing", i)) for i in reversed(items)])
+        right = x.obj([(None, i) for i in items])
+        left = x.obj([(None, i) for i in reversed(items)])
         return x.cond(left, x.eq(d, x.string("left")), right)
 
     def d_transform(self, opts: Any, root: E | None, where: tuple[str, ...]) -> E:

@@ -226,6 +226,9 @@ class Importer:
             values[vname] = cur
         comments: list[str] = []
         payload: list[tuple[str, E]] = []
+        raw: list[tuple[str, E]] = []
+        dependencies = {c["fieldKey"].split(".")[0] for f in action.fields.values() if isinstance(f.required, dict)
+                        for c in f.required.get("conditions") or ()} - {SYNC_MODE_KEY}
         checks_by_field: dict[str, list[E]] = {}
         hook_keys = {v.split(".")[0] for v in action.values.values()}
         for key, value in mapping.items():
@@ -261,6 +264,10 @@ class Importer:
                     continue
                 payload.append((key, mapped))
                 continue
+            if key in dependencies:
+                # a field other fields' requirement depends on: Segment decides it before coercing
+                raw.append((key, self.helpers.call("cleaned_or_null" if schema.nullable(f) else "cleaned", mapped)))
+                mapped = x.path(x.var(f"{name}_raw"), [key])
             payload.append((key, self.schema.value(f, mapped)))
             access = x.path(x.var(name), [key])
             label = schema.Label.titled(f.label)
@@ -268,7 +275,9 @@ class Importer:
         if problems:
             raise ImportFailed(problems)
 
-        invalid = self._invalid(sub, name, payload, checks_by_field, sync_mode)
+        if raw:
+            extra_lets.append((f"{name}_raw", x.obj(raw).text))
+        invalid = self._invalid(sub, name, payload, checks_by_field, sync_mode, {k for k, _ in raw})
         lets, send_text = self._templates(sub, name, sync_mode, values)
         return Generated(sub, name, trigger, payload, comments, invalid, extra_lets + lets, send_text)
 
@@ -305,14 +314,14 @@ class Importer:
         return name
 
     def _invalid(self, sub: Subscription, name: str, payload: list[tuple[str, E]],
-                 checks_by_field: dict[str, list[E]], sync_mode: Any) -> E | None:
+                 checks_by_field: dict[str, list[E]], sync_mode: Any, raw: set[str]) -> E | None:
         action = sub.action
         present = {k for k, _ in payload}
         ajv: list[E] = []
         # conditional requirements (allOf), in the order Segment builds them
         for key, f in action.fields.items():
             if isinstance(f.required, dict):
-                cond = self._condition(f.required, name, present, sync_mode)
+                cond = self._condition(f.required, name, present, sync_mode, raw)
                 if cond is x.FALSE:
                     continue
                 msg = (f"The root value is missing the required field '{key}'. "
@@ -341,7 +350,7 @@ class Importer:
             return None
         return E("\nelse ".join(parts), x.ELSE if len(parts) > 1 else x.ATOM)
 
-    def _condition(self, required: dict, name: str, present: set[str], sync_mode: Any) -> E:
+    def _condition(self, required: dict, name: str, present: set[str], sync_mode: Any, raw: set[str]) -> E:
         conditions = required.get("conditions") or []
         multiple = len(conditions) > 1
         tests = []
@@ -351,11 +360,14 @@ class Importer:
                 dep: E = x.literal(sync_mode) if sync_mode is not x.MISSING and sync_mode is not None else x.MISSING
             else:
                 first = key.split(".")[0]
-                dep = x.path(x.var(name), key.split(".")) if first in present else x.MISSING
+                root = f"{name}_raw" if first in raw else name
+                dep = x.path(x.var(root), key.split(".")) if first in present else x.MISSING
             exists = x.FALSE if dep is x.MISSING else x.call("exists", dep)
             if value is None:
                 if op == "is":
-                    t = x.not_(exists) if multiple else x.or_(x.not_(exists), x.eq(dep, x.NULL))
+                    # a single condition tests `type: null`, which AJV coerces: 0 and false count as null
+                    t = x.not_(exists) if multiple else x.or_(
+                        x.not_(exists), x.eq(dep, x.NULL), x.eq(dep, x.number(0)), x.eq(dep, x.FALSE))
                     if dep is x.MISSING:
                         t = x.TRUE
                 else:

@@ -29,6 +29,9 @@ _FORMAT_LABELS = {"date-time": "date and time", "email": "email address", "uri":
 _FORMAT_TESTS = {"date-like": "date_like", "email": "is_email", "uri": "is_uri", "date-time": "is_date_time"}
 
 
+_COERCIBLE = ("string", "number", "integer", "boolean", "null")
+
+
 def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
 
@@ -43,10 +46,16 @@ def _humanize(items: list[str], conjunction: str = "and") -> str:
     return f"{', '.join(items[:-1])}, {conjunction} {items[-1]}"
 
 
+def nullable(f: Field) -> bool:
+    """Whether null is allowed: `allowNull`, unless the field is a list or an object with declared properties
+    (fields-to-jsonschema writes their type over the nullable one)."""
+    return f.nullable and not f.multiple and not (f.json_type == "object" and f.properties)
+
+
 def json_types(f: Field) -> list[str]:
     t = f.json_type
     types = ["string", "number"] if t == "datetime" else [t]
-    if f.nullable:
+    if nullable(f):
         types.append("null")
     return types
 
@@ -105,34 +114,51 @@ class Schema:
     _depth: int = 0
 
     # ---------------------------------------------------------------- cleaning and coercion
-    def value(self, f: Field, mapped: E, root: bool = True) -> E:
-        """The value of a field once Segment has cleaned and coerced it."""
+    def value(self, f: Field, mapped: E, where: str = "root") -> E:
+        """The value of a field once Segment has cleaned and coerced it. `where` is "root" for a field of the
+        action, "nested" inside an object field (cleaned the same way, but "" is kept in text), and "item"
+        inside the elements of a list field (which Segment does not clean: only coerces)."""
         if f.multiple:
-            outer = "as_array" if root else "as_inner_array"
+            outer = {"root": "as_array", "nested": "as_inner_array", "item": "array_from"}[where]
             items = self.helpers.call(outer, mapped)
             name = self._name("x")
             self._depth += 1
             try:
-                item = self.value(_item_field(f), x.var(name), root=False)
+                item = self.value(_item_field(f), x.var(name), "item")
             finally:
                 self._depth -= 1
-            return x.list_comp(item, (name,), items)
+            keep = None
+            if where != "item":  # Segment drops the elements it would drop from a field of their type
+                keep = x.ne(x.var(name), x.NULL)
+                if f.json_type != "string":
+                    keep = x.and_(keep, x.ne(x.var(name), x.string("")))
+            return x.guard(x.list_comp(item, (name,), items, keep), x.call("is_list", items))
         t = f.json_type
+        item = where == "item"
         if t == "object":
             if f.properties:
-                return self.helpers.call(self._object_function(f), mapped)
-            return self.helpers.call("as_object_or_null" if f.nullable else "as_object", mapped)
+                return self.helpers.call(self._object_function(f, item), mapped)
+            if item:
+                return mapped
+            return self.helpers.call("as_object_or_null" if nullable(f) else "as_object", mapped)
         if t == "string":
-            if f.nullable:
-                if root:
+            if item:
+                return self.helpers.call("string_from", self.helpers.call("unwrap", mapped), mapped)
+            if nullable(f):
+                if where == "root":
                     return self.helpers.call("as_string_or_null", mapped)
                 return x.cond(mapped, x.eq(mapped, x.NULL), self.helpers.call("as_inner_string", mapped))
-            return self.helpers.call("as_string" if root else "as_inner_string", mapped)
+            return self.helpers.call("as_string" if where == "root" else "as_inner_string", mapped)
         if t == "datetime":
-            return self.helpers.call("as_date_like_or_null" if f.nullable else "as_date_like", mapped)
+            if item:
+                return self.helpers.call("date_like_from", mapped)
+            return self.helpers.call("as_date_like_or_null" if nullable(f) else "as_date_like", mapped)
+        if item:
+            coerce = {"number": "number_from", "integer": "integer_from", "boolean": "boolean_from"}[t]
+            return self.helpers.call(coerce, self.helpers.call("unwrap", mapped), mapped)
         coerce = {"number": "as_number", "integer": "as_integer", "boolean": "as_boolean"}[t]
         value = self.helpers.call(coerce, mapped)
-        if f.nullable:
+        if nullable(f):
             return x.cond(mapped, x.eq(mapped, x.NULL), value)
         return value
 
@@ -140,9 +166,9 @@ class Schema:
         """A comprehension variable, distinct at each nesting level."""
         return stem if self._depth == 0 else f"{stem}{self._depth + 1}"
 
-    def _object_function(self, f: Field) -> str:
+    def _object_function(self, f: Field, item: bool) -> str:
         """A function that keeps an object's declared fields, cleaned and coerced (and its other fields when
-        the schema allows them)."""
+        the schema allows them); for an element of a list, coerced only."""
         v = x.var("v")
         entries: list[tuple[str | None, E]] = []
         if f.additional:
@@ -151,11 +177,10 @@ class Schema:
         saved = self._depth
         self._depth = 0
         for key, sub in f.properties.items():
-            entries.append((key, self.value(sub, x.path(v, [key]), root=False)))
+            entries.append((key, self.value(sub, x.path(v, [key]), "item" if item else "nested")))
         self._depth = saved
-        fallback = self.helpers.call("as_object_or_null" if f.nullable else "as_object", v)
-        body = x.cond(x.obj(entries), x.call("is_object", v), fallback)
-        stem = f"{f.key}_fields"
+        body = x.cond(x.obj(entries), x.call("is_object", v), v if item else self.helpers.call("as_object", v))
+        stem = f"{f.key}_{'item' if item else 'fields'}"
         n, name = 1, stem
         while name in self.functions and self.functions[name][1] != body:
             n += 1
@@ -169,6 +194,9 @@ class Schema:
         out: list[E] = []
         types = json_types(f) if not f.multiple else ["array"]
         out.append(self._type_check(value, types, label))
+        if any(t in _COERCIBLE for t in types):
+            # AJV goes on with the element of a list of one that it could not coerce
+            value = self.helpers.call("unwrap", value)
         if f.multiple:
             i, name = self._name("i"), self._name("x")
             item = x.var(name)
@@ -182,7 +210,7 @@ class Schema:
                 out.append(self.helpers.call("messages", each))
             return [c for c in out if c is not x.MISSING]
         if f.choices is not None:
-            allowed = list(f.choices) + ([None] if f.nullable else [])
+            allowed = list(f.choices) + ([None] if nullable(f) else [])
             listed = _humanize([json.dumps(c, ensure_ascii=False) for c in allowed], "or")
             out.append(x.guard(label.message(f" must be one of: {listed}."),
                                x.and_(x.call("exists", value), x.binary("not in", value, x.literal(allowed)))))
@@ -242,7 +270,10 @@ class Schema:
                 tests.append(x.eq(value, x.NULL))
         expected = _humanize(types, "or")
         ok = x.or_(*tests) if len(tests) > 1 else tests[0]
-        kind = self.helpers.call("js_kind", value)
+        # where AJV tries a coercion, it first takes a list of one element as that element, and names the
+        # element when the coercion fails
+        coercible = any(t in _COERCIBLE for t in types)
+        kind = self.helpers.call("js_kind", self.helpers.call("unwrap", value) if coercible else value)
         return x.guard(label.message(f" must be {_article(expected)} {expected} but it was ", kind, "."),
                        x.and_(x.call("exists", value), x.not_(ok)))
 
