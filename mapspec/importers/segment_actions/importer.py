@@ -132,6 +132,19 @@ def _effective_mapping(action: Action, mapping: dict | None, defaults: bool) -> 
     return {**base, **mapping} if defaults else dict(mapping)
 
 
+def _js_text(value: Any) -> str:
+    """A JSON value as JavaScript writes it in a template string."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, (dict,)):
+        return "[object Object]"
+    if isinstance(value, list):
+        return ",".join("" if v is None else _js_text(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 @dataclass(frozen=True)
 class _Read:
     """A field read from what a root directive computed."""
@@ -215,16 +228,18 @@ class Importer:
             extra_lets.append((f"{name}_mapped", whole.text))
             mapping = {k: _Read(x.path(x.var(f"{name}_mapped"), [k])) for k in action.fields}
         sync_mode = original.get(SYNC_MODE_KEY, x.MISSING) if action.sync_mode is not None else None
+        comments: list[str] = []
         values: dict[str, Any] = {}
         for vname, vpath in action.values.items():
             cur: Any = original
             for part in vpath.split("."):
                 cur = cur.get(part) if isinstance(cur, dict) else None
             if not isinstance(cur, str) or not cur:
-                problems.append(f"{sub.where()}: the {action.name} action needs `{vpath}` in its mapping "
-                                f"(the {vname.replace('_', ' ')}, which Segment's mapping editor saves there)")
+                # what Segment writes for it in a URL
+                comments.append(f"the mapping has no `{vpath}` (the {vname.replace('_', ' ')}, which Segment's "
+                                "mapping editor saves there): like Segment, this mapping uses `undefined`")
+                cur = "undefined" if cur is None else _js_text(cur)
             values[vname] = cur
-        comments: list[str] = []
         payload: list[tuple[str, E]] = []
         raw: list[tuple[str, E]] = []
         dependencies = {c["fieldKey"].split(".")[0] for f in action.fields.values() if isinstance(f.required, dict)
