@@ -83,7 +83,7 @@ def read_export(data: Any, *, mapping_defaults: bool = True) -> tuple[Destinatio
             continue
         if isinstance(s.get("name"), str) and s["name"].strip():
             where = f'subscription {i + 1} "{s["name"]}"'
-        extra = [k for k in s if k not in ("name", "action", "trigger", "mapping", "enabled")]
+        extra = [k for k in s if k not in ("name", "action", "trigger", "mapping", "enabled", "defaults")]
         if extra:
             problems.append(f"{where}: unknown key{'s' * (len(extra) > 1)} {', '.join(extra)}")
         action_name = s.get("action")
@@ -114,7 +114,12 @@ def read_export(data: Any, *, mapping_defaults: bool = True) -> tuple[Destinatio
         if not isinstance(enabled, bool):
             problems.append(f"{where}: `enabled` must be true or false")
             continue
-        effective = _effective_mapping(action, mapping, mapping_defaults)
+        defaults = s.get("defaults", mapping_defaults)
+        if not isinstance(defaults, bool):
+            problems.append(f"{where}: `defaults` must be true (the mapping is laid over the action's default "
+                            "mapping) or false (the mapping is complete)")
+            continue
+        effective = _effective_mapping(action, mapping, defaults)
         subs.append(Subscription(i, sub_name.strip(), action, trigger, effective, enabled, trigger_given,
                                  mapping is not None))
     if problems:
@@ -267,7 +272,8 @@ class Importer:
             try:
                 mapped = self.translator.value(value, None, where)
             except DirectiveError as e:
-                loc = "/".join(e.where[1:])
+                inner = e.where[1:]
+                loc = "" if len(inner) == 1 and inner[0].startswith("@") else "/".join(inner)
                 problems.append(f"{sub.where()}, field `{key}`{' at ' + loc if loc else ''}: {e}")
                 continue
             if mapped is x.MISSING:

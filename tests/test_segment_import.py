@@ -1,0 +1,194 @@
+"""`mapspec import segment-actions`: exports read with clear errors, mappings written readably, secrets kept
+out, every subscription accounted for (what the other test files do not cover: the FQL triggers, the
+directives, the payload validation and the conformance suite each have their own)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+from mapspec.importers.segment_actions import ImportFailed, catalog, generate, import_file
+
+FIXTURES = Path(__file__).parent / "fixtures" / "segment_actions"
+EXPORT = FIXTURES / "export.json"
+
+
+class YamlSnapshot(SingleFileSnapshotExtension):
+    _write_mode = WriteMode.TEXT
+    file_extension = "yaml"
+
+
+def export(*subscriptions, destination="braze", settings=None):
+    return {"destination": destination, "settings": settings or {}, "subscriptions": list(subscriptions)}
+
+
+def problems(data) -> list[str]:
+    with pytest.raises(ImportFailed) as e:
+        generate(data)
+    return e.value.problems
+
+
+# ---- the export
+
+
+@pytest.mark.parametrize("data,message", [
+    ([], "the export must be a JSON object with `destination`, `settings` and `subscriptions`"),
+    ({"destination": "mixpanel", "subscriptions": []}, "`destination` must be one of braze, braze-cohorts, not \"mixpanel\""),
+    ({"destination": "braze"}, "`subscriptions` must be a list of subscriptions"),
+    (export({"action": "trackEvnt"}), 'subscription 1: `action` must be one of the Braze Cloud Mode (Actions) actions'),
+    (export({"name": "X", "action": "trackEvent", "trigger": 3}), 'subscription 1 "X": `trigger` must be text'),
+    (export({"action": "identifyUser"}), "the identifyUser action has no default trigger"),
+    (export({"action": "trackEvent", "mapping": []}), "`mapping` must be an object of fields, or null"),
+    (export({"action": "trackEvent", "enabled": "yes"}), "`enabled` must be true or false"),
+    (export({"action": "trackEvent", "defaults": "no"}), "`defaults` must be true"),
+    (export({"action": "trackEvent", "mapings": {}}), "unknown key mapings"),
+    ({**export(), "subscription": []}, "unknown key in the export: subscription"),
+    (export({"action": "syncAudiences"}), "`action` must be one of the Braze Cloud Mode (Actions) actions"),
+])
+def test_a_bad_export_is_refused_with_a_reason(data, message):
+    assert any(message in p for p in problems(data)), problems(data)
+
+
+def test_every_problem_is_reported_at_once_and_names_the_subscription_and_field():
+    found = problems(export(
+        {"name": "A", "action": "trackEvent", "trigger": 'type = "track'},
+        {"name": "B", "action": "trackEvent", "mapping": {"name": {"@liquid": "{{ event | upcase }}"}}},
+        {"name": "C", "action": "trackEvent", "mapping": {"properties": {"@replace": {"pattern": "far too long!", "value": "x"}}}},
+        {"name": "D", "action": "trackEvent", "mapping": {"time": {"@arrayPath": ["$.p", {"x": {"@oops": 1}}]}}},
+        {"name": "E", "action": "trackEvent",
+         "mapping": {"time": {"@if": {"exists": {"@path": "$.a"}, "then": {"@liquid": "{{a}}"}}}}},
+    ))
+    assert found == [
+        'subscription 1 "A" (trackEvent), trigger "type = \\"track": a string is never closed (at character 8)',
+        'subscription 2 "B" (trackEvent), field `name`: @liquid templates are not translated: rewrite this field with '
+        "@template, @if and @case, or in mapspec after importing",
+        'subscription 3 "C" (trackEvent), field `properties`: /@replace/pattern should be a string of length 10 or '
+        "less.",
+        'subscription 4 "D" (trackEvent), field `time`: /@arrayPath/x has an invalid directive: @oops.',
+        'subscription 5 "E" (trackEvent), field `time` at @if/then/@liquid: @liquid templates are not translated: '
+        "rewrite this field with @template, @if and @case, or in mapspec after importing",
+    ]
+
+
+def test_unreadable_and_invalid_files(tmp_path):
+    with pytest.raises(ImportFailed, match="cannot read"):
+        import_file(tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ImportFailed, match="is not JSON"):
+        import_file(tmp_path / "bad.json")
+
+
+# ---- the mapping
+
+
+def test_the_mapping_reads_as_a_user_would_want(snapshot):
+    assert import_file(EXPORT) == snapshot(extension_class=YamlSnapshot)
+
+
+def test_secrets_never_reach_the_mapping():
+    text = import_file(EXPORT)
+    assert "not-written-anywhere" not in text
+    assert "api_key is in the export and not written here" in text
+    cohorts = generate(export({"action": "syncAudiences", "mapping": {"personas_audience_key": "k"}},
+                              destination="braze-cohorts", settings={"client_secret": "s3cr3t", "endpoint": "https://e"}))
+    assert "s3cr3t" not in cohorts and "default: \"https://e\"" in cohorts
+
+
+def test_settings_are_declared_with_the_exports_values_as_defaults():
+    doc = yaml.safe_load(import_file(EXPORT))
+    assert list(doc["settings"]) == ["endpoint", "app_id", "api_key"]
+    assert doc["settings"]["endpoint"]["default"] == "https://rest.fra-01.braze.eu"
+    assert doc["settings"]["app_id"]["default"] == "7d1f0b8a-app"
+    assert "default" not in doc["settings"]["api_key"]
+    cohorts = yaml.safe_load(generate(export({"action": "syncAudiences"}, destination="braze-cohorts")))
+    assert list(cohorts["settings"]) == ["endpoint", "client_secret"]
+    assert cohorts["settings"]["client_secret"].get("required") is True
+
+
+def test_subscriptions_become_rules_in_order_and_disabled_ones_are_named():
+    text = import_file(EXPORT)
+    doc = yaml.safe_load(text)
+    assert doc["match"] == "all"
+    names = [r["name"] for r in doc["rules"]]
+    assert names == ["Track Calls: invalid payload", "Track Calls", "Identify Calls: invalid payload",
+                     "Identify Calls", "Signups: invalid payload", "Signups", "Purchases: invalid payload",
+                     "Purchases", "Cart abandoned: invalid payload", "Cart abandoned"]
+    assert '# ---- subscription "Old aliases" (createAlias) is disabled in Segment: left out' in text
+
+
+def test_triggers_become_conditions_and_the_empty_trigger_takes_every_event():
+    doc = yaml.safe_load(import_file(EXPORT))
+    rules = {r["name"]: r for r in doc["rules"]}
+    assert rules["Signups"]["when"] == ('event == "Signed Up" and exists(properties.plan) and '
+                                        "properties.plan != null and not exists($signups_invalid)")
+    every = yaml.safe_load(generate(export({"name": "All", "action": "trackEvent", "trigger": ""})))
+    assert [r["when"] for r in every["rules"]] == ["exists($all_invalid)", "not exists($all_invalid)"]
+    default = yaml.safe_load(generate(export({"name": "D", "action": "trackEvent"})))
+    assert default["rules"][1]["when"].startswith('type == "track" and event != "Order Completed"')
+
+
+def test_names_are_unique_and_never_shadow_what_the_actions_use():
+    doc = yaml.safe_load(generate(export(
+        {"name": "Purchase", "action": "trackPurchase"}, {"name": "purchase!", "action": "trackPurchase"},
+        {"name": "product", "action": "trackPurchase"}, {"name": "2 events", "action": "trackEvent"},
+        {"name": "event", "action": "trackEvent"})))
+    assert [k for k in doc["let"] if not k.endswith("_invalid")] == [
+        "purchase", "purchase_2", "product_2", "s_2_events", "event_2"]
+
+
+def test_the_mapping_of_a_subscription_is_laid_over_the_defaults_unless_it_says_otherwise():
+    over = yaml.safe_load(generate(export({"name": "s", "action": "trackEvent", "mapping": {"name": "Hi"}})))
+    assert over["let"]["s"]["name"] == '"Hi"'
+    assert over["let"]["s"]["external_id"] == "as_string(userId)"
+    complete = yaml.safe_load(generate(export({"name": "s", "action": "trackEvent", "mapping": {"name": "Hi"},
+                                               "defaults": False})))
+    assert complete["let"]["s"] == {"name": '"Hi"'}
+
+
+def test_keys_that_are_not_fields_are_dropped_with_a_comment():
+    text = generate(export({"name": "s", "action": "trackEvent", "mapping": {"nmae": {"@path": "$.event"}}}))
+    assert "# `nmae` is not a field of trackEvent: Segment drops it, and so does this mapping" in text
+    assert "nmae:" not in text
+
+
+def test_literal_fields_need_no_validation():
+    text = generate(export({"name": "s", "action": "trackEvent", "mapping": {"name": "Hi", "time": {"@path": "$.t"}}}))
+    assert "Event Name must be" not in text
+    assert "Time must be" in text
+
+
+def test_every_action_of_the_catalog_imports_with_its_defaults():
+    for dest in catalog.DESTINATIONS:
+        for name, action in catalog.destination(dest).actions.items():
+            sub = {"name": name, "action": name, "trigger": ""}
+            if "catalog_name" in action.values:
+                sub["mapping"] = {"onMappingSave": {"outputs": {"catalog_name": "c"}}}
+            text = generate(export(sub, destination=dest))
+            yaml.safe_load(text)  # well-formed
+            assert "$payload" not in text and "$sync_mode" not in text
+
+
+# ---- the command
+
+
+def mapspec(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "mapspec", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_cli_reports_problems_with_the_file_name_and_exits_1(tmp_path):
+    bad = tmp_path / "export.json"
+    bad.write_text(json.dumps(export({"action": "nope"})))
+    proc = mapspec("import", "segment-actions", str(bad))
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith(f"{bad}: subscription 1: `action` must be one of")
+
+
+def test_cli_usage_errors_exit_2():
+    proc = mapspec("import", "segment-classic", "x.json")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
