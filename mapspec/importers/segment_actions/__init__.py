@@ -17,6 +17,6 @@ translated is an `ImportFailed` naming the subscription and the field.
 
 from __future__ import annotations
 
-from .importer import DEFAULT_NAMES, ImportFailed, generate, import_file, read_export
+from .importer import DEFAULT_NAMES, ImportFailed, default_export, generate, import_file, read_export
 
-__all__ = ["DEFAULT_NAMES", "ImportFailed", "generate", "import_file", "read_export"]
+__all__ = ["DEFAULT_NAMES", "ImportFailed", "default_export", "generate", "import_file", "read_export"]

@@ -638,6 +638,24 @@ def _settings(dest: Destination, given: dict) -> list[str]:
     return out
 
 
+def default_export(destination: str) -> dict:
+    """The setup a new destination starts with in Segment: one subscription per automatic preset, its mapping
+    the action's defaults with the preset's fields laid over them, in the action's default sync mode."""
+    dest = cat.destination(destination)
+    subs = []
+    for preset in dest.presets:
+        if not preset.get("automatic"):
+            continue
+        action = dest.actions[preset["action"]]
+        mapping = dict(preset.get("mapping") or {})
+        if action.sync_mode is not None:
+            mapping[SYNC_MODE_KEY] = action.sync_mode["default"]
+        subs.append({"name": preset["name"], "action": action.name, "trigger": preset["trigger"],
+                     "mapping": mapping, "enabled": True})
+    settings = {k: v["default"] for k, v in dest.settings.items() if "default" in v and not v.get("secret")}
+    return {"destination": dest.name, "settings": settings, "subscriptions": subs}
+
+
 def import_file(path: str | Path, *, name: str | None = None) -> str:
     """The mapping for an export file; ImportFailed when it cannot be read or imported."""
     try:
