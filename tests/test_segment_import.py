@@ -192,3 +192,13 @@ def test_cli_reports_problems_with_the_file_name_and_exits_1(tmp_path):
 def test_cli_usage_errors_exit_2():
     proc = mapspec("import", "segment-classic", "x.json")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_the_functions_a_mapping_uses_are_declared_in_it_and_no_others():
+    text = generate(export({"name": "s", "action": "trackEvent", "trigger": 'typeof(properties.total) = "number"',
+                            "mapping": {"name": "Hi", "time": "2024-01-01T00:00:00Z"}, "defaults": False}))
+    doc = yaml.safe_load(text)
+    declared = {head.split("(")[0] for head in doc["functions"]}
+    assert "typeof" in declared and "present" not in declared and "as_string" not in declared
+    for name in declared - {"typeof"}:
+        assert f"{name}(" in text.split("functions:")[1].split("\nlet:")[0] or f"{name}(" in text.split("\nlet:")[1]

@@ -378,12 +378,3 @@ def translate(text: str) -> E:
     if not text.strip():
         return x.TRUE
     return condition(parse(text))
-
-
-def uses_typeof(node) -> bool:
-    if isinstance(node, Group):
-        return any(uses_typeof(i) for i in node.items)
-    if isinstance(node, Not):
-        return uses_typeof(node.item)
-    left = getattr(node, "left", None)
-    return isinstance(left, Func) and left.name == "typeof"

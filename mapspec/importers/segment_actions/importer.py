@@ -50,10 +50,6 @@ class Subscription:
 # ---------------------------------------------------------------------------- reading the export
 
 
-def _ordinal_problem(problems: list[str], where: str, message: str) -> None:
-    problems.append(f"{where}: {message}")
-
-
 def read_export(data: Any, *, mapping_defaults: bool = True) -> tuple[Destination, dict, list[Subscription]]:
     """The destination, settings and subscriptions of an export; ImportFailed with every problem."""
     problems: list[str] = []
@@ -190,7 +186,6 @@ class Importer:
     settings: dict
     subscriptions: list[Subscription]
     source: str = "the export"
-    mapping_name: str | None = None
     helpers: Helpers = field(default_factory=Helpers)
     #: with False, only Segment's schema validation (not the action's own checks) rejects a payload
     perform_checks: bool = True
@@ -210,9 +205,6 @@ class Importer:
         except fql.FQLError as e:
             pos = f" (at character {e.position + 1})" if e.position is not None else ""
             raise ImportFailed([f"{sub.where()}, trigger {json.dumps(sub.trigger)}: {e}{pos}"]) from None
-        fql_tree = fql.parse(sub.trigger) if sub.trigger.strip() else None
-        if fql_tree is not None and fql.uses_typeof(fql_tree):
-            self.helpers.used.add("typeof")
 
         name = self._let_name(sub)
         original = sub.mapping
@@ -302,11 +294,14 @@ class Importer:
         lets, send_text = self._templates(sub, name, sync_mode, values)
         return Generated(sub, name, trigger, payload, comments, invalid, extra_lets + lets, send_text)
 
-    def function_lines(self) -> list[str]:
-        """The `functions:` entries the subscriptions translated so far use."""
+    def function_lines(self, text: str = "") -> list[str]:
+        """The `functions:` entries of what the subscriptions translated so far use, and of the library
+        functions `text` (the rest of the mapping) calls."""
         out: list[str] = []
         library = cat.functions()
-        for fn in function_closure(self.helpers.used):
+        generated = "\n".join(b.text for _, b in [*self.schema.functions.values(), *self.helpers.generated.values()])
+        called = {fn for fn in library if re.search(rf"\b{fn}\(", text + "\n" + generated)}
+        for fn in function_closure(self.helpers.used | called):
             f = library[fn]
             out += y.comment(f.doc, 2)
             out += y.entry(f.head, f.body, 2)
@@ -463,15 +458,7 @@ class Importer:
         for let in action.lets:
             if self._per_subscription(action, let):
                 lets.append((f"{name}_{let}", self._rename(action.lets[let], sub, name)))
-        send = self._rename(action.send_text, sub, name)
-        for fn in cat.functions():
-            if re.search(rf"\b{fn}\(", send) or any(re.search(rf"\b{fn}\(", v) for _, v in lets):
-                self.helpers.used.add(fn)
-        for c in action.checks:
-            for fn in cat.functions():
-                if re.search(rf"\b{fn}\(", c.when + c.message):
-                    self.helpers.used.add(fn)
-        return lets, send
+        return lets, self._rename(action.send_text, sub, name)
 
 
 def _expression(text: str) -> E:
@@ -555,11 +542,7 @@ def _document(imp: Importer, dest: Destination, settings: dict, subs: list[Subsc
     out.append("match: all")
     out.append("")
     out += _settings(dest, settings)
-    functions = imp.function_lines()
-    if functions:
-        out.append("")
-        out.append("functions:")
-        out += functions
+    head, out = out, []
     out.append("")
     out.append("let:")
     for lname, body in imp.shared_lets.items():
@@ -607,7 +590,10 @@ def _document(imp: Importer, dest: Destination, settings: dict, subs: list[Subsc
                 out += y.entry("when", g.trigger.text, 4)
         out.append("    send:")
         out += ["      " + line if line else "" for line in g.send_text.splitlines()]
-    return "\n".join(out).rstrip() + "\n"
+    functions = imp.function_lines("\n".join(out))
+    if functions:
+        head += ["", "functions:", *functions]
+    return "\n".join(head + out).rstrip() + "\n"
 
 
 def _settings(dest: Destination, given: dict) -> list[str]:
