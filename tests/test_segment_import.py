@@ -195,10 +195,13 @@ def test_cli_usage_errors_exit_2():
 
 
 def test_the_functions_a_mapping_uses_are_declared_in_it_and_no_others():
-    text = generate(export({"name": "s", "action": "trackEvent", "trigger": 'typeof(properties.total) = "number"',
-                            "mapping": {"name": "Hi", "time": "2024-01-01T00:00:00Z"}, "defaults": False}))
-    doc = yaml.safe_load(text)
-    declared = {head.split("(")[0] for head in doc["functions"]}
-    assert "typeof" in declared and "present" not in declared and "as_string" not in declared
-    for name in declared - {"typeof"}:
-        assert f"{name}(" in text.split("functions:")[1].split("\nlet:")[0] or f"{name}(" in text.split("\nlet:")[1]
+    for data in (json.loads(EXPORT.read_text()),
+                 export({"name": "s", "action": "trackEvent", "trigger": 'typeof(properties.total) = "number"',
+                         "mapping": {"name": "Hi", "time": "2024-01-01T00:00:00Z"}, "defaults": False})):
+        doc = yaml.safe_load(generate(data))
+        functions = {head.split("(")[0]: body for head, body in doc["functions"].items()}
+        rest = json.dumps([doc["let"], doc["rules"]])
+        for name in functions:
+            callers = [rest] + [body for other, body in functions.items() if other != name]
+            assert any(f"{name}(" in text for text in callers), f"{name} is declared but never called"
+    assert "typeof" in functions and "present" not in functions and "as_string" not in functions
