@@ -164,6 +164,8 @@ def _slug(text: str) -> str:
 
 
 _VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+#: an expression cheap and short enough to write more than once (a path)
+_SIMPLE = re.compile(r"[\w$.]+(\[(\d+|\"[^\"]*\")\])*[\w$.]*\Z")
 
 
 @dataclass
@@ -281,6 +283,10 @@ class Importer:
                 # a field other fields' requirement depends on: Segment decides it before coercing
                 raw.append((key, self.helpers.call("cleaned_or_null" if schema.nullable(f) else "cleaned", mapped)))
                 mapped = x.path(x.var(f"{name}_raw"), [key])
+            elif f.multiple and not _SIMPLE.match(mapped.text):
+                # a list is read more than once: what the mapping gives is named first
+                raw.append((key, mapped))
+                mapped = x.path(x.var(f"{name}_raw"), [key])
             payload.append((key, self.schema.value(f, mapped)))
             access = x.path(x.var(name), [key])
             label = schema.Label.titled(f.label)
@@ -289,7 +295,7 @@ class Importer:
             raise ImportFailed(problems)
 
         if raw:
-            extra_lets.append((f"{name}_raw", x.obj(raw).text))
+            extra_lets.append((f"{name}_raw", x.obj(raw).text))  # what the mapping gives, before Segment's coercion
         invalid = self._invalid(sub, name, payload, checks_by_field, sync_mode, {k for k, _ in raw})
         lets, send_text = self._templates(sub, name, sync_mode, values)
         return Generated(sub, name, trigger, payload, comments, invalid, extra_lets + lets, send_text)

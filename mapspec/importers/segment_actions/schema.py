@@ -206,7 +206,10 @@ class Schema:
             finally:
                 self._depth -= 1
             if sub:
-                each = x.list_comp(self.helpers.call("messages", x.lst(sub)), (i, name), value)
+                self.helpers.used.add("messages")
+                pad = "  " * (self._depth + 2)
+                items = ",\n".join(pad + "  " + c.text for c in sub)
+                each = E(f"[messages([\n{items}\n{pad}]) for ${i}, ${name} in {value.at(x.SUM)}]")
                 out.append(self.helpers.call("messages", each))
             return [c for c in out if c is not x.MISSING]
         if f.choices is not None:
