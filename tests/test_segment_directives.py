@@ -110,7 +110,7 @@ def test_validation_messages_are_segments(call):
 
 
 @pytest.mark.parametrize("mapping,where,message", [
-    ({"@liquid": "{{ traits.name | upcase }}"}, ("@liquid",), "@liquid templates are not translated"),
+    ({"@liquid": "{% for x in traits.names %}{% endfor %}"}, ("@liquid",), 'tag "for" is disabled'),
     ({"@if": {"then": 1}}, ("@if",), '@if requires an "exists" key or a "blank" key'),
     ({"@flatten": {"value": {"@path": "$.a"}}}, ("@flatten",), '@flatten requires a "separator" key'),
     ({"@merge": {"objects": [{}]}}, ("@merge",), '@merge requires a "direction" key'),
@@ -161,3 +161,25 @@ def test_what_cannot_be_translated_is_an_error_saying_where(mapping, where, mess
 ])
 def test_translation_reads_as_written(mapping, text):
     assert Translator().value(mapping).text == text
+
+
+LIQUID = json.loads((Path(__file__).parent / "fixtures" / "segment_actions" / "liquid.json").read_text())
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=f"liquid-{i}") for i, c in enumerate(LIQUID)])
+def test_liquid_renders_as_liquidjs_does(case):
+    assert evaluate({"@liquid": case["template"]}, case["data"]) == case["output"]
+
+
+@pytest.mark.parametrize("template,message", [
+    ("{% for x in a %}{{ x }}{% endfor %}", 'tag "for" is disabled'),
+    ("{{ a | sort }}", 'filter "sort" is disabled'),
+    ("{{ a | date: '%Y' }}", "the filter `date` is not translated"),
+    ("{% assign x = 1 %}", "the tag `assign` is not translated"),
+    ("{% if a %}open", "is never closed"),
+    ("x" * 1001, "liquid template values are limited to 1000 characters"),
+])
+def test_liquid_beyond_the_translated_part_is_an_error(template, message):
+    with pytest.raises(DirectiveError) as e:
+        Translator().value({"@liquid": template})
+    assert message in str(e.value)

@@ -58,21 +58,22 @@ def test_a_bad_export_is_refused_with_a_reason(data, message):
 def test_every_problem_is_reported_at_once_and_names_the_subscription_and_field():
     found = problems(export(
         {"name": "A", "action": "trackEvent", "trigger": 'type = "track'},
-        {"name": "B", "action": "trackEvent", "mapping": {"name": {"@liquid": "{{ event | upcase }}"}}},
+        {"name": "B", "action": "trackEvent", "mapping": {"name": {"@liquid": "{% for e in events %}{{ e }}{% endfor %}"}}},
         {"name": "C", "action": "trackEvent", "mapping": {"properties": {"@replace": {"pattern": "far too long!", "value": "x"}}}},
         {"name": "D", "action": "trackEvent", "mapping": {"time": {"@arrayPath": ["$.p", {"x": {"@oops": 1}}]}}},
         {"name": "E", "action": "trackEvent",
-         "mapping": {"time": {"@if": {"exists": {"@path": "$.a"}, "then": {"@liquid": "{{a}}"}}}}},
+         "mapping": {"time": {"@if": {"exists": {"@path": "$.a"}, "then": {"@liquid": "{{ a | date: '%Y' }}"}}}}},
     ))
     assert found == [
         'subscription 1 "A" (trackEvent), trigger "type = \\"track": a string is never closed (at character 8)',
-        'subscription 2 "B" (trackEvent), field `name`: @liquid templates are not translated: rewrite this field with '
-        "@template, @if and @case, or in mapspec after importing",
+        'subscription 2 "B" (trackEvent), field `name`: @liquid: tag "for" is disabled (the rest of Liquid is not '
+        "translated: rewrite this field with @template, @if and @case, or in mapspec after importing)",
         'subscription 3 "C" (trackEvent), field `properties`: /@replace/pattern should be a string of length 10 or '
         "less.",
         'subscription 4 "D" (trackEvent), field `time`: /@arrayPath/x has an invalid directive: @oops.',
-        'subscription 5 "E" (trackEvent), field `time` at @if/then/@liquid: @liquid templates are not translated: '
-        "rewrite this field with @template, @if and @case, or in mapspec after importing",
+        'subscription 5 "E" (trackEvent), field `time` at @if/then/@liquid: @liquid: the filter `date` is not '
+        "translated (the rest of Liquid is not translated: rewrite this field with @template, @if and @case, or in "
+        "mapspec after importing)",
     ]
 
 

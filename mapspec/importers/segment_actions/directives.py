@@ -549,8 +549,15 @@ class Translator:
         return self.helpers.call("drop_nulls", self.value(arg, root, where))
 
     def d_liquid(self, arg: Any, root: E | None, where: tuple[str, ...]) -> E:
-        raise DirectiveError("@liquid templates are not translated: rewrite this field with @template, @if and "
-                             "@case, or in mapspec after importing", where)
+        from .liquid import LiquidError, LiquidTranslator
+
+        if not isinstance(arg, str):
+            raise DirectiveError("liquid template value must be a string", where)
+        try:
+            return LiquidTranslator(self.helpers).template(arg, root)
+        except LiquidError as e:
+            raise DirectiveError(f"@liquid: {e} (the rest of Liquid is not translated: rewrite this field with "
+                                 "@template, @if and @case, or in mapspec after importing)", where) from None
 
 
 def _js_replacement(replacement: str, where: tuple[str, ...]) -> str:
