@@ -37,7 +37,7 @@ def test_structural_and_behavioural_report(tmp_path, snapshot):
 def test_json_format(tmp_path):
     proc = mapspec("diff", "segment-braze", str(edited(tmp_path)), "--events", str(CORPUS), "--format", "json")
     doc = json.loads(proc.stdout)
-    assert doc["equivalent"] is False and doc["behaviour"]["events"] == 64
+    assert doc["equivalent"] is False and doc["behaviour"]["events"] == 71
     gender = doc["behaviour"]["fields"]["/users/track attributes[].gender"]
     assert gender["changed"]["events"] == 7 and gender["added"]["events"] == 2  # raw "F" stays "F"
     assert gender["added"]["examples"][0] == {"line": 16, "messageId": "identify-gender-nonbinary",
