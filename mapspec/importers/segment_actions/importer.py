@@ -327,7 +327,8 @@ class Importer:
             reserved |= set(_VAR.findall(let))
         for c in sub.action.checks:
             reserved |= set(_VAR.findall(c.when)) | set(_VAR.findall(c.message))
-        reserved |= set(sub.action.lets) | set(self.shared_lets)
+        reserved |= set(sub.action.lets) | set(self.shared_lets) | {f"{k}_choices" for k in sub.action.fields} \
+            | {f"{k}_choices_message" for k in sub.action.fields}
         name, n = base, 1
         while name in self.used_names or name in reserved or name in cat.functions():
             n += 1
@@ -551,7 +552,7 @@ def _document(imp: Importer, dest: Destination, settings: dict, subs: list[Subsc
     head, out = out, []
     out.append("")
     out.append("let:")
-    for lname, body in imp.shared_lets.items():
+    for lname, body in {**imp.shared_lets, **imp.schema.shared_lets}.items():
         out += y.entry(lname, body, 2)
     for g in generated:
         out.append("")

@@ -111,7 +111,18 @@ class Schema:
     helpers: Helpers
     #: generated functions: name -> (parameter, body)
     functions: dict[str, tuple[str, E]] = field(default_factory=dict)
+    #: lets several subscriptions share (long lists of choices): name -> expression
+    shared_lets: dict[str, str] = field(default_factory=dict)
     _depth: int = 0
+
+    def share(self, stem: str, text: str) -> str:
+        """A `let` that several subscriptions read (the same text gets the same name)."""
+        name, n = stem, 1
+        while name in self.shared_lets and self.shared_lets[name] != text:
+            n += 1
+            name = f"{stem}_{n}"
+        self.shared_lets[name] = text
+        return name
 
     # ---------------------------------------------------------------- cleaning and coercion
     def value(self, f: Field, mapped: E, where: str = "root") -> E:
@@ -215,8 +226,13 @@ class Schema:
         if f.choices is not None:
             allowed = list(f.choices) + ([None] if nullable(f) else [])
             listed = _humanize([json.dumps(c, ensure_ascii=False) for c in allowed], "or")
-            out.append(x.guard(label.message(f" must be one of: {listed}."),
-                               x.and_(x.call("exists", value), x.binary("not in", value, x.literal(allowed)))))
+            choices, message = x.literal(allowed), label.message(f" must be one of: {listed}.")
+            if len(allowed) > 8:  # a long list is written once, under `let:`
+                stem = f"{f.key}_choices"
+                choices = x.var(self.share(stem, choices.text))
+                if len(label.parts) == 1:
+                    message = x.var(self.share(f"{stem}_message", message.text))
+            out.append(x.guard(message, x.and_(x.call("exists", value), x.binary("not in", value, choices))))
         t = f.json_type
         if t in ("number", "integer"):
             if f.minimum:
