@@ -38,6 +38,8 @@ def validating_mapping(destination: str, action_name: str, sync_mode: str | None
     if functions:
         lines += ["functions:", *functions]
     lines.append("let:")
+    for name, body in {**imp.shared_lets, **imp.schema.shared_lets}.items():
+        lines += y.entry(name, body, 2)
     lines.append(f"  {g.name}:")
     for key, value in g.payload:
         lines += y.entry(key, value.text, 4)
@@ -60,7 +62,7 @@ def translator(destination: str, action: str, sync_mode: str | None):
         text = validating_mapping(destination, action, sync_mode)
         _, diags = check_source(SourceFile("t.yaml", text))
         errors = [d for d in diags if d.severity == "error"]
-        if errors and any(d.code in ("E003", "E201", "E204") for d in errors):
+        if errors and any(d.code in ("E003", "E201") or "$event" in d.message for d in errors):
             _compiled[key] = ("needs the language additions of issue 10 (functions:, comprehensions, floor, ...): "
                               f"{errors[0].message}")
         else:
