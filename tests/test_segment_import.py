@@ -143,6 +143,13 @@ def test_names_are_unique_and_never_shadow_what_the_actions_use():
         "purchase", "purchase_2", "product_2", "s_2_events", "event_2"]
 
 
+def test_two_subscriptions_of_one_name_give_rules_of_two_names():
+    doc = yaml.safe_load(generate(export({"name": "Same", "action": "trackEvent"},
+                                         {"name": "Same", "action": "updateUserProfile"})))
+    assert [r["name"] for r in doc["rules"]] == ["Same: invalid payload", "Same", "Same (2): invalid payload",
+                                                 "Same (2)"]
+
+
 def test_the_mapping_of_a_subscription_is_laid_over_the_defaults_unless_it_says_otherwise():
     over = yaml.safe_load(generate(export({"name": "s", "action": "trackEvent", "mapping": {"name": "Hi"}})))
     assert over["let"]["s"]["name"] == '"Hi"'

@@ -574,6 +574,7 @@ def _document(imp: Importer, dest: Destination, settings: dict, subs: list[Subsc
     out.append("")
     out.append("rules:")
     by_index = {g.sub.index: g for g in generated}
+    rule_names: set[str] = set()
     for sub in subs:
         if not sub.enabled:
             out += y.comment(f'---- subscription "{sub.name}" ({sub.action.name}) is disabled in Segment: '
@@ -583,7 +584,11 @@ def _document(imp: Importer, dest: Destination, settings: dict, subs: list[Subsc
         trig = sub.trigger.strip() or "(every event)"
         out += y.comment(f'---- subscription "{sub.name}": {sub.action.title} ({sub.action.name}), '
                          f"trigger: {trig}", 2)
-        rule_name = sub.name
+        rule_name, n = sub.name, 1
+        while rule_name in rule_names:  # two subscriptions of one name: their rules are told apart
+            n += 1
+            rule_name = f"{sub.name} ({n})"
+        rule_names.add(rule_name)
         if g.invalid is not None:
             invalid = E(f"${g.name}_invalid")
             out.append(f"  - name: {y.scalar(rule_name + ': invalid payload', 6, 10)[0]}")
