@@ -361,8 +361,8 @@ def cmd_import(args) -> int:
     try:
         text = import_file(args.export, name=name)
     except ImportFailed as e:
-        for problem in e.problems:
-            print(f"{args.export}: {problem}", file=sys.stderr)
+        for problem in e.problems:  # names from the export: control characters are shown escaped
+            print(printable_line(f"{args.export}: {problem}"), file=sys.stderr)
         return EXIT_FAIL
     where = args.output or "<import>"
     _, diagnostics = check_source(SourceFile(where, text))
@@ -379,7 +379,7 @@ def cmd_import(args) -> int:
         Path(args.output).write_text(text, encoding="utf-8")
     except OSError as e:
         raise UsageError(f"cannot write {args.output}: {e.strerror}") from None
-    print(f"wrote {args.output}", file=sys.stderr)
+    print(printable_line(f"wrote {args.output}"), file=sys.stderr)
     return EXIT_OK
 
 
