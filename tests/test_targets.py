@@ -285,3 +285,15 @@ def test_run_speaks_of_a_second_target_by_its_own_name(tmp_path):
             run(Job(compile_text(text), [str(events)], "wrong", Options(), endpoint=emu.url))
     message = str(stopped.value)
     assert message.startswith("crm answered 401") and "CRM_TOKEN" in message and "Braze" not in message
+
+
+def test_a_field_given_as_false_is_not_given_beside_its_exclusive_one():
+    """Braze takes `broadcast: false` beside `recipients` (Segment's trigger actions send it so): only a true
+    broadcast excludes the recipients."""
+    from mapspec.targets.validate import problems
+
+    body = bundled("braze").endpoint_for("POST", "/campaigns/trigger/send")[0].body
+    recipients = [{"external_user_id": "u1"}]
+    assert problems(body, {"campaign_id": "c", "broadcast": False, "recipients": recipients}) == []
+    assert problems(body, {"campaign_id": "c", "broadcast": True, "recipients": recipients}) == [
+        "'broadcast' and 'recipients' cannot be given together"]

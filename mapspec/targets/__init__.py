@@ -32,8 +32,9 @@ A shape is a type expression or a mapping. Type expressions: `string`, `integer`
 `maximum`, `secret` (never in what `run` writes: its messages, logs and dead letters; `translate`, `explain` and
 `run --dry-run` show requests as the mapping makes them); for objects `fields`, `extra` (the shape of any other key;
 none accepted when absent), `keys` (a shape every key's text must fit), `required`, `one_of` (at least one of
-each group), `exclusive` (at most one of each group), `exactly_one_of`, `reserved_keys`, `messages` (the
-API's error texts: `one_of`, `required`, `invalid`, with `{field}`); for lists `items` and `max_items`.
+each group), `exclusive` (at most one of each group; a field given as null or false is not given),
+`exactly_one_of`, `reserved_keys`, `messages` (the API's error texts: `one_of`, `required`, `invalid`, with
+`{field}`); for lists `items` and `max_items`.
 
 Batching says how the bodies of several events merge into one request (the `run` command batches; `translate`
 shows each event's own requests). Bodies merge when all their other fields are equal:

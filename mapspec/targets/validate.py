@@ -83,7 +83,8 @@ def _object_problems(shape: Shape, value: dict, name: str, depth: int) -> list[s
             out.append(shape.messages.get("one_of") or "one of " + ", ".join(f"'{f}'" for f in group)
                        + " is required")
     for group in shape.exclusive:
-        given = [f for f in group if f in value]
+        # a field given as null or false says nothing (`broadcast: false` beside `recipients` is fine)
+        given = [f for f in group if f in value and value[f] is not None and value[f] is not False]
         if len(given) > 1:
             out.append(f"{' and '.join(repr(f) for f in given)} cannot be given together")
     for field in shape.required:
