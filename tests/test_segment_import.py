@@ -13,7 +13,9 @@ import pytest
 import yaml
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
+from mapspec.compiler import check_source
 from mapspec.importers.segment_actions import ImportFailed, catalog, generate, import_file
+from mapspec.source import SourceFile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "segment_actions"
 EXPORT = FIXTURES / "export.json"
@@ -165,10 +167,20 @@ def test_keys_that_are_not_fields_are_dropped_with_a_comment():
     assert "nmae:" not in text
 
 
-def test_literal_fields_need_no_validation():
-    text = generate(export({"name": "s", "action": "trackEvent", "mapping": {"name": "Hi", "time": {"@path": "$.t"}}}))
-    assert "Event Name must be" not in text
-    assert "Time must be" in text
+def test_literal_fields_are_written_as_they_are_and_mapped_ones_coerced():
+    doc = yaml.safe_load(generate(export({"name": "s", "action": "trackEvent",
+                                          "mapping": {"name": "Hi", "time": {"@path": "$.t"}}})))
+    assert doc["let"]["s"]["name"] == '"Hi"'
+    assert doc["let"]["s"]["time"] == "as_date_like(t)"
+
+
+def test_subscriptions_of_one_action_share_its_validation():
+    doc = yaml.safe_load(generate(export({"name": "a", "action": "trackEvent"}, {"name": "b", "action": "trackEvent"},
+                                         {"name": "c", "action": "trackEvent2"})))
+    assert [f for f in doc["functions"] if f.endswith("_errors($payload)")] == [
+        "track_event_errors($payload)", "track_event2_errors($payload)"]
+    assert doc["let"]["a_invalid"].startswith("track_event_errors($a)\n")
+    assert doc["let"]["b_invalid"].startswith("track_event_errors($b)\n")
 
 
 def test_every_action_of_the_catalog_imports_with_its_defaults():
@@ -177,9 +189,23 @@ def test_every_action_of_the_catalog_imports_with_its_defaults():
             sub = {"name": name, "action": name, "trigger": ""}
             if "catalog_name" in action.values:
                 sub["mapping"] = {"onMappingSave": {"outputs": {"catalog_name": "c"}}}
-            text = generate(export(sub, destination=dest))
-            yaml.safe_load(text)  # well-formed
-            assert "$payload" not in text and "$sync_mode" not in text
+            doc = yaml.safe_load(generate(export(sub, destination=dest)))  # well-formed
+            # the catalog's placeholders are the subscription's names (functions have parameters of their own)
+            rest = json.dumps([doc["let"], doc["rules"]])
+            assert "$payload" not in rest and "$sync_mode" not in rest
+
+
+def test_every_action_imports_into_a_mapping_that_checks_without_a_warning():
+    """What the checker cannot follow (a required field that the rule before guarantees) is acknowledged where
+    it points, with the reason; anything else would be a warning here."""
+    for dest in catalog.DESTINATIONS:
+        subs = [{"name": name, "action": name, "trigger": 'type = "track"'}
+                for name in catalog.destination(dest).actions]
+        for sub in subs:
+            if sub["action"] == "upsertCatalogItem":
+                sub["mapping"] = {"onMappingSave": {"outputs": {"catalog_name": "c"}}}
+        _, diags = check_source(SourceFile("m.yaml", generate(export(*subs, destination=dest))))
+        assert [d.render() for d in diags] == []
 
 
 # ---- the command

@@ -197,6 +197,8 @@ class Importer:
         self.translator = Translator(self.helpers)
         self.shared_lets: dict[str, str] = {}
         self.used_names: set[str] = {"event"}
+        #: the validation functions, one per action: action name -> (function name, parameters, body)
+        self.errors_functions: dict[str, tuple[str, list[str], E]] = {}
 
     # ---- one subscription
     def subscription(self, sub: Subscription) -> Generated:
@@ -241,9 +243,7 @@ class Importer:
             values[vname] = cur
         payload: list[tuple[str, E]] = []
         raw: list[tuple[str, E]] = []
-        dependencies = {c["fieldKey"].split(".")[0] for f in action.fields.values() if isinstance(f.required, dict)
-                        for c in f.required.get("conditions") or ()} - {SYNC_MODE_KEY}
-        checks_by_field: dict[str, list[E]] = {}
+        dependencies = _dependencies(action)
         hook_keys = {v.split(".")[0] for v in action.values.values()}
         for key, value in mapping.items():
             if key in HIDDEN_KEYS or key in hook_keys:
@@ -256,8 +256,6 @@ class Importer:
             where = (key,)
             if isinstance(value, _Read):
                 payload.append((key, self.schema.value(f, value.expression)))
-                access = x.path(x.var(name), [key])
-                checks_by_field[key] = self.schema.checks(f, access, schema.Label.titled(f.label), (key,))
                 continue
             for problem in directives.validate(value):
                 problems.append(f"{sub.where()}, field `{key}`: {problem}")
@@ -288,15 +286,12 @@ class Importer:
                 raw.append((key, mapped))
                 mapped = x.path(x.var(f"{name}_raw"), [key])
             payload.append((key, self.schema.value(f, mapped)))
-            access = x.path(x.var(name), [key])
-            label = schema.Label.titled(f.label)
-            checks_by_field[key] = self.schema.checks(f, access, label, (key,))
         if problems:
             raise ImportFailed(problems)
 
         if raw:
             extra_lets.append((f"{name}_raw", x.obj(raw).text))  # what the mapping gives, before Segment's coercion
-        invalid = self._invalid(sub, name, payload, checks_by_field, sync_mode, {k for k, _ in raw})
+        invalid = self._invalid(sub, name, payload, sync_mode, {k for k, _ in raw})
         lets, send_text = self._templates(sub, name, sync_mode, values)
         return Generated(sub, name, trigger, payload, comments, invalid, extra_lets + lets, send_text)
 
@@ -306,11 +301,20 @@ class Importer:
         out: list[str] = []
         library = cat.functions()
         generated = "\n".join(b.text for _, b in [*self.schema.functions.values(), *self.helpers.generated.values()])
+        generated += "\n".join(b.text for _, _, b in self.errors_functions.values())
+        generated += "\n".join(self.schema.constants.values())
         called = {fn for fn in library if re.search(rf"\b{fn}\(", text + "\n" + generated)}
         for fn in function_closure(self.helpers.used | called):
             f = library[fn]
             out += y.comment(f.doc, 2)
-            out += y.entry(f.head, f.body, 2)
+            if f.allow:  # on one line, where the warning points, with the comment that acknowledges it
+                out.append(f"  {f.head}: {y.one_line(f.body)}  # mapspec: allow {f.allow}")
+            else:
+                out += y.entry(f.head, f.body, 2)
+        for fname, text in self.schema.constants.items():
+            out += y.comment(f"the allowed {fname.removesuffix('_message').removesuffix('_choices')} values"
+                             + (", as Segment's message lists them" if fname.endswith("_message") else ""), 2)
+            out += y.entry(f"{fname}()", text, 2)
         for fname, (param, body) in self.schema.functions.items():
             out += y.comment(f"`{fname.removesuffix('_fields')}` as Segment validates it: its declared fields, "
                              "cleaned and coerced", 2)
@@ -318,6 +322,14 @@ class Importer:
         for fname, (param, body) in self.helpers.generated.items():
             out += y.comment("a @transform: the mapping applied to the result of `apply`", 2)
             out += y.entry(f"{fname}(${param})", body.text, 2)
+        for action_name, (fname, params, body) in self.errors_functions.items():
+            takes = {"raw": "`$raw` the fields its conditional requirements depend on, as mapped",
+                     "sync_mode": "`$sync_mode` the subscription's sync mode"}
+            extra = [takes[p] for p in params[1:]]
+            out += y.comment(f"Segment's validation of a {action_name} payload: its messages, in Segment's order; "
+                             "missing when the payload is valid" + ("" if not extra else
+                                                                      " (" + "; ".join(extra) + ")"), 2)
+            out += y.entry(f"{fname}({', '.join('$' + p for p in params)})", body.text, 2)
         return out
 
     def _let_name(self, sub: Subscription) -> str:
@@ -336,35 +348,23 @@ class Importer:
         self.used_names.add(name)
         return name
 
-    def _invalid(self, sub: Subscription, name: str, payload: list[tuple[str, E]],
-                 checks_by_field: dict[str, list[E]], sync_mode: Any, raw: set[str]) -> E | None:
+    def _invalid(self, sub: Subscription, name: str, payload: list[tuple[str, E]], sync_mode: Any,
+                 raw: set[str]) -> E | None:
+        """What Segment refuses the subscription's payload with: the action's field validation (a function
+        every subscription of the action shares), then the action's own checks; missing when it is valid."""
         action = sub.action
-        present = {k for k, _ in payload}
-        ajv: list[E] = []
-        # conditional requirements (allOf), in the order Segment builds them
-        for key, f in action.fields.items():
-            if isinstance(f.required, dict):
-                cond = self._condition(f.required, name, present, sync_mode, raw)
-                if cond is x.FALSE:
-                    continue
-                msg = (f"The root value is missing the required field '{key}'. "
-                       'The root value must match "then" schema.')
-                test = x.and_(cond, x.not_(x.call("exists", x.path(x.var(name), [key])))) \
-                    if key in present else cond
-                ajv.append(x.guard(x.string(msg), test))
-        for key, f in action.fields.items():
-            if f.required is True:
-                msg = x.string(f"The root value is missing the required field '{key}'.")
-                if key in present:
-                    ajv.append(x.guard(msg, x.not_(x.call("exists", x.path(x.var(name), [key])))))
-                else:
-                    ajv.append(msg)
-        for key in action.fields:
-            ajv.extend(checks_by_field.get(key, ()))
         parts: list[str] = []
-        if ajv:
-            self.helpers.used.add("messages")
-            parts.append("messages([\n" + ",\n".join("  " + c.text for c in ajv) + "\n])")
+        if payload or any(f.required is True for f in action.fields.values()):
+            fname, takes_raw, takes_sync = self._errors_function(action)
+            args = [x.var(name)]
+            if takes_raw:
+                present = {k for k, _ in payload}
+                args.append(x.obj([(k, x.path(x.var(f"{name}_raw" if k in raw else name), [k]))
+                                   for k in _dependencies(action) if k in present]))
+            if takes_sync:
+                args.append(x.literal(sync_mode) if sync_mode is not x.MISSING and sync_mode is not None
+                            else x.MISSING)
+            parts.append(x.call(fname, *args).text)
         for check in action.checks if self.perform_checks else ():
             when = _expression(self._rename(check.when, sub, name))
             message = self._message(check.message, sub, name)
@@ -373,18 +373,59 @@ class Importer:
             return None
         return E("\nelse ".join(parts), x.ELSE if len(parts) > 1 else x.ATOM)
 
-    def _condition(self, required: dict, name: str, present: set[str], sync_mode: Any, raw: set[str]) -> E:
+    def _errors_function(self, action: Action) -> tuple[str, bool, bool]:
+        """The function giving the messages Segment's validation has for a payload of the action (missing
+        when there is none), written once for every subscription of the action: its name, and whether it
+        takes the fields conditional requirements depend on (as mapped, before coercion) and the sync mode."""
+        if action.name in self.errors_functions:
+            fname, params, _ = self.errors_functions[action.name]
+            return fname, "raw" in params, "sync_mode" in params
+        payload = x.var("payload")
+        deps = _dependencies(action)
+        uses_sync = any(c["fieldKey"] == SYNC_MODE_KEY for f in action.fields.values()
+                        if isinstance(f.required, dict) for c in f.required.get("conditions") or ())
+        ajv: list[E] = []
+        # conditional requirements (allOf), in the order Segment builds them
+        for key, f in action.fields.items():
+            if isinstance(f.required, dict):
+                cond = self._condition(f.required, deps)
+                if cond is x.FALSE:
+                    continue
+                msg = (f"The root value is missing the required field '{key}'. "
+                       'The root value must match "then" schema.')
+                ajv.append(x.guard(x.string(msg),
+                                   x.and_(cond, x.not_(x.call("exists", x.path(payload, [key]))))))
+        for key, f in action.fields.items():
+            if f.required is True:
+                msg = x.string(f"The root value is missing the required field '{key}'.")
+                ajv.append(x.guard(msg, x.not_(x.call("exists", x.path(payload, [key])))))
+        for key, f in action.fields.items():
+            ajv.extend(self.schema.checks(f, x.path(payload, [key]), schema.Label.titled(f.label), (key,)))
+        self.helpers.used.add("messages")
+        body = E("messages([\n" + ",\n".join("  " + c.text for c in ajv) + "\n])")
+        params = ["payload"] + ["raw"] * bool(deps) + ["sync_mode"] * uses_sync
+        fname, n = f"{_snake(action.name)}_errors", 1
+        taken = set(cat.functions()) | {f for f, _ in self.schema.functions.items()} | set(self.helpers.generated)
+        while fname in taken or fname in {v[0] for v in self.errors_functions.values()}:
+            n += 1
+            fname = f"{_snake(action.name)}_errors_{n}"
+        self.errors_functions[action.name] = (fname, params, body)
+        return fname, bool(deps), uses_sync
+
+    def _condition(self, required: dict, deps: set[str]) -> E:
+        """A conditional requirement's `if`, in a validation function: the fields it depends on are read from
+        `$raw`, the sync mode from `$sync_mode`."""
         conditions = required.get("conditions") or []
         multiple = len(conditions) > 1
         tests = []
         for c in conditions:
             key, op, value = c["fieldKey"], c["operator"], c.get("value")
             if key == SYNC_MODE_KEY:
-                dep: E = x.literal(sync_mode) if sync_mode is not x.MISSING and sync_mode is not None else x.MISSING
+                dep: E = x.var("sync_mode")
+            elif key.split(".")[0] in deps:
+                dep = x.path(x.var("raw"), key.split("."))
             else:
-                first = key.split(".")[0]
-                root = f"{name}_raw" if first in raw else name
-                dep = x.path(x.var(root), key.split(".")) if first in present else x.MISSING
+                dep = x.MISSING
             exists = x.FALSE if dep is x.MISSING else x.call("exists", dep)
             if value is None:
                 if op == "is":
@@ -397,13 +438,12 @@ class Importer:
                     t = exists if multiple else x.and_(exists, x.ne(dep, x.NULL))
                     if dep is x.MISSING:
                         t = x.FALSE
+            elif dep is x.MISSING:
+                t = x.FALSE
+            elif op == "is":
+                t = x.eq(dep, x.literal(value))
             else:
-                if dep is x.MISSING:
-                    t = x.FALSE if op == "is" else x.FALSE
-                elif op == "is":
-                    t = x.eq(dep, x.literal(value))
-                else:
-                    t = x.and_(exists, x.ne(dep, x.literal(value)))
+                t = x.and_(exists, x.ne(dep, x.literal(value)))
             tests.append(t)
         if not tests:
             return x.FALSE
@@ -466,6 +506,17 @@ class Importer:
             if self._per_subscription(action, let):
                 lets.append((f"{name}_{let}", self._rename(action.lets[let], sub, name)))
         return lets, self._rename(action.send_text, sub, name)
+
+
+def _dependencies(action: Action) -> set[str]:
+    """The fields the action's conditional requirements depend on (Segment decides them before coercing)."""
+    return {c["fieldKey"].split(".")[0] for f in action.fields.values() if isinstance(f.required, dict)
+            for c in f.required.get("conditions") or ()} - {SYNC_MODE_KEY}
+
+
+def _snake(name: str) -> str:
+    """An action's name in snake case: trackEvent2 -> track_event2."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
 
 def _expression(text: str) -> E:
@@ -552,7 +603,7 @@ def _document(imp: Importer, dest: Destination, settings: dict, subs: list[Subsc
     head, out = out, []
     out.append("")
     out.append("let:")
-    for lname, body in {**imp.shared_lets, **imp.schema.shared_lets}.items():
+    for lname, body in imp.shared_lets.items():
         out += y.entry(lname, body, 2)
     for g in generated:
         out.append("")
@@ -604,7 +655,9 @@ def _document(imp: Importer, dest: Destination, settings: dict, subs: list[Subsc
         out += ["      " + line if line else "" for line in g.send_text.splitlines()]
     functions = imp.function_lines("\n".join(out))
     if functions:
-        head += ["", "functions:", *functions]
+        # last: what a reader needs only when a payload or a rule calls it
+        out += ["", *y.comment("The functions the payloads and rules call: Segment's cleaning, coercion and validation "
+                               "of a payload, and what the actions compute.", 0), "functions:", *functions]
     return "\n".join(head + out).rstrip() + "\n"
 
 

@@ -111,18 +111,19 @@ class Schema:
     helpers: Helpers
     #: generated functions: name -> (parameter, body)
     functions: dict[str, tuple[str, E]] = field(default_factory=dict)
-    #: lets several subscriptions share (long lists of choices): name -> expression
-    shared_lets: dict[str, str] = field(default_factory=dict)
+    #: functions without parameters that validations share (long lists of choices): name -> expression
+    constants: dict[str, str] = field(default_factory=dict)
     _depth: int = 0
 
-    def share(self, stem: str, text: str) -> str:
-        """A `let` that several subscriptions read (the same text gets the same name)."""
+    def share(self, stem: str, text: str) -> E:
+        """A call of a function without parameters that gives `text`, written once for every validation that
+        reads it (the same text gets the same name)."""
         name, n = stem, 1
-        while name in self.shared_lets and self.shared_lets[name] != text:
+        while name in self.constants and self.constants[name] != text:
             n += 1
             name = f"{stem}_{n}"
-        self.shared_lets[name] = text
-        return name
+        self.constants[name] = text
+        return x.call(name)
 
     # ---------------------------------------------------------------- cleaning and coercion
     def value(self, f: Field, mapped: E, where: str = "root") -> E:
@@ -229,9 +230,9 @@ class Schema:
             choices, message = x.literal(allowed), label.message(f" must be one of: {listed}.")
             if len(allowed) > 8:  # a long list is written once, under `let:`
                 stem = f"{f.key}_choices"
-                choices = x.var(self.share(stem, choices.text))
+                choices = self.share(stem, choices.text)
                 if len(label.parts) == 1:
-                    message = x.var(self.share(f"{stem}_message", message.text))
+                    message = self.share(f"{stem}_message", message.text)
             out.append(x.guard(message, x.and_(x.call("exists", value), x.binary("not in", value, choices))))
         t = f.json_type
         if t in ("number", "integer"):

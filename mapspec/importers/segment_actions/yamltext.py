@@ -45,6 +45,18 @@ def scalar(value: str, indent: int, key_width: int = 0) -> list[str]:
     return [_double_quoted(value)]
 
 
+def one_line(value: str) -> str:
+    """An expression as a YAML scalar on one line, however long (a comment can follow it)."""
+    if "\n" not in value and value == value.strip() and value:
+        if _reads_back(value, value) and not value.startswith(("'", '"', "[", "{", "&", "*", "!", "|", ">", "%", "@",
+                                                                "`", "#", "-", "?", ":", ",")):
+            return value
+        quoted = "'" + value.replace("'", "''") + "'"
+        if _reads_back(quoted, value):
+            return quoted
+    return _double_quoted(value)
+
+
 def _double_quoted(value: str) -> str:
     out = []
     for ch in value:
