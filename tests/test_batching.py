@@ -150,6 +150,24 @@ def test_single_catalog_items_merge_into_a_collection_request():
     assert batches[0].method == "PUT"
 
 
+def test_a_catalog_item_twice_waits_for_the_next_request_in_order():
+    """Braze's bulk item endpoints take an id once per request (Segment's batches refuse the second): the
+    second write of an item goes into the next request, after the first, and nothing is dropped."""
+    reqs = [{"method": "PUT", "url": f"{BASE}/catalogs/cars/items/{sku}", "body": {"items": [{"n": i}]}}
+            for i, sku in enumerate(["a", "b", "a", "c"])]
+    batches, _ = merge(reqs)
+    assert [b.body() for b in batches] == [{"items": [{"id": "a", "n": 0}, {"id": "b", "n": 1}]},
+                                           {"items": [{"id": "a", "n": 2}, {"id": "c", "n": 3}]}]
+
+
+def test_the_emulator_refuses_a_catalog_request_with_an_id_twice():
+    from mapspec.delivery.validation import answer
+
+    status, reply, accepted = answer(BRAZE, "PUT", "/catalogs/cars/items", {"items": [{"id": "a"}, {"id": "a"}]})
+    assert (status, accepted) == (400, {}) and reply["errors"] == ['two items with the id "a" in one request']
+    assert answer(BRAZE, "PUT", "/catalogs/cars/items", {"items": [{"id": "a"}, {"id": "b"}]})[0] == 202
+
+
 def test_subscription_groups_merge_by_group_and_state():
     def sub(group, state, user):
         return {"method": "POST", "url": f"{BASE}/v2/subscription/status/set", "body": {"subscription_groups": [

@@ -332,10 +332,15 @@ class Batcher:
         total = _least(rule.total, self.options.max_objects)
         if total is not None and batch.count >= total:
             return False
+        items = batch.arrays.get(item.name)
+        key = rule.unique.get(item.name)
+        if key is not None and items and isinstance(item.obj, dict) and key in item.obj:
+            value = item.obj[key]  # a second element of one id waits for the next request, in order
+            if any(isinstance(other.obj, dict) and other.obj.get(key) == value for other in items):
+                return False
         per_array = _least(rule.per_array, self.options.batch_size)
         if per_array is None:
             return True
-        items = batch.arrays.get(item.name)
         return items is None or len(items) < per_array
 
     def _latest(self, batch: Batch, item: Item) -> bool:

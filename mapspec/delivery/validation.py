@@ -8,6 +8,7 @@ and parsed, whatever shape it has.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..targets import Endpoint, Target
@@ -27,6 +28,9 @@ def answer(target: Target, method: str, path: str, body: Any) -> Answer:
     too_many = _over_limits(endpoint, body)
     if too_many:
         return 400, {"message": endpoint.reply.messages.get("too_many") or "too many objects", "errors": [too_many]}, {}
+    twice = _repeated(endpoint, body)
+    if twice:
+        return 400, {"message": endpoint.reply.messages.get("not_unique") or twice, "errors": [twice]}, {}
     if endpoint.batch.errors == "indexed":
         return _object_by_object(endpoint, body)
     found_problems = problems(endpoint.body, body)
@@ -54,6 +58,20 @@ def _over_limits(endpoint: Endpoint, body: dict) -> str | None:
                 total += sum(len(v) for m in group.members if isinstance(v := element.get(m), list))
     if rule.total is not None and total > rule.total:
         return f"more than {rule.total} objects in one request"
+    return None
+
+
+def _repeated(endpoint: Endpoint, body: dict) -> str | None:
+    """Two elements of an array that must not share a field's value, sharing it."""
+    for name, key in endpoint.batch.unique.items():
+        items = body.get(name)
+        seen: set[str] = set()
+        for o in items if isinstance(items, list) else ():
+            if isinstance(o, dict) and key in o:
+                value = json.dumps(o[key], sort_keys=True)
+                if value in seen:
+                    return f"two {name} with the {key} {value} in one request"
+                seen.add(value)
     return None
 
 

@@ -53,6 +53,8 @@ shows each event's own requests). Bodies merge when all their other fields are e
     into: {endpoint: "PUT /items/", item_field: id, param: item_id}
                                         # single-item requests merge into requests to another endpoint, the
                                         # path parameter moving into each item
+    unique: {items: id}                 # no two elements of the array with this field equal in one request:
+                                        #   the second starts the next request (in order, nothing dropped)
 
 Errors in a description are diagnostics (E304) with the description's file, line and column.
 """
@@ -166,6 +168,7 @@ class Batching:
     errors: str = "request"  # "indexed": refusals name objects by input_array and index
     identity: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     into: Into | None = None
+    unique: Mapping[str, str] = field(default_factory=dict)  # array -> the field no two of its elements share
 
     @property
     def merges(self) -> bool:
@@ -511,7 +514,7 @@ class _Reader:
 
     def batching(self, node: yaml.Node, body: Shape, endpoints: dict[str, yaml.Node]) -> Batching:
         parts = self.mapping(node, "`batch`", ("arrays", "groups", "per_array", "total", "one_array", "errors",
-                                               "identity", "into"))
+                                               "identity", "into", "unique"))
         arrays = self.names(parts["arrays"], "`arrays`") if "arrays" in parts else ()
         for name, nnode in zip(arrays, parts["arrays"].value if arrays else (), strict=True):
             if not (body.field_shape(name) and body.field_shape(name).is_list):  # type: ignore[union-attr]
@@ -541,12 +544,17 @@ class _Reader:
                 raise TargetError("`into` needs `endpoint`, `item_field` and `param`", parts["into"])
             into = Into(self.text(i["endpoint"], "`endpoint`"), self.text(i["item_field"], "`item_field`"),
                         self.text(i["param"], "`param`"))
+        unique: dict[str, str] = {}
+        for name, unode in (self.mapping(parts["unique"], "`unique`").items() if "unique" in parts else ()):
+            if name not in arrays:
+                raise TargetError(f"`{name}` is not one of the batch's `arrays`", parts["unique"])
+            unique[name] = self.text(unode, "a field name")
         return Batching(
             arrays, groups,
             self.number(parts["per_array"], "`per_array`", integer=True) if "per_array" in parts else None,
             self.number(parts["total"], "`total`", integer=True) if "total" in parts else None,
             self.flag(parts["one_array"], "`one_array`") if "one_array" in parts else False,
-            errors, identity, into)
+            errors, identity, into, unique)
 
     def endpoint(self, key: str, knode: yaml.Node, node: yaml.Node, credentials, rates,
                  endpoints: dict[str, yaml.Node]) -> Endpoint:
