@@ -152,13 +152,38 @@ def test_two_subscriptions_of_one_name_give_rules_of_two_names():
                                                  "Same (2)"]
 
 
-def test_the_mapping_of_a_subscription_is_laid_over_the_defaults_unless_it_says_otherwise():
-    over = yaml.safe_load(generate(export({"name": "s", "action": "trackEvent", "mapping": {"name": "Hi"}})))
+def test_a_mapping_without_a_required_field_is_read_as_changes_to_the_defaults():
+    """Segment's editor starts from the defaults and asks for every required field: a mapping that leaves one
+    out can only be changes to the defaults (as Segment's own tests write them)."""
+    text = generate(export({"name": "s", "action": "trackEvent", "mapping": {"name": "Hi"}}))
+    over = yaml.safe_load(text)
     assert over["let"]["s"]["name"] == '"Hi"'
     assert over["let"]["s"]["external_id"] == "as_string(userId)"
+    assert over["let"]["s"]["time"] == "as_date_like(receivedAt)"
+    assert "# the mapping leaves out `time`, which trackEvent requires" in text
+
+
+def test_a_mapping_with_every_required_field_is_taken_as_segment_saves_it():
+    """A field removed in Segment's editor stays removed: the defaults are not laid under a complete mapping."""
+    text = generate(export({"name": "s", "action": "trackEvent",
+                            "mapping": {"name": "Hi", "time": {"@path": "$.timestamp"},
+                                        "external_id": {"@path": "$.userId"}}}))
+    assert set(yaml.safe_load(text)["let"]["s"]) == {"name", "time", "external_id"}
+    assert "without the action's defaults for `email`, `braze_id`" in " ".join(text.split())
+
+
+def test_the_export_says_whether_a_mapping_is_laid_over_the_defaults():
     complete = yaml.safe_load(generate(export({"name": "s", "action": "trackEvent", "mapping": {"name": "Hi"},
                                                "defaults": False})))
     assert complete["let"]["s"] == {"name": '"Hi"'}
+    over = yaml.safe_load(generate(export({"name": "s", "action": "updateUserProfile", "defaults": True,
+                                           "mapping": {"first_name": {"@path": "$.traits.first"}}})))
+    assert over["let"]["s"]["first_name"] == "as_string_or_null(traits.first)"
+    assert over["let"]["s"]["external_id"] == "as_string(userId)"
+    # no required field to tell by: taken as it is
+    alone = yaml.safe_load(generate(export({"name": "s", "action": "updateUserProfile",
+                                            "mapping": {"first_name": {"@path": "$.traits.first"}}})))
+    assert set(alone["let"]["s"]) == {"first_name"}
 
 
 def test_keys_that_are_not_fields_are_dropped_with_a_comment():

@@ -42,6 +42,8 @@ class Subscription:
     enabled: bool
     trigger_given: bool
     mapping_given: bool
+    #: how a mapping given without `defaults` was read (laid over the action's defaults or not), and why
+    laid_over: str = ""
 
     def where(self) -> str:
         return f'subscription {self.index + 1} "{self.name}" ({self.action.name})'
@@ -50,7 +52,7 @@ class Subscription:
 # ---------------------------------------------------------------------------- reading the export
 
 
-def read_export(data: Any, *, mapping_defaults: bool = True) -> tuple[Destination, dict, list[Subscription]]:
+def read_export(data: Any) -> tuple[Destination, dict, list[Subscription]]:
     """The destination, settings and subscriptions of an export; ImportFailed with every problem."""
     problems: list[str] = []
     if not isinstance(data, dict):
@@ -110,27 +112,50 @@ def read_export(data: Any, *, mapping_defaults: bool = True) -> tuple[Destinatio
         if not isinstance(enabled, bool):
             problems.append(f"{where}: `enabled` must be true or false")
             continue
-        defaults = s.get("defaults", mapping_defaults)
-        if not isinstance(defaults, bool):
+        defaults = s.get("defaults")
+        if defaults is not None and not isinstance(defaults, bool):
             problems.append(f"{where}: `defaults` must be true (the mapping is laid over the action's default "
                             "mapping) or false (the mapping is complete)")
             continue
-        effective = _effective_mapping(action, mapping, defaults)
+        effective, laid_over = _effective_mapping(action, mapping, defaults)
         subs.append(Subscription(i, sub_name.strip(), action, trigger, effective, enabled, trigger_given,
-                                 mapping is not None))
+                                 mapping is not None, laid_over))
     if problems:
         raise ImportFailed(problems)
     return dest, settings, subs
 
 
-def _effective_mapping(action: Action, mapping: dict | None, defaults: bool) -> dict:
+def _effective_mapping(action: Action, mapping: dict | None, defaults: bool | None) -> tuple[dict, str]:
+    """The mapping Segment runs for a subscription, and how it was read when the export does not say (a
+    comment for the imported mapping; "" when there is nothing to say).
+
+    Segment runs a subscription's mapping as it is saved, and its mapping editor starts from the action's
+    defaults and saves nothing without every required field. So a mapping that maps every required field is
+    complete (a field left out was removed on purpose), and one that leaves a required field out can only be
+    changes to the defaults, which is how Segment's own tests write them (`useDefaultMappings`); a mapping
+    with a root directive computes every field, and is complete. `defaults` true or false says which,
+    whatever the mapping holds."""
     base = cat.default_mapping(action)
     if mapping is None:
         out = dict(base)
         if action.sync_mode is not None:
             out[SYNC_MODE_KEY] = action.sync_mode.get("default")
-        return out
-    return {**base, **mapping} if defaults else dict(mapping)
+        return out, ""
+    if defaults is None:
+        missing = [k for k, f in action.fields.items() if f.required is True and k not in mapping]
+        if directives.ROOT_DIRECTIVE in mapping:  # a root directive computes every field
+            return dict(mapping), ""
+        if not missing:
+            unused = [k for k in base if k not in mapping]
+            return dict(mapping), "" if not unused else (
+                f"the mapping maps every field {action.name} requires, as a mapping Segment saves does: it is "
+                f"taken as it is, without the action's defaults for {', '.join(f'`{k}`' for k in unused)} "
+                '(`"defaults": true` in the export lays it over them)')
+        listed = ", ".join(f"`{k}`" for k in missing)
+        return {**base, **mapping}, (f"the mapping leaves out {listed}, which {action.name} requires and Segment's "
+                                     "mapping editor fills in: it is read as changes to the action's default "
+                                     'mapping (`"defaults": false` in the export says it is complete)')
+    return ({**base, **mapping} if defaults else dict(mapping)), ""
 
 
 def _js_text(value: Any) -> str:
@@ -229,7 +254,7 @@ class Importer:
             extra_lets.append((f"{name}_mapped", whole.text))
             mapping = {k: _Read(x.path(x.var(f"{name}_mapped"), [k])) for k in action.fields}
         sync_mode = original.get(SYNC_MODE_KEY, x.MISSING) if action.sync_mode is not None else None
-        comments: list[str] = []
+        comments: list[str] = [sub.laid_over] if sub.laid_over else []
         values: dict[str, Any] = {}
         for vname, vpath in action.values.items():
             cur: Any = original
@@ -561,10 +586,9 @@ def function_closure(used: set[str]) -> list[str]:
     return [fn for fn in library if fn in need]
 
 
-def generate(data: Any, *, source: str = "the export", name: str | None = None,
-             mapping_defaults: bool = True) -> str:
+def generate(data: Any, *, source: str = "the export", name: str | None = None) -> str:
     """The mapping (YAML text) for an export (parsed JSON)."""
-    dest, settings, subs = read_export(data, mapping_defaults=mapping_defaults)
+    dest, settings, subs = read_export(data)
     imp = Importer(dest, settings, subs, source)
     generated: list[Generated] = []
     problems: list[str] = []
@@ -702,7 +726,7 @@ def default_export(destination: str) -> dict:
         if action.sync_mode is not None:
             mapping[SYNC_MODE_KEY] = action.sync_mode["default"]
         subs.append({"name": preset["name"], "action": action.name, "trigger": preset["trigger"],
-                     "mapping": mapping, "enabled": True})
+                     "mapping": mapping, "defaults": True, "enabled": True})
     settings = {k: v["default"] for k, v in dest.settings.items() if "default" in v and not v.get("secret")}
     return {"destination": dest.name, "settings": settings, "subscriptions": subs}
 
