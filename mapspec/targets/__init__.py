@@ -296,6 +296,8 @@ def endpoint_table(target: Target) -> list[str]:
             merged.append(f"{b.total} in all")
         if b.one_array:
             merged.append("one kind per request")
+        for name, key in b.unique.items():
+            merged.append(f"one `{name}` per {key}")
         rate = f"{e.rate.requests:,} per {e.rate.seconds:g} s" if e.rate else ""
         lines.append(f"| `{e.key}` | {e.doc} | {'; '.join(merged) or 'one request per event'} | {rate} |")
     return lines
