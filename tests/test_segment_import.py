@@ -14,7 +14,7 @@ import yaml
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from mapspec.compiler import check_source
-from mapspec.importers.segment_actions import ImportFailed, catalog, generate, import_file
+from mapspec.importers.segment_actions import ImportFailed, catalog, default_export, generate, import_file
 from mapspec.source import SourceFile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "segment_actions"
@@ -264,3 +264,14 @@ def test_the_functions_a_mapping_uses_are_declared_in_it_and_no_others():
             callers = [rest] + [body for other, body in functions.items() if other != name]
             assert any(f"{name}(" in text for text in callers), f"{name} is declared but never called"
     assert "typeof" in functions and "present" not in functions and "as_string" not in functions
+
+
+# ---- the bundled mappings
+@pytest.mark.parametrize("name,destination", [("segment-actions", "braze"), ("segment-cohorts", "braze-cohorts")])
+def test_the_bundled_mappings_are_what_import_makes_of_segments_default_setup(name, destination):
+    """mappings/segment-actions.yaml and segment-cohorts.yaml are checked in as `import` writes them from
+    the setup a new destination starts with in Segment (mappings/examples/*.export.json)."""
+    root = Path(__file__).resolve().parent.parent
+    export_path = root / "mappings" / "examples" / f"{name}.export.json"
+    assert json.loads(export_path.read_text(encoding="utf-8")) == default_export(destination)
+    assert import_file(export_path, name=name) == (root / "mappings" / f"{name}.yaml").read_text(encoding="utf-8")
