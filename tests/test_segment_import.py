@@ -275,3 +275,69 @@ def test_the_bundled_mappings_are_what_import_makes_of_segments_default_setup(na
     export_path = root / "mappings" / "examples" / f"{name}.export.json"
     assert json.loads(export_path.read_text(encoding="utf-8")) == default_export(destination)
     assert import_file(export_path, name=name) == (root / "mappings" / f"{name}.yaml").read_text(encoding="utf-8")
+
+
+# ---- hostile exports: the mapping text stays safe, errors name the subscription and the field
+HOSTILE = ['"; import os; os.system("x") #', "\x00\x01\x1b[31m\u2028\u2029\x85\ufeff\x7f", "a'b\"c\\d", "{7*7}",
+           "${{7*7}}", "\n- name: injected\n  send: x", "]]} #", "é€😀", "$event", "*&a !!python/object:os.system",
+           "\r\n", "\t#", "x" * 3000]
+
+
+def test_names_texts_and_keys_from_the_export_reach_the_mapping_as_data():
+    from tests.conftest import compile_text
+
+    subs = [{"name": e, "action": "trackEvent", "trigger": "", "defaults": True,
+             "mapping": {"name": {"@template": "{{properties.a}} " + e}, "time": "2024-01-01T00:00:00Z",
+                         "external_id": e, "properties": {e: {"@path": "$.traits.b"}, "k": e}}} for e in HOSTILE]
+    text = generate(export(*subs, settings={"app_id": HOSTILE[0]}))
+    _, diags = check_source(SourceFile("m.yaml", text))
+    assert [d.render() for d in diags if d.severity == "error"] == []
+    translate = compile_text(text)
+    event = {"type": "track", "userId": "u", "event": "E", "properties": {"a": "A"}, "traits": {"b": 1}}
+    events = [e for r in translate(event) for e in r["body"]["events"]]
+    assert len(events) == len(HOSTILE)
+    for sent, e in zip(events, HOSTILE, strict=True):
+        assert sent["external_id"] == e and sent["properties"] == {e: 1, "k": e}
+        if "{" not in e:  # a template's braces are mapping-kit's: `{{7*7}}` reads a path
+            assert sent["name"] == "A " + e
+
+
+@pytest.mark.parametrize("data,message", [
+    ('{"destination": "braze", "subscriptions": [{"action": "trackEvent", "name": "a\\ud800"}]}',
+     "a lone surrogate escape"),
+    ('{"destination": "braze", "subscriptions": [' + "[" * 100_000 + "]" * 100_000 + "]}",
+     "nested deeper than JSON parsers take"),
+    ('{"destination": "braze", "subscriptions": [{"name": "n", "action": "trackEvent", "score": NaN}]}',
+     "is not JSON"),
+])
+def test_what_json_cannot_carry_is_refused_with_a_reason(tmp_path, data, message):
+    path = tmp_path / "export.json"
+    path.write_text(data)
+    with pytest.raises(ImportFailed) as e:
+        import_file(path)
+    assert message in e.value.problems[0]
+
+
+def test_a_mapping_nested_too_deep_is_refused_naming_the_subscription_and_field():
+    deep: dict = {"@path": "$.a"}
+    for _ in range(5000):
+        deep = {"k": deep}
+    assert problems(export({"name": "Deep", "action": "trackEvent", "mapping": {"properties": deep}})) == [
+        'subscription 1 "Deep" (trackEvent), field `properties`: nested more than 32 levels deep, deeper than a '
+        "mapping's expressions may be"]
+
+
+def test_a_trigger_nested_too_deep_is_refused_with_its_position():
+    [problem] = problems(export({"name": "P", "action": "trackEvent", "trigger": "(" * 5000 + 'type = "t"' + ")" * 5000}))
+    assert problem.startswith('subscription 1 "P" (trackEvent), trigger "((((')
+    assert problem.endswith("nested more than 32 levels deep (parentheses and `!`) (at character 33)")
+
+
+def test_a_long_trigger_checks_as_one_test_per_path():
+    """`event != "a" and event != "b" and ...` of hundreds of events is one `not in` test: readable, and no
+    heavier for the checker than one comparison."""
+    trigger = " and ".join(f'event != "e{i}"' for i in range(300)) + ' and type = "track"'
+    text = generate(export({"name": "s", "action": "trackEvent", "trigger": trigger}))
+    assert 'event not in ["e0", "e1", "e2", ' in text
+    _, diags = check_source(SourceFile("m.yaml", text))
+    assert [d.render() for d in diags] == []

@@ -166,21 +166,31 @@ def ne(a: E, b: E) -> E:
     return binary("!=", a, b)
 
 
+#: a longer chain of `and` or `or` is written as halves in parentheses, so that its depth grows with the log
+#: of its length (a mapping's expressions may nest only so deep)
+CHAIN = 8
+
+
+def _chain(op: str, items: tuple[E, ...]) -> E:
+    if len(items) > CHAIN:
+        half = len(items) // 2
+        p = OR if op == "or" else AND
+        return E(f"({_chain(op, items[:half]).text}) {op} ({_chain(op, items[half:]).text})", p)
+    out = items[0]
+    for i in items[1:]:
+        out = binary(op, out, i)
+    return out
+
+
 def and_(*items: E) -> E:
     items = tuple(i for i in items if i is not TRUE)
     if not items:
         return TRUE
-    out = items[0]
-    for i in items[1:]:
-        out = binary("and", out, i)
-    return out
+    return _chain("and", items)
 
 
 def or_(*items: E) -> E:
-    out = items[0]
-    for i in items[1:]:
-        out = binary("or", out, i)
-    return out
+    return _chain("or", items)
 
 
 def not_(a: E) -> E:

@@ -29,6 +29,10 @@ class FQLError(ValueError):
         self.position = position
 
 
+#: how deeply parentheses and `!` may nest in a trigger
+MAX_NESTING = 32
+
+
 @dataclass(frozen=True)
 class Token:
     kind: str  # ident string number null op conditional lparen rparen comma lbrack rbrack dot eos
@@ -164,6 +168,7 @@ class _Parser:
         self.text = text
         self.tokens = lex(text)
         self.i = 0
+        self.depth = 0  # parentheses and `!` open around the current position
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -201,13 +206,17 @@ class _Parser:
 
     def unary(self):
         t = self.peek()
-        if t.kind == "not":
+        if t.kind in ("not", "lparen"):
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise FQLError(f"nested more than {MAX_NESTING} levels deep (parentheses and `!`)", t.pos)
             self.take()
-            return Not(self.unary())
-        if t.kind == "lparen":
-            self.take()
-            inner = self.or_()
-            self.take("rparen", "`)`")
+            if t.kind == "not":
+                inner = Not(self.unary())
+            else:
+                inner = self.or_()
+                self.take("rparen", "`)`")
+            self.depth -= 1
             return inner
         if t.kind in ("string", "number", "null") or (t.kind == "ident" and t.value in ("true", "false")
                                                      and self.tokens[self.i + 1].kind == "ident"
@@ -319,10 +328,40 @@ def _glob(glob: str) -> str:
     return "(?s)" + "".join(out) + r"\Z"
 
 
+@dataclass(frozen=True)
+class _OneOf:
+    """`path = "a" or path = "b" or ...` (or, negated, `path != "a" and path != "b" and ...`) as one test."""
+    left: object
+    texts: tuple[str, ...]
+    negated: bool
+
+
+def _lists(group: Group) -> list:
+    """The group's items, the comparisons of one path with three texts or more (`=` in an `or`, `!=` in an
+    `and`) gathered into one `in` test where the first of them stood: the same meaning (a missing or null
+    value is in no list of texts), read at a glance, and as light for the checker as one comparison."""
+    op = "=" if group.op == "or" else "!="
+    texts: dict = {}
+    for item in group.items:
+        if isinstance(item, Compare) and item.op == op and isinstance(item.value, str):
+            texts.setdefault(item.left, []).append(item.value)
+    out: list = []
+    done: set = set()
+    for item in group.items:
+        if isinstance(item, Compare) and item.op == op and isinstance(item.value, str) \
+                and len(texts[item.left]) >= 3:
+            if item.left not in done:
+                done.add(item.left)
+                out.append(_OneOf(item.left, tuple(texts[item.left]), op == "!="))
+            continue
+        out.append(item)
+    return out
+
+
 def condition(node) -> E:
     """A mapspec condition for a parsed trigger."""
     if isinstance(node, Group):
-        parts = [condition(i) for i in node.items]
+        parts = [condition(i) for i in _lists(node)]
         return x.and_(*parts) if node.op == "and" else x.or_(*parts)
     if isinstance(node, Not):
         if isinstance(node.item, Contains):
@@ -332,6 +371,8 @@ def condition(node) -> E:
         return x.not_(condition(node.item))
     if isinstance(node, In):
         return x.binary("in", x.literal(node.value), _path(node.right))
+    if isinstance(node, _OneOf):
+        return x.binary("not in" if node.negated else "in", _operand(node.left), x.literal(list(node.texts)))
     if isinstance(node, Contains):
         left = _operand(node.left)
         return x.binary("in", x.string(node.text), left)

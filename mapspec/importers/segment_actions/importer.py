@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ... import jsonio, limits
 from . import catalog as cat
 from . import directives, fql, schema
 from . import expr as x
@@ -237,6 +238,10 @@ class Importer:
 
         name = self._let_name(sub)
         original = sub.mapping
+        deep = [k for k, v in original.items() if _depth(v) > MAX_DEPTH]
+        if deep:
+            raise ImportFailed([f"{sub.where()}, field `{k}`: nested more than {MAX_DEPTH} levels deep, deeper "
+                                "than a mapping's expressions may be" for k in deep])
         try:
             mapping = directives.root_mapping(original)
         except DirectiveError as e:
@@ -533,6 +538,22 @@ class Importer:
         return lets, self._rename(action.send_text, sub, name)
 
 
+#: how deep a field's mapping may nest (objects, lists, directives): half of what a mapping's expressions
+#: may, as a directive can become two levels of expression
+MAX_DEPTH = limits.MAX_DEPTH // 2
+
+
+def _depth(value: Any) -> int:
+    """How many levels of objects and lists a JSON value nests (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list)):
+            deepest = max(deepest, d)
+            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
 def _dependencies(action: Action) -> set[str]:
     """The fields the action's conditional requirements depend on (Segment decides them before coercing)."""
     return {c["fieldKey"].split(".")[0] for f in action.fields.values() if isinstance(f.required, dict)
@@ -739,7 +760,7 @@ def import_file(path: str | Path, *, name: str | None = None) -> str:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise ImportFailed([f"cannot read {path}: {reason}"]) from None
     try:
-        data = json.loads(text)
-    except ValueError as e:
+        data = jsonio.loads(text)  # what JSON cannot carry exactly (NaN, a lone surrogate, too deep) is refused
+    except jsonio.BadJSON as e:
         raise ImportFailed([f"{path} is not JSON: {e}"]) from None
     return generate(data, source=Path(path).name, name=name)

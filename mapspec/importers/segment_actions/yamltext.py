@@ -57,6 +57,18 @@ def one_line(value: str) -> str:
     return _double_quoted(value)
 
 
+def _plain_char(ch: str) -> bool:
+    """Whether a character may stand as it is in a YAML scalar or comment: printable, and not one of the
+    characters YAML reads as a line break (NEL, LS, PS) or a byte order mark."""
+    o = ord(ch)
+    return 0x20 <= o <= 0x7E or (0xA0 <= o <= 0xFFFD and not 0xD800 <= o <= 0xDFFF and o != 0xFEFF) or o > 0xFFFF
+
+
+def _escape(ch: str) -> str:
+    o = ord(ch)
+    return f"\\x{o:02x}" if o <= 0xFF else f"\\u{o:04x}"
+
+
 def _double_quoted(value: str) -> str:
     out = []
     for ch in value:
@@ -68,11 +80,16 @@ def _double_quoted(value: str) -> str:
             out.append("\\n")
         elif ch == "\t":
             out.append("\\t")
-        elif ord(ch) < 32:
-            out.append(f"\\x{ord(ch):02x}")
+        elif not _plain_char(ch):
+            out.append(_escape(ch))
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
+
+
+def printable(text: str) -> str:
+    """Text for a comment: characters a comment cannot hold written as escapes (`\\x00`, `\\u2028`)."""
+    return "".join(ch if _plain_char(ch) or ch in " \t\n" else _escape(ch) for ch in text)
 
 
 def _fold(value: str, width: int) -> list[str]:
@@ -122,8 +139,8 @@ def entry(k: str, value: str, indent: int) -> list[str]:
 
 
 def comment(text: str, indent: int) -> list[str]:
-    """A comment, wrapped."""
-    words = text.split()
+    """A comment, wrapped (what a comment cannot hold, escaped)."""
+    words = printable(text).split()
     lines, cur = [], ""
     for w in words:
         if cur and len(cur) + 1 + len(w) > WIDTH - indent - 2:
