@@ -120,3 +120,7 @@ def test_the_explain_and_coverage_examples_are_real_output():
                           capture_output=True, text=True, cwd=root)
     shown = _block("$ mapspec diff segment-classic segment-braze")[1:]
     _shown_in_order(shown, diff.stdout.splitlines())
+    actions = subprocess.run([sys.executable, "-m", "mapspec", "diff", "segment-braze", "segment-actions", "--events",
+                              "mappings/examples/segment-events.ndjson", "--examples", "1"],
+                             capture_output=True, text=True, cwd=root)
+    _shown_in_order(_block("$ mapspec diff segment-braze segment-actions"), actions.stdout.splitlines())
