@@ -341,3 +341,10 @@ def test_a_long_trigger_checks_as_one_test_per_path():
     assert 'event not in ["e0", "e1", "e2", ' in text
     _, diags = check_source(SourceFile("m.yaml", text))
     assert [d.render() for d in diags] == []
+
+
+def test_a_long_name_and_trigger_are_shown_cut_in_an_error():
+    name, trigger = "n" * 5000, 'event = "' + "e" * 5000 + '" or properties.' + "p" * 3000 + " = 1 and )"
+    [problem] = problems(export({"name": name, "action": "trackEvent", "trigger": trigger}))
+    assert len(problem) < 400 and "(5,000 characters)" in problem and "(8,035 characters)" in problem
+    assert problem.endswith("but found `)` (at character 8035)")

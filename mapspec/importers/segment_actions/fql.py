@@ -29,6 +29,10 @@ class FQLError(ValueError):
         self.position = position
 
 
+def _cut(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 #: how deeply parentheses and `!` may nest in a trigger
 MAX_NESTING = 32
 
@@ -224,7 +228,7 @@ class _Parser:
             value = self.literal()
             word = self.take("ident", "`in`")
             if word.value != "in":
-                raise FQLError(f"expected `in` after a value but found `{word.value}`", word.pos)
+                raise FQLError(f"expected `in` after a value but found `{_cut(word.value)}`", word.pos)
             return In(value, self.path())
         if t.kind == "ident" and self.tokens[self.i + 1].kind == "lparen":
             return self.function()
@@ -270,7 +274,7 @@ class _Parser:
                 self.take()
                 steps.append(t.value)
             else:
-                raise FQLError(f"expected a field name after `.` but found `{t.value or 'the end'}`", t.pos)
+                raise FQLError(f"expected a field name after `.` but found `{_cut(t.value) or 'the end'}`", t.pos)
         return Path(tuple(steps))
 
     def literal(self):

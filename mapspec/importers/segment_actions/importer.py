@@ -47,7 +47,7 @@ class Subscription:
     laid_over: str = ""
 
     def where(self) -> str:
-        return f'subscription {self.index + 1} "{self.name}" ({self.action.name})'
+        return f'subscription {self.index + 1} "{_short(self.name)}" ({self.action.name})'
 
 
 # ---------------------------------------------------------------------------- reading the export
@@ -81,7 +81,7 @@ def read_export(data: Any) -> tuple[Destination, dict, list[Subscription]]:
             problems.append(f"{where}: must be an object with name, action, trigger, mapping and enabled")
             continue
         if isinstance(s.get("name"), str) and s["name"].strip():
-            where = f'subscription {i + 1} "{s["name"]}"'
+            where = f'subscription {i + 1} "{_short(s["name"])}"'
         extra = [k for k in s if k not in ("name", "action", "trigger", "mapping", "enabled", "defaults")]
         if extra:
             problems.append(f"{where}: unknown key{'s' * (len(extra) > 1)} {', '.join(extra)}")
@@ -159,6 +159,21 @@ def _effective_mapping(action: Action, mapping: dict | None, defaults: bool | No
     return ({**base, **mapping} if defaults else dict(mapping)), ""
 
 
+def _short(text: str, limit: int = 80) -> str:
+    """A name from the export as an error message shows it: a long one cut, with its length."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def _around(text: str, position: int | None, width: int = 60) -> str:
+    """A trigger as an error message shows it (JSON-quoted): a long one as the part around the position."""
+    if len(text) <= 2 * width:
+        return json.dumps(text)
+    at = position or 0
+    start, end = max(0, at - width), min(len(text), at + width)
+    return (("..." if start else "") + json.dumps(text[start:end]) + ("..." if end < len(text) else "")
+            + f" ({len(text):,} characters)")
+
+
 def _js_text(value: Any) -> str:
     """A JSON value as JavaScript writes it in a template string."""
     if value is True or value is False:
@@ -234,7 +249,7 @@ class Importer:
             trigger = fql.translate(sub.trigger)
         except fql.FQLError as e:
             pos = f" (at character {e.position + 1})" if e.position is not None else ""
-            raise ImportFailed([f"{sub.where()}, trigger {json.dumps(sub.trigger)}: {e}{pos}"]) from None
+            raise ImportFailed([f"{sub.where()}, trigger {_around(sub.trigger, e.position)}: {e}{pos}"]) from None
 
         name = self._let_name(sub)
         original = sub.mapping
