@@ -214,9 +214,12 @@ def test_cli_picks_an_event_from_ndjson():
     assert report["event"] == {"file": str(CORPUS), "line": 28, "messageId": "identify-anonymous-only-rejected"}
 
 
+SAMPLE_LINES = len(CORPUS.read_text(encoding="utf-8").splitlines())
+
+
 @pytest.mark.parametrize("args,message", [
-    ([], "holds 64 lines: pick one event with --line N or --message-id ID"),
-    (["--line", "65"], "has 64 lines, not 65"),
+    ([], f"holds {SAMPLE_LINES} lines: pick one event with --line N or --message-id ID"),
+    (["--line", str(SAMPLE_LINES + 1)], f"has {SAMPLE_LINES} lines, not {SAMPLE_LINES + 1}"),
     (["--line", "0"], "--line counts from 1"),
     (["--message-id", "nope"], 'no event in '),
     (["--line", "1", "--message-id", "x"], "give --line or --message-id, not both"),
