@@ -289,7 +289,9 @@ def test_names_texts_and_keys_from_the_export_reach_the_mapping_as_data():
     subs = [{"name": e, "action": "trackEvent", "trigger": "", "defaults": True,
              "mapping": {"name": {"@template": "{{properties.a}} " + e}, "time": "2024-01-01T00:00:00Z",
                          "external_id": e, "properties": {e: {"@path": "$.traits.b"}, "k": e}}} for e in HOSTILE]
-    text = generate(export(*subs, settings={"app_id": HOSTILE[0]}))
+    text = generate(export(*subs, settings={"app_id": HOSTILE[1] + HOSTILE[0]}))
+    assert "\u2028" not in text and "\x85" not in text and "\x00" not in text  # written as escapes
+    assert yaml.safe_load(text)["settings"]["app_id"]["default"] == HOSTILE[1] + HOSTILE[0]
     _, diags = check_source(SourceFile("m.yaml", text))
     assert [d.render() for d in diags if d.severity == "error"] == []
     translate = compile_text(text)

@@ -731,7 +731,7 @@ def _settings(dest: Destination, given: dict) -> list[str]:
         if sname in given and not spec.get("secret"):
             default = given[sname]
         if default is not None:
-            out.append(f"    default: {json.dumps(default, ensure_ascii=False)}")
+            out.append(f"    default: {y.json_flow(default)}")
         if spec.get("secret") and sname in given:
             secrets_given.append(sname)
         if spec.get("required") and default is None:

@@ -61,7 +61,8 @@ def _plain_char(ch: str) -> bool:
     """Whether a character may stand as it is in a YAML scalar or comment: printable, and not one of the
     characters YAML reads as a line break (NEL, LS, PS) or a byte order mark."""
     o = ord(ch)
-    return 0x20 <= o <= 0x7E or (0xA0 <= o <= 0xFFFD and not 0xD800 <= o <= 0xDFFF and o != 0xFEFF) or o > 0xFFFF
+    return 0x20 <= o <= 0x7E or (0xA0 <= o <= 0xFFFD and not 0xD800 <= o <= 0xDFFF and o not in (0x2028, 0x2029, 0xFEFF)) \
+        or o > 0xFFFF
 
 
 def _escape(ch: str) -> str:
@@ -85,6 +86,15 @@ def _double_quoted(value: str) -> str:
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
+
+
+def json_flow(value: object) -> str:
+    """A JSON value as a YAML flow value: JSON, with what YAML does not take as it is (DEL, NEL, LS, PS, a byte
+    order mark, ...) written as `\\u` escapes, which JSON and YAML read alike."""
+    import json
+
+    return "".join(ch if _plain_char(ch) or ch in " \t\n" else f"\\u{ord(ch):04x}"
+                   for ch in json.dumps(value, ensure_ascii=False))
 
 
 def printable(text: str) -> str:
