@@ -350,3 +350,18 @@ def test_a_long_name_and_trigger_are_shown_cut_in_an_error():
     [problem] = problems(export({"name": name, "action": "trackEvent", "trigger": trigger}))
     assert len(problem) < 400 and "(5,000 characters)" in problem and "(8,035 characters)" in problem
     assert problem.endswith("but found `)` (at character 8035)")
+
+
+def test_characters_yaml_reads_as_line_breaks_stay_inside_their_expression():
+    """U+2028 in a Liquid text became a raw character in a plain scalar, which YAML readers take as a line
+    break: the imported mapping did not read back."""
+    weird = "\u2028'x"
+    text = generate(export({"name": "l", "action": "trackEvent", "trigger": "",
+                            "mapping": {"name": {"@liquid": '{{ properties.a | append: "' + weird + '" }}'},
+                                        "time": "2024-01-01T00:00:00Z", "external_id": "u"}}))
+    _, diags = check_source(SourceFile("m.yaml", text))
+    assert [d.render() for d in diags if d.severity == "error"] == []
+    from tests.conftest import compile_text
+
+    [request] = compile_text(text)({"type": "track", "properties": {"a": "A"}})
+    assert request["body"]["events"][0]["name"] == "A" + weird

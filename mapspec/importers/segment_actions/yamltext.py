@@ -21,6 +21,8 @@ def _reads_back(text: str, value: str) -> bool:
 def scalar(value: str, indent: int, key_width: int = 0) -> list[str]:
     """An expression as a YAML scalar: the first element goes after `key: `, the others are lines of a
     block scalar indented by `indent`."""
+    if not all(_plain_char(ch) or ch in "\n\t" for ch in value):
+        return [_double_quoted(value)]  # what a plain or block scalar cannot hold, escaped
     one_line = "\n" not in value and "\t" not in value
     room = WIDTH - key_width
     if not one_line and "\t" not in value and value == value.strip() and all(
@@ -47,7 +49,7 @@ def scalar(value: str, indent: int, key_width: int = 0) -> list[str]:
 
 def one_line(value: str) -> str:
     """An expression as a YAML scalar on one line, however long (a comment can follow it)."""
-    if "\n" not in value and value == value.strip() and value:
+    if "\n" not in value and all(_plain_char(ch) or ch == "\t" for ch in value) and value == value.strip() and value:
         if _reads_back(value, value) and not value.startswith(("'", '"', "[", "{", "&", "*", "!", "|", ">", "%", "@",
                                                                 "`", "#", "-", "?", ":", ",")):
             return value
