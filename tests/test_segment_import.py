@@ -365,3 +365,61 @@ def test_characters_yaml_reads_as_line_breaks_stay_inside_their_expression():
 
     [request] = compile_text(text)({"type": "track", "properties": {"a": "A"}})
     assert request["body"]["events"][0]["name"] == "A" + weird
+
+
+def test_random_hostile_exports_import_into_a_mapping_that_checks_or_fail_with_reasons():
+    """Exports built at random from pieces that break YAML, mapspec text and Segment's languages (quotes,
+    braces, `#`, line-break characters, control characters, directives nested at random): each imports into a
+    mapping that checks, or is refused with its problems named; nothing else (a crash, a mapping that does
+    not read back)."""
+    import random
+
+    rnd = random.Random(11)
+    pieces = ["a", "é", "\u2028", "\x00", '"', "'", "\\", "{", "}", "{{", "}}", "$", "#", ":", "- ", "\n", " ",
+              "[", "]", "*", "&", "!", "%", "@", "`", "|", ">", ".", "\x7f", "\ufeff", "\x85", "properties", "$."]
+
+    def text() -> str:
+        return "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 6)))
+
+    def value(depth: int = 0):
+        r = rnd.random()
+        if depth > 4 or r < 0.3:
+            return rnd.choice([text(), 1, 1.5, True, None, 10**20])
+        if r < 0.45:
+            return {"@path": "$." + rnd.choice(["properties", "traits", "context"]) + "." + text()}
+        if r < 0.55:
+            return {"@template": text() + "{{properties." + text() + "}}" + text()}
+        if r < 0.62:
+            return {"@if": {"exists": value(depth + 1), "then": value(depth + 1), "else": value(depth + 1)}}
+        if r < 0.68:
+            return {"@arrayPath": ["$.properties." + text(), {text(): value(depth + 1)}]}
+        if r < 0.72:
+            return {"@liquid": "{{ properties.a | append: '" + text().replace("'", "") + "' }}"}
+        if r < 0.8:
+            return {"@replace": {"pattern": text()[:10], "replacement": text()[:10], "value": value(depth + 1)}}
+        if r < 0.9:
+            return {text(): value(depth + 1) for _ in range(rnd.randint(0, 3))}
+        return [value(depth + 1) for _ in range(rnd.randint(0, 3))]
+
+    imported = 0
+    for _ in range(30):
+        destination = rnd.choice(catalog.DESTINATIONS)
+        actions = catalog.destination(destination).actions
+        subs = []
+        for _ in range(rnd.randint(1, 2)):
+            action = rnd.choice(list(actions))
+            mapping = {rnd.choice([*actions[action].fields, text()]): value() for _ in range(rnd.randint(0, 4))}
+            if action == "upsertCatalogItem":
+                mapping["onMappingSave"] = {"outputs": {"catalog_name": text() or "c"}}
+            subs.append({"name": text(), "action": action, "mapping": mapping, "defaults": rnd.choice([True, None]),
+                         "trigger": rnd.choice(["", 'type = "track"', f'event = "{text()}"'.replace('""', '"x"')])})
+        data = export(*subs, destination=destination, settings={"endpoint": text(), "app_id": text()})
+        try:
+            text_ = generate(data)
+        except ImportFailed as e:
+            assert e.problems and all(p.startswith("subscription ") for p in e.problems), e.problems
+            continue
+        imported += 1
+        _, diags = check_source(SourceFile("m.yaml", text_))
+        assert [d.render() for d in diags if d.severity == "error"] == [], json.dumps(data)
+    assert imported >= 5
