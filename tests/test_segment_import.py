@@ -423,3 +423,22 @@ def test_random_hostile_exports_import_into_a_mapping_that_checks_or_fail_with_r
         _, diags = check_source(SourceFile("m.yaml", text_))
         assert [d.render() for d in diags if d.severity == "error"] == [], json.dumps(data)
     assert imported >= 5
+
+
+def test_an_event_several_subscriptions_take_causes_each_of_their_requests_in_order():
+    import mapspec
+    from tests.conftest import compile_text
+
+    text = generate(export({"name": "profile", "action": "updateUserProfile", "trigger": 'type = "track"'},
+                           {"name": "event", "action": "trackEvent", "trigger": ""},
+                           {"name": "alias", "action": "createAlias", "trigger": 'event = "Signed Up"'}))
+    translate = compile_text(text)
+    event = {"type": "track", "userId": "u1", "event": "Signed Up", "receivedAt": "2024-01-01T00:00:00Z"}
+    # the alias subscription refuses the payload (no alias name): reported beside what the others send
+    with pytest.raises(mapspec.Rejected) as refused:
+        translate(event)
+    assert str(refused.value) == ("The root value is missing the required field 'alias_name'. "
+                                  "The root value is missing the required field 'alias_label'.")
+    assert [(r["url"].split("/", 3)[-1], list(r["body"])) for r in refused.value.requests] == [
+        ("users/track", ["attributes"]), ("users/track", ["events"])]
+    assert [list(r["body"]) for r in translate({**event, "event": "Other"})] == [["attributes"], ["events"]]
