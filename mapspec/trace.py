@@ -34,7 +34,7 @@ def traced_run(compiled: Compiled, translate: Translator, event: dict) -> Trace:
         if what == "line":
             for kind, rule in line_map.get(frame.f_lineno, ()):
                 if kind == "test":
-                    values = {names[k]: v for k, v in frame.f_locals.items() if k in names}
+                    values = {names[k]: v for k, v in frame.f_locals.items() if k in names and v is not ...}
                     trace.tested.append((rule, values))
                 else:
                     trace.bodies.append(rule)

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import runtime
+from ..optimize.inline_functions import callees_first, calls, recursive
 from ..syntax import ast
 from ..syntax.unparse import unparse
 from ..targets import Target
 from ..types import ANYTHING, Typer
-from .emit import Block, Emitter, ident, pyrepr
+from .emit import Emitter, conjuncts, ident, pyrepr
+from .ir import Block, render
 
 VERSION = "0.1.0"
 
@@ -72,9 +74,9 @@ def translate(event):
 
 
 def _module_text(header: str, *, standalone: bool, modules: list[str], helpers: list[str],
-                 constants: list[tuple[str, str]], functions: list[list[str]], body: list[str]) -> str:
-    """The module: header, imports, (standalone: Rejected and the helpers), constants, the mapping's own
-    functions that stayed functions, then translate()."""
+                 constants: list[tuple[str, str]], functions: list[list[str]]) -> str:
+    """The module up to the body of translate(): header, imports, (standalone: Rejected and the helpers),
+    constants, the mapping's own functions that stayed functions, then translate()'s head."""
     parts = [header]
     if standalone:
         parts.append(_STANDALONE_DOC)
@@ -86,7 +88,6 @@ def _module_text(header: str, *, standalone: bool, modules: list[str], helpers: 
     for lines in functions:
         parts.append("\n\n" + "".join(f"{line}\n" for line in lines))
     parts.append(_TRANSLATE)
-    parts.extend(f"    {line}\n" for line in body)
     return "".join(parts)
 
 
@@ -138,70 +139,36 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
     typer = Typer({}, {}, {f.name: f for f in doc.functions})  # settings are inlined by now
     for let in doc.lets:
         typer.bind("$" + let.name, typer(let.value))
-    em = Emitter(doc, typer)
+    em = Emitter(doc, typer, guarded=guarded_functions({f.name: f for f in doc.functions}))
     top = Block()
-    body = top.lines
     base = doc.base_url.value if isinstance(doc.base_url, ast.Literal) else ""
-    ends_open = True
     rules = list(doc.rules)
-    index = 0
-    collect = doc.match == "all"
-    if collect:  # every rule that holds contributes: requests and rejections are collected
-        body.append(f"{_OUT} = []")
-        body.append(f"{_REJECTED} = []")
-        body.append(f"{_SKIPPED} = []")
+    if doc.match == "all":  # every rule that holds contributes: requests and rejections are collected
+        top.line(f"{_OUT} = []")
+        top.line(f"{_REJECTED} = []")
+        top.line(f"{_SKIPPED} = []")
         for index, rule in enumerate(rules):
-            body.append(_comment(rule))
+            top.comment(_comment(rule))
             if rule.condition is None:
-                body.append(f"{_MARK}body:{index}")
-                _rule_block(em, rule, top, target, base, collect)
+                top.mark("body", index)
+                _rule_block(em, rule, top, target, base, collect=True)
             else:
-                _test(em, rule, index, _conjuncts(rule.condition), top, target, base, first=True, collect=collect)
-        body.append(f"if {_REJECTED}:")
-        body.append(f"    raise Rejected('; '.join({_REJECTED}), {_OUT})")
+                _test(em, rule, index, _order(em, conjuncts(rule.condition), top), top, target, base,
+                      collect=True)
+        stmt, body = em.open_if(top, _REJECTED)
+        body.line(f"raise Rejected('; '.join({_REJECTED}), {_OUT})", ends=True)
+        em.close(top, stmt)
         skipped = em.helper("Skipped")
-        body.append(f"return {_OUT} or {skipped}('; '.join({_SKIPPED}) or 'no rule sends anything for this event')")
-        index = len(rules)
-        ends_open = False
-    while index < len(rules):
-        rule = rules[index]
-        if rule.condition is None:
-            body.append(_comment(rule))
-            body.append(f"{_MARK}body:{index}")
-            _rule_block(em, rule, top, target, base)
-            ends_open = False
-            break
-        # consecutive rules that begin with the same test share one `if` (and what it reads)
-        first = _conjuncts(rule.condition)[0]
-        end = index + 1
-        while (end < len(rules) and rules[end].condition is not None
-               and repr(_conjuncts(rules[end].condition)[0]) == repr(first)):
-            end += 1
-        if end - index == 1:
-            body.append(_comment(rule))
-            _test(em, rule, index, _conjuncts(rule.condition), top, target, base, first=True)
-            index += 1
-            continue
-        em.bind_reads([first], top)
-        body.append(f"# rules {', '.join(repr(r.name) for r in rules[index:end])} all need this")
-        body.extend(f"{_MARK}test:{k}" for k in range(index, end))
-        body.append(f"if {em.cond(first, top)}:")
-        shared = Block(top)
-        for k in range(index, end):
-            shared.emit(_comment(rules[k]))
-            rest = _conjuncts(rules[k].condition)[1:]
-            if not rest:
-                shared.emit(f"{_MARK}body:{k}")
-                _rule_block(em, rules[k], shared, target, base)
-                break  # the rules after it in this group can never be reached
-            _test(em, rules[k], k, rest, shared, target, base)
-        body.extend("    " + line for line in shared.lines)
-        index = end
-    if ends_open:
-        body.append(f"raise Rejected({'no rule of mapping ' + repr(doc.name) + ' matches this event'!r})")
-
-    body, marks = _take_marks(body)
-    functions = [em.function(f) for f in doc.functions]
+        top.line(f"return {_OUT} or {skipped}('; '.join({_SKIPPED}) or 'no rule sends anything for this event')",
+                 ends=True)
+    else:
+        _first_match(em, rules, top, target, base)
+        if not top.ends:
+            top.line(f"raise Rejected({'no rule of mapping ' + repr(doc.name) + ' matches this event'!r})",
+                     ends=True)
+    em.finish(top)
+    body_lines, marks = render(top, "    ")
+    function_lines = [render(em.function(f))[0] for f in doc.functions]
     helpers, modules = helper_closure(em.helpers | ({"_Missing", "MISSING"} if standalone else set()),
                                       ordered=standalone)
     modules |= em.modules
@@ -212,21 +179,21 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
     ignored = {s.name for s in doc.settings if s.ignored}
     settings_json = json.dumps({k: v for k, v in settings.items() if v is not ast.MISSING and k not in ignored},
                                sort_keys=True, default=str)
-    text = _module_text(
+    head = _module_text(
         f"# Generated by mapspec {VERSION} from {source_label!r} (sha256 {digest}); do not edit.\n"
         f"# Mapping {doc.name!r} compiled with settings {settings_json!r}.\n",
         standalone=standalone,
         modules=sorted(modules),
         helpers=[sources[h] for h in helpers] if standalone else [],
         constants=[(name, src) for src, name in em.constants.items()],
-        functions=functions,
-        body=body,
+        functions=function_lines,
     )
-    first = text.splitlines().index("def translate(event):") + 1 + 4  # def, docstring, check, raise
+    first = head.count("\n") + 1  # the line of the first statement of translate()'s body
     line_map: dict[int, list[tuple[str, ast.Rule]]] = {}
     for i, kind, index in marks:
         line_map.setdefault(first + i, []).append((kind, rules[index]))
-    names = {name: unparse(ast.Path(None, root, steps)) for (_, root, steps), name in em.all_bound.items()}
+    names = {name: unparse(ast.Path(None, root, steps)) for name, (root, steps) in em.described.items()}
+    text = head + "".join(f"{line}\n" for line in body_lines)
     return GeneratedModule(text, tuple(sorted(em.helpers)), line_map, names)
 
 
@@ -256,98 +223,138 @@ def expression(doc: ast.Document, node: ast.Node, variables: tuple[str, ...] = (
     for var in variables:
         name = em.unique(ident("i_", var.lstrip("$")))
         typer.bind(var, ANYTHING)
-        em.loop_vars[var] = name
-        block.bound[("path", var, ())] = name
+        em.vars[var] = name
+        em.described[name] = (var, ())
         params.append(name)
     em.bind_reads([node], block)
-    value = em.expr(node, block)
+    block.line(f"return {em.expr(node, block)}", ends=True)
+    em.finish(block)
     called = {n.name for part in (node, *doc.lets) for n in part.walk() if isinstance(n, ast.Call)}
     functions = [em.function(f) for f in doc.functions] if called & set(em.functions) else []
     lines = [f"import {m}" for m in sorted(em.modules)]
     lines.extend(f"{name} = {src}" for src, name in em.constants.items())
     for function in functions:  # the mapping's own functions, as the translator's module has them
-        lines.extend(function)
+        lines.extend(render(function)[0])
     lines.append(f"def value({', '.join(['event', *params])}):")
-    lines.extend("    " + line for line in block.lines)
-    lines.append(f"    return {value}")
+    lines.extend(render(block, "    ")[0])
     return ExpressionModule("\n".join(lines) + "\n", tuple(sorted(em.helpers)), tuple(sorted(em.modules)))
 
 
-_MARK = "\x00mark:"
+#: how deep calls of the mapping's functions go before a call gives missing (so no value, however deep, makes
+#: the translator fail)
+MAX_CALL_DEPTH = 100
+
+
+def guarded_functions(functions: dict[str, ast.FunctionDef]) -> set[str]:
+    """The functions that count how deep they are called, and give missing past MAX_CALL_DEPTH: the recursive
+    ones, and every one when the others call each other deeper than that."""
+    loops = recursive(functions)
+    depth: dict[str, int] = {}
+    for name in callees_first(functions, loops):
+        depth[name] = 1 + max((depth.get(g, 0) for g in calls(functions[name].body) if g in functions
+                               and g not in loops), default=0)
+    if max(depth.values(), default=0) > MAX_CALL_DEPTH:
+        return set(functions)
+    return loops
+
+
+def _first_match(em: Emitter, rules: list[ast.Rule], top: Block, target: Target, base: str) -> None:
+    """Rules in order, the first whose condition holds deciding: consecutive rules that begin with the
+    same test share one `if` (and what it reads)."""
+    index = 0
+    while index < len(rules):
+        rule = rules[index]
+        if rule.condition is None:
+            top.comment(_comment(rule))
+            top.mark("body", index)
+            _rule_block(em, rule, top, target, base)
+            return
+        ordered = _order(em, conjuncts(rule.condition), top)
+        end = index + 1
+        while end < len(rules) and rules[end].condition is not None and \
+                repr(_order(em, conjuncts(rules[end].condition), top)[0]) == repr(ordered[0]):
+            end += 1
+        if end - index == 1:
+            top.comment(_comment(rule))
+            _test(em, rule, index, ordered, top, target, base)
+            index += 1
+            continue
+        first = ordered[0]
+        em.bind_reads([first], top)
+        top.comment(f"rules {', '.join(repr(r.name) for r in rules[index:end])} all need this")
+        for k in range(index, end):
+            top.mark("test", k)
+        stmt, shared = em.open_if(top, em.cond(first, top))
+        saved = em.narrowed(em.facts(first))
+        for k in range(index, end):
+            shared.comment(_comment(rules[k]))
+            rest = [c for c in _order(em, conjuncts(rules[k].condition), shared)  # type: ignore[arg-type]
+                    if repr(c) != repr(first)]
+            if not rest:
+                shared.mark("body", k)
+                _rule_block(em, rules[k], shared, target, base)
+                break  # the rules after it in this group can never be reached
+            _test(em, rules[k], k, rest, shared, target, base)
+        em.narrow = saved
+        em.close(top, stmt)
+        index = end
 
 
 def _comment(rule: ast.Rule) -> str:
     where = rule.span.location() if rule.span else ""
-    return f"# rule {rule.name!r} ({where!r})"
+    return f"rule {rule.name!r} ({where!r})"
 
 
-def _take_marks(lines: list[str]) -> tuple[list[str], list[tuple[int, str, int]]]:
-    """Remove the marker lines, noting (index of the next line, kind, rule index) for each."""
-    out: list[str] = []
-    marks: list[tuple[int, str, int]] = []
-    for line in lines:
-        stripped = line.lstrip(" ")
-        if stripped.startswith(_MARK):
-            kind, index = stripped[len(_MARK):].split(":")
-            marks.append((len(out), kind, int(index)))
-        else:
-            out.append(line)
-    return out, marks
+def _order(em: Emitter, parts: list[ast.Node], block: Block) -> list[ast.Node]:
+    """A condition's conjuncts, those that need fewest definitions computed and paths read first (any order
+    gives the same truth: expressions have no effects and never fail)."""
+    return sorted(parts, key=lambda c: em.needs(c, block))
 
 
-def _conjuncts(node: ast.Node) -> list[ast.Node]:
-    if isinstance(node, ast.Binary) and node.op == "and":
-        return _conjuncts(node.left) + _conjuncts(node.right)
-    return [node]
-
-
-def _unbound(em: Emitter, node: ast.Node, block: Block) -> bool:
-    """Whether testing `node` needs a path or definition that this block has not read yet."""
-    for n in node.walk():
-        if isinstance(n, ast.Path) and block.lookup(("path", n.root, n.steps if not n.root else ())) is None:
-            return True
-    return False
-
-
-def _test(em: Emitter, rule: ast.Rule, index: int, conjuncts: list[ast.Node], block: Block, target: Target,
-          base: str, first: bool = False, collect: bool = False) -> None:
+def _test(em: Emitter, rule: ast.Rule, index: int, parts: list[ast.Node], block: Block, target: Target,
+          base: str, collect: bool = False) -> None:
     """`if` on the conjuncts of a rule's condition, reading what each needs only once the ones before it
     hold (so a rule that is not tested, or fails early, reads nothing more); then the rule's body."""
-    em.bind_reads([conjuncts[0]], block)
-    group, rest = [conjuncts[0]], conjuncts[1:]
-    while rest and not _unbound(em, rest[0], block):
+    em.bind_reads([parts[0]], block)
+    group, rest = [parts[0]], parts[1:]
+    while rest and em.needs(rest[0], block) == (0, 0) and em.inline(rest[0]):
         group.append(rest.pop(0))
-    tests = [em.cond(c, block) for c in group]
-    if first:
-        block.emit(f"{_MARK}test:{index}")
-    block.emit(f"if {' and '.join(tests)}:")
-    inner = Block(block)
+    saved = em.narrow
+    tests = []
+    for c in group:
+        tests.append(em.cond(c, block))
+        em.narrowed(em.facts(c))
+    block.mark("test", index)  # (on each `if` of the chain: the last one reached has read the most)
+    stmt, inner = em.open_if(block, " and ".join(tests))
     if rest:
-        _test(em, rule, index, rest, inner, target, base, collect=collect)
+        _test(em, rule, index, _order(em, rest, inner), inner, target, base, collect=collect)
     else:
-        inner.emit(f"{_MARK}body:{index}")
+        inner.mark("body", index)
         _rule_block(em, rule, inner, target, base, collect)
-    block.lines.extend("    " + line for line in inner.lines)
+    em.narrow = saved
+    em.close(block, stmt)
 
 
-#: in `match: all`, the locals that collect every rule's requests, rejections and reasons to skip
+#: in `match: all`, the locals that collect every rule's requests and rejections
 _OUT, _REJECTED, _SKIPPED = "_requests", "_rejected", "_skipped"
 
 
 def _rule_block(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: str,
                 collect: bool = False) -> None:
-    """Read what the rule's body needs, then the body itself, into a block of its own."""
-    inner = Block(block)
+    """Read what the rule's body needs whatever happens (a request with a `when` reads the rest of what
+    it needs only when it is sent), then the body itself."""
     exprs: list[ast.Node] = []
     if rule.message is not None:
         exprs.append(rule.message)
     for req in rule.requests:
+        if req.condition is not None:
+            exprs.append(req.condition)
+            continue
         exprs.append(req.body)
-        exprs.extend(n for n in (req.condition, req.once, req.time) if n is not None)
+        exprs.extend(n for n in (req.once, req.time) if n is not None)
         exprs.extend(p.value for p in req.params)
-    em.bind_reads(exprs, inner)
-    _rule_body(em, rule, inner, target, base, collect)
-    block.lines.extend(inner.lines)
+    em.bind_reads(exprs, block)
+    _rule_body(em, rule, block, target, base, collect)
 
 
 def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: str,
@@ -357,15 +364,22 @@ def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: 
         fallback = f"{'skipped' if rule.action == 'skip' else 'rejected'} by rule {rule.name!r}"
         if isinstance(rule.message, ast.Literal) and isinstance(rule.message.value, str):
             message = repr(rule.message.value)
+        elif rule.message is not None and em.kinds(rule.message) <= {"str"}:
+            message = em.expr(rule.message, block)
         else:
             value = em.expr(rule.message, block) if rule.message is not None else "MISSING"
             message = em.fresh("m")
-            block.emit(f"{message} = {em.helper('text')}({value})")
+            block.line(f"{message} = {em.helper('text')}({value})")
             message = f"{message} if {message} is not MISSING else {fallback!r}"
         if rule.action == "skip":  # an empty list that says why
-            block.emit(f"{_SKIPPED}.append({message})" if collect else f"return {em.helper('Skipped')}({message})")
+            if collect:
+                block.line(f"{_SKIPPED}.append({message})")
+            else:
+                block.line(f"return {em.helper('Skipped')}({message})", ends=True)
+        elif collect:
+            block.line(f"{_REJECTED}.append({message})")
         else:
-            block.emit(f"{_REJECTED}.append({message})" if collect else f"raise Rejected({message})")
+            block.line(f"raise Rejected({message})", ends=True)
         return
 
     def request(req: ast.Request, into: Block) -> str:
@@ -377,9 +391,10 @@ def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: 
         for name in endpoint.params:
             head, _, rest = rest.partition("{" + name + "}")
             value = em.fresh("p")
-            into.emit(f"{value} = {em.helper('url_param')}({em.expr(given[name], into)})")
-            into.emit(f"if {value} is MISSING:")
-            into.emit(f"    raise Rejected({_param_problem(name, endpoint.key)!r})")
+            into.line(f"{value} = {em.helper('url_param')}({em.expr(given[name], into)})")
+            stmt, missing = em.open_if(into, f"{value} is MISSING")
+            missing.line(f"raise Rejected({_param_problem(name, endpoint.key)!r})", ends=True)
+            em.close(into, stmt)
             pieces += [repr(head), value]
         pieces.append(repr(rest))
         literal = [p for p in pieces if p != "''"]
@@ -391,38 +406,42 @@ def _rule_body(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: 
         if req.once is None and req.time is None:
             return text
         r = em.fresh("r")
-        into.emit(f"{r} = {text}")
+        into.line(f"{r} = {text}")
         for key, node in (("once", req.once), ("time", req.time)):
             if node is None:
                 continue
-            value = em.fresh("k")
-            into.emit(f"{value} = {em.helper('text')}({em.expr(node, into)})")
-            into.emit(f"if {value} is not MISSING:")
-            into.emit(f"    {r}[{key!r}] = {value}")
+            value = em.local(f"{em.helper('text')}({em.expr(node, into)})", into, "k")
+            into.line(f"if {value} is not MISSING: {r}[{key!r}] = {value}")
         return r
 
     if not rule.requests:  # every request was compiled out
-        reason = f"rule {rule.name!r} sends nothing: the `when` of every request is false (known when compiled)"
-        block.emit("pass" if collect else f"return {em.helper('Skipped')}({reason!r})")
+        if not collect:
+            reason = f"rule {rule.name!r} sends nothing: the `when` of every request is false (known when compiled)"
+            block.line(f"return {em.helper('Skipped')}({reason!r})", ends=True)
         return
     if collect or not all(req.condition is None for req in rule.requests):
         out = _OUT if collect else "requests"
         if not collect:
-            block.emit(f"{out} = []")
+            block.line(f"{out} = []")
         for req in rule.requests:
             if req.condition is None:
-                block.emit(f"{out}.append({request(req, block)})")
+                block.line(f"{out}.append({request(req, block)})")
                 continue
-            block.emit(f"if {em.cond(req.condition, block)}:")
-            inner = Block(block)
-            inner.emit(f"{out}.append({request(req, inner)})")
-            block.lines.extend("    " + line for line in inner.lines)
+
+            def send(inner: Block, req: ast.Request = req) -> None:
+                exprs = [req.body, *(n for n in (req.once, req.time) if n is not None), *(p.value for p in req.params)]
+                saved = em.narrowed(em.facts(req.condition))  # type: ignore[arg-type]
+                em.bind_reads(exprs, inner)
+                inner.line(f"{out}.append({request(req, inner)})")
+                em.narrow = saved
+
+            em.branch(block, em.cond(req.condition, block), send)
         if not collect:
             reason = f"rule {rule.name!r} sends nothing: the `when` of every request is false"
-            block.emit(f"return {out} or {em.helper('Skipped')}({reason!r})")
+            block.line(f"return {out} or {em.helper('Skipped')}({reason!r})", ends=True)
         return
     texts = [request(req, block) for req in rule.requests]
-    block.emit("return [" + ", ".join(texts) + "]")
+    block.line("return [" + ", ".join(texts) + "]", ends=True)
 
 
 def _param_problem(name: str, endpoint: str) -> str:

@@ -1,9 +1,21 @@
-"""Expressions and shapes -> Python source text.
+"""Expressions and shapes -> Python: statements into blocks (`ir`), and expression text.
 
 Everything that comes from a mapping reaches the generated source through `repr()` (names, strings,
 numbers) or through an identifier made of `[A-Za-z0-9_]` with a fixed prefix, so no text of a mapping
-is ever executed. Each event path is read once per block into a local, and objects are built with
-the fewest checks their kinds allow.
+is ever executed.
+
+Values are bound to locals, and the emitter knows at every point which are bound on every way there
+(`Block.bound`). That is the one binder:
+
+- an event path (`traits.email`) is read into a local before the statement that needs it; the reads under
+  one parent share one check that the parent is an object. A path read on one branch is read again on
+  another that needs it (a read costs what a check would);
+- a `let` definition is computed where a statement first needs it, on that branch only, and at most once
+  per event: where it may have been computed already (on an earlier branch, or by an earlier turn of a
+  loop), `if d_x is ...:` computes it only if it was not (`d_x = ...`, Python's Ellipsis, which no value
+  of a mapping can be, stands for "not computed yet", set where every way to those uses passes);
+- what a condition needs is read only once the tests before it hold, and the parts of a condition or of a
+  fallback (`a else b`, `a or b`) that may not be evaluated compute no definition before they are.
 """
 
 from __future__ import annotations
@@ -11,11 +23,12 @@ from __future__ import annotations
 import keyword
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from .. import stdlib
 from ..syntax import ast
-from ..types import Kinds, Typer
+from ..types import EVENT_VALUE, Kinds, Typer
+from .ir import Block, Def, For, If, Line, Stmt, index_of
 
 
 def ident(prefix: str, text: str) -> str:
@@ -41,50 +54,54 @@ def pyrepr(value) -> str:
 
 
 def loop_parts(n: ast.ForEach | ast.ListComp | ast.ObjectComp) -> list[ast.Node]:
-    """What a loop evaluates for each element (its variables in scope)."""
+    """What a loop evaluates for each element (its variables in scope), its condition last."""
     parts = [n.body] if isinstance(n, ast.ForEach) else [n.value] if isinstance(n, ast.ListComp) else [n.key, n.value]
     return parts + ([n.condition] if n.condition is not None else [])
 
 
-@dataclass
-class Block:
-    """A run of statements, with the names it (or an enclosing block) has bound."""
+def conjuncts(node: ast.Node) -> list[ast.Node]:
+    if isinstance(node, ast.Binary) and node.op == "and":
+        return conjuncts(node.left) + conjuncts(node.right)
+    return [node]
 
-    parent: Block | None = None
-    lines: list[str] = field(default_factory=list)
-    bound: dict[tuple, str] = field(default_factory=dict)
 
-    def lookup(self, key: tuple) -> str | None:
-        b: Block | None = self
-        while b is not None:
-            if key in b.bound:
-                return b.bound[key]
-            b = b.parent
-        return None
+_KIND_TESTS = {"is_string": frozenset({"str"}), "is_number": frozenset({"int", "float"}),
+               "is_bool": frozenset({"bool"}), "is_list": frozenset({"list"}), "is_object": frozenset({"object"})}
 
-    def emit(self, line: str) -> None:
-        self.lines.append(line)
+#: "not computed yet": what a definition's local holds before it is computed, where it may be
+UNSET = "..."
+
+_SIMPLE = re.compile(r"-?\d+(\.\d+)?|'[^'\\]*'|None|True|False|MISSING")
 
 
 class Emitter:
-    def __init__(self, doc: ast.Document, typer: Typer):
+    def __init__(self, doc: ast.Document, typer: Typer, guarded: set[str] | None = None):
         self.doc = doc
         self.typer = typer
         self.lets = {"$" + let.name: let for let in doc.lets}
         self.functions = {f.name: f for f in doc.functions}
-        #: the generated name of each of the mapping's functions (recursive ones, or all of them when
-        #: the optimizer did not inline)
+        #: the generated name of each of the mapping's functions that stays a function
         self.function_names = {name: ident("fn_", name) for name in self.functions}
-        #: writing the body of one of the mapping's functions (its calls pass the depth on)
-        self.in_function = False
-        self.loop_vars: dict[str, str] = {}
+        #: the functions whose calls pass a depth on, and give missing past 100 (recursive ones)
+        self.guarded = set(self.functions) if guarded is None else guarded
+        #: the function whose body is being written
+        self.in_function: str | None = None
+        #: variables in scope ($product of a loop, a function's parameter, an inlined call's argument) -> local
+        self.vars: dict[str, str] = {}
+        #: what the conditions around the code being written say about paths: (root, steps) -> kinds
+        self.narrow: dict[tuple, Kinds] = {}
         self.constants: dict[str, str] = {}  # source -> name
         self.helpers: set[str] = set()
         self.modules: set[str] = set()
         self.used_names: set[str] = set()
         self._counter = 0
-        #: every path and definition bound anywhere, key -> local name (for tracing)
-        self.all_bound: dict[tuple, str] = {}
+        #: the local of every path and definition, key -> name; and each local -> the mapping's text for it
+        self._names: dict[tuple, str] = {}
+        self.described: dict[str, tuple[str, tuple]] = {}
+        #: where each definition is computed or checked, and those that need `d_x = ...` before
+        self._sites: dict[tuple, list[tuple[Block, Stmt]]] = {}
+        self._needs_unset: set[tuple] = set()
+        self._computing: list[str] = []
 
     # ---- names and constants
     def fresh(self, prefix: str) -> str:
@@ -109,150 +126,339 @@ class Emitter:
         return name
 
     def kinds(self, node: ast.Node) -> Kinds:
+        if isinstance(node, ast.Path) and self.narrow:
+            found = self.narrow.get((node.root, node.steps))
+            if found is not None:
+                return found
         return self.typer(node)
 
-    # ---- paths and definitions: bound once per block
-    def bind_reads(self, nodes: list[ast.Node], block: Block, inner_vars: frozenset[str] = frozenset()) -> None:
-        """Bind, at the top of `block`, every path and definition the nodes read (outside inner loops and
-        untaken branches). Reads under one parent share one check that the parent is an object."""
-        wanted: list[tuple[str, tuple]] = []
-        for node in nodes:
-            self._collect(node, inner_vars, wanted)
-        for root, _ in wanted:
-            if root in self.lets:
-                self.let(root, block)
-        tries: dict[str, dict[tuple, None]] = {}
-        for root, steps in wanted:
-            for i in range(1, len(steps) + 1):
-                tries.setdefault(root, {})[steps[:i]] = None
-        for root, paths in tries.items():
-            self._bind_children(block, block.lines, root, (), list(paths))
+    # ---- blocks and what is bound where
+    def open_if(self, block: Block, test: str) -> tuple[If, Block]:
+        stmt = If(test, None)  # type: ignore[arg-type]
+        stmt.body = Block(block, stmt)
+        block.stmts.append(stmt)
+        return stmt, stmt.body
 
-    def _collect(self, node: ast.Node, inner: frozenset[str], out: list[tuple[str, tuple]]) -> None:
+    def open_else(self, block: Block, stmt: If) -> Block:
+        stmt.orelse = Block(block, stmt)
+        return stmt.orelse
+
+    def close(self, block: Block, stmt: If | For) -> None:
+        """After a statement: what is bound on every way out of it, and the definitions that may be."""
+        outs: list[Block] = []
+        if isinstance(stmt, For):
+            outs = [block, stmt.body]  # the body ran no times, or some
+        else:
+            outs.append(stmt.body)
+            outs.append(stmt.orelse if stmt.orelse is not None else block)
+        live = [b for b in outs if b is block or not b.ends]
+        if not live:
+            return  # nothing after this statement runs
+        bound = {k: v for k, v in live[0].bound.items() if all(k in b.bound for b in live[1:])}
+        maybe: set[tuple] = set()
+        for b in live:
+            maybe |= b.maybe
+            maybe.update(k for k in b.bound if k[0] == "let" and k not in bound)
+        maybe.difference_update(bound)
+        block.bound, block.maybe = bound, maybe
+
+    def branch(self, block: Block, test: str, then: Callable[[Block], None],
+               otherwise: Callable[[Block], None] | None = None) -> If:
+        stmt, body = self.open_if(block, test)
+        then(body)
+        if otherwise is not None:
+            otherwise(self.open_else(block, stmt))
+        self.close(block, stmt)
+        return stmt
+
+    # ---- what conditions say about paths
+    def facts(self, condition: ast.Node, holds: bool = True) -> dict[tuple, Kinds]:
+        """Path -> kinds where `condition` holds (or, with `holds=False`, where it does not)."""
+        out: dict[tuple, Kinds] = {}
+        parts = conjuncts(condition) if holds else [condition]
+        for part in parts:
+            positive = holds
+            while isinstance(part, ast.Unary) and part.op == "not":
+                part, positive = part.operand, not positive
+            if not holds and isinstance(part, ast.Binary) and part.op == "and":
+                continue
+            kinds: Kinds | None = None
+            subject: ast.Node | None = None
+            if isinstance(part, ast.Call) and len(part.args) == 1 and isinstance(part.args[0], ast.Path):
+                subject = part.args[0]
+                if part.name == "exists":
+                    kinds = self.kinds(subject) - {"missing"} if positive else frozenset({"missing"})
+                elif part.name in _KIND_TESTS and positive:
+                    kinds = _KIND_TESTS[part.name]
+            elif (positive and isinstance(part, ast.Binary) and part.op == "=="
+                  and isinstance(part.left, ast.Path) and isinstance(part.right, ast.Literal)
+                  and isinstance(part.right.value, str)):
+                subject, kinds = part.left, frozenset({"str"})
+            if subject is None or kinds is None:
+                continue
+            key = (subject.root, subject.steps)  # type: ignore[attr-defined]
+            out[key] = (out.get(key) or self.kinds(subject)) & kinds
+        return out
+
+    def narrowed(self, facts: dict[tuple, Kinds]) -> dict[tuple, Kinds]:
+        """Narrow by `facts` from here on; returns what to restore."""
+        saved = self.narrow
+        if facts:
+            self.narrow = {**saved, **{k: (saved.get(k, v) & v) for k, v in facts.items()}}
+        return saved
+
+    # ---- paths and definitions
+    def _key(self, root: str, steps: tuple) -> tuple:
+        if root == "":
+            return ("event", steps)
+        if root in self.vars:
+            return (self.vars[root], steps)
+        return (self.let_name(root), steps)
+
+    def let_name(self, root: str) -> str:
+        key = ("let", root)
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = self.unique(ident("d_", root.lstrip("$")))
+            self.described[name] = (root, ())
+        return name
+
+    def _path_name(self, root: str, key: tuple) -> str:
+        name = self._names.get(key)
+        if name is None:
+            steps = key[1]
+            label = (root.lstrip("$") + "_" if root else "") + "_".join(str(s) for s in steps)
+            name = self._names[key] = self.unique(ident("v_" if root else "e_", label))
+            self.described[name] = (root, steps)
+        return name
+
+    def _collect(self, node: ast.Node, inner: frozenset[str], paths: list, lets: list, certain: bool,
+                 everywhere: bool = False) -> None:
+        """The paths (root, steps) read and the definitions computed whenever `node` is evaluated: not in
+        branches that may not be taken (no definitions there, and no paths in the branches of a
+        conditional), nor below variables bound inside it (`inner`). `everywhere`: every branch too."""
+        if isinstance(node, ast.Path):
+            if node.root in inner:
+                return
+            if node.root in self.lets and node.root not in self.vars:
+                if certain:
+                    lets.append(node.root)
+                    if node.steps:
+                        paths.append((node.root, node.steps))
+                return
+            if node.root == "" and not node.steps:
+                return
+            if node.steps:
+                paths.append((node.root, node.steps))
+            return
         if isinstance(node, ast.ForEach | ast.ListComp | ast.ObjectComp):
-            self._collect(node.iterable, inner, out)
+            self._collect(node.iterable, inner, paths, lets, certain, everywhere)
             inner = inner | {node.var, node.index_var or node.var}
             for child in loop_parts(node):
-                self._collect(child, inner, out)
+                self._collect(child, inner, paths, lets, certain, everywhere)
             return
         if isinstance(node, ast.With):
             for value in node.values:
-                self._collect(value, inner, out)
-            self._collect(node.body, inner | set(node.names), out)
+                self._collect(value, inner, paths, lets, certain, everywhere)
+            self._collect(node.body, inner | set(node.names), paths, lets, certain, everywhere)
             return
-        if isinstance(node, ast.Path):
-            if node.root not in inner:
-                out.append((node.root, node.steps))
+        if isinstance(node, ast.Guard | ast.Conditional) and not everywhere:
+            self._collect(node.condition, inner, paths, lets, certain)
             return
-        if isinstance(node, ast.Guard | ast.Conditional):
-            # only the condition is read up front: a branch reads what it needs when it is taken
-            self._collect(node.condition, inner, out)
+        if isinstance(node, ast.Coalesce):
+            self._collect(node.items[0], inner, paths, lets, certain, everywhere)
+            for item in node.items[1:]:
+                self._collect(item, inner, paths, lets, everywhere, everywhere)
+            return
+        if isinstance(node, ast.Call) and node.name == "coalesce" and node.args:
+            self._collect(ast.Coalesce(node.span, node.args), inner, paths, lets, certain, everywhere)
+            return
+        if isinstance(node, ast.Binary) and node.op in ("and", "or"):
+            self._collect(node.left, inner, paths, lets, certain, everywhere)
+            self._collect(node.right, inner, paths, lets, everywhere, everywhere)
             return
         for child in node.children():
-            self._collect(child, inner, out)
+            self._collect(child, inner, paths, lets, certain, everywhere)
 
-    def _bind_children(self, block: Block, lines: list[str], root: str, prefix: tuple, paths: list[tuple]) -> None:
-        """Emit the reads of every path one step below `prefix` (and, recursively, below those)."""
-        children = [p for p in paths if len(p) == len(prefix) + 1 and p[:len(prefix)] == prefix]
-        todo = [c for c in children if block.lookup(("path", root, c)) is None]
-        parent = self.path(root, prefix, block) if prefix or root else "event"
-        known_object = (root == "" and not prefix) or self._path_kinds(root, prefix) <= {"object"}
-        names: list[str] = []
-        inner: list[str] = []
-        for child in todo:
-            step = child[-1]
-            label = (root.lstrip("$") + "_" if root else "") + "_".join(str(s) for s in child)
-            name = self.unique(ident("v_" if root else "e_", label))
-            key = ("path", root, child)
-            if isinstance(step, int):
-                lines.append(f"{name} = {self.helper('getp')}({parent}, {step!r})")
-            else:
-                (lines if known_object else inner).append(f"{name} = {parent}.get({step!r}, MISSING)")
-                names.append(name)
-            block.bound[key] = name
-            self.all_bound[key] = name
-        below: list[str] = []
-        after: list[str] = []  # reads below children that were read before, or read whatever the parent
-        for child in children:
-            before = len(block.bound)
-            sub: list[str] = []
-            self._bind_children(block, sub, root, child, paths)
-            if inner and isinstance(child[-1], str) and child in todo:
-                inner.extend(sub)  # below a field read only when the parent is an object
-                below.extend(name for key, name in list(block.bound.items())[before:])
-            else:
-                after.extend(sub)
-        if inner:
-            lines.append(f"if isinstance({parent}, dict):")
-            lines.extend("    " + line for line in inner)
-            lines.append("else:")
-            lines.append("    " + " = ".join(names + below) + " = MISSING")
-        lines.extend(after)
+    def needs(self, node: ast.Node, block: Block) -> tuple[int, int]:
+        """(definitions, paths) that evaluating `node` here would compute or read first."""
+        paths: list = []
+        lets: list = []
+        self._collect(node, frozenset(), paths, lets, True)
+        unbound_lets = {r for r in lets if ("let", r) not in block.bound}
+        unread = sum(1 for r, s in dict.fromkeys(paths) if self._key(r, s) not in block.bound)
+        return len(unbound_lets), unread
 
     def needs_reads(self, node: ast.Node, block: Block) -> bool:
-        """Whether evaluating `node` needs a path or definition that `block` has not read yet."""
-        for n in node.walk():
-            if isinstance(n, ast.Path) and n.root not in self.loop_vars:
-                if block.lookup(("path", n.root, n.steps if not n.root else ())) is None:
-                    return True
+        """Whether evaluating `node` may need a path or definition that `block` has not bound, on any of its
+        branches."""
+        paths: list = []
+        lets: list = []
+        self._collect(node, frozenset(), paths, lets, True, everywhere=True)
+        return any(("let", r) not in block.bound for r in lets) or \
+            any(self._key(r, s) not in block.bound for r, s in paths)
+
+    def inline(self, node: ast.Node) -> bool:
+        """Whether `node` is written as an expression alone, with no statement before it (given that what it
+        reads is bound): then it may sit in a branch of a conditional expression, evaluated only there."""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, ast.Object):
+                if n.entries:
+                    return False
+            elif isinstance(n, ast.List):
+                if any(isinstance(i, ast.ForEach) or "missing" in self.kinds(i) for i in n.items):
+                    return False
+            elif isinstance(n, ast.ListComp | ast.ObjectComp | ast.With | ast.ForEach):
+                return False
+            stack.extend(n.children())
+        return True
+
+    def bind_reads(self, nodes: list[ast.Node], block: Block) -> None:
+        """Bind, at the end of `block`, the definitions and paths that evaluating the nodes needs whatever
+        branches they take. Reads under one parent share one check that the parent is an object."""
+        paths: list = []
+        lets: list = []
+        for node in nodes:
+            self._collect(node, frozenset(), paths, lets, True)
+        for root in dict.fromkeys(lets):
+            self.let(root, block)
+        tries: dict[str, dict[tuple, list[tuple]]] = {}
+        for root, steps in dict.fromkeys(paths):
+            children = tries.setdefault(root, {})
+            for i in range(1, len(steps) + 1):
+                below = children.setdefault(steps[:i - 1], [])
+                if steps[:i] not in below:
+                    below.append(steps[:i])
+        for root, children in tries.items():
+            self._read_under(block, root, (), children)
+
+    def _is_object(self, root: str, steps: tuple) -> bool:
+        if root == "" and not steps:
+            return True
+        found = self.narrow.get((root, steps))
+        if found is not None:
+            return found <= {"object"}
+        if not steps:
+            return self.typer.variables.get(root, EVENT_VALUE) <= {"object"}
         return False
 
-    def branch(self, node: ast.Node, block: Block) -> tuple[list[str], str]:
-        """Statements and expression for a value computed only on one branch of a condition."""
-        inner = Block(block)
-        self.bind_reads([node], inner)
-        value = self.expr(node, inner)
-        return inner.lines, value
-
-    def path(self, root: str, steps: tuple, block: Block) -> str:
-        key = ("path", root, steps)
-        found = block.lookup(key)
-        if found:
-            return found
+    def _local(self, root: str, steps: tuple, block: Block) -> str:
         if not steps:
             if root == "":
                 return "event"
-            if root in self.lets:
-                return self.let(root, block)
-            raise AssertionError(f"unbound variable {root}")  # loop variables are bound by their loop
-        parent = self.path(root, steps[:-1], block)
-        step = steps[-1]
-        label = (root.lstrip("$") + "_" if root else "") + "_".join(str(s) for s in steps)
-        name = self.unique(ident("v_" if root else "e_", label))
-        parent_kinds = self._path_kinds(root, steps[:-1])
-        if isinstance(step, str) and (root == "" and len(steps) == 1):
-            block.emit(f"{name} = event.get({step!r}, MISSING)")
-        elif isinstance(step, str) and parent_kinds <= {"object"}:
-            block.emit(f"{name} = {parent}.get({step!r}, MISSING)")
-        elif isinstance(step, str):
-            block.emit(f"{name} = {parent}.get({step!r}, MISSING) if isinstance({parent}, dict) else MISSING")
-        else:
-            block.emit(f"{name} = {self.helper('getp')}({parent}, {step!r})")
-        block.bound[key] = name
-        self.all_bound[key] = name
-        return name
+            if root in self.vars:
+                return self.vars[root]
+            return self.let(root, block)
+        return block.bound[self._key(root, steps)]
 
-    def _path_kinds(self, root: str, steps: tuple) -> Kinds:
-        if root and not steps:
-            return self.typer.variables.get(root, frozenset({"missing", "object", "list"}))
-        return frozenset({"missing", "object", "list", "other"})
+    def _read_under(self, block: Block, root: str, prefix: tuple, children_of: dict[tuple, list[tuple]]) -> None:
+        children = children_of.get(prefix)
+        if not children:
+            return
+        parent = self._local(root, prefix, block)
+        todo = [c for c in children if self._key(root, c) not in block.bound]
+        fields = [c for c in todo if isinstance(c[-1], str)]
+        for c in todo:
+            if not isinstance(c[-1], str):
+                key = self._key(root, c)
+                name = self._path_name(root, key)
+                block.line(f"{name} = {self.helper('getp')}({parent}, {c[-1]!r})")
+                block.bound[key] = name
+        if fields and not self._is_object(root, prefix):
+            stmt, body = self.open_if(block, f"isinstance({parent}, dict)")
+            before = set(block.bound)
+            for c in fields:
+                key = self._key(root, c)
+                name = self._path_name(root, key)
+                body.line(f"{name} = {parent}.get({c[-1]!r}, MISSING)")
+                body.bound[key] = name
+            for c in fields:
+                self._read_under(body, root, c, children_of)
+            names = [name for key, name in body.bound.items() if key not in before]
+            orelse = self.open_else(block, stmt)
+            orelse.line(" = ".join(names) + " = MISSING")
+            for key, name in body.bound.items():
+                if key not in before:
+                    orelse.bound[key] = name
+            self.close(block, stmt)
+        else:
+            for c in fields:
+                key = self._key(root, c)
+                name = self._path_name(root, key)
+                block.line(f"{name} = {parent}.get({c[-1]!r}, MISSING)")
+                block.bound[key] = name
+            for c in fields:
+                self._read_under(block, root, c, children_of)
+        for c in children:
+            if c not in fields:
+                self._read_under(block, root, c, children_of)
 
     def let(self, root: str, block: Block) -> str:
-        key = ("path", root, ())
-        found = block.lookup(key)
-        if found:
-            return found
-        value = self.lets[root].value
-        self.bind_reads([value], block)
-        name = self.unique(ident("d_", root.lstrip("$")))
-        block.emit(f"{name} = {self.expr(value, block)}")
+        """The local of a definition, computed here unless it is bound on every way here; where it may have
+        been computed on some, only if it was not."""
+        key = ("let", root)
+        name = self.let_name(root)
+        if key in block.bound:
+            return name
+        if root in self._computing:  # the checker refuses definitions in terms of themselves (E209)
+            raise AssertionError(f"{root} is defined in terms of itself")
+        sites = self._sites.setdefault(key, [])
+        if key in block.maybe or block.in_loop():
+            self._needs_unset.add(key)
+            stmt, body = self.open_if(block, f"{name} is {UNSET}")
+            sites.append((block, stmt))
+            self._compute(root, name, body)
+            self.close(block, stmt)
+        else:
+            start = len(block.stmts)
+            self._compute(root, name, block)
+            sites.append((block, block.stmts[start]))
         block.bound[key] = name
-        self.all_bound[key] = name
+        block.maybe.discard(key)
         return name
+
+    def _compute(self, root: str, name: str, block: Block) -> None:
+        value = self.lets[root].value
+        self._computing.append(root)
+        try:
+            self.bind_reads([value], block)
+            block.line(f"{name} = {self.expr(value, block)}")
+        finally:
+            self._computing.pop()
+        block.bound[("let", root)] = name
+
+    def finish(self, top: Block) -> None:
+        """`d_x = ...` for each definition that is computed only if it was not: where every way to its
+        computations and checks passes, outside any loop, before the first of them."""
+        for key in sorted(self._needs_unset):
+            chains = [self._chain(b, s) for b, s in self._sites[key]]
+            level = 0
+            while all(len(c) > level + 1 for c in chains) and all(c[level + 1][0] is chains[0][level + 1][0]
+                                                                for c in chains[1:]):
+                level += 1
+            for j in range(1, level + 1):  # never inside a loop: it would forget each turn
+                if chains[0][j][0].loop:
+                    level = j - 1
+                    break
+            block = chains[0][level][0]
+            at = min(index_of(block, c[level][1]) for c in chains)
+            block.stmts.insert(at, Line(f"{self._names[key]} = {UNSET}  # {key[1]}: computed when first needed"))
+
+    @staticmethod
+    def _chain(block: Block, stmt: Stmt) -> list[tuple[Block, Stmt]]:
+        """(block, its statement on the way) from the function's top block down to `stmt`."""
+        out = [(block, stmt)]
+        while block.parent is not None:
+            stmt, block = block.owner, block.parent  # type: ignore[assignment]
+            out.append((block, stmt))
+        out.reverse()
+        return out
 
     # ---- expressions
     def simple(self, text: str) -> bool:
-        return text.isidentifier() or re.fullmatch(r"-?\d+(\.\d+)?|'[^'\\]*'|None|True|False|MISSING", text) is not None
+        return text.isidentifier() or _SIMPLE.fullmatch(text) is not None
 
     def reuse(self, node: ast.Node, block: Block) -> tuple[str, str]:
         """(first use, later uses) of a value needed more than once: a walrus temp when not simple."""
@@ -262,19 +468,29 @@ class Emitter:
         t = self.fresh("t")
         return f"({t} := {text})", t
 
+    def local(self, text: str, block: Block, prefix: str = "t") -> str:
+        """`text` as a local (assigned here unless it is one)."""
+        if text.isidentifier():
+            return text
+        t = self.fresh(prefix)
+        block.line(f"{t} = {text}")
+        return t
+
     def expr(self, n: ast.Node, block: Block) -> str:  # noqa: C901 - one case per node type
         if isinstance(n, ast.Literal):
-            v = n.value
-            if isinstance(v, dict | list) and v:
-                return pyrepr(v)  # a fresh object each time, never a shared one
-            return pyrepr(v)
+            return pyrepr(n.value)  # (a list or object literal is a fresh object each time)
         if isinstance(n, ast.Path):
-            if n.root and n.root in self.loop_vars and not n.steps:
-                return self.loop_vars[n.root]
-            key = ("path", n.root, n.steps)
-            found = block.lookup(key)
+            if not n.steps:
+                if n.root in self.vars:
+                    return self.vars[n.root]
+                if n.root == "":
+                    return "event"
+                return self.let(n.root, block)
+            key = self._key(n.root, n.steps)
+            found = block.bound.get(key)
             if found is None:
-                found = self.path(n.root, n.steps, block)
+                self.bind_reads([n], block)
+                found = block.bound[self._key(n.root, n.steps)]
             return found
         if isinstance(n, ast.Setting):  # only when settings were not inlined
             return "MISSING"
@@ -300,14 +516,9 @@ class Emitter:
         if isinstance(n, ast.Coalesce):
             return self.coalesce(list(n.items), block)
         if isinstance(n, ast.Guard):
-            if not self.needs_reads(n.value, block):
-                return f"({self.expr(n.value, block)} if {self.cond(n.condition, block)} else MISSING)"
-            return self.branches(n.condition, n.value, None, block)
+            return self.conditional(n.condition, n.value, None, block)
         if isinstance(n, ast.Conditional):
-            if not self.needs_reads(n.then, block) and not self.needs_reads(n.otherwise, block):
-                return (f"({self.expr(n.then, block)} if {self.cond(n.condition, block)} "
-                        f"else {self.expr(n.otherwise, block)})")
-            return self.branches(n.condition, n.then, n.otherwise, block)
+            return self.conditional(n.condition, n.then, n.otherwise, block)
         if isinstance(n, ast.Template):
             return self.template(n, block)
         if isinstance(n, ast.Object):
@@ -320,40 +531,84 @@ class Emitter:
             return self.with_(n, block)
         raise AssertionError(f"cannot emit {type(n).__name__}")
 
-    def branches(self, condition: ast.Node, then: ast.Node, otherwise: ast.Node | None, block: Block) -> str:
-        """`then if condition else otherwise` as statements, so each branch reads only when it is taken."""
+    def conditional(self, condition: ast.Node, then: ast.Node, otherwise: ast.Node | None, block: Block) -> str:
+        """`then if condition else otherwise` (otherwise missing): an expression when the branches need
+        nothing more, else statements, so that each branch reads and computes only when it is taken."""
+        test = self.cond(condition, block)
+        yes, no = self.facts(condition), self.facts(condition, holds=False)
+        if all(x is None or (not self.needs_reads(x, block) and self.inline(x)) for x in (then, otherwise)):
+            saved = self.narrowed(yes)
+            a = self.expr(then, block)
+            self.narrow = saved
+            if otherwise is None:
+                b = "MISSING"
+            else:
+                saved = self.narrowed(no)
+                b = self.expr(otherwise, block)
+                self.narrow = saved
+            return f"({a} if {test} else {b})"
         t = self.fresh("t")
-        block.emit(f"if {self.cond(condition, block)}:")
-        lines, value = self.branch(then, block)
-        block.lines.extend("    " + line for line in lines)
-        block.emit(f"    {t} = {value}")
-        block.emit("else:")
-        if otherwise is None:
-            block.emit(f"    {t} = MISSING")
-        else:
-            lines, value = self.branch(otherwise, block)
-            block.lines.extend("    " + line for line in lines)
-            block.emit(f"    {t} = {value}")
+
+        def taken(node: ast.Node | None, facts: dict) -> Callable[[Block], None]:
+            def fill(inner: Block) -> None:
+                if node is None:
+                    inner.line(f"{t} = MISSING")
+                    return
+                saved = self.narrowed(facts)
+                self.bind_reads([node], inner)
+                inner.line(f"{t} = {self.expr(node, inner)}")
+                self.narrow = saved
+            return fill
+
+        self.branch(block, test, taken(then, yes), taken(otherwise, no))
         return t
 
     def cond(self, n: ast.Node, block: Block) -> str:
         """An expression whose Python truth is the mapping's (JavaScript's) truth of the value."""
         if isinstance(n, ast.Binary) and n.op in ("and", "or"):
-            return f"({self.cond(n.left, block)} {n.op} {self.cond(n.right, block)})"
+            return self.logical(n, block, as_value=False)
         kinds = self.kinds(n)
         text = self.expr(n, block)
         if kinds <= {"bool", "str", "missing", "null", "int"}:
             return text  # Python's truth agrees with JavaScript's for these
         return f"{self.helper('truthy')}({text})"
 
+    def logical(self, n: ast.Binary, block: Block, as_value: bool) -> str:
+        """`a and b`, `a or b`: b is evaluated only when it decides, and computes its definitions only then."""
+        left = self.cond(n.left, block)
+        both_bool = self.kinds(n.left) <= {"bool"} and self.kinds(n.right) <= {"bool"}
+        if not self._lets_in(n.right, block) and self.inline(n.right):
+            facts = self.facts(n.left) if n.op == "and" else {}
+            saved = self.narrowed(facts)
+            right = self.cond(n.right, block)
+            self.narrow = saved
+            inner = f"({left} {n.op} {right})"
+            return f"bool{inner}" if as_value and not both_bool else inner
+        t = self.fresh("t")
+        block.line(f"{t} = {'bool(' + left + ')' if as_value and not both_bool else left}")
+
+        def right_side(inner: Block) -> None:
+            saved = self.narrowed(self.facts(n.left) if n.op == "and" else {})
+            self.bind_reads([n.right], inner)
+            r = self.cond(n.right, inner)
+            inner.line(f"{t} = {'bool(' + r + ')' if as_value and not both_bool else r}")
+            self.narrow = saved
+
+        self.branch(block, t if n.op == "and" else f"not {t}", right_side)
+        return t
+
+    def _lets_in(self, node: ast.Node, block: Block) -> bool:
+        """Whether evaluating `node` may compute a definition not bound here."""
+        for n in node.walk():
+            if isinstance(n, ast.Path) and n.root in self.lets and n.root not in self.vars \
+                    and ("let", n.root) not in block.bound:
+                return True
+        return False
+
     def binary(self, n: ast.Binary, block: Block) -> str:
         op = n.op
         if op in ("and", "or"):
-            left = self.cond(n.left, block)
-            right = self.cond(n.right, block)
-            both_bool = self.kinds(n.left) <= {"bool"} and self.kinds(n.right) <= {"bool"}
-            inner = f"({left} {op} {right})"
-            return inner if both_bool else f"bool{inner}"
+            return self.logical(n, block, as_value=True)
         a, b = n.left, n.right
         if op in ("==", "!=") and any(isinstance(x, ast.Literal) and x.value is None for x in (a, b)):
             other = b if isinstance(a, ast.Literal) and a.value is None else a
@@ -404,16 +659,36 @@ class Emitter:
         return text if n.op == "in" else f"(not {text})"
 
     def coalesce(self, items: list[ast.Node], block: Block) -> str:
+        """`a else b else ...`: the first neither missing nor null; the ones after it are evaluated only
+        when needed (as statements when they compute a definition)."""
         first, rest = items[0], items[1:]
         if not rest:
             return self.expr(first, block)
         kinds = self.kinds(first)
+        if "missing" not in kinds and "null" not in kinds:
+            return self.expr(first, block)
+        tail_node = ast.Coalesce(None, tuple(rest)) if len(rest) > 1 else rest[0]
+        if self._lets_in(tail_node, block) or not self.inline(tail_node):
+            t = self.local(self.expr(first, block), block)
+            check = f"{t} is MISSING" if "null" not in kinds else \
+                f"{t} is None or {t} is MISSING" if "missing" in kinds else f"{t} is None"
+            out = self.fresh("t")
+            block.line(f"{out} = {t}")
+
+            def fallback(inner: Block) -> None:
+                self.bind_reads([tail_node], inner)
+                value = self.local(self.coalesce(rest, inner), inner)
+                # (a null first value stays when nothing after it is there)
+                inner.line(f"{out} = {value} if {value} is not MISSING else {t}" if "null" in kinds
+                           else f"{out} = {value}")
+
+            self.branch(block, check, fallback)
+            return out
         use, again = self.reuse(first, block)
         if "null" not in kinds:
             tail = self.coalesce(rest, block)
-            return f"({again} if {use} is not MISSING else {tail})" if "missing" in kinds else use
+            return f"({again} if {use} is not MISSING else {tail})"
         # first may be null: use it only when nothing after it is there
-        tail_node = ast.Coalesce(None, tuple(rest)) if len(rest) > 1 else rest[0]
         tail_kinds = self.kinds(tail_node)
         tail = self.coalesce(rest, block)
         check = f"{use} is not None and {again} is not MISSING" if "missing" in kinds else f"{use} is not None"
@@ -455,15 +730,18 @@ class Emitter:
         args = n.args
         if name in self.functions and name not in stdlib.FUNCTIONS:
             texts = [self.expr(a, block) for a in args]
-            depth = "depth + 1" if self.in_function else "1"
-            return f"{self.function_names[name]}({', '.join(texts + [depth])})"
+            if name in self.guarded:
+                texts.append("depth + 1" if self.in_function in self.guarded else "1")
+            return f"{self.function_names[name]}({', '.join(texts)})"
         if name in stdlib.INLINE:
+            if name == "is_number":
+                if "bool" not in self.kinds(args[0]):
+                    return f"isinstance({self.expr(args[0], block)}, (int, float))"
+                use, again = self.reuse(args[0], block)
+                return f"(isinstance({use}, (int, float)) and not isinstance({again}, bool))"
             x = self.expr(args[0], block)
             if name == "exists":
                 return f"({x} is not MISSING)"
-            if name == "is_number":
-                use, again = self.reuse(args[0], block)
-                return f"(isinstance({use}, (int, float)) and not isinstance({again}, bool))"
             py = {"is_string": "str", "is_bool": "bool", "is_list": "list", "is_object": "dict"}[name]
             return f"isinstance({x}, {py})"
         if name == "coalesce":
@@ -474,7 +752,10 @@ class Emitter:
             use, again = self.reuse(args[0], block)
             return f"({again}.lower() if isinstance({use}, str) else MISSING)"
         if name == "non_empty":
+            kinds = self.kinds(args[0])
             use, again = self.reuse(args[0], block)
+            if not kinds & {"int", "float", "bool", "time"}:  # Python's truth is emptiness (MISSING is false)
+                return f"({again} if {use} else MISSING)"
             return f"({again} if isinstance({use}, (str, list, dict)) and {again} else MISSING)"
         fn = stdlib.FUNCTIONS[name]
         texts = []
@@ -540,138 +821,151 @@ class Emitter:
                 break
             display.append(f"{e.key.value!r}: {self.out(e.value, block)}")
             entries.pop(0)
-        block.emit(f"{name} = {{{', '.join(display)}}}")
+        block.line(f"{name} = {{{', '.join(display)}}}")
         for e in entries:
             if isinstance(e, ast.Spread):
-                v = e.value
-                if (isinstance(v, ast.Binary) and v.op == "without" and isinstance(v.right, ast.Literal)
-                        and isinstance(v.right.value, list)):
-                    # every field but some, straight into the object: no intermediate object
-                    source = self.expr(v.left, block)
-                    if source.isidentifier():
-                        keys = sorted({k for k in v.right.value if isinstance(k, str)})
-                        const = self.constant(f"frozenset({tuple(keys)!r})", "_KEYS")
-                        pad = ""
-                        if not self.kinds(v.left) <= {"object"}:
-                            block.emit(f"if isinstance({source}, dict):")
-                            pad = "    "
-                        block.emit(f"{pad}for k, v in {source}.items():")
-                        block.emit(f"{pad}    if k not in {const}:")
-                        block.emit(f"{pad}        {name}[k] = v if v.__class__ is str else {self.helper('fresh')}(v)")
-                        continue
-                value = self.out(e.value, block)
-                if self.kinds(e.value) <= {"object"}:
-                    block.emit(f"{name}.update({value})")
-                else:
-                    t = value if value.isidentifier() else self.fresh("t")
-                    if t != value:
-                        block.emit(f"{t} = {value}")
-                    block.emit(f"if isinstance({t}, dict):")
-                    block.emit(f"    {name}.update({t})")
-                continue
-            may_miss = "missing" in self.kinds(e.value)
-            value = self.expr(e.value, block) if may_miss else self.out(e.value, block)
-            if isinstance(e.key, ast.Literal):
-                key = repr(e.key.value)
-                if not may_miss:
-                    block.emit(f"{name}[{key}] = {value}")
-                    continue
+                self.spread(name, e.value, block)
             else:
-                kt = self.fresh("k")
-                block.emit(f"{kt} = {self.expr(e.key, block)}")
-                key = kt
-            t = value if value.isidentifier() else self.fresh("t")
-            if t != value:
-                block.emit(f"{t} = {value}")
-            conds = ([f"{t} is not MISSING"] if may_miss else []) + \
-                ([f"{key} is not MISSING"] if not isinstance(e.key, ast.Literal) else [])
-            block.emit(f"if {' and '.join(conds)}:")
-            block.emit(f"    {name}[{key}] = {self.copied(t, e.value) if may_miss else t}")
+                self.field(name, e, e.value, block)
         return name
+
+    def spread(self, name: str, v: ast.Node, block: Block) -> None:
+        if isinstance(v, ast.Guard) and self.needs_reads(v.value, block):
+            def guarded(inner: Block) -> None:
+                self.bind_reads([v.value], inner)
+                self.spread(name, v.value, inner)
+
+            self.branch(block, self.cond(v.condition, block), self._under(v.condition, guarded))
+            return
+        if (isinstance(v, ast.Binary) and v.op == "without" and isinstance(v.right, ast.Literal)
+                and isinstance(v.right.value, list)):
+            # every field but some, straight into the object: no intermediate object
+            source = self.expr(v.left, block)
+            if source.isidentifier():
+                keys = sorted({k for k in v.right.value if isinstance(k, str)})
+                const = self.constant(f"frozenset({tuple(keys)!r})", "_KEYS")
+                fresh = self.helper("fresh")
+
+                def copy(inner: Block) -> None:
+                    loop = For(f"for k, v in {source}.items()", Block())
+                    loop.body = Block(inner, loop, loop=True)
+                    inner.stmts.append(loop)
+                    loop.body.line(f"if k not in {const}: {name}[k] = v if v.__class__ is str else {fresh}(v)")
+                    self.close(inner, loop)
+
+                if self.kinds(v.left) <= {"object"}:
+                    copy(block)
+                else:
+                    self.branch(block, f"isinstance({source}, dict)", copy)
+                return
+        value = self.out(v, block)
+        if self.kinds(v) <= {"object"}:
+            block.line(f"{name}.update({value})")
+        else:
+            t = self.local(value, block)
+            block.line(f"if isinstance({t}, dict): {name}.update({t})")
+
+    def _under(self, condition: ast.Node, fill: Callable[[Block], object]) -> Callable[[Block], None]:
+        """`fill`, narrowed by what `condition` says."""
+        def run(inner: Block) -> None:
+            saved = self.narrowed(self.facts(condition))
+            fill(inner)
+            self.narrow = saved
+        return run
+
+    def field(self, name: str, e: ast.Field, value: ast.Node, block: Block) -> None:
+        """`name[key] = value`, left out when the value is missing; a guarded value that needs reads of its
+        own reads them only when its condition holds."""
+        if isinstance(value, ast.Guard) and self.needs_reads(value.value, block):
+            def guarded(inner: Block) -> None:
+                self.bind_reads([value.value], inner)
+                self.field(name, e, value.value, inner)
+
+            self.branch(block, self.cond(value.condition, block), self._under(value.condition, guarded))
+            return
+        may_miss = "missing" in self.kinds(value)
+        text = self.expr(value, block) if may_miss else self.out(value, block)
+        if isinstance(e.key, ast.Literal):
+            key = repr(e.key.value)
+            if not may_miss:
+                block.line(f"{name}[{key}] = {text}")
+                return
+        else:
+            key = self.local(self.expr(e.key, block), block, "k")
+        t = self.local(text, block)
+        conds = ([f"{t} is not MISSING"] if may_miss else []) + \
+            ([f"{key} is not MISSING"] if not isinstance(e.key, ast.Literal) else [])
+        block.line(f"if {' and '.join(conds)}: {name}[{key}] = {self.copied(t, value) if may_miss else t}")
 
     def list(self, n: ast.List, block: Block) -> str:
         plain = [i for i in n.items if not isinstance(i, ast.ForEach)]
         if len(plain) == len(n.items) and all("missing" not in self.kinds(i) for i in plain):
             return "[" + ", ".join(self.out(i, block) for i in plain) + "]"
         name = self.fresh("l")
-        block.emit(f"{name} = []")
+        block.line(f"{name} = []")
         for item in n.items:
             if isinstance(item, ast.ForEach):
                 self.for_each(item, name, block)
                 continue
             value = self.out(item, block)
             if "missing" in self.kinds(item):
-                t = value if value.isidentifier() else self.fresh("t")
-                if t != value:
-                    block.emit(f"{t} = {value}")
-                block.emit(f"if {t} is not MISSING:")
-                block.emit(f"    {name}.append({t})")
+                t = self.local(value, block)
+                block.line(f"if {t} is not MISSING: {name}.append({t})")
             else:
-                block.emit(f"{name}.append({value})")
+                block.line(f"{name}.append({value})")
         return name
 
     def for_each(self, n: ast.ForEach, out: str, block: Block) -> None:
-        inner = self.loop(n, block)
+        loop, inner, saved = self.loop(n, block)
         value = self.out(n.body, inner)
         if "missing" in self.kinds(n.body):
-            inner.emit(f"if {value} is not MISSING:")
-            inner.emit(f"    {out}.append({value})")
+            t = self.local(value, inner)
+            inner.line(f"if {t} is not MISSING: {out}.append({t})")
         else:
-            inner.emit(f"{out}.append({value})")
-        self.end_loop(n, block, inner)
+            inner.line(f"{out}.append({value})")
+        self.end_loop(block, loop, saved)
 
     def comprehension(self, n: ast.ListComp | ast.ObjectComp, block: Block) -> str:
         """A list or object built by a loop, into a local that is the expression."""
         out = self.fresh("l" if isinstance(n, ast.ListComp) else "o")
-        block.emit(f"{out} = {'[]' if isinstance(n, ast.ListComp) else '{}'}")
-        inner = self.loop(n, block)
+        block.line(f"{out} = {'[]' if isinstance(n, ast.ListComp) else '{}'}")
+        loop, inner, saved = self.loop(n, block)
         if isinstance(n, ast.ListComp):
             value = self.out(n.value, inner)
             if "missing" in self.kinds(n.value):
-                t = value if value.isidentifier() else self.fresh("t")
-                if t != value:
-                    inner.emit(f"{t} = {value}")
-                inner.emit(f"if {t} is not MISSING:")
-                inner.emit(f"    {out}.append({t})")
+                t = self.local(value, inner)
+                inner.line(f"if {t} is not MISSING: {out}.append({t})")
             else:
-                inner.emit(f"{out}.append({value})")
+                inner.line(f"{out}.append({value})")
         else:
             key = self.expr(n.key, inner)
             value = self.expr(n.value, inner) if "missing" in self.kinds(n.value) else self.out(n.value, inner)
-            k = key if key.isidentifier() else self.fresh("k")
-            if k != key:
-                inner.emit(f"{k} = {key}")
-            v = value if value.isidentifier() else self.fresh("t")
-            if v != value:
-                inner.emit(f"{v} = {value}")
+            k = self.local(key, inner, "k")
+            v = self.local(value, inner)
             tests = ([] if self.kinds(n.key) <= {"str"} else [f"{k}.__class__ is str"]) + \
                 ([f"{v} is not MISSING"] if "missing" in self.kinds(n.value) else [])
             stored = self.copied(v, n.value) if "missing" in self.kinds(n.value) else v
             if tests:
-                inner.emit(f"if {' and '.join(tests)}:")
-                inner.emit(f"    {out}[{k}] = {stored}")
+                inner.line(f"if {' and '.join(tests)}: {out}[{k}] = {stored}")
             else:
-                inner.emit(f"{out}[{k}] = {stored}")
-        self.end_loop(n, block, inner)
+                inner.line(f"{out}[{k}] = {stored}")
+        self.end_loop(block, loop, saved)
         return out
 
-    def loop(self, n: ast.ForEach | ast.ListComp | ast.ObjectComp, block: Block) -> Block:
+    def loop(self, n: ast.ForEach | ast.ListComp | ast.ObjectComp, block: Block) -> tuple[For, Block, tuple]:
         """`for` over what a loop iterates (a list's elements or (index, element); an object's keys or
         (key, value); nothing for anything else), with its variables bound and its condition tested:
-        the block of the loop's body."""
-        iterable = self.expr(n.iterable, block)
-        if not iterable.isidentifier():
-            t = self.fresh("t")
-            block.emit(f"{t} = {iterable}")
-            iterable = t
+        the statement, the block of its body, and what `end_loop` restores."""
+        iterable = self.local(self.expr(n.iterable, block), block)
         kinds = self.kinds(n.iterable)
         self.typer.bind_loop(n)
         var = self.unique(ident("i_", n.var.lstrip("$")))
+        saved = (dict(self.vars), self.narrow)
         if n.index_var is None:
             if kinds <= {"list"} or kinds <= {"object"}:
-                block.emit(f"for {var} in {iterable}:")
+                head = f"for {var} in {iterable}"
             else:
-                block.emit(f"for {var} in ({iterable} if isinstance({iterable}, (list, dict)) else ()):")
+                head = f"for {var} in ({iterable} if isinstance({iterable}, (list, dict)) else ())"
         else:
             index = self.unique(ident("i_", n.index_var.lstrip("$")))
             if kinds <= {"list"}:
@@ -681,55 +975,68 @@ class Emitter:
             else:
                 source = (f"({iterable}.items() if isinstance({iterable}, dict) else enumerate({iterable}) "
                           f"if isinstance({iterable}, list) else ())")
-            block.emit(f"for {index}, {var} in {source}:")
-        inner = Block(block)
-        for name, local in ((n.var, var), (n.index_var, index if n.index_var else None)):
-            if name and local:
-                inner.bound[("path", name, ())] = local
-                self.loop_vars[name] = local
-        self.bind_reads(loop_parts(n), inner)
+            head = f"for {index}, {var} in {source}"
+            self.vars[n.index_var] = index
+            self.narrow = {k: v for k, v in self.narrow.items() if k[0] != n.index_var}
+        self.vars[n.var] = var
+        self.narrow = {k: v for k, v in self.narrow.items() if k[0] != n.var}
+        self.described[var] = (n.var, ())
+        stmt = For(head, None)  # type: ignore[arg-type]
+        stmt.body = inner = Block(block, stmt, loop=True)
+        block.stmts.append(stmt)
         if n.condition is not None:
-            inner.emit(f"if not {self.cond(n.condition, inner)}:")
-            inner.emit("    continue")
-        return inner
+            self.bind_reads([n.condition], inner)
+            skip = self.open_if(inner, f"not {self.cond(n.condition, inner)}")
+            skip[1].line("continue", ends=True)
+            self.close(inner, skip[0])
+            self.narrow = {**self.narrow, **self.facts(n.condition)}
+        self.bind_reads([p for p in loop_parts(n) if p is not n.condition], inner)
+        return stmt, inner, saved
 
-    def end_loop(self, n: ast.ForEach | ast.ListComp | ast.ObjectComp, block: Block, inner: Block) -> None:
-        for name in (n.var, n.index_var):
-            if name:
-                self.loop_vars.pop(name, None)
-        block.lines.extend("    " + line for line in inner.lines)
+    def end_loop(self, block: Block, stmt: For, saved: tuple) -> None:
+        self.vars, self.narrow = saved
+        self.close(block, stmt)
 
     def with_(self, n: ast.With, block: Block) -> str:
         """An inlined call: each argument computed once into a local, then the body."""
+        saved = dict(self.vars)
         for name, value in zip(n.names, n.values, strict=True):
             text = self.expr(value, block)
             local = self.unique(ident("a_", name.lstrip("$")))
-            block.emit(f"{local} = {text}")
-            block.bound[("path", name, ())] = local
-            self.loop_vars[name] = local
+            block.line(f"{local} = {text}")
+            self.vars[name] = local
+            self.described[local] = (name, ())
             self.typer.bind(name, self.kinds(value))
         self.bind_reads([n.body], block)
-        return self.expr(n.body, block)
+        out = self.expr(n.body, block)
+        self.vars = saved
+        return out
 
-    def function(self, f: ast.FunctionDef) -> list[str]:
-        """The Python function of one of the mapping's functions: past a depth of 100 it gives MISSING."""
+    def function(self, f: ast.FunctionDef) -> Block:
+        """The Python function of one of the mapping's functions; a guarded one gives missing past a depth of
+        100."""
         block = Block()
+        saved = (self.vars, self.narrow, self.in_function)
+        self.vars, self.narrow, self.in_function = {}, {}, f.name
         params = []
-        for p in f.params:
-            local = self.unique(ident("a_", p.lstrip("$")))
-            block.bound[("path", p, ())] = local
-            self.loop_vars[p] = local
-            self.typer.bind(p, frozenset({"null", "bool", "int", "float", "str", "list", "object", "missing"}))
-            params.append(local)
-        self.in_function = True
         try:
-            self.bind_reads([f.body], block)
-            value = self.expr(f.body, block)
-        finally:
-            self.in_function = False
             for p in f.params:
-                self.loop_vars.pop(p, None)
-        head = f"def {self.function_names[f.name]}({', '.join(params + ['depth'])}):"
-        doc = f"    # {f.name}({', '.join(f.params)}) ({f.span.location() if f.span else ''!r})"
-        return [head, doc, "    if depth > 100:", "        return MISSING",
-                *("    " + line for line in block.lines), f"    return {value}"]
+                local = self.unique(ident("a_", p.lstrip("$")))
+                self.vars[p] = local
+                self.typer.bind(p, frozenset({"null", "bool", "int", "float", "str", "list", "object", "missing"}))
+                params.append(local)
+            if f.name in self.guarded:
+                params.append("depth")
+                guard = self.open_if(block, "depth > 100")
+                guard[1].line("return MISSING", ends=True)
+                self.close(block, guard[0])
+            self.bind_reads([f.body], block)
+            block.line(f"return {self.expr(f.body, block)}", ends=True)
+        finally:
+            self.vars, self.narrow, self.in_function = saved
+        top = Block()
+        head = Def(f"def {self.function_names[f.name]}({', '.join(params)})", block)
+        block.parent, block.owner = top, head
+        top.comment(f"{f.name}({', '.join(f.params)}) ({f.span.location() if f.span else ''!r})")
+        top.stmts.append(head)
+        return top

@@ -75,12 +75,12 @@ def inlinable(functions: dict[str, ast.FunctionDef]) -> set[str]:
             measured[name] = (depth, loop_depth, size) if ok else (0, 0, 0)
         return measured[name]
 
-    for name in _callees_first(functions, loops):
+    for name in callees_first(functions, loops):
         measure(name)
     return {name for name, (depth, _, _) in measured.items() if depth > 0}
 
 
-def _callees_first(functions: dict[str, ast.FunctionDef], loops: set[str]) -> list[str]:
+def callees_first(functions: dict[str, ast.FunctionDef], loops: set[str]) -> list[str]:
     """The functions that are not recursive, each after the ones it calls (so measuring needs no deep
     recursion)."""
     order: list[str] = []

@@ -390,7 +390,8 @@ def translate(event):
         return Skipped('alias calls are not sent to Braze, as in Segment cloud mode')
     # rule 'identity required' ('mappings/segment-braze.yaml:79:5')
     e_userId = event.get('userId', MISSING)
-    d_user_id = ((e_userId if isinstance(e_userId, (str, list, dict)) and e_userId else MISSING) if isinstance(e_userId, str) else MISSING)
+    d_user_id = ((e_userId if e_userId else MISSING) if isinstance(e_userId, str) else MISSING)
+    d_braze_id = ...  # $braze_id: computed when first needed
     if (d_user_id is MISSING):
         e_integrations = event.get('integrations', MISSING)
         e_context = event.get('context', MISSING)
@@ -414,20 +415,22 @@ def translate(event):
                 e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
         else:
             e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-        d_braze_id = (t1 if (t1 := ((e_integrations_Braze_braze_id if isinstance(e_integrations_Braze_braze_id, (str, list, dict)) and e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if isinstance(e_context_integrations_Braze_braze_id, (str, list, dict)) and e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
+        d_braze_id = (t1 if (t1 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
         if (d_braze_id is MISSING):
             raise Rejected('userId or braze_id is required: send a non-empty userId, or integrations.Braze.braze_id')
-    # rule 'track without a name' ('mappings/segment-braze.yaml:84:5')
+    # rules 'track without a name', 'no time' all need this
+    d_time = ...  # $time: computed when first needed
     if (e_type == 'track'):
+        # rule 'track without a name' ('mappings/segment-braze.yaml:84:5')
         e_event = event.get('event', MISSING)
         if (not (isinstance(e_event, str) and (e_event != ''))):
             raise Rejected('a track call needs an event name (a non-empty `event`)')
-    # rule 'no time' ('mappings/segment-braze.yaml:88:5')
-    e_timestamp = event.get('timestamp', MISSING)
-    e_receivedAt = event.get('receivedAt', MISSING)
-    d_time = (t2 if (t2 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
-    if (d_time is MISSING) and (e_type == 'track'):
-        raise Rejected('the event has no time Braze can read: `timestamp` or `receivedAt` must be ISO 8601 or epoch milliseconds')
+        # rule 'no time' ('mappings/segment-braze.yaml:88:5')
+        e_timestamp = event.get('timestamp', MISSING)
+        e_receivedAt = event.get('receivedAt', MISSING)
+        d_time = (t2 if (t2 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
+        if (d_time is MISSING):
+            raise Rejected('the event has no time Braze can read: `timestamp` or `receivedAt` must be ISO 8601 or epoch milliseconds')
     # rule 'identify' ('mappings/segment-braze.yaml:94:5')
     if (e_type == 'identify'):
         e_traits = event.get('traits', MISSING)
@@ -448,176 +451,158 @@ def translate(event):
         else:
             e_traits_firstName = e_traits_first_name = e_traits_lastName = e_traits_last_name = e_traits_birthday = e_traits_avatar = e_traits_address = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
         o4 = {}
-        if d_user_id is not MISSING:
-            o4['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
+        if d_user_id is not MISSING: o4['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
         if (d_user_id is MISSING):
-            e_integrations_2 = event.get('integrations', MISSING)
-            e_context_2 = event.get('context', MISSING)
-            if isinstance(e_integrations_2, dict):
-                e_integrations_Braze_2 = e_integrations_2.get('Braze', MISSING)
-                if isinstance(e_integrations_Braze_2, dict):
-                    e_integrations_Braze_braze_id_2 = e_integrations_Braze_2.get('braze_id', MISSING)
-                else:
-                    e_integrations_Braze_braze_id_2 = MISSING
-            else:
-                e_integrations_Braze_2 = e_integrations_Braze_braze_id_2 = MISSING
-            if isinstance(e_context_2, dict):
-                e_context_integrations_2 = e_context_2.get('integrations', MISSING)
-                if isinstance(e_context_integrations_2, dict):
-                    e_context_integrations_Braze_2 = e_context_integrations_2.get('Braze', MISSING)
-                    if isinstance(e_context_integrations_Braze_2, dict):
-                        e_context_integrations_Braze_braze_id_2 = e_context_integrations_Braze_2.get('braze_id', MISSING)
+            if d_braze_id is ...:
+                e_integrations = event.get('integrations', MISSING)
+                e_context = event.get('context', MISSING)
+                if isinstance(e_integrations, dict):
+                    e_integrations_Braze = e_integrations.get('Braze', MISSING)
+                    if isinstance(e_integrations_Braze, dict):
+                        e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
                     else:
-                        e_context_integrations_Braze_braze_id_2 = MISSING
+                        e_integrations_Braze_braze_id = MISSING
                 else:
-                    e_context_integrations_Braze_2 = e_context_integrations_Braze_braze_id_2 = MISSING
-            else:
-                e_context_integrations_2 = e_context_integrations_Braze_2 = e_context_integrations_Braze_braze_id_2 = MISSING
-            d_braze_id_2 = (t6 if (t6 := ((e_integrations_Braze_braze_id_2 if isinstance(e_integrations_Braze_braze_id_2, (str, list, dict)) and e_integrations_Braze_braze_id_2 else MISSING) if isinstance(e_integrations_Braze_braze_id_2, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_2 if isinstance(e_context_integrations_Braze_braze_id_2, (str, list, dict)) and e_context_integrations_Braze_braze_id_2 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_2, str) else MISSING))
-            t5 = d_braze_id_2
-        else:
-            t5 = MISSING
-        if t5 is not MISSING:
-            o4['braze_id'] = (t5 if t5.__class__ is str else fresh(t5))
+                    e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
+                if isinstance(e_context, dict):
+                    e_context_integrations = e_context.get('integrations', MISSING)
+                    if isinstance(e_context_integrations, dict):
+                        e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
+                        if isinstance(e_context_integrations_Braze, dict):
+                            e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
+                        else:
+                            e_context_integrations_Braze_braze_id = MISSING
+                    else:
+                        e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+                else:
+                    e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+                d_braze_id = (t5 if (t5 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
+            if d_braze_id is not MISSING: o4['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
         if isinstance(e_traits, dict):
             for k, v in e_traits.items():
-                if k not in _KEYS2:
-                    o4[k] = v if v.__class__ is str else fresh(v)
-        t8 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t7 if (t7 := e_traits_first_name) is not MISSING else e_traits_firstName))
-        if t8 is not MISSING:
-            o4['first_name'] = (t8 if t8.__class__ is str else fresh(t8))
-        t10 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t9 if (t9 := e_traits_last_name) is not MISSING else e_traits_lastName))
-        if t10 is not MISSING:
-            o4['last_name'] = (t10 if t10.__class__ is str else fresh(t10))
-        t11 = format_time(parse_time(e_traits_birthday), '%Y-%m-%d')
-        if t11 is not MISSING:
-            o4['dob'] = t11
-        if e_traits_avatar is not MISSING:
-            o4['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ is str else fresh(e_traits_avatar))
-        if e_traits_address_city is not MISSING:
-            o4['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ is str else fresh(e_traits_address_city))
-        if e_traits_address_country is not MISSING:
-            o4['country'] = (e_traits_address_country if e_traits_address_country.__class__ is str else fresh(e_traits_address_country))
-        t12 = _TABLE3.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
-        if t12 is not MISSING:
-            o4['gender'] = (t12 if t12.__class__ is str else fresh(t12))
+                if k not in _KEYS2: o4[k] = v if v.__class__ is str else fresh(v)
+        t7 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t6 if (t6 := e_traits_first_name) is not MISSING else e_traits_firstName))
+        if t7 is not MISSING: o4['first_name'] = (t7 if t7.__class__ is str else fresh(t7))
+        t9 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t8 if (t8 := e_traits_last_name) is not MISSING else e_traits_lastName))
+        if t9 is not MISSING: o4['last_name'] = (t9 if t9.__class__ is str else fresh(t9))
+        t10 = format_time(parse_time(e_traits_birthday), '%Y-%m-%d')
+        if t10 is not MISSING: o4['dob'] = t10
+        if e_traits_avatar is not MISSING: o4['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ is str else fresh(e_traits_avatar))
+        if e_traits_address_city is not MISSING: o4['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ is str else fresh(e_traits_address_city))
+        if e_traits_address_country is not MISSING: o4['country'] = (e_traits_address_country if e_traits_address_country.__class__ is str else fresh(e_traits_address_country))
+        t11 = _TABLE3.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
+        if t11 is not MISSING: o4['gender'] = (t11 if t11.__class__ is str else fresh(t11))
         o4['_update_existing_only'] = False
         o3 = {'attributes': [o4]}
         return [{'method': 'POST', 'url': _URL1, 'body': o3}]
     # rules 'Order Completed', 'track' all need this
     if (e_type == 'track'):
         # rule 'Order Completed' ('mappings/segment-braze.yaml:111:5')
-        e_event_2 = event.get('event', MISSING)
-        if ((e_event_2.lower() if isinstance(e_event_2, str) else MISSING) in _SET4):
+        e_event = event.get('event', MISSING)
+        if ((e_event.lower() if isinstance(e_event, str) else MISSING) in _SET4):
             e_properties = event.get('properties', MISSING)
             if isinstance(e_properties, dict):
                 e_properties_products = e_properties.get('products', MISSING)
-                e_properties_currency = e_properties.get('currency', MISSING)
             else:
-                e_properties_products = e_properties_currency = MISSING
+                e_properties_products = MISSING
             requests = []
             if (isinstance(e_properties_products, list) and lt(0, length(e_properties_products))):
+                if d_time is ...:
+                    e_timestamp = event.get('timestamp', MISSING)
+                    e_receivedAt = event.get('receivedAt', MISSING)
+                    d_time = (t12 if (t12 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
+                if isinstance(e_properties, dict):
+                    e_properties_currency = e_properties.get('currency', MISSING)
+                else:
+                    e_properties_currency = MISSING
                 l14 = []
-                for i_product in (e_properties_products if isinstance(e_properties_products, (list, dict)) else ()):
-                    if isinstance(i_product, dict):
-                        v_product_product_id = i_product.get('product_id', MISSING)
-                        v_product_id = i_product.get('id', MISSING)
-                        v_product_sku = i_product.get('sku', MISSING)
-                        v_product_currency = i_product.get('currency', MISSING)
-                        v_product_price = i_product.get('price', MISSING)
-                        v_product_quantity = i_product.get('quantity', MISSING)
-                    else:
-                        v_product_product_id = v_product_id = v_product_sku = v_product_currency = v_product_price = v_product_quantity = MISSING
+                for i_product in e_properties_products:
                     if not isinstance(i_product, dict):
                         continue
+                    v_product_product_id = i_product.get('product_id', MISSING)
+                    v_product_id = i_product.get('id', MISSING)
+                    v_product_sku = i_product.get('sku', MISSING)
+                    v_product_currency = i_product.get('currency', MISSING)
+                    v_product_price = i_product.get('price', MISSING)
+                    v_product_quantity = i_product.get('quantity', MISSING)
                     o15 = {}
-                    if d_user_id is not MISSING:
-                        o15['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
+                    if d_user_id is not MISSING: o15['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
                     if (d_user_id is MISSING):
-                        e_integrations_3 = event.get('integrations', MISSING)
-                        e_context_3 = event.get('context', MISSING)
-                        if isinstance(e_integrations_3, dict):
-                            e_integrations_Braze_3 = e_integrations_3.get('Braze', MISSING)
-                            if isinstance(e_integrations_Braze_3, dict):
-                                e_integrations_Braze_braze_id_3 = e_integrations_Braze_3.get('braze_id', MISSING)
-                            else:
-                                e_integrations_Braze_braze_id_3 = MISSING
-                        else:
-                            e_integrations_Braze_3 = e_integrations_Braze_braze_id_3 = MISSING
-                        if isinstance(e_context_3, dict):
-                            e_context_integrations_3 = e_context_3.get('integrations', MISSING)
-                            if isinstance(e_context_integrations_3, dict):
-                                e_context_integrations_Braze_3 = e_context_integrations_3.get('Braze', MISSING)
-                                if isinstance(e_context_integrations_Braze_3, dict):
-                                    e_context_integrations_Braze_braze_id_3 = e_context_integrations_Braze_3.get('braze_id', MISSING)
+                        if d_braze_id is ...:
+                            e_integrations = event.get('integrations', MISSING)
+                            e_context = event.get('context', MISSING)
+                            if isinstance(e_integrations, dict):
+                                e_integrations_Braze = e_integrations.get('Braze', MISSING)
+                                if isinstance(e_integrations_Braze, dict):
+                                    e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
                                 else:
-                                    e_context_integrations_Braze_braze_id_3 = MISSING
+                                    e_integrations_Braze_braze_id = MISSING
                             else:
-                                e_context_integrations_Braze_3 = e_context_integrations_Braze_braze_id_3 = MISSING
-                        else:
-                            e_context_integrations_3 = e_context_integrations_Braze_3 = e_context_integrations_Braze_braze_id_3 = MISSING
-                        d_braze_id_3 = (t17 if (t17 := ((e_integrations_Braze_braze_id_3 if isinstance(e_integrations_Braze_braze_id_3, (str, list, dict)) and e_integrations_Braze_braze_id_3 else MISSING) if isinstance(e_integrations_Braze_braze_id_3, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_3 if isinstance(e_context_integrations_Braze_braze_id_3, (str, list, dict)) and e_context_integrations_Braze_braze_id_3 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_3, str) else MISSING))
-                        t16 = d_braze_id_3
-                    else:
-                        t16 = MISSING
-                    if t16 is not MISSING:
-                        o15['braze_id'] = (t16 if t16.__class__ is str else fresh(t16))
-                    t20 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t19 if (t19 := (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t18 if (t18 := v_product_sku) is not MISSING else v_product_id))) is not MISSING else v_product_product_id))
-                    if t20 is not MISSING:
-                        o15['product_id'] = (t20 if t20.__class__ is str else fresh(t20))
-                    o15['currency'] = (t21 if (t21 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ is str else fresh(t21))
-                    if v_product_price is not MISSING:
-                        o15['price'] = (v_product_price if v_product_price.__class__ is str else fresh(v_product_price))
-                    o15['quantity'] = (t22 if (t22 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ is str else fresh(t22))
-                    if d_time is not MISSING:
-                        o15['time'] = d_time
-                    t24 = (t23 if isinstance((t23 := ({k: v if v.__class__ is str else fresh(v) for k, v in i_product.items() if k not in _KEYS5} if isinstance(i_product, dict) else MISSING)), (str, list, dict)) and t23 else MISSING)
-                    if t24 is not MISSING:
-                        o15['properties'] = t24
+                                e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
+                            if isinstance(e_context, dict):
+                                e_context_integrations = e_context.get('integrations', MISSING)
+                                if isinstance(e_context_integrations, dict):
+                                    e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
+                                    if isinstance(e_context_integrations_Braze, dict):
+                                        e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
+                                    else:
+                                        e_context_integrations_Braze_braze_id = MISSING
+                                else:
+                                    e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+                            else:
+                                e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+                            d_braze_id = (t16 if (t16 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
+                        if d_braze_id is not MISSING: o15['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
+                    t19 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t18 if (t18 := (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t17 if (t17 := v_product_sku) is not MISSING else v_product_id))) is not MISSING else v_product_product_id))
+                    if t19 is not MISSING: o15['product_id'] = (t19 if t19.__class__ is str else fresh(t19))
+                    o15['currency'] = (t20 if (t20 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ is str else fresh(t20))
+                    if v_product_price is not MISSING: o15['price'] = (v_product_price if v_product_price.__class__ is str else fresh(v_product_price))
+                    o15['quantity'] = (t21 if (t21 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ is str else fresh(t21))
+                    if d_time is not MISSING: o15['time'] = d_time
+                    t23 = (t22 if (t22 := {k: v if v.__class__ is str else fresh(v) for k, v in i_product.items() if k not in _KEYS5}) else MISSING)
+                    if t23 is not MISSING: o15['properties'] = t23
                     o15['_update_existing_only'] = False
                     l14.append(o15)
                 o13 = {'purchases': l14}
                 requests.append({'method': 'POST', 'url': _URL1, 'body': o13})
             return requests or Skipped("rule 'Order Completed' sends nothing: the `when` of every request is false")
         # rule 'track' ('mappings/segment-braze.yaml:148:5')
-        e_properties_2 = event.get('properties', MISSING)
+        if d_time is ...:
+            e_timestamp = event.get('timestamp', MISSING)
+            e_receivedAt = event.get('receivedAt', MISSING)
+            d_time = (t24 if (t24 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
+        e_properties = event.get('properties', MISSING)
         o26 = {}
-        if d_user_id is not MISSING:
-            o26['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
+        if d_user_id is not MISSING: o26['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
         if (d_user_id is MISSING):
-            e_integrations_4 = event.get('integrations', MISSING)
-            e_context_4 = event.get('context', MISSING)
-            if isinstance(e_integrations_4, dict):
-                e_integrations_Braze_4 = e_integrations_4.get('Braze', MISSING)
-                if isinstance(e_integrations_Braze_4, dict):
-                    e_integrations_Braze_braze_id_4 = e_integrations_Braze_4.get('braze_id', MISSING)
-                else:
-                    e_integrations_Braze_braze_id_4 = MISSING
-            else:
-                e_integrations_Braze_4 = e_integrations_Braze_braze_id_4 = MISSING
-            if isinstance(e_context_4, dict):
-                e_context_integrations_4 = e_context_4.get('integrations', MISSING)
-                if isinstance(e_context_integrations_4, dict):
-                    e_context_integrations_Braze_4 = e_context_integrations_4.get('Braze', MISSING)
-                    if isinstance(e_context_integrations_Braze_4, dict):
-                        e_context_integrations_Braze_braze_id_4 = e_context_integrations_Braze_4.get('braze_id', MISSING)
+            if d_braze_id is ...:
+                e_integrations = event.get('integrations', MISSING)
+                e_context = event.get('context', MISSING)
+                if isinstance(e_integrations, dict):
+                    e_integrations_Braze = e_integrations.get('Braze', MISSING)
+                    if isinstance(e_integrations_Braze, dict):
+                        e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
                     else:
-                        e_context_integrations_Braze_braze_id_4 = MISSING
+                        e_integrations_Braze_braze_id = MISSING
                 else:
-                    e_context_integrations_Braze_4 = e_context_integrations_Braze_braze_id_4 = MISSING
-            else:
-                e_context_integrations_4 = e_context_integrations_Braze_4 = e_context_integrations_Braze_braze_id_4 = MISSING
-            d_braze_id_4 = (t28 if (t28 := ((e_integrations_Braze_braze_id_4 if isinstance(e_integrations_Braze_braze_id_4, (str, list, dict)) and e_integrations_Braze_braze_id_4 else MISSING) if isinstance(e_integrations_Braze_braze_id_4, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_4 if isinstance(e_context_integrations_Braze_braze_id_4, (str, list, dict)) and e_context_integrations_Braze_braze_id_4 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_4, str) else MISSING))
-            t27 = d_braze_id_4
-        else:
-            t27 = MISSING
-        if t27 is not MISSING:
-            o26['braze_id'] = (t27 if t27.__class__ is str else fresh(t27))
-        if e_event_2 is not MISSING:
-            o26['name'] = (e_event_2 if e_event_2.__class__ is str else fresh(e_event_2))
-        if d_time is not MISSING:
-            o26['time'] = d_time
-        o26['properties'] = (t29 if (t29 := ({k: v if v.__class__ is str else fresh(v) for k, v in e_properties_2.items() if k not in _KEYS6} if isinstance(e_properties_2, dict) else MISSING)) is not MISSING else {})
+                    e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
+                if isinstance(e_context, dict):
+                    e_context_integrations = e_context.get('integrations', MISSING)
+                    if isinstance(e_context_integrations, dict):
+                        e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
+                        if isinstance(e_context_integrations_Braze, dict):
+                            e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
+                        else:
+                            e_context_integrations_Braze_braze_id = MISSING
+                    else:
+                        e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+                else:
+                    e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+                d_braze_id = (t27 if (t27 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
+            if d_braze_id is not MISSING: o26['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
+        if e_event is not MISSING: o26['name'] = (e_event if e_event.__class__ is str else fresh(e_event))
+        if d_time is not MISSING: o26['time'] = d_time
+        o26['properties'] = (t28 if (t28 := ({k: v if v.__class__ is str else fresh(v) for k, v in e_properties.items() if k not in _KEYS6} if isinstance(e_properties, dict) else MISSING)) is not MISSING else {})
         o26['_update_existing_only'] = False
         o25 = {'events': [o26]}
         return [{'method': 'POST', 'url': _URL1, 'body': o25}]
@@ -628,92 +613,80 @@ def translate(event):
     if (e_type == 'group'):
         # rule 'group without groupId' ('mappings/segment-braze.yaml:181:5')
         e_groupId = event.get('groupId', MISSING)
-        d_group_id = (t30 if isinstance((t30 := to_string(e_groupId)), (str, list, dict)) and t30 else MISSING)
+        d_group_id = (t29 if (t29 := to_string(e_groupId)) else MISSING)
         if (d_group_id is MISSING):
             raise Rejected('a group call needs a groupId')
         # rule 'group' ('mappings/segment-braze.yaml:185:5')
-        o32 = {}
-        if d_user_id is not MISSING:
-            o32['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
+        o31 = {}
+        if d_user_id is not MISSING: o31['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
         if (d_user_id is MISSING):
-            e_integrations_5 = event.get('integrations', MISSING)
-            e_context_5 = event.get('context', MISSING)
-            if isinstance(e_integrations_5, dict):
-                e_integrations_Braze_5 = e_integrations_5.get('Braze', MISSING)
-                if isinstance(e_integrations_Braze_5, dict):
-                    e_integrations_Braze_braze_id_5 = e_integrations_Braze_5.get('braze_id', MISSING)
-                else:
-                    e_integrations_Braze_braze_id_5 = MISSING
-            else:
-                e_integrations_Braze_5 = e_integrations_Braze_braze_id_5 = MISSING
-            if isinstance(e_context_5, dict):
-                e_context_integrations_5 = e_context_5.get('integrations', MISSING)
-                if isinstance(e_context_integrations_5, dict):
-                    e_context_integrations_Braze_5 = e_context_integrations_5.get('Braze', MISSING)
-                    if isinstance(e_context_integrations_Braze_5, dict):
-                        e_context_integrations_Braze_braze_id_5 = e_context_integrations_Braze_5.get('braze_id', MISSING)
+            if d_braze_id is ...:
+                e_integrations = event.get('integrations', MISSING)
+                e_context = event.get('context', MISSING)
+                if isinstance(e_integrations, dict):
+                    e_integrations_Braze = e_integrations.get('Braze', MISSING)
+                    if isinstance(e_integrations_Braze, dict):
+                        e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
                     else:
-                        e_context_integrations_Braze_braze_id_5 = MISSING
+                        e_integrations_Braze_braze_id = MISSING
                 else:
-                    e_context_integrations_Braze_5 = e_context_integrations_Braze_braze_id_5 = MISSING
-            else:
-                e_context_integrations_5 = e_context_integrations_Braze_5 = e_context_integrations_Braze_braze_id_5 = MISSING
-            d_braze_id_5 = (t34 if (t34 := ((e_integrations_Braze_braze_id_5 if isinstance(e_integrations_Braze_braze_id_5, (str, list, dict)) and e_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_integrations_Braze_braze_id_5, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_5 if isinstance(e_context_integrations_Braze_braze_id_5, (str, list, dict)) and e_context_integrations_Braze_braze_id_5 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_5, str) else MISSING))
-            t33 = d_braze_id_5
-        else:
-            t33 = MISSING
-        if t33 is not MISSING:
-            o32['braze_id'] = (t33 if t33.__class__ is str else fresh(t33))
-        k35 = ('ab_segment_group_' + d_group_id if d_group_id.__class__ is str else MISSING)
-        if k35 is not MISSING:
-            o32[k35] = True
-        o32['_update_existing_only'] = False
-        o31 = {'attributes': [o32]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o31}]
+                    e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
+                if isinstance(e_context, dict):
+                    e_context_integrations = e_context.get('integrations', MISSING)
+                    if isinstance(e_context_integrations, dict):
+                        e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
+                        if isinstance(e_context_integrations_Braze, dict):
+                            e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
+                        else:
+                            e_context_integrations_Braze_braze_id = MISSING
+                    else:
+                        e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+                else:
+                    e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+                d_braze_id = (t32 if (t32 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
+            if d_braze_id is not MISSING: o31['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
+        k33 = ('ab_segment_group_' + d_group_id if d_group_id.__class__ is str else MISSING)
+        if k33 is not MISSING: o31[k33] = True
+        o31['_update_existing_only'] = False
+        o30 = {'attributes': [o31]}
+        return [{'method': 'POST', 'url': _URL1, 'body': o30}]
     # rule 'delete' ('mappings/segment-braze.yaml:195:5')
     if (e_type == 'delete'):
-        o36 = {}
-        l37 = []
-        t38 = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
-        if t38 is not MISSING:
-            l37.append(t38)
-        t39 = (l37 if (d_user_id is not MISSING) else MISSING)
-        if t39 is not MISSING:
-            o36['external_ids'] = t39
-        if (d_user_id is MISSING):
-            e_integrations_6 = event.get('integrations', MISSING)
-            e_context_6 = event.get('context', MISSING)
-            if isinstance(e_integrations_6, dict):
-                e_integrations_Braze_6 = e_integrations_6.get('Braze', MISSING)
-                if isinstance(e_integrations_Braze_6, dict):
-                    e_integrations_Braze_braze_id_6 = e_integrations_Braze_6.get('braze_id', MISSING)
-                else:
-                    e_integrations_Braze_braze_id_6 = MISSING
-            else:
-                e_integrations_Braze_6 = e_integrations_Braze_braze_id_6 = MISSING
-            if isinstance(e_context_6, dict):
-                e_context_integrations_6 = e_context_6.get('integrations', MISSING)
-                if isinstance(e_context_integrations_6, dict):
-                    e_context_integrations_Braze_6 = e_context_integrations_6.get('Braze', MISSING)
-                    if isinstance(e_context_integrations_Braze_6, dict):
-                        e_context_integrations_Braze_braze_id_6 = e_context_integrations_Braze_6.get('braze_id', MISSING)
-                    else:
-                        e_context_integrations_Braze_braze_id_6 = MISSING
-                else:
-                    e_context_integrations_Braze_6 = e_context_integrations_Braze_braze_id_6 = MISSING
-            else:
-                e_context_integrations_6 = e_context_integrations_Braze_6 = e_context_integrations_Braze_braze_id_6 = MISSING
-            d_braze_id_6 = (t41 if (t41 := ((e_integrations_Braze_braze_id_6 if isinstance(e_integrations_Braze_braze_id_6, (str, list, dict)) and e_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_integrations_Braze_braze_id_6, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id_6 if isinstance(e_context_integrations_Braze_braze_id_6, (str, list, dict)) and e_context_integrations_Braze_braze_id_6 else MISSING) if isinstance(e_context_integrations_Braze_braze_id_6, str) else MISSING))
-            l42 = []
-            t43 = (d_braze_id_6 if d_braze_id_6.__class__ is str else fresh(d_braze_id_6))
-            if t43 is not MISSING:
-                l42.append(t43)
-            t40 = l42
+        o34 = {}
+        if (d_user_id is not MISSING):
+            t35 = [(d_user_id if d_user_id.__class__ is str else fresh(d_user_id))]
         else:
-            t40 = MISSING
-        if t40 is not MISSING:
-            o36['braze_ids'] = t40
-        return [{'method': 'POST', 'url': _URL7, 'body': o36}]
+            t35 = MISSING
+        if t35 is not MISSING: o34['external_ids'] = t35
+        if (d_user_id is MISSING):
+            if d_braze_id is ...:
+                e_integrations = event.get('integrations', MISSING)
+                e_context = event.get('context', MISSING)
+                if isinstance(e_integrations, dict):
+                    e_integrations_Braze = e_integrations.get('Braze', MISSING)
+                    if isinstance(e_integrations_Braze, dict):
+                        e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
+                    else:
+                        e_integrations_Braze_braze_id = MISSING
+                else:
+                    e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
+                if isinstance(e_context, dict):
+                    e_context_integrations = e_context.get('integrations', MISSING)
+                    if isinstance(e_context_integrations, dict):
+                        e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
+                        if isinstance(e_context_integrations_Braze, dict):
+                            e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
+                        else:
+                            e_context_integrations_Braze_braze_id = MISSING
+                    else:
+                        e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+                else:
+                    e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+                d_braze_id = (t36 if (t36 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
+            l37 = []
+            t38 = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
+            if t38 is not MISSING: l37.append(t38)
+            o34['braze_ids'] = l37
+        return [{'method': 'POST', 'url': _URL7, 'body': o34}]
     # rule 'unknown type' ('mappings/segment-braze.yaml:205:5')
-    m46 = text((t45 if (t45 := ('unsupported event type ' + t44 + ': expected identify, track, page, screen, group, alias or delete' if (t44 := to_json(e_type)).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
-    raise Rejected(m46 if m46 is not MISSING else "rejected by rule 'unknown type'")
+    raise Rejected((t40 if (t40 := ('unsupported event type ' + t39 + ': expected identify, track, page, screen, group, alias or delete' if (t39 := to_json(e_type)).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
