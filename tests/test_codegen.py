@@ -181,3 +181,72 @@ def test_a_branch_reading_a_new_field_beside_one_read_before_compiles():
     assert req["body"]["attributes"] == [{"external_id": "u1", "a": [{"id": "x"}, 3], "b": [2, "x"]}]
     [req] = t({"v": 1, "context": "not an object"})
     assert req["body"]["attributes"] == [{"external_id": "u1", "b": []}]
+
+
+MANY_USES = """\
+name: t
+base_url: '"http://x"'
+let:
+  when_: iso_time(timestamp)
+  who: >-
+    (to_string(integrations.X.id) if is_string(integrations.X.id))
+    else (to_string(context.integrations.X.id) if is_string(context.integrations.X.id))
+rules:
+  - name: needs a time
+    when: type == "track" and not exists($when_)
+    reject: '"no time"'
+  - name: alias
+    when: type == "alias"
+    skip: '"not sent"'
+  - name: items
+    when: type == "order"
+    send:
+      endpoint: /users/track
+      body:
+        purchases:
+          - for: $p in properties.products
+            yield: {product_id: $p.id, time: $when_, external_id: $who, currency: '"USD"', price: 1}
+  - name: track
+    when: type == "track"
+    send:
+      endpoint: /users/track
+      body:
+        events: [{name: event, time: $when_, external_id: $who if exists($who) else "anon"}]
+  - name: other
+    when: exists($who)
+    send:
+      endpoint: /users/track
+      body: {attributes: [{external_id: $who}]}
+"""
+
+
+@pytest.mark.parametrize(("event", "times", "whos"), [
+    ({"type": "alias", "timestamp": "2024-01-01T00:00:00Z"}, 0, 0),  # no rule taken needs either
+    ({"type": "track", "event": "e", "timestamp": "2024-01-01T00:00:00Z", "integrations": {"X": {"id": "x"}}}, 1, 1),
+    ({"type": "track", "event": "e", "integrations": {"X": {"id": "x"}}}, 1, 0),  # rejected first: no $who
+    ({"type": "order", "timestamp": 5, "integrations": {"X": {"id": "x"}},
+      "properties": {"products": [{"id": 1}, {"id": 2}, {"id": 3}]}}, 1, 1),  # in a loop: once
+    ({"type": "order", "properties": {"products": []}}, 0, 0),  # the loop never runs: never needed
+    ({"type": "page", "integrations": {"X": {"id": "x"}}}, 0, 1),
+])
+def test_each_definition_is_computed_at_most_once_per_event_and_only_when_needed(monkeypatch, event, times, whos):
+    """The schema says a definition is computed at most once per event: the generated module once computed
+    one on every branch that needed it, and some for every event whether a rule needed them or not."""
+    import mapspec.runtime as runtime
+
+    counts = {"iso_time": 0, "to_string": 0}
+    for name in counts:
+        real = getattr(runtime, name)
+
+        def counting(*args, _real=real, _name=name):
+            counts[_name] += 1
+            return _real(*args)
+
+        monkeypatch.setattr(runtime, name, counting)
+    t = compile_text(MANY_USES)
+    run(t, event)
+    assert counts["iso_time"] == times
+    assert counts["to_string"] in ((1, 2) if whos else (0,))  # the first of two, or both
+    if whos:  # the definition's code is written once, whatever the number of places that need it
+        source = compile_source(SourceFile("t.yaml", MANY_USES), standalone=False).module.source
+        assert source.count("'X'") == 2

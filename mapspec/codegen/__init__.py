@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import runtime
-from ..optimize.inline_functions import callees_first, calls, recursive
+from ..optimize.inline_functions import call_graph, callees_first, recursive
 from ..syntax import ast
 from ..syntax.unparse import unparse
 from ..targets import Target
@@ -140,6 +140,7 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
     for let in doc.lets:
         typer.bind("$" + let.name, typer(let.value))
     em = Emitter(doc, typer, guarded=guarded_functions({f.name: f for f in doc.functions}))
+    em.shared_lets(list(doc.rules))
     top = Block()
     base = doc.base_url.value if isinstance(doc.base_url, ast.Literal) else ""
     rules = list(doc.rules)
@@ -169,6 +170,7 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
     em.finish(top)
     body_lines, marks = render(top, "    ")
     function_lines = [render(em.function(f))[0] for f in doc.functions]
+    function_lines += [render(em.let_function(root))[0] for root in em.called_let_functions()]
     helpers, modules = helper_closure(em.helpers | ({"_Missing", "MISSING"} if standalone else set()),
                                       ordered=standalone)
     modules |= em.modules
@@ -248,11 +250,11 @@ MAX_CALL_DEPTH = 100
 def guarded_functions(functions: dict[str, ast.FunctionDef]) -> set[str]:
     """The functions that count how deep they are called, and give missing past MAX_CALL_DEPTH: the recursive
     ones, and every one when the others call each other deeper than that."""
-    loops = recursive(functions)
+    graph = call_graph(functions)
+    loops = recursive(functions, graph)
     depth: dict[str, int] = {}
-    for name in callees_first(functions, loops):
-        depth[name] = 1 + max((depth.get(g, 0) for g in calls(functions[name].body) if g in functions
-                               and g not in loops), default=0)
+    for name in callees_first(functions, loops, graph):
+        depth[name] = 1 + max((depth.get(g, 0) for g in graph[name] if g not in loops), default=0)
     if max(depth.values(), default=0) > MAX_CALL_DEPTH:
         return set(functions)
     return loops

@@ -102,6 +102,9 @@ class Emitter:
         self._sites: dict[tuple, list[tuple[Block, Stmt]]] = {}
         self._needs_unset: set[tuple] = set()
         self._computing: list[str] = []
+        #: definitions computed by a function of their own (see `shared_lets`): root -> the definitions it takes
+        self.let_functions: dict[str, tuple[str, ...]] = {}
+        self._let_functions_called: dict[str, str] = {}
 
     # ---- names and constants
     def fresh(self, prefix: str) -> str:
@@ -254,8 +257,8 @@ class Emitter:
         if isinstance(node, ast.ForEach | ast.ListComp | ast.ObjectComp):
             self._collect(node.iterable, inner, paths, lets, certain, everywhere)
             inner = inner | {node.var, node.index_var or node.var}
-            for child in loop_parts(node):
-                self._collect(child, inner, paths, lets, certain, everywhere)
+            for child in loop_parts(node):  # (a loop may run no times: what it computes, it computes inside)
+                self._collect(child, inner, paths, lets, everywhere, everywhere)
             return
         if isinstance(node, ast.With):
             for value in node.values:
@@ -423,11 +426,70 @@ class Emitter:
         value = self.lets[root].value
         self._computing.append(root)
         try:
-            self.bind_reads([value], block)
-            block.line(f"{name} = {self.expr(value, block)}")
+            if root in self.let_functions:  # written once, as a function: a call here
+                args = ["event"] + [self.let(dep, block) for dep in self.let_functions[root]]
+                block.line(f"{name} = {self.let_function_name(root)}({', '.join(args)})")
+            else:
+                self.bind_reads([value], block)
+                block.line(f"{name} = {self.expr(value, block)}")
         finally:
             self._computing.pop()
         block.bound[("let", root)] = name
+
+    def let_function_name(self, root: str) -> str:
+        """The name of a definition's function (written into the module once something calls it)."""
+        name = self._let_functions_called.get(root)
+        if name is None:
+            name = self._let_functions_called[root] = self.unique(ident("let_", root.lstrip("$")))
+        return name
+
+    def called_let_functions(self) -> list[str]:
+        return list(self._let_functions_called)
+
+    def shared_lets(self, rules: list[ast.Rule], threshold: int = 16) -> None:
+        """Choose the definitions to write as functions of their own: those of `threshold` nodes or more (a path
+        counts one more for each step: each is a read, and a check that what it reads from is an object) that
+        several places use (a definition computed on several branches would otherwise be written out on each),
+        and that take the definitions they use whenever they are computed (those are passed in)."""
+        uses: dict[str, int] = {}
+        for part in [*rules, *(let.value for let in self.doc.lets)]:
+            for n in part.walk():
+                if isinstance(n, ast.Path) and n.root in self.lets:
+                    uses[n.root] = uses.get(n.root, 0) + 1
+        for root, let in self.lets.items():
+            size = sum(1 + len(n.steps) if isinstance(n, ast.Path) else 1 for n in let.value.walk())
+            if uses.get(root, 0) < 2 or size < threshold:
+                continue
+            every: list = []
+            self._collect(let.value, frozenset(), [], every, True, everywhere=True)
+            certain: list = []
+            self._collect(let.value, frozenset(), [], certain, True)
+            if set(every) <= set(certain):
+                self.let_functions[root] = tuple(dict.fromkeys(certain))
+
+    def let_function(self, root: str) -> Block:
+        """The Python function that computes a definition: from the event, and the definitions it uses."""
+        block = Block()
+        saved = (self.vars, self.narrow, self.in_function)
+        self.vars, self.narrow, self.in_function = {}, {}, None
+        deps = self.let_functions[root]
+        params = ["event"]
+        try:
+            for dep in deps:
+                self.vars[dep] = self.let_name(dep)
+                params.append(self.vars[dep])
+            value = self.lets[root].value
+            self.bind_reads([value], block)
+            block.line(f"return {self.expr(value, block)}", ends=True)
+        finally:
+            self.vars, self.narrow, self.in_function = saved
+        top = Block()
+        head = Def(f"def {self.let_function_name(root)}({', '.join(params)})", block)
+        block.parent, block.owner = top, head
+        let = self.lets[root]
+        top.comment(f"{root} ({let.span.location() if let.span else ''!r})")
+        top.stmts.append(head)
+        return top
 
     def finish(self, top: Block) -> None:
         """`d_x = ...` for each definition that is computed only if it was not: where every way to its

@@ -22,9 +22,14 @@ def calls(node: ast.Node) -> set[str]:
     return {n.name for n in node.walk() if isinstance(n, ast.Call)}
 
 
-def recursive(functions: dict[str, ast.FunctionDef]) -> set[str]:
+def call_graph(functions: dict[str, ast.FunctionDef]) -> dict[str, set[str]]:
+    """Each function -> the functions its body calls (one walk of each body)."""
+    return {name: calls(f.body) & set(functions) for name, f in functions.items()}
+
+
+def recursive(functions: dict[str, ast.FunctionDef], graph: dict[str, set[str]] | None = None) -> set[str]:
     """The functions that can call themselves, directly or through others."""
-    graph = {name: calls(f.body) & set(functions) for name, f in functions.items()}
+    graph = call_graph(functions) if graph is None else graph
     out = set()
     for start in graph:
         seen: set[str] = set()
@@ -54,7 +59,8 @@ _LOOPS = (ast.ForEach, ast.ListComp, ast.ObjectComp)
 def inlinable(functions: dict[str, ast.FunctionDef]) -> set[str]:
     """The functions whose calls are written in place: not recursive, and not too deep, loopy or big once
     their own calls are written in place."""
-    loops = recursive(functions)
+    graph = call_graph(functions)
+    loops = recursive(functions, graph)
     measured: dict[str, tuple[int, int, int]] = {}  # name -> (depth, loops, size) written in place; 0s: kept
 
     def measure(name: str) -> tuple[int, int, int]:
@@ -75,14 +81,16 @@ def inlinable(functions: dict[str, ast.FunctionDef]) -> set[str]:
             measured[name] = (depth, loop_depth, size) if ok else (0, 0, 0)
         return measured[name]
 
-    for name in callees_first(functions, loops):
+    for name in callees_first(functions, loops, graph):
         measure(name)
     return {name for name, (depth, _, _) in measured.items() if depth > 0}
 
 
-def callees_first(functions: dict[str, ast.FunctionDef], loops: set[str]) -> list[str]:
+def callees_first(functions: dict[str, ast.FunctionDef], loops: set[str],
+                  graph: dict[str, set[str]] | None = None) -> list[str]:
     """The functions that are not recursive, each after the ones it calls (so measuring needs no deep
     recursion)."""
+    graph = call_graph(functions) if graph is None else graph
     order: list[str] = []
     done: set[str] = set()
     for root in functions:
@@ -98,8 +106,7 @@ def callees_first(functions: dict[str, ast.FunctionDef], loops: set[str]) -> lis
                 order.append(name)
                 continue
             stack.append((name, True))
-            stack.extend((g, False) for g in calls(functions[name].body)
-                         if g in functions and g not in loops and g not in done)
+            stack.extend((g, False) for g in graph[name] if g not in loops and g not in done)
     return order
 
 

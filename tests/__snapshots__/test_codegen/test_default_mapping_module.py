@@ -380,6 +380,33 @@ _KEYS6 = frozenset(('currency', 'event_name', 'price', 'quantity', 'time'))
 _URL7 = 'https://rest.iad-01.braze.com/users/delete'
 
 
+# $braze_id ('mappings/segment-braze.yaml:43:3')
+def let_braze_id(event):
+    e_integrations = event.get('integrations', MISSING)
+    e_context = event.get('context', MISSING)
+    if isinstance(e_integrations, dict):
+        e_integrations_Braze = e_integrations.get('Braze', MISSING)
+        if isinstance(e_integrations_Braze, dict):
+            e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
+        else:
+            e_integrations_Braze_braze_id = MISSING
+    else:
+        e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
+    if isinstance(e_context, dict):
+        e_context_integrations = e_context.get('integrations', MISSING)
+        if isinstance(e_context_integrations, dict):
+            e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
+            if isinstance(e_context_integrations_Braze, dict):
+                e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
+            else:
+                e_context_integrations_Braze_braze_id = MISSING
+        else:
+            e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+    else:
+        e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+    return (t35 if (t35 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
+
+
 def translate(event):
     """The requests one event causes."""
     if not isinstance(event, dict):
@@ -393,29 +420,7 @@ def translate(event):
     d_user_id = ((e_userId if e_userId else MISSING) if isinstance(e_userId, str) else MISSING)
     d_braze_id = ...  # $braze_id: computed when first needed
     if (d_user_id is MISSING):
-        e_integrations = event.get('integrations', MISSING)
-        e_context = event.get('context', MISSING)
-        if isinstance(e_integrations, dict):
-            e_integrations_Braze = e_integrations.get('Braze', MISSING)
-            if isinstance(e_integrations_Braze, dict):
-                e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
-            else:
-                e_integrations_Braze_braze_id = MISSING
-        else:
-            e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
-        if isinstance(e_context, dict):
-            e_context_integrations = e_context.get('integrations', MISSING)
-            if isinstance(e_context_integrations, dict):
-                e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
-                if isinstance(e_context_integrations_Braze, dict):
-                    e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
-                else:
-                    e_context_integrations_Braze_braze_id = MISSING
-            else:
-                e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-        else:
-            e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-        d_braze_id = (t1 if (t1 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
+        d_braze_id = let_braze_id(event)
         if (d_braze_id is MISSING):
             raise Rejected('userId or braze_id is required: send a non-empty userId, or integrations.Braze.braze_id')
     # rules 'track without a name', 'no time' all need this
@@ -428,7 +433,7 @@ def translate(event):
         # rule 'no time' ('mappings/segment-braze.yaml:88:5')
         e_timestamp = event.get('timestamp', MISSING)
         e_receivedAt = event.get('receivedAt', MISSING)
-        d_time = (t2 if (t2 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
+        d_time = (t1 if (t1 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
         if (d_time is MISSING):
             raise Rejected('the event has no time Braze can read: `timestamp` or `receivedAt` must be ISO 8601 or epoch milliseconds')
     # rule 'identify' ('mappings/segment-braze.yaml:94:5')
@@ -450,51 +455,29 @@ def translate(event):
                 e_traits_address_city = e_traits_address_country = MISSING
         else:
             e_traits_firstName = e_traits_first_name = e_traits_lastName = e_traits_last_name = e_traits_birthday = e_traits_avatar = e_traits_address = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
-        o4 = {}
-        if d_user_id is not MISSING: o4['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
+        o3 = {}
+        if d_user_id is not MISSING: o3['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
         if (d_user_id is MISSING):
             if d_braze_id is ...:
-                e_integrations = event.get('integrations', MISSING)
-                e_context = event.get('context', MISSING)
-                if isinstance(e_integrations, dict):
-                    e_integrations_Braze = e_integrations.get('Braze', MISSING)
-                    if isinstance(e_integrations_Braze, dict):
-                        e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
-                    else:
-                        e_integrations_Braze_braze_id = MISSING
-                else:
-                    e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
-                if isinstance(e_context, dict):
-                    e_context_integrations = e_context.get('integrations', MISSING)
-                    if isinstance(e_context_integrations, dict):
-                        e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
-                        if isinstance(e_context_integrations_Braze, dict):
-                            e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
-                        else:
-                            e_context_integrations_Braze_braze_id = MISSING
-                    else:
-                        e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-                else:
-                    e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-                d_braze_id = (t5 if (t5 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
-            if d_braze_id is not MISSING: o4['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
+                d_braze_id = let_braze_id(event)
+            if d_braze_id is not MISSING: o3['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
         if isinstance(e_traits, dict):
             for k, v in e_traits.items():
-                if k not in _KEYS2: o4[k] = v if v.__class__ is str else fresh(v)
-        t7 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t6 if (t6 := e_traits_first_name) is not MISSING else e_traits_firstName))
-        if t7 is not MISSING: o4['first_name'] = (t7 if t7.__class__ is str else fresh(t7))
-        t9 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t8 if (t8 := e_traits_last_name) is not MISSING else e_traits_lastName))
-        if t9 is not MISSING: o4['last_name'] = (t9 if t9.__class__ is str else fresh(t9))
-        t10 = format_time(parse_time(e_traits_birthday), '%Y-%m-%d')
-        if t10 is not MISSING: o4['dob'] = t10
-        if e_traits_avatar is not MISSING: o4['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ is str else fresh(e_traits_avatar))
-        if e_traits_address_city is not MISSING: o4['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ is str else fresh(e_traits_address_city))
-        if e_traits_address_country is not MISSING: o4['country'] = (e_traits_address_country if e_traits_address_country.__class__ is str else fresh(e_traits_address_country))
-        t11 = _TABLE3.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
-        if t11 is not MISSING: o4['gender'] = (t11 if t11.__class__ is str else fresh(t11))
-        o4['_update_existing_only'] = False
-        o3 = {'attributes': [o4]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o3}]
+                if k not in _KEYS2: o3[k] = v if v.__class__ is str else fresh(v)
+        t5 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t4 if (t4 := e_traits_first_name) is not MISSING else e_traits_firstName))
+        if t5 is not MISSING: o3['first_name'] = (t5 if t5.__class__ is str else fresh(t5))
+        t7 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t6 if (t6 := e_traits_last_name) is not MISSING else e_traits_lastName))
+        if t7 is not MISSING: o3['last_name'] = (t7 if t7.__class__ is str else fresh(t7))
+        t8 = format_time(parse_time(e_traits_birthday), '%Y-%m-%d')
+        if t8 is not MISSING: o3['dob'] = t8
+        if e_traits_avatar is not MISSING: o3['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ is str else fresh(e_traits_avatar))
+        if e_traits_address_city is not MISSING: o3['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ is str else fresh(e_traits_address_city))
+        if e_traits_address_country is not MISSING: o3['country'] = (e_traits_address_country if e_traits_address_country.__class__ is str else fresh(e_traits_address_country))
+        t9 = _TABLE3.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
+        if t9 is not MISSING: o3['gender'] = (t9 if t9.__class__ is str else fresh(t9))
+        o3['_update_existing_only'] = False
+        o2 = {'attributes': [o3]}
+        return [{'method': 'POST', 'url': _URL1, 'body': o2}]
     # rules 'Order Completed', 'track' all need this
     if (e_type == 'track'):
         # rule 'Order Completed' ('mappings/segment-braze.yaml:111:5')
@@ -507,105 +490,61 @@ def translate(event):
                 e_properties_products = MISSING
             requests = []
             if (isinstance(e_properties_products, list) and lt(0, length(e_properties_products))):
-                if d_time is ...:
-                    e_timestamp = event.get('timestamp', MISSING)
-                    e_receivedAt = event.get('receivedAt', MISSING)
-                    d_time = (t12 if (t12 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
                 if isinstance(e_properties, dict):
                     e_properties_currency = e_properties.get('currency', MISSING)
                 else:
                     e_properties_currency = MISSING
-                l14 = []
+                l11 = []
                 for i_product in e_properties_products:
                     if not isinstance(i_product, dict):
                         continue
+                    if d_time is ...:
+                        e_timestamp = event.get('timestamp', MISSING)
+                        e_receivedAt = event.get('receivedAt', MISSING)
+                        d_time = (t12 if (t12 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
                     v_product_product_id = i_product.get('product_id', MISSING)
                     v_product_id = i_product.get('id', MISSING)
                     v_product_sku = i_product.get('sku', MISSING)
                     v_product_currency = i_product.get('currency', MISSING)
                     v_product_price = i_product.get('price', MISSING)
                     v_product_quantity = i_product.get('quantity', MISSING)
-                    o15 = {}
-                    if d_user_id is not MISSING: o15['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
+                    o13 = {}
+                    if d_user_id is not MISSING: o13['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
                     if (d_user_id is MISSING):
                         if d_braze_id is ...:
-                            e_integrations = event.get('integrations', MISSING)
-                            e_context = event.get('context', MISSING)
-                            if isinstance(e_integrations, dict):
-                                e_integrations_Braze = e_integrations.get('Braze', MISSING)
-                                if isinstance(e_integrations_Braze, dict):
-                                    e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
-                                else:
-                                    e_integrations_Braze_braze_id = MISSING
-                            else:
-                                e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
-                            if isinstance(e_context, dict):
-                                e_context_integrations = e_context.get('integrations', MISSING)
-                                if isinstance(e_context_integrations, dict):
-                                    e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
-                                    if isinstance(e_context_integrations_Braze, dict):
-                                        e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
-                                    else:
-                                        e_context_integrations_Braze_braze_id = MISSING
-                                else:
-                                    e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-                            else:
-                                e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-                            d_braze_id = (t16 if (t16 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
-                        if d_braze_id is not MISSING: o15['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
-                    t19 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t18 if (t18 := (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t17 if (t17 := v_product_sku) is not MISSING else v_product_id))) is not MISSING else v_product_product_id))
-                    if t19 is not MISSING: o15['product_id'] = (t19 if t19.__class__ is str else fresh(t19))
-                    o15['currency'] = (t20 if (t20 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ is str else fresh(t20))
-                    if v_product_price is not MISSING: o15['price'] = (v_product_price if v_product_price.__class__ is str else fresh(v_product_price))
-                    o15['quantity'] = (t21 if (t21 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ is str else fresh(t21))
-                    if d_time is not MISSING: o15['time'] = d_time
-                    t23 = (t22 if (t22 := {k: v if v.__class__ is str else fresh(v) for k, v in i_product.items() if k not in _KEYS5}) else MISSING)
-                    if t23 is not MISSING: o15['properties'] = t23
-                    o15['_update_existing_only'] = False
-                    l14.append(o15)
-                o13 = {'purchases': l14}
-                requests.append({'method': 'POST', 'url': _URL1, 'body': o13})
+                            d_braze_id = let_braze_id(event)
+                        if d_braze_id is not MISSING: o13['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
+                    t16 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t15 if (t15 := (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t14 if (t14 := v_product_sku) is not MISSING else v_product_id))) is not MISSING else v_product_product_id))
+                    if t16 is not MISSING: o13['product_id'] = (t16 if t16.__class__ is str else fresh(t16))
+                    o13['currency'] = (t17 if (t17 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ is str else fresh(t17))
+                    if v_product_price is not MISSING: o13['price'] = (v_product_price if v_product_price.__class__ is str else fresh(v_product_price))
+                    o13['quantity'] = (t18 if (t18 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ is str else fresh(t18))
+                    if d_time is not MISSING: o13['time'] = d_time
+                    t20 = (t19 if (t19 := {k: v if v.__class__ is str else fresh(v) for k, v in i_product.items() if k not in _KEYS5}) else MISSING)
+                    if t20 is not MISSING: o13['properties'] = t20
+                    o13['_update_existing_only'] = False
+                    l11.append(o13)
+                o10 = {'purchases': l11}
+                requests.append({'method': 'POST', 'url': _URL1, 'body': o10})
             return requests or Skipped("rule 'Order Completed' sends nothing: the `when` of every request is false")
         # rule 'track' ('mappings/segment-braze.yaml:148:5')
         if d_time is ...:
             e_timestamp = event.get('timestamp', MISSING)
             e_receivedAt = event.get('receivedAt', MISSING)
-            d_time = (t24 if (t24 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
+            d_time = (t21 if (t21 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
         e_properties = event.get('properties', MISSING)
-        o26 = {}
-        if d_user_id is not MISSING: o26['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
+        o23 = {}
+        if d_user_id is not MISSING: o23['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
         if (d_user_id is MISSING):
             if d_braze_id is ...:
-                e_integrations = event.get('integrations', MISSING)
-                e_context = event.get('context', MISSING)
-                if isinstance(e_integrations, dict):
-                    e_integrations_Braze = e_integrations.get('Braze', MISSING)
-                    if isinstance(e_integrations_Braze, dict):
-                        e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
-                    else:
-                        e_integrations_Braze_braze_id = MISSING
-                else:
-                    e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
-                if isinstance(e_context, dict):
-                    e_context_integrations = e_context.get('integrations', MISSING)
-                    if isinstance(e_context_integrations, dict):
-                        e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
-                        if isinstance(e_context_integrations_Braze, dict):
-                            e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
-                        else:
-                            e_context_integrations_Braze_braze_id = MISSING
-                    else:
-                        e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-                else:
-                    e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-                d_braze_id = (t27 if (t27 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
-            if d_braze_id is not MISSING: o26['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
-        if e_event is not MISSING: o26['name'] = (e_event if e_event.__class__ is str else fresh(e_event))
-        if d_time is not MISSING: o26['time'] = d_time
-        o26['properties'] = (t28 if (t28 := ({k: v if v.__class__ is str else fresh(v) for k, v in e_properties.items() if k not in _KEYS6} if isinstance(e_properties, dict) else MISSING)) is not MISSING else {})
-        o26['_update_existing_only'] = False
-        o25 = {'events': [o26]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o25}]
+                d_braze_id = let_braze_id(event)
+            if d_braze_id is not MISSING: o23['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
+        if e_event is not MISSING: o23['name'] = (e_event if e_event.__class__ is str else fresh(e_event))
+        if d_time is not MISSING: o23['time'] = d_time
+        o23['properties'] = (t24 if (t24 := ({k: v if v.__class__ is str else fresh(v) for k, v in e_properties.items() if k not in _KEYS6} if isinstance(e_properties, dict) else MISSING)) is not MISSING else {})
+        o23['_update_existing_only'] = False
+        o22 = {'events': [o23]}
+        return [{'method': 'POST', 'url': _URL1, 'body': o22}]
     # rule 'page and screen' ('mappings/segment-braze.yaml:161:5')
     if ((e_type == 'page') or (e_type == 'screen')):
         return Skipped("rule 'page and screen' sends nothing: the `when` of every request is false (known when compiled)")
@@ -613,80 +552,36 @@ def translate(event):
     if (e_type == 'group'):
         # rule 'group without groupId' ('mappings/segment-braze.yaml:181:5')
         e_groupId = event.get('groupId', MISSING)
-        d_group_id = (t29 if (t29 := to_string(e_groupId)) else MISSING)
+        d_group_id = (t25 if (t25 := to_string(e_groupId)) else MISSING)
         if (d_group_id is MISSING):
             raise Rejected('a group call needs a groupId')
         # rule 'group' ('mappings/segment-braze.yaml:185:5')
-        o31 = {}
-        if d_user_id is not MISSING: o31['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
+        o27 = {}
+        if d_user_id is not MISSING: o27['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
         if (d_user_id is MISSING):
             if d_braze_id is ...:
-                e_integrations = event.get('integrations', MISSING)
-                e_context = event.get('context', MISSING)
-                if isinstance(e_integrations, dict):
-                    e_integrations_Braze = e_integrations.get('Braze', MISSING)
-                    if isinstance(e_integrations_Braze, dict):
-                        e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
-                    else:
-                        e_integrations_Braze_braze_id = MISSING
-                else:
-                    e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
-                if isinstance(e_context, dict):
-                    e_context_integrations = e_context.get('integrations', MISSING)
-                    if isinstance(e_context_integrations, dict):
-                        e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
-                        if isinstance(e_context_integrations_Braze, dict):
-                            e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
-                        else:
-                            e_context_integrations_Braze_braze_id = MISSING
-                    else:
-                        e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-                else:
-                    e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-                d_braze_id = (t32 if (t32 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
-            if d_braze_id is not MISSING: o31['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
-        k33 = ('ab_segment_group_' + d_group_id if d_group_id.__class__ is str else MISSING)
-        if k33 is not MISSING: o31[k33] = True
-        o31['_update_existing_only'] = False
-        o30 = {'attributes': [o31]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o30}]
+                d_braze_id = let_braze_id(event)
+            if d_braze_id is not MISSING: o27['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
+        k28 = ('ab_segment_group_' + d_group_id if d_group_id.__class__ is str else MISSING)
+        if k28 is not MISSING: o27[k28] = True
+        o27['_update_existing_only'] = False
+        o26 = {'attributes': [o27]}
+        return [{'method': 'POST', 'url': _URL1, 'body': o26}]
     # rule 'delete' ('mappings/segment-braze.yaml:195:5')
     if (e_type == 'delete'):
-        o34 = {}
+        o29 = {}
         if (d_user_id is not MISSING):
-            t35 = [(d_user_id if d_user_id.__class__ is str else fresh(d_user_id))]
+            t30 = [(d_user_id if d_user_id.__class__ is str else fresh(d_user_id))]
         else:
-            t35 = MISSING
-        if t35 is not MISSING: o34['external_ids'] = t35
+            t30 = MISSING
+        if t30 is not MISSING: o29['external_ids'] = t30
         if (d_user_id is MISSING):
             if d_braze_id is ...:
-                e_integrations = event.get('integrations', MISSING)
-                e_context = event.get('context', MISSING)
-                if isinstance(e_integrations, dict):
-                    e_integrations_Braze = e_integrations.get('Braze', MISSING)
-                    if isinstance(e_integrations_Braze, dict):
-                        e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
-                    else:
-                        e_integrations_Braze_braze_id = MISSING
-                else:
-                    e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
-                if isinstance(e_context, dict):
-                    e_context_integrations = e_context.get('integrations', MISSING)
-                    if isinstance(e_context_integrations, dict):
-                        e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
-                        if isinstance(e_context_integrations_Braze, dict):
-                            e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
-                        else:
-                            e_context_integrations_Braze_braze_id = MISSING
-                    else:
-                        e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-                else:
-                    e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-                d_braze_id = (t36 if (t36 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
-            l37 = []
-            t38 = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
-            if t38 is not MISSING: l37.append(t38)
-            o34['braze_ids'] = l37
-        return [{'method': 'POST', 'url': _URL7, 'body': o34}]
+                d_braze_id = let_braze_id(event)
+            l31 = []
+            t32 = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
+            if t32 is not MISSING: l31.append(t32)
+            o29['braze_ids'] = l31
+        return [{'method': 'POST', 'url': _URL7, 'body': o29}]
     # rule 'unknown type' ('mappings/segment-braze.yaml:205:5')
-    raise Rejected((t40 if (t40 := ('unsupported event type ' + t39 + ': expected identify, track, page, screen, group, alias or delete' if (t39 := to_json(e_type)).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
+    raise Rejected((t34 if (t34 := ('unsupported event type ' + t33 + ': expected identify, track, page, screen, group, alias or delete' if (t33 := to_json(e_type)).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
