@@ -29,6 +29,10 @@ from .store import AttributeStore
 
 SLICE = 256  # lines handled between two looks at the rest of the loop (answers, timers)
 
+# what `Run.translated` finds for a line (besides the ledger's fates INVALID, REJECTED and FAILED); compared
+# with ==, as they come back from worker processes as copies
+TOO_LONG, BLANK, SEND, UNSENDABLE = "too long", "blank", "send", "unsendable"
+
 
 @dataclass
 class Job:
@@ -155,52 +159,83 @@ class Run:
     def take(self, line: Line) -> list[Batch] | None:
         """What a line gives: a fate now (not an event, rejected, failed, nothing to send), or objects on their
         way; returns the batches its objects filled."""
-        ledger = self.ledger
-        ledger.enter(line)
-        data = line.data
+        return self.apply(line, self.translated(line.data))
+
+    def translated(self, data: bytes | None) -> tuple:
+        """What one line's bytes give, found without the ledger (a worker process finds it for `--workers`):
+
+            (TOO_LONG,) | (BLANK,) | (INVALID, reason, text) | (FAILED, reason, event)
+            | (REJECTED, message, event, prepared or None) | (UNSENDABLE, reason, refused, event)
+            | (SEND, event, prepared)
+
+        `prepared`: the line's requests cut into encoded objects (Batcher.prepare). Raises Fatal."""
         if data is None:
-            ledger.dead_letter(line, f"line longer than {self.options.max_line_bytes} bytes ({line.size} bytes)")
-            ledger.decide(line, INVALID)
-            return None
+            return (TOO_LONG,)
         try:
             event = jsonio.loads(data)
         except jsonio.BadJSON as e:
             if not data.strip():
-                line.note = "blank"
-                ledger.decide(line, SKIPPED)
-                return None
-            ledger.dead_letter(line, str(e), text=data.decode("utf-8", "replace").rstrip("\r\n")[:2000])
-            ledger.decide(line, INVALID)
-            return None
+                return (BLANK,)
+            return (INVALID, str(e), data.decode("utf-8", "replace").rstrip("\r\n")[:2000])
         if type(event) is not dict:
-            ledger.dead_letter(line, f"an event must be a JSON object, not {jsonio.kind(event)}",
-                               text=data.decode("utf-8", "replace").rstrip("\r\n")[:2000])
-            ledger.decide(line, INVALID)
-            return None
-        line.event = event
+            return (INVALID, f"an event must be a JSON object, not {jsonio.kind(event)}",
+                    data.decode("utf-8", "replace").rstrip("\r\n")[:2000])
         try:
             requests = self.job.translate(event)
         except self.Rejected as e:
-            ledger.dead_letter(line, f"rejected: {e}")
             if not e.requests:
-                ledger.decide(line, REJECTED)
-                return None
-            line.fate = REJECTED  # a rule rejected it, others send: the requests go, the line is dead-lettered
-            requests = e.requests
+                return (REJECTED, str(e), event, None)
+            rejected, requests = str(e), e.requests  # a rule rejected it, others send: the requests go
         except Exception as e:  # noqa: BLE001 - the last line of defence: a broken event must not stop the stream
-            log.debug("the translator failed on line %d", line.number, exc_info=True)
-            ledger.dead_letter(line, f"the translator failed on this event: {type(e).__name__}: {e}")
-            ledger.decide(line, FAILED)
-            return None
-        line.note = "translated"
+            log.debug("the translator failed on an event", exc_info=True)
+            return (FAILED, f"the translator failed on this event: {type(e).__name__}: {e}", event)
+        else:
+            rejected = None
         try:
             if not isinstance(requests, list):  # a skip is a list too (`Skipped`, which says why)
                 raise Unsendable(f"the translator returned {jsonio.kind(requests)}, not a list of requests")
             prepared = [self.batcher.prepare(r, self.url(r)) for r in requests]
         except Unsendable as e:
-            ledger.dead_letter(line, f"cannot be sent: {e}")
-            ledger.decide(line, REFUSED if e.refused else FAILED)
+            return (UNSENDABLE, str(e), e.refused, event)
+        return (REJECTED, rejected, event, prepared) if rejected is not None else (SEND, event, prepared)
+
+    def apply(self, line: Line, found: tuple) -> list[Batch] | None:
+        """A line's fate, or its objects on their way, from what `translated` found for it: the ledger's part,
+        in input order."""
+        ledger = self.ledger
+        ledger.enter(line)
+        kind = found[0]
+        if kind == SEND:
+            line.event, prepared = found[1], found[2]
+        elif kind == REJECTED and found[3] is not None:
+            line.event, prepared = found[2], found[3]
+            ledger.dead_letter(line, f"rejected: {found[1]}")
+            line.fate = REJECTED  # the requests go, the line is dead-lettered
+        else:
+            if kind == TOO_LONG:
+                ledger.dead_letter(line, f"line longer than {self.options.max_line_bytes} bytes ({line.size} bytes)")
+                ledger.decide(line, INVALID)
+            elif kind == BLANK:
+                line.note = "blank"
+                ledger.decide(line, SKIPPED)
+            elif kind == INVALID:
+                ledger.dead_letter(line, found[1], text=found[2])
+                ledger.decide(line, INVALID)
+            elif kind == REJECTED:
+                line.event = found[2]
+                ledger.dead_letter(line, f"rejected: {found[1]}")
+                ledger.decide(line, REJECTED)
+            elif kind == FAILED:
+                line.event = found[2]
+                log.debug("the translator failed on line %d: %s", line.number, found[1])
+                ledger.dead_letter(line, found[1])
+                ledger.decide(line, FAILED)
+            else:  # UNSENDABLE
+                line.event, line.note = found[3], "translated"
+                ledger.dead_letter(line, f"cannot be sent: {found[1]}")
+                ledger.decide(line, REFUSED if found[2] else FAILED)
             return None
+        line.note = "translated"
         if self.job.skip_unchanged and self.store is not None:
             prepared = [self.store.trim_prepared(p, self.account) for p in prepared]
         full: list[Batch] = []
