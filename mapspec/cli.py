@@ -183,6 +183,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--max-objects", type=int, metavar="N",
                    help="objects per request in all, at most (50 on some Braze contracts; default: the target's)")
     r.add_argument("--in-flight", type=int, default=8, help="requests in flight at once (default 8)")
+    r.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="processes that parse and translate the events (default 1: this one); with more, this "
+                        "process batches, sends and keeps the account and checkpoint, exactly as with one")
     r.add_argument("--rate", metavar="N/SECONDS",
                    help="a rate limit over every endpoint together, besides each endpoint's own limit from the "
                         "target (3000/3 for /users/track, 20000/60 for the user endpoints, ...)")
@@ -646,7 +649,7 @@ def cmd_run(args) -> int:
     for name in ("timeout", "retry_deadline"):
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive number of seconds")
-    for name in ("in_flight", "batch_size", "max_objects", "max_line_bytes"):
+    for name in ("in_flight", "batch_size", "max_objects", "max_line_bytes", "workers"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     try:
@@ -673,7 +676,7 @@ def cmd_run(args) -> int:
             raise UsageError(f"the key in {where} cannot be sent in an HTTP header: {problem}")
     options = Options(batch_size=args.batch_size, max_objects=args.max_objects, in_flight=args.in_flight,
                       rate=_rate(args.rate) if args.rate else None, retry_deadline=args.retry_deadline,
-                      timeout=args.timeout, max_line_bytes=args.max_line_bytes)
+                      timeout=args.timeout, max_line_bytes=args.max_line_bytes, workers=args.workers)
     job = Job(translate, args.inputs, key, options, dead_letter=args.dead_letter,
               checkpoint=args.checkpoint, state=args.state, skip_unchanged=args.skip_unchanged,
               endpoint=args.endpoint, out=sys.stdout.buffer if dry else None,

@@ -70,6 +70,39 @@ def test_flaky_braze_loses_nothing_and_sends_nothing_twice(tmp_path):
     assert account.retried >= statuses[429]
 
 
+def test_workers_deliver_exactly_what_one_process_does(tmp_path):
+    """--workers N: other processes parse and translate; the requests, the dead letters (with their events) and
+    the account are the same as one process's, against a Braze that refuses objects and fails now and then."""
+    events = event_mix(3000, seed=5)
+    events[10:10] = [{"type": "identify", "userId": "u-gone", "traits": {"email": 5}}, {"type": "nothing"}]
+    path = tmp_path / "events.ndjson"
+    write_events(path, events)
+    with open(path, "ab") as fh:
+        fh.write(b"not json\n[1]\n\n" + b'{"type":"identify","userId":"' + b"x" * 2000 + b'"}\n')
+    translate = mapspec.load("segment-braze")
+    results = []
+    for workers in (1, 2):
+        with Emulator(api_key=KEY, faults=Faults(server_error=0.1, seed=4)) as emu:
+            dead = tmp_path / f"dead{workers}.ndjson"
+            options = Options(seed=1, workers=workers, max_line_bytes=1000, **FAST)
+            account = run(Job(translate, [str(path)], KEY, options, dead_letter=str(dead), endpoint=emu.url))
+            results.append((received(emu), account.counts(), dead.read_text()))
+        out = tmp_path / f"dry{workers}.ndjson"
+        with open(out, "wb") as fh:
+            run(Job(translate, [str(path)], None, Options(workers=workers, max_line_bytes=1000, **FAST), out=fh))
+        results[-1] += (out.read_bytes(),)
+    (got1, counts1, dead1, dry1), (got2, counts2, dead2, dry2) = results
+    assert got1 == got2
+    want = expected_objects(translate, events)
+    assert sum((want[a] - got2[a]).total() for a in want) == 1  # the one Braze refused, dead-lettered
+    assert counts1 == {**counts2, "requests": counts1["requests"], "retried": counts1["retried"]}
+    assert counts2["read"] == len(events) + 4 and counts2["invalid"] == 3 and counts2["blank"] == 1
+    assert counts2["refused"] == 1
+    assert dead1 == dead2 and dry1 == dry2
+    records = [json.loads(line) for line in dead2.splitlines()]
+    assert sum("event" in r for r in records) == len(records) - 3  # every line that was an event shows it
+
+
 def test_batches_respect_braze_limits(tmp_path):
     events = [{"type": "identify", "userId": f"u{i}", "traits": {"n": i}} for i in range(160)]
     events += [{"type": "delete", "userId": f"d{i}"} for i in range(120)]
@@ -165,13 +198,14 @@ def test_malformed_input_is_dead_lettered_with_line_numbers(tmp_path):
     assert "read 7" in proc.stderr.decode() and "dead-lettered 5" in proc.stderr.decode()
 
 
-def test_kill_9_then_resume_loses_nothing(tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_kill_9_then_resume_loses_nothing(tmp_path, workers):
     events = event_mix(3000, seed=9)
     path = tmp_path / "events.ndjson"
     write_events(path, events)
     translate = mapspec.load("segment-braze")
     args = ["run", str(path), "--checkpoint", str(tmp_path / "ck.json"), "--dead-letter", str(tmp_path / "dead.ndjson"),
-            "--in-flight", "2", "--batch-size", "10"]
+            "--in-flight", "2", "--batch-size", "10", "--workers", workers]
     with Emulator(api_key=KEY, faults=Faults(slow=1.0, slow_seconds=0.05)) as emu:
         env = {"BRAZE_REST_API_KEY": KEY}
         proc = subprocess.Popen([sys.executable, "-m", "mapspec", *args, "--endpoint", emu.url],

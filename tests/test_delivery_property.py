@@ -139,17 +139,21 @@ EXAMPLES = int(os.environ.get("MAPSPEC_PROPERTY_EXAMPLES", 8))
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(stream=streams, faults=faults, kills=kills, in_flight=st.integers(1, 4), batch=st.integers(1, 10))
+@given(stream=streams, faults=faults, kills=kills, in_flight=st.integers(1, 4), batch=st.integers(1, 10),
+       workers=st.sampled_from([1, 2]))
 # killed before the first checkpoint moved: the resume must still know what the first run sent
 @example(stream=[line_spec("identify", 0, ""), line_spec("identify", 1, "")], faults=Faults(), kills=[2], in_flight=1,
-         batch=1)
-def test_every_line_ends_as_the_account_says(stream, faults, kills, in_flight, batch):
+         batch=1, workers=1)
+# the same with worker processes translating (--workers): the ledger, the account and the checkpoint stay exact
+@example(stream=[line_spec(kind, n, "") for n, kind in enumerate(KINDS * 2)], faults=Faults(server_error=0.2, seed=3),
+         kills=[2, 3], in_flight=2, batch=2, workers=2)
+def test_every_line_ends_as_the_account_says(stream, faults, kills, in_flight, batch, workers):
     with tempfile.TemporaryDirectory() as tmp, Emulator(api_key=KEY, faults=faults) as emu:
         path, ck, dead = (os.path.join(tmp, name) for name in ("in.ndjson", "ck.json", "dead.ndjson"))
         with open(path, "wb") as fh:
             fh.write(b"".join(spec.data + b"\n" for spec in stream))
         options = Options(in_flight=in_flight, batch_size=batch, max_line_bytes=MAX_LINE, seed=faults.seed,
-                          backoff_base=0.01, backoff_max=0.1, linger=0.02, retry_deadline=30)
+                          backoff_base=0.01, backoff_max=0.1, linger=0.02, retry_deadline=30, workers=workers)
         twice = 0
         for after in [*kills, None]:
             transport = KillSwitch(after, [ck, ck + ".sent", dead]) if after else None

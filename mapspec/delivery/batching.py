@@ -50,6 +50,10 @@ class Item:
         self.done = False  # its fate is told to the ledger once, and only once
         self.group, self.member, self.time, self.seq = group, member, when, seq
 
+    def value(self) -> Any:
+        """The object (decoded from what is sent when it came from a worker process without it)."""
+        return self.obj if self.obj is not None else jsonio.loads(self.data)
+
 
 class Group:
     """An element of a group array (a cohort change, a subscription group) without its member lists: the

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -28,6 +31,7 @@ from .sender import Sender
 from .store import AttributeStore
 
 SLICE = 256  # lines handled between two looks at the rest of the loop (answers, timers)
+CHUNK = 1024  # lines a worker process translates at a time (--workers)
 
 # what `Run.translated` finds for a line (besides the ledger's fates INVALID, REJECTED and FAILED); compared
 # with ==, as they come back from worker processes as copies
@@ -121,6 +125,8 @@ class Run:
         self.urls: dict[str, str] = {}
         self.client = None
         self.sender: Sender | None = None
+        self.pool: ProcessPoolExecutor | None = None
+        self.started = self.last_progress = 0.0
         from .. import Rejected
 
         self.Rejected = Rejected
@@ -305,7 +311,7 @@ class Run:
         if self.job.skip_unchanged and self.store is not None and batch.endpoint is not None:
             identity = batch.endpoint.batch.identity
             for name, ids in identity.items():
-                self.store.remember([item.obj for item in items if item.name == name], ids)
+                self.store.remember([item.value() for item in items if item.name == name], ids)
 
     # ------------------------------------------------------------------ the loop
 
@@ -328,44 +334,17 @@ class Run:
         # with it the record of how far requests went
         ledger.save(wait=True)
         reader = Reader(produce)
-        started = last_progress = time.monotonic()
+        self.started = self.last_progress = time.monotonic()
         try:
-            while True:
-                try:
-                    block = await asyncio.wait_for(reader.get(), timeout=options.linger)
-                except TimeoutError:
-                    for batch in batcher.due(time.monotonic(), options.linger):
-                        await self.emit(batch)
-                    continue
-                except InputChanged as e:
-                    raise Fatal(f"cannot resume from the checkpoint {job.checkpoint}: {e}. Give the input it was "
-                                "written for, or remove the checkpoint to start this job again") from None
-                except OSError as e:
-                    raise Fatal(f"cannot read {e.filename or 'the input'}: {e.strerror or e}") from None
-                if block is None:
-                    break
+            async for block, found in (self.translated_by_workers(reader) if self.pool is not None
+                                       else self.translated_here(reader)):
                 for start in range(0, len(block), SLICE):
-                    for line in block[start:start + SLICE]:
-                        full = self.take(line)
+                    for i in range(start, min(start + SLICE, len(block))):
+                        full = self.apply(block[i], found[i]) if found is not None else self.take(block[i])
                         if full:
                             for batch in full:
                                 await self.emit(batch)
-                    now = time.monotonic()
-                    for batch in batcher.due(now, options.linger):
-                        await self.emit(batch)
-                    head = ledger.head
-                    if head is not None and len(ledger.lines) > self.window:
-                        for batch in batcher.holding(head):  # no more than a window waits behind one line
-                            await self.emit(batch)
-                    while len(ledger.lines) > self.MAX_WAITING and self.sender is not None:
-                        self.sender.check()  # a run stopped meanwhile does not wait for what will not come
-                        for batch in batcher.holding(ledger.head):
-                            await self.emit(batch)
-                        await asyncio.sleep(0.01)
-                    if job.progress is not None and now - last_progress > 0.5:
-                        last_progress = now
-                        self.show_progress(started)
-                    await asyncio.sleep(0)
+                    await self.between_slices()
             for batch in batcher.drain():
                 await self.emit(batch)
             if self.sender is not None:
@@ -378,7 +357,7 @@ class Run:
         finally:
             reader.stop()
             if job.progress is not None:
-                self.show_progress(started, final=True)
+                self.show_progress(self.started, final=True)
             if self.client is not None:
                 await self.client.aclose()
             try:
@@ -389,6 +368,88 @@ class Run:
                 if self.store is not None:
                     self.store.close()
         return self.outcome()
+
+    async def between_slices(self) -> None:
+        """After a slice of lines: batches that waited long enough go, no more than a window of lines waits
+        behind one, progress is shown, and the loop looks at the answers."""
+        batcher, ledger, options = self.batcher, self.ledger, self.options
+        now = time.monotonic()
+        for batch in batcher.due(now, options.linger):
+            await self.emit(batch)
+        head = ledger.head
+        if head is not None and len(ledger.lines) > self.window:
+            for batch in batcher.holding(head):  # no more than a window waits behind one line
+                await self.emit(batch)
+        while len(ledger.lines) > self.MAX_WAITING and self.sender is not None:
+            self.sender.check()  # a run stopped meanwhile does not wait for what will not come
+            for batch in batcher.holding(ledger.head):
+                await self.emit(batch)
+            await asyncio.sleep(0.01)
+        if self.job.progress is not None and now - self.last_progress > 0.5:
+            self.last_progress = now
+            self.show_progress(self.started)
+        await asyncio.sleep(0)
+
+    async def next_block(self, reader: Reader, timeout: float | None) -> list[Line] | None:
+        """The next block of lines (None at the end); partly filled batches that waited go meanwhile."""
+        while True:
+            try:
+                return await asyncio.wait_for(reader.get(), timeout=timeout)
+            except TimeoutError:
+                for batch in self.batcher.due(time.monotonic(), self.options.linger):
+                    await self.emit(batch)
+            except InputChanged as e:
+                raise Fatal(f"cannot resume from the checkpoint {self.job.checkpoint}: {e}. Give the input it was "
+                            "written for, or remove the checkpoint to start this job again") from None
+            except OSError as e:
+                raise Fatal(f"cannot read {e.filename or 'the input'}: {e.strerror or e}") from None
+
+    async def translated_here(self, reader: Reader) -> AsyncIterator[tuple[list[Line], list[tuple] | None]]:
+        """Blocks of lines, translated as they are applied (one process)."""
+        while (block := await self.next_block(reader, self.options.linger)) is not None:
+            yield block, None
+
+    async def translated_by_workers(self, reader: Reader) -> AsyncIterator[tuple[list[Line], list[tuple]]]:
+        """Chunks of lines with what the worker processes found for each, in input order; a few chunks per
+        worker in flight, so that the workers translate while this process batches and sends."""
+        assert self.pool is not None
+        loop = asyncio.get_running_loop()
+        pending: deque[tuple[list[Line], asyncio.Future]] = deque()
+        ahead = 3 * self.options.workers
+        get: asyncio.Task | None = None
+        ended = False
+        try:
+            while True:
+                if get is None and not ended and len(pending) < ahead:
+                    get = asyncio.ensure_future(self.next_block(reader, None))
+                waits: set[asyncio.Future] = {get} if get is not None else set()
+                if pending:
+                    waits.add(pending[0][1])
+                if not waits:
+                    return
+                done, _ = await asyncio.wait(waits, timeout=self.options.linger, return_when=asyncio.FIRST_COMPLETED)
+                if not done:  # partly filled batches that waited go meanwhile
+                    for batch in self.batcher.due(time.monotonic(), self.options.linger):
+                        await self.emit(batch)
+                    continue
+                if pending and pending[0][1] in done:
+                    chunk, future = pending.popleft()
+                    yield chunk, _restored(future.result(), self.batcher, self.job.skip_unchanged)
+                    continue
+                if get is not None and get in done:
+                    block, get = get.result(), None
+                    if block is None:
+                        ended = True
+                        continue
+                    for start in range(0, len(block), CHUNK):
+                        chunk = block[start:start + CHUNK]
+                        pending.append((chunk, loop.run_in_executor(self.pool, _translate_chunk,
+                                                                    [line.data for line in chunk])))
+        finally:
+            if get is not None:
+                get.cancel()
+            for _, future in pending:
+                future.cancel()
 
     def _first_key(self) -> dict[str, str]:
         if self.target is None or not self.target.credentials or not self.job.key:
@@ -420,6 +481,66 @@ def needed_credentials(target: Target, endpoints: Iterable[str] | None) -> set[s
     return {e.credentials for k in endpoints if (e := target.endpoints.get(k)) is not None and e.credentials}
 
 
+#: the Run a worker process translates for: set in the parent just before the workers are forked, so that
+#: each has the translator, the target and the options without anything pickled
+_WORKER_RUN: Run | None = None
+
+
+def _ready() -> bool:
+    return _WORKER_RUN is not None
+
+
+def _translate_chunk(datas: list[bytes | None]) -> list[tuple]:
+    """In a worker process: what each line's bytes give (`Run.translated`), made light to send back: an event
+    only where a dead letter may show it, objects without their decoded form or endpoint (the parent has
+    both: it decodes an object where it needs it, and looks its endpoint up)."""
+    run = _WORKER_RUN
+    assert run is not None
+    out = []
+    for data in datas:
+        found = run.translated(data)
+        kind = found[0]
+        if kind == SEND or (kind == REJECTED and found[3] is not None):
+            for p in found[-1]:
+                p.endpoint = None
+                p.objects = [(name, None, data_, group, member) for name, _, data_, group, member in p.objects]
+            if kind == SEND:
+                found = (SEND, None, found[2])
+        out.append(found)
+    return out
+
+
+def _restored(found: list[tuple], batcher: Batcher, decode: bool) -> list[tuple]:
+    """What workers found, with each request's endpoint looked up again (and, to trim unchanged attributes,
+    its objects decoded)."""
+    for f in found:
+        kind = f[0]
+        if kind == SEND or (kind == REJECTED and f[3] is not None):
+            for p in f[-1]:
+                hit = batcher.endpoint(p.method, p.url)
+                p.endpoint = hit[0] if hit else None
+                if decode:
+                    p.objects = [(n, jsonio.loads(d), d, g, m) for n, _, d, g, m in p.objects]
+    return found
+
+
+def start_workers(run: Run) -> ProcessPoolExecutor:
+    """The worker processes of `--workers N`, forked now (before this process starts a thread), each with a copy
+    of the run to translate for."""
+    global _WORKER_RUN
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:
+        raise Fatal("--workers needs a system that can fork processes (Linux, macOS); leave it out here") from None
+    _WORKER_RUN = run
+    try:
+        pool = ProcessPoolExecutor(run.options.workers, mp_context=context)
+        pool.submit(_ready).result()  # every worker is forked at the first task
+    finally:
+        _WORKER_RUN = None
+    return pool
+
+
 def execute(job: Job) -> tuple[Account, Outcome]:
     """Run a job to the end: (this run's account, what else it tells). Raises Fatal, carrying `.outcome`, for a
     problem that stops it."""
@@ -429,10 +550,14 @@ def execute(job: Job) -> tuple[Account, Outcome]:
     for place in places:
         place.addFilter(redact)
     try:
+        if job.options.workers > 1:
+            run_.pool = start_workers(run_)
         outcome = asyncio.run(run_.run())
     finally:
         for place in places:
             place.removeFilter(redact)
+        if run_.pool is not None:
+            run_.pool.shutdown(wait=True, cancel_futures=True)
     return outcome.run, outcome
 
 

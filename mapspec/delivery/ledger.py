@@ -357,6 +357,8 @@ class Ledger:
                 account.count(line.note)
             if line.letters:
                 event = line.event
+                if event is None and line.fate != INVALID and line.data is not None:
+                    event = _event(line.data)  # translated in a worker process, which kept it (--workers)
                 for record in line.letters:
                     if event is not None and "event" not in record:
                         record["event"] = event
@@ -413,3 +415,9 @@ class Ledger:
         self.saving = threading.Thread(target=work, name="mapspec-checkpoint", daemon=True)
         self.saving.start()
 
+
+def _event(data: bytes) -> Any:
+    try:
+        return jsonio.loads(data)
+    except jsonio.BadJSON:  # (not for a line that was translated)
+        return None

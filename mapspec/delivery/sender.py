@@ -382,7 +382,7 @@ def _first_credential(target: Target | None) -> str | None:
 def _shown(item: Item, batch: Batch | None) -> Any:
     """An object as a dead letter shows it: a body's secret fields (as the target marks them) masked."""
     endpoint = batch.endpoint if batch is not None else None
-    obj = item.obj
+    obj = item.value()
     if endpoint is None or not isinstance(obj, dict) or not batch.alone:
         return obj
     secret = {k for k, shape in endpoint.body.fields.items() if shape.secret}
