@@ -103,8 +103,9 @@ class Batch:
     def alone(self) -> bool:
         return ALONE in self.arrays
 
-    def add(self, item: Item) -> None:
-        self.size += self.grows_by(item)
+    def add(self, item: Item, grows: int | None = None) -> None:
+        """Add an object; `grows`: what it adds to the body's size, when the caller knows it already."""
+        self.size += self.grows_by(item) if grows is None else grows
         items = self.arrays.get(item.name)
         if items is None:
             self.arrays[item.name] = [item]
@@ -186,6 +187,7 @@ class Batcher:
         self.superseded: list[Item] = []
         self._seq = 0
         self._endpoints: dict[tuple[str, str], tuple[Endpoint, dict[str, str]] | None] = {}
+        self._limits: dict[int, tuple[Endpoint, tuple[int, int | None, int | None]]] = {}
 
     def endpoint(self, method: str, url: str) -> tuple[Endpoint, dict[str, str]] | None:
         key = (method, url)
@@ -312,37 +314,49 @@ class Batcher:
         open_ = self.open
         key = (p.url, p.method, p.envelope)
         batch = open_.get(key)
+        one_array = rule.one_array
         for name, obj, data, group, member in p.objects:
-            if rule.one_array:  # one kind of array per request
+            if one_array:  # one kind of array per request
                 key = (p.url, p.method, p.envelope, name)
                 batch = open_.get(key)
             self._seq += 1
             item = Item(name, obj, data, owner, group, member, p.time, self._seq)
-            if batch is None or not self._room(batch, item):
+            grows = batch.grows_by(item) if batch is not None else 0
+            if batch is None or not self._room(batch, item, grows):
                 if batch is not None:
                     full.append(batch)
                 batch = open_[key] = Batch(key, p.url, p.method, p.envelope, p.endpoint)
+                grows = batch.grows_by(item)
             owner.waiting += 1
             owner.objects += 1
             if group is not None and rule.groups[name].latest_wins and not self._latest(batch, item):
                 continue
-            batch.add(item)
+            batch.add(item, grows)
         return full
 
-    def _room(self, batch: Batch, item: Item) -> bool:
-        if batch.size + batch.grows_by(item) > self.max_body:
+    def limits(self, endpoint: Endpoint) -> tuple[int, int | None, int | None]:
+        """(bytes per body, objects per request, objects per array) for a merging endpoint: the target's,
+        or the options' where tighter."""
+        found = self._limits.get(id(endpoint))
+        if found is None or found[0] is not endpoint:
+            rule = endpoint.batch
+            found = self._limits[id(endpoint)] = (endpoint, (self.max_body, _least(rule.total, self.options.max_objects),
+                                                             _least(rule.per_array, self.options.batch_size)))
+        return found[1]
+
+    def _room(self, batch: Batch, item: Item, grows: int | None = None) -> bool:
+        """Whether the object fits in the batch (`grows`: what it would add to the body, when known)."""
+        max_body, total, per_array = self.limits(batch.endpoint)  # type: ignore[arg-type]
+        if batch.size + (batch.grows_by(item) if grows is None else grows) > max_body:
             return False
-        rule = batch.endpoint.batch  # type: ignore[union-attr]
-        total = _least(rule.total, self.options.max_objects)
         if total is not None and batch.count >= total:
             return False
         items = batch.arrays.get(item.name)
-        key = rule.unique.get(item.name)
+        key = batch.endpoint.batch.unique.get(item.name)  # type: ignore[union-attr]
         if key is not None and items and isinstance(item.obj, dict) and key in item.obj:
             value = item.obj[key]  # a second element of one id waits for the next request, in order
             if any(isinstance(other.obj, dict) and other.obj.get(key) == value for other in items):
                 return False
-        per_array = _least(rule.per_array, self.options.batch_size)
         if per_array is None:
             return True
         return items is None or len(items) < per_array

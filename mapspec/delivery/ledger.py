@@ -344,17 +344,17 @@ class Ledger:
     # lines out, in order
 
     def advance(self) -> None:
-        lines, account, positions, digests = self.lines, self.account, self.positions, self.digests
+        lines, positions, digests = self.lines, self.positions, self.digests
+        counts = self.account.__dict__  # (the account's counts, as attributes: one lookup each)
         moved = 0
         while lines:
             line = lines[0]
             if line.fate is None or line.waiting > 0:
                 break
             lines.popleft()
-            account.read += 1
-            account.count(line.fate)
+            counts[line.fate] += 1
             if line.note is not None:  # "translated" or "blank"
-                account.count(line.note)
+                counts[line.note] += 1
             if line.letters:
                 event = line.event
                 if event is None and line.fate != INVALID and line.data is not None:
@@ -368,6 +368,7 @@ class Ledger:
             p.line, p.offset = line.number, line.end
             moved += 1
         if moved:
+            counts["read"] += moved
             self.unsaved += moved
             if self.unsaved >= self.save_lines or time.monotonic() - self.last_save >= self.SAVE_EVERY:
                 self.save(wait=False)
