@@ -25,6 +25,23 @@ class Rejected(Exception):
     pass
 
 
+class Skipped(list):
+    """No requests, and why (as a mapspec translator says it skips an event)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason):
+        list.__init__(self)
+        self.reason = reason
+
+
+ALIAS = "alias calls are not sent to Braze, as in Segment cloud mode"
+NOTHING = "rule {!r} sends nothing: the `when` of every request is false"
+NO_PAGES = NOTHING.format("page and screen") + " (known when compiled)"
+UNNAMED_PAGE = NOTHING.format("page and screen")
+NO_PRODUCTS = NOTHING.format("Order Completed")
+
+
 RESERVED = frozenset(("time", "quantity", "event_name", "price", "currency"))
 PRODUCT_RESERVED = frozenset(("product_id", "quantity", "price", "currency", "time", "event_name"))
 CONSUMED = frozenset(("firstName", "lastName", "first_name", "last_name", "birthday", "avatar", "address", "gender",
@@ -219,7 +236,7 @@ def make_translator(endpoint="https://rest.iad-01.braze.com", app_id=None, updat
             raise Rejected("an event must be a JSON object")
         kind = event.get("type")
         if kind == "alias":
-            return []
+            return Skipped(ALIAS)
         uid = event.get("userId")
         if uid.__class__ is str and uid:
             ident = {"external_id": uid}
@@ -257,11 +274,11 @@ def make_translator(endpoint="https://rest.iad-01.braze.com", app_id=None, updat
             return [{"method": "POST", "url": track_url, "body": {"attributes": [identify(ident, event)]}}]
         if kind == "page" or kind == "screen":
             if not pages_on:
-                return []
+                return Skipped(NO_PAGES)
             name = event.get("name", _ABSENT)
             named = name.__class__ is str and name != ""
             if not (track_all_pages or named):
-                return []
+                return Skipped(UNNAMED_PAGE)
             time = _iso(event.get("timestamp"))
             if time is None:
                 time = _iso(event.get("receivedAt"))
@@ -342,7 +359,7 @@ def make_translator(endpoint="https://rest.iad-01.braze.com", app_id=None, updat
     def order_completed(ident, props, time):
         products = props.get("products") if isinstance(props, dict) else None
         if not isinstance(products, list) or not products:
-            return []
+            return Skipped(NO_PRODUCTS)
         order_currency = props.get("currency")
         purchases = []
         for p in products:

@@ -31,7 +31,10 @@ def main() -> None:
                 write(dumps({"error": {"line": number, "message": f"invalid JSON: {e}"}}, option=newline))
                 continue
             try:
-                out = {"requests": translate(event)}
+                requests = translate(event)
+                out = {"requests": requests}
+                if not requests:
+                    out["skipped"] = {"reason": getattr(requests, "reason", "nothing to send")}
             except Rejected as e:
                 out = {"rejected": {"message": str(e)}}
             write(dumps(out, option=newline))

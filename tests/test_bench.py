@@ -25,9 +25,10 @@ FIELDS = ["type", "userId", "event", "timestamp", "receivedAt", "name", "categor
 
 def outcome(translate, event, rejected):
     try:
-        return json.dumps(translate(event))
+        out = translate(event)
     except rejected as e:
         return f"rejected: {e}"
+    return json.dumps(out) if out else f"skipped: {getattr(out, 'reason', None)}"
 
 
 def mutants(events, n, seed):
