@@ -714,3 +714,32 @@ def test_a_server_that_echoes_the_body_never_carries_the_client_secret_out(tmp_p
     assert server.requests and secret.encode() in server.requests[0][1]  # it was sent
     written = (tmp_path / "d").read_text() + (stopped or "")
     assert "cannot take" in written and "[REDACTED]" in written and secret not in written
+
+
+def test_a_worker_that_dies_stops_the_run_and_the_next_run_goes_on(tmp_path):
+    """--workers: a worker process killed (the system's OOM killer, say) stops the run with the reason, never a
+    traceback or a hang; the lines it had are after the checkpoint, and the next run delivers them."""
+    events = event_mix(3000, seed=6)
+    events[2000] = {"type": "identify", "userId": "die"}
+    path = tmp_path / "e.ndjson"
+    write_events(path, events)
+    real = mapspec.load("segment-braze")
+
+    def dies_on_one(event):
+        if event.get("userId") == "die":
+            os._exit(9)  # what kill -9 does to a worker: no exception, no goodbye
+        return real(event)
+
+    dies_on_one.target = real.target  # type: ignore[attr-defined]
+    dies_on_one.endpoints = real.endpoints  # type: ignore[attr-defined]
+    ck, dead = str(tmp_path / "ck.json"), str(tmp_path / "dead.ndjson")
+    with Emulator(api_key=KEY) as emu:
+        with pytest.raises(Fatal, match="a worker process stopped") as e:
+            run(Job(dies_on_one, [str(path)], KEY, Options(workers=2, **FAST), dead_letter=dead, checkpoint=ck,
+                    endpoint=emu.url))
+        stopped = e.value.outcome
+        assert stopped.run.read < 3000 and stopped.run.adds_up()
+        account, outcome = execute(Job(real, [str(path)], KEY, Options(workers=2, **FAST), dead_letter=dead,
+                                       checkpoint=ck, endpoint=emu.url))
+    assert outcome.whole.read == 3000 and outcome.whole.adds_up()
+    assert "die" in emu.record.external_ids or any(a.get("external_id") == "die" for a in emu.record.attributes)

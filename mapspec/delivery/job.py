@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -434,7 +435,12 @@ class Run:
                     continue
                 if pending and pending[0][1] in done:
                     chunk, future = pending.popleft()
-                    yield chunk, _restored(future.result(), self.batcher, self.job.skip_unchanged)
+                    try:
+                        found = future.result()
+                    except BrokenProcessPool:
+                        raise Fatal("a worker process stopped (killed, or out of memory?); the lines not yet "
+                                    "decided are after the checkpoint, for the next run") from None
+                    yield chunk, _restored(found, self.batcher, self.job.skip_unchanged)
                     continue
                 if get is not None and get in done:
                     block, get = get.result(), None
