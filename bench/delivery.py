@@ -35,6 +35,7 @@ from mapspec.jsonio import loads as json_loads  # noqa: E402
 KEY = "bench-key"
 SETTINGS = {"track_all_pages": True, "app_id": "bench-app"}
 STAGES = ("read", "parse", "translate", "batch", "encode", "send")
+WORKERS = max(1, (os.cpu_count() or 1) - 1)
 
 
 class Sink:
@@ -67,7 +68,7 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def throughput(path: str, rounds: int = 3, workers: int = 1) -> dict:
+def throughput(path: str, rounds: int = 3, workers: int = 0) -> dict:
     """objects/s of `mapspec run` (with `--workers`) to the instant sink, and each stage's share of its time
     (medians; the stages as one process spends them)."""
     translate = mapspec.load("segment-braze", SETTINGS)
@@ -165,11 +166,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="--workers of the second run")
+    ap.add_argument("--workers", type=int, default=WORKERS, help="--workers of the second run (default: a core "
+                    "for each but one, which the sending process has)")
     ap.add_argument("--rss", default="100000,1000000", help="event counts for the peak-memory runs")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        for workers in sorted({1, args.workers}):
+        for workers in sorted({0, args.workers}):
             print(report_throughput(throughput(events_file(tmp, args.events), args.rounds, workers)))
         for n in (int(x) for x in args.rss.split(",") if x):
             print(f"peak RSS of run --dry-run over {n:,} events: {peak_rss(n, tmp):.0f} MiB")
@@ -177,13 +179,13 @@ def main() -> None:
 
 def report_throughput(r: dict) -> str:
     total = sum(r["stages"].values())
-    how = "one process" if r["workers"] == 1 else f"--workers {r['workers']}"
+    how = "one process" if not r["workers"] else f"--workers {r['workers']}"
     lines = [f"mapspec run ({how}) to an instant sink: {r['objects_per_s']:,.0f} objects/s, {r['events_per_s']:,.0f} "
              f"events/s ({r['events']:,} events, {r['objects']:,} objects, {r['requests']:,} requests, "
              f"{r['seconds']:.2f} s; the sending process's CPU {r['cpu']:.2f} s; dry run {r['dry_seconds']:.2f} s)",
              "  where the time goes: " + ", ".join(
                  f"{k} {v:.2f} s ({v / total:.0%})" for k, v in r["stages"].items())]
-    if r["workers"] > 1:  # the ladder is one process's; here the workers take read to encode off this process
+    if r["workers"]:  # the ladder is one process's; here the workers take read to encode off this process
         lines = lines[:1]
     return "\n".join(lines)
 

@@ -183,9 +183,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--max-objects", type=int, metavar="N",
                    help="objects per request in all, at most (50 on some Braze contracts; default: the target's)")
     r.add_argument("--in-flight", type=int, default=8, help="requests in flight at once (default 8)")
-    r.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="processes that parse and translate the events (default 1: this one); with more, this "
-                        "process batches, sends and keeps the account and checkpoint, exactly as with one")
+    r.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="processes to fork that parse and translate the events (default 0: this one does); this "
+                        "one then batches, sends and keeps the account and checkpoint, exactly as alone")
     r.add_argument("--rate", metavar="N/SECONDS",
                    help="a rate limit over every endpoint together, besides each endpoint's own limit from the "
                         "target (3000/3 for /users/track, 20000/60 for the user endpoints, ...)")
@@ -649,7 +649,9 @@ def cmd_run(args) -> int:
     for name in ("timeout", "retry_deadline"):
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive number of seconds")
-    for name in ("in_flight", "batch_size", "max_objects", "max_line_bytes", "workers"):
+    if args.workers < 0:
+        raise UsageError("--workers must be 0 (this process translates) or more")
+    for name in ("in_flight", "batch_size", "max_objects", "max_line_bytes"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     try:

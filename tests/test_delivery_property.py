@@ -140,10 +140,10 @@ EXAMPLES = int(os.environ.get("MAPSPEC_PROPERTY_EXAMPLES", 8))
 @settings(max_examples=EXAMPLES, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(stream=streams, faults=faults, kills=kills, in_flight=st.integers(1, 4), batch=st.integers(1, 10),
-       workers=st.sampled_from([1, 2]))
+       workers=st.sampled_from([0, 1, 2]))
 # killed before the first checkpoint moved: the resume must still know what the first run sent
 @example(stream=[line_spec("identify", 0, ""), line_spec("identify", 1, "")], faults=Faults(), kills=[2], in_flight=1,
-         batch=1, workers=1)
+         batch=1, workers=0)
 # the same with worker processes translating (--workers): the ledger, the account and the checkpoint stay exact
 @example(stream=[line_spec(kind, n, "") for n, kind in enumerate(KINDS * 2)], faults=Faults(server_error=0.2, seed=3),
          kills=[2, 3], in_flight=2, batch=2, workers=2)

@@ -39,7 +39,7 @@ class Options:
     timeout: float = 30.0  # seconds for one request (connect, send, wait for the answer)
     max_line_bytes: int = 1 << 20
     linger: float = 1.0  # a partly filled batch waits at most this long
-    workers: int = 1  # processes that parse and translate (beyond 1: that many, forked; this one batches and sends)
+    workers: int = 0  # processes forked to parse and translate (0: this one does; else it batches and sends)
     seed: int | None = None
 
 

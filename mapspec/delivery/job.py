@@ -556,7 +556,7 @@ def execute(job: Job) -> tuple[Account, Outcome]:
     for place in places:
         place.addFilter(redact)
     try:
-        if job.options.workers > 1:
+        if job.options.workers >= 1:
             run_.pool = start_workers(run_)
         outcome = asyncio.run(run_.run())
     finally:
