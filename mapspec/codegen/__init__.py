@@ -231,8 +231,7 @@ def expression(doc: ast.Document, node: ast.Node, variables: tuple[str, ...] = (
     em.bind_reads([node], block)
     block.line(f"return {em.expr(node, block)}", ends=True)
     em.finish(block)
-    called = {n.name for part in (node, *doc.lets) for n in part.walk() if isinstance(n, ast.Call)}
-    functions = [em.function(f) for f in doc.functions] if called & set(em.functions) else []
+    functions = [em.function(em.functions[name]) for name in _functions_needed(doc, node, em)]
     lines = [f"import {m}" for m in sorted(em.modules)]
     lines.extend(f"{name} = {src}" for src, name in em.constants.items())
     for function in functions:  # the mapping's own functions, as the translator's module has them
@@ -240,6 +239,29 @@ def expression(doc: ast.Document, node: ast.Node, variables: tuple[str, ...] = (
     lines.append(f"def value({', '.join(['event', *params])}):")
     lines.extend(render(block, "    ")[0])
     return ExpressionModule("\n".join(lines) + "\n", tuple(sorted(em.helpers)), tuple(sorted(em.modules)))
+
+
+def _functions_needed(doc: ast.Document, node: ast.Node, em: Emitter) -> list[str]:
+    """The mapping's functions that evaluating `node` may call: from it, the definitions it reads, and the
+    functions they call, in the mapping's order."""
+    calls: set[str] = set()
+    seen: set[str] = set()
+    todo = [node]
+    while todo:
+        for n in todo.pop().walk():
+            if isinstance(n, ast.Call) and n.name in em.functions:
+                calls.add(n.name)
+            elif isinstance(n, ast.Path) and n.root in em.lets and n.root not in seen:
+                seen.add(n.root)
+                todo.append(em.lets[n.root].value)
+    graph = call_graph(em.functions)
+    needed, stack = set(), list(calls)
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(graph[name])
+    return [f.name for f in doc.functions if f.name in needed]
 
 
 #: how deep calls of the mapping's functions go before a call gives missing (so no value, however deep, makes
