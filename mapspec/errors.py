@@ -21,11 +21,24 @@ class CompileError(MapspecError):
 
 
 class Rejected(MapspecError):
-    """Raised by a translator for an event the mapping refuses; the message says why.
+    """Raised by a translator for an event the mapping refuses, `Rejected(message)`; the message says why.
 
-    In a mapping with `match: all`, some rules may send while others reject: `requests` then holds what the
-    event still sends (and the rejection is reported beside it)."""
+    In a mapping with `match: all`, some rules may send while others reject, `Rejected(message, requests)`:
+    `requests` then holds what the event still sends (and the rejection is reported beside it).
 
-    def __init__(self, message: str = "", requests: list | None = None):
-        super().__init__(message)
-        self.requests: list = requests or []
+    It has no `__init__` of its own: raising one costs what raising a plain exception does (a Python-level
+    `__init__` tripled that, the larger part of what a rejected event costs a translator)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    @property
+    def requests(self) -> list:
+        given = self.__dict__.get("_requests")
+        if given is None:
+            given = self.__dict__["_requests"] = (self.args[1] or []) if len(self.args) > 1 else []
+        return given
+
+    @requests.setter
+    def requests(self, value: list) -> None:
+        self.__dict__["_requests"] = value

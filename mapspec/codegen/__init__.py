@@ -55,11 +55,16 @@ if sys.version_info < (3, 9):
 _REJECTED_CLASS = '''
 
 class Rejected(Exception):
-    """The mapping refuses this event; the message says why (and `requests`, what it still sends)."""
+    """The mapping refuses this event, Rejected(message); the message says why (and with `match: all`,
+    Rejected(message, requests): `requests`, what it still sends). No __init__: raising it costs what raising
+    a plain exception does."""
 
-    def __init__(self, message="", requests=None):
-        super().__init__(message)
-        self.requests = requests or []
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+    @property
+    def requests(self):
+        return (self.args[1] or []) if len(self.args) > 1 else []
 
 
 '''
