@@ -234,7 +234,7 @@ class Sender:
         if not names:
             return
         if batch.alone:
-            bodies = [item.obj for item in batch.items()]
+            bodies = [item.value() for item in batch.items()]
         elif batch.envelope not in self._seen_envelopes:  # the fields every object of the batch shares
             self._seen_envelopes.add(batch.envelope)
             bodies = [jsonio.loads(b"{" + batch.envelope + b"}")]
