@@ -695,8 +695,8 @@ def test_a_path_from_event_data_never_leaves_its_endpoint_and_a_404_there_is_the
     assert account.delivered == 2 and account.refused == 1 and account.rejected == 3 and account.adds_up()
 
 
-@pytest.mark.parametrize("status", [400, 401])
-def test_a_server_that_echoes_the_body_never_carries_the_client_secret_out(tmp_path, status):
+@pytest.mark.parametrize(("status", "workers"), [(400, 0), (401, 0), (400, 1)])
+def test_a_server_that_echoes_the_body_never_carries_the_client_secret_out(tmp_path, status, workers):
     """The cohort API's client_secret (a body field the target marks secret) came back in a 400's message into
     the dead letter's reason, and in a 401's into the reason the run stopped."""
     from tests.test_delivery_endpoints import MAPPING, event
@@ -707,7 +707,7 @@ def test_a_server_that_echoes_the_body_never_carries_the_client_secret_out(tmp_p
     stopped = None
     with server as url:
         try:
-            run(Job(mapspec.load(str(MAPPING)), [str(path)], KEY, Options(**FAST), endpoint=url,
+            run(Job(mapspec.load(str(MAPPING)), [str(path)], KEY, Options(workers=workers, **FAST), endpoint=url,
                     dead_letter=str(tmp_path / "d"), state=str(tmp_path / "s.sqlite")))
         except Fatal as e:
             stopped = str(e)
