@@ -353,10 +353,14 @@ class Batcher:
             return False
         items = batch.arrays.get(item.name)
         key = batch.endpoint.batch.unique.get(item.name)  # type: ignore[union-attr]
-        if key is not None and items and isinstance(item.obj, dict) and key in item.obj:
-            value = item.obj[key]  # a second element of one id waits for the next request, in order
-            if any(isinstance(other.obj, dict) and other.obj.get(key) == value for other in items):
-                return False
+        if key is not None and items:
+            obj = item.value()  # (decoded only on the endpoints that say `unique`, such as catalog items)
+            if isinstance(obj, dict) and key in obj:
+                value = obj[key]  # a second element of one id waits for the next request, in order
+                for other in items:
+                    seen = other.value()
+                    if isinstance(seen, dict) and seen.get(key) == value:
+                        return False
         if per_array is None:
             return True
         return items is None or len(items) < per_array
