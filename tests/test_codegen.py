@@ -250,3 +250,16 @@ def test_each_definition_is_computed_at_most_once_per_event_and_only_when_needed
     if whos:  # the definition's code is written once, whatever the number of places that need it
         source = compile_source(SourceFile("t.yaml", MANY_USES), standalone=False).module.source
         assert source.count("'X'") == 2
+
+
+def test_a_read_after_a_kind_test_in_an_and_is_safe_where_the_test_fails():
+    """`is_object($a) and $a.b` read `$a.b` outside the test (`.get` on a text: AttributeError), when the
+    right side was written inline: what the left side says holds only inside it."""
+    from tests.conftest import compile_text
+    t = compile_text(
+        "name: t\nbase_url: '\"https://x.example\"'\nlet:\n  a: properties.p\nfunctions:\n"
+        "  alias($x): '{\"name\": $x.name} if is_object($x) and $x.name'\nrules:\n  - name: r\n    when: true\n"
+        "    send:\n      endpoint: /users/track\n      body: {attributes: [{external_id: userId, v: alias($a)}]}\n")
+    for p in ["text", 7, None, [1], {"name": "n"}, {}]:
+        [request] = t({"userId": "u", "properties": {"p": p}})
+        assert request["body"]["attributes"][0].get("v") == ({"name": "n"} if p == {"name": "n"} else None), p

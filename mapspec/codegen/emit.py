@@ -641,6 +641,7 @@ class Emitter:
         both_bool = self.kinds(n.left) <= {"bool"} and self.kinds(n.right) <= {"bool"}
         if not self._lets_in(n.right, block) and self.inline(n.right):
             facts = self.facts(n.left) if n.op == "and" else {}
+            self.bind_reads([n.right], block)  # here, before narrowing: what `left` says holds only inside
             saved = self.narrowed(facts)
             right = self.cond(n.right, block)
             self.narrow = saved
