@@ -743,3 +743,12 @@ def test_a_worker_that_dies_stops_the_run_and_the_next_run_goes_on(tmp_path):
                                        checkpoint=ck, endpoint=emu.url))
     assert outcome.whole.read == 3000 and outcome.whole.adds_up()
     assert "die" in emu.record.external_ids or any(a.get("external_id") == "die" for a in emu.record.attributes)
+
+
+def test_a_short_key_is_masked_where_it_stands_alone_not_inside_every_word():
+    """With BRAZE_REST_API_KEY=k, dead letters read `/wor[REDACTED]/...` and `date-li[REDACTED]e`."""
+    secret = Secret("k")
+    assert secret.redact("/work/date-like: key k, Bearer k, {\"key\": \"k\"}") == (
+        "/work/date-like: key [REDACTED], Bearer [REDACTED], {\"key\": \"[REDACTED]\"}")
+    long = Secret("0123456789abcdef")  # a real key's length: masked wherever it is, inside a word too
+    assert long.redact("x0123456789abcdefy") == "x[REDACTED]y"

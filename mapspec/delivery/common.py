@@ -70,9 +70,14 @@ class Secret:
 
     MASK = "[REDACTED]"
 
+    #: a value shorter than this is masked only where it stands alone (not inside a word), so that a test key
+    #: such as "k" does not turn every "k" of a message into the mask
+    SHORT = 8
+
     def __init__(self, key: str | None, *others: str | None):
         self.key = key or None
         self._forms: list[str] = []
+        self._short: re.Pattern | None = None
         for value in (key, *others):
             self.add(value)
 
@@ -83,11 +88,15 @@ class Secret:
         forms = {value, json.dumps(value)[1:-1]} - set(self._forms)
         if forms:
             self._forms = sorted({*self._forms, *forms}, key=len, reverse=True)
+            short = [re.escape(f) for f in self._forms if len(f) < self.SHORT]
+            self._short = re.compile(rf"(?<![A-Za-z0-9])(?:{'|'.join(short)})(?![A-Za-z0-9])") if short else None
 
     def redact(self, text: str) -> str:
         for form in self._forms:
-            if form in text:
+            if len(form) >= self.SHORT and form in text:
                 text = text.replace(form, self.MASK)
+        if self._short is not None:
+            text = self._short.sub(self.MASK, text)
         return text
 
 
