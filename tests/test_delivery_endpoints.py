@@ -224,3 +224,36 @@ def test_no_key_or_secret_in_what_the_command_prints_even_at_debug(tmp_path):
     assert proc.returncode == 1 and b"refused" in proc.stderr  # the empty cohort id, dead-lettered to stderr
     printed = proc.stdout + proc.stderr
     assert partner.encode() not in printed and secret.encode() not in printed and KEY.encode() not in printed
+
+
+@pytest.mark.parametrize("kind", ["text", "folder", "other table", "no folder"])
+@pytest.mark.parametrize("how", ["once", "skip-unchanged"])
+def test_a_state_file_that_is_not_one_stops_the_run_with_one_line_naming_it(tmp_path, kind, how):
+    import sqlite3
+
+    from tests.conftest import inproc
+
+    state = tmp_path / "state.sqlite"
+    if kind == "text":
+        state.write_text("not a database\n")
+    elif kind == "folder":
+        state.mkdir()
+    elif kind == "other table":
+        db = sqlite3.connect(state)
+        db.execute("CREATE TABLE once (a INTEGER, b INTEGER)")
+        db.execute("CREATE TABLE sent (who TEXT)")
+        db.commit()
+        db.close()
+    else:
+        state = tmp_path / "missing" / "state.sqlite"
+    path = tmp_path / "events.ndjson"
+    write_events(path, [event("cohort", "u1", cohort="c1"), event("track", "u2")])
+    options = ["--skip-unchanged"] if how == "skip-unchanged" else []
+    env = {"BRAZE_REST_API_KEY": KEY, "BRAZE_PARTNER_API_KEY": "pk"}
+    with Emulator(api_key=KEY) as emu:
+        proc = inproc("run", "-m", str(MAPPING), "--endpoint", emu.url, "--state", str(state), *options,
+                      "--dead-letter", str(tmp_path / "dead"), str(path), env=env)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and "sqlite3" not in err
+    assert f"the state file {state} cannot be used: " in err, err

@@ -4,9 +4,30 @@ and the keys of requests sent at most once (`once:` in a mapping, such as creati
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .. import jsonio
+from .common import Fatal
+
+#: the tables of a state file, and the columns each must have
+TABLES = {"sent": ("user", "name", "value"), "once": ("key",)}
+
+
+class StateError(Fatal):
+    """A state file (--state) that cannot be used: not an SQLite database, not one of mapspec's, unwritable."""
+
+
+def _reason(e: sqlite3.Error) -> str:
+    text = str(e)
+    if "not a database" in text:
+        return "it is not an SQLite database"
+    if "unable to open" in text:
+        return "it cannot be opened (is its folder there, and writable?)"
+    return text
 
 
 class AttributeStore:
@@ -16,20 +37,49 @@ class AttributeStore:
     KEEP = ("external_id", "braze_id", "user_alias", "_update_existing_only", "app_id")
 
     def __init__(self, path: str):
-        import sqlite3
+        """Opens (or creates) the state file; StateError, naming it, when it is not a state file mapspec can use."""
+        self.path = path
+        self.db: sqlite3.Connection | None = None
+        if os.path.isdir(path):
+            raise StateError(f"the state file {path} cannot be used: it is a folder")
+        with self.guard():
+            self.db = sqlite3.connect(path)
+            for table, columns in TABLES.items():
+                found = tuple(row[1] for row in self.db.execute(f"PRAGMA table_info({table})"))
+                if found and found != columns:
+                    raise StateError(f"the state file {path} cannot be used: its table `{table}` has the columns "
+                                     f"{', '.join(found)}, not {', '.join(columns)} (it is not mapspec's)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS sent (user TEXT, name TEXT, value TEXT, PRIMARY KEY (user, name))")
+            self.db.execute("CREATE TABLE IF NOT EXISTS once (key TEXT PRIMARY KEY)")
+            self.db.commit()
 
-        self.db = sqlite3.connect(path)
-        self.db.execute("CREATE TABLE IF NOT EXISTS sent (user TEXT, name TEXT, value TEXT, PRIMARY KEY (user, name))")
-        self.db.execute("CREATE TABLE IF NOT EXISTS once (key TEXT PRIMARY KEY)")
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """SQLite's errors as a StateError naming the file: a state file that cannot be read or written stops the
+        run with one clear line, not a traceback."""
+        try:
+            yield
+        except sqlite3.Error as e:
+            if self.db is not None:
+                self.db.close()
+                self.db = None
+            raise StateError(f"the state file {self.path} cannot be used: {_reason(e)}") from None
 
     # ---- requests sent once per key
 
     def was_sent(self, key: str) -> bool:
-        return self.db.execute("SELECT 1 FROM once WHERE key = ?", (key,)).fetchone() is not None
+        with self.guard():
+            return self._db().execute("SELECT 1 FROM once WHERE key = ?", (key,)).fetchone() is not None
 
     def sent(self, key: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO once VALUES (?)", (key,))
-        self.db.commit()
+        with self.guard():
+            self._db().execute("INSERT OR IGNORE INTO once VALUES (?)", (key,))
+            self._db().commit()
+
+    def _db(self) -> sqlite3.Connection:
+        if self.db is None:
+            raise StateError(f"the state file {self.path} cannot be used: it failed before")
+        return self.db
 
     # ---- --skip-unchanged
 
@@ -55,7 +105,8 @@ class AttributeStore:
         if found is None:
             return obj
         field, user = found
-        known = dict(self.db.execute("SELECT name, value FROM sent WHERE user = ?", (user,)).fetchall())
+        with self.guard():
+            known = dict(self._db().execute("SELECT name, value FROM sent WHERE user = ?", (user,)).fetchall())
         keep = set(self.KEEP) | {field}
         out = {k: v for k, v in obj.items()
                if k in keep or known.get(k) != json.dumps(v, sort_keys=True, ensure_ascii=False)}
@@ -90,8 +141,11 @@ class AttributeStore:
                 keep = set(self.KEEP) | {found[0]}
                 rows.extend((found[1], k, json.dumps(v, sort_keys=True, ensure_ascii=False))
                             for k, v in obj.items() if k not in keep)
-        self.db.executemany("INSERT OR REPLACE INTO sent VALUES (?, ?, ?)", rows)
-        self.db.commit()
+        with self.guard():
+            self._db().executemany("INSERT OR REPLACE INTO sent VALUES (?, ?, ?)", rows)
+            self._db().commit()
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
+            self.db = None
