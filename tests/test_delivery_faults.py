@@ -752,3 +752,48 @@ def test_a_short_key_is_masked_where_it_stands_alone_not_inside_every_word():
         "/work/date-like: key [REDACTED], Bearer [REDACTED], {\"key\": \"[REDACTED]\"}")
     long = Secret("0123456789abcdef")  # a real key's length: masked wherever it is, inside a word too
     assert long.redact("x0123456789abcdefy") == "x[REDACTED]y"
+
+
+def _a_checkpoint(tmp_path) -> tuple[str, dict]:
+    """An events file and the checkpoint a run over it wrote: one to break."""
+    path = tmp_path / "e.ndjson"
+    write_events(path, [{"type": "identify", "userId": "u"}])
+    ck = tmp_path / "ck"
+    with Emulator(api_key=KEY) as emu:
+        run(Job(TRANSLATE, [str(path)], KEY, Options(**FAST), endpoint=emu.url, checkpoint=str(ck),
+                dead_letter=str(tmp_path / "dead")))
+    return str(path), json.loads(ck.read_text())
+
+
+@pytest.mark.parametrize("change", [
+    ("dead_letter", "x"), ("dead_letter", -1), ("dead_letter", {"path": 3, "size": 0}),
+    ("dead_letter", {"path": "/d", "size": -1}), ("dead_letter", {"path": "/d"}),
+    ("account", {"a": [1]}), ("account", {}), ("account", []), ("max_line_bytes", 0), ("max_line_bytes", True),
+    ("inputs", [1]), ("inputs", {}), ("mapspec_checkpoint", 2.0), ("mapspec_checkpoint", True),
+    ("extra", 1), ("input", "deep")])
+def test_every_malformed_part_of_a_checkpoint_is_refused_with_exit_2(tmp_path, change):
+    path, state = _a_checkpoint(tmp_path)
+    name, value = change
+    if name == "input":
+        state["inputs"][0]["line"] = -3
+    elif name == "account" and value == {"a": [1]}:
+        state["account"] = {**state["account"], "a": [1]}
+    else:
+        state[name] = value
+    (tmp_path / "ck").write_text(json.dumps(state))
+    proc = inproc("run", "--dry-run", path, "--checkpoint", str(tmp_path / "ck"), timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert b"is not a mapspec run checkpoint" in proc.stderr and b"Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_checkpoint_nested_past_any_depth_is_refused_not_a_recursion_error(tmp_path):
+    path, _ = _a_checkpoint(tmp_path)
+    (tmp_path / "ck").write_text("[" * 100_000)
+    proc = inproc("run", "--dry-run", path, "--checkpoint", str(tmp_path / "ck"), timeout=120)
+    assert proc.returncode == 2 and b"is not a mapspec run checkpoint" in proc.stderr, proc.stderr
+
+
+def test_the_checkpoint_a_run_writes_is_read_back(tmp_path):
+    path, state = _a_checkpoint(tmp_path)
+    proc = inproc("run", "--dry-run", path, "--checkpoint", str(tmp_path / "ck"), timeout=120)
+    assert proc.returncode == 0 and b"already complete" in proc.stderr, proc.stderr

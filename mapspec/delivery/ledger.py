@@ -153,6 +153,66 @@ class DeadLetters:
 
 
 FORMAT = 2
+#: a checkpoint holds a few lines per input: anything much larger is not one
+MAX_CHECKPOINT_BYTES = 16 * 1024 * 1024
+
+_POSITION_KEYS = ("name", "identity", "line", "offset", "sha256")
+_CHECKPOINT_KEYS = ("mapspec_checkpoint", "inputs", "account", "dead_letter", "max_line_bytes")
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _keys(obj: dict, keys: tuple[str, ...], where: str) -> None:
+    """ValueError unless `obj` has exactly `keys`."""
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise ValueError(f"{where} has no {', '.join(missing)}")
+    extra = [k for k in obj if k not in keys]
+    if extra:
+        raise ValueError(f"{where} has {', '.join(map(repr, extra[:3]))}, which a checkpoint does not hold")
+
+
+def parse_checkpoint(state: Any) -> Saved:
+    """What a checkpoint holds, its whole structure checked (exactly what `Checkpoint.state` writes); ValueError
+    saying what is wrong for anything else: a checkpoint is trusted only when every part of it is one."""
+    if type(state) is not dict or state.get("mapspec_checkpoint") != FORMAT \
+            or type(state.get("mapspec_checkpoint")) is not int:
+        raise ValueError("not a checkpoint of this version")
+    _keys(state, _CHECKPOINT_KEYS, "it")
+    inputs = state["inputs"]
+    if type(inputs) is not list:
+        raise ValueError("inputs is not a list of positions")
+    positions = []
+    for n, i in enumerate(inputs):
+        where = f"inputs[{n}]"
+        if type(i) is not dict:
+            raise ValueError(f"{where} is {jsonio.kind(i)}, not a position")
+        _keys(i, _POSITION_KEYS, where)
+        if not (type(i["name"]) is str and type(i["identity"]) is str and _count(i["line"])
+                and _count(i["offset"]) and type(i["sha256"]) is str):
+            raise ValueError(f"{where} is not a name, identity, line, offset and sha256")
+        positions.append(Position(i["line"], i["offset"], i["sha256"]))
+    account = state["account"]
+    if type(account) is not dict:
+        raise ValueError(f"account is {jsonio.kind(account)}, not an object of counts")
+    _keys(account, Account.COUNTS, "account")
+    for name in Account.COUNTS:
+        if not _count(account[name]):
+            raise ValueError(f"account.{name} is not a count")
+    dead = state["dead_letter"]
+    if dead is not None:
+        if type(dead) is not dict:
+            raise ValueError(f"dead_letter is {jsonio.kind(dead)}, not a path and a size")
+        _keys(dead, ("path", "size"), "dead_letter")
+        if type(dead["path"]) is not str or not (dead["size"] is None or _count(dead["size"])):
+            raise ValueError("dead_letter is not a path and a size")
+    limit = state["max_line_bytes"]
+    if not _count(limit) or limit < 1:
+        raise ValueError("max_line_bytes is not a number of bytes")
+    return Saved(inputs, Account.from_counts(account), dead["path"] if dead else None,
+                 dead["size"] if dead else None, limit, positions=positions)
 
 
 @dataclass
@@ -190,32 +250,15 @@ class Checkpoint:
     def _load(self, max_line_bytes: int) -> Saved:
         path = self.path
         try:
-            with open(path, encoding="utf-8") as fh:
-                state = json.load(fh)
-            if not isinstance(state, dict) or state.get("mapspec_checkpoint") != FORMAT:
-                raise ValueError("not a checkpoint of this version")
-            inputs = state["inputs"]
-            if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
-                raise ValueError("no inputs")
-            positions = []
-            for i in inputs:
-                line, offset, digest = i["line"], i["offset"], i["sha256"]
-                if not (isinstance(line, int) and isinstance(offset, int) and isinstance(digest, str)
-                        and line >= 0 and offset >= 0 and isinstance(i["name"], str)
-                        and isinstance(i["identity"], str)):
-                    raise ValueError("a position is not line, offset and sha256")
-                positions.append(Position(line, offset, digest))
-            dead = state.get("dead_letter") or {}
-            saved = Saved(inputs, Account.from_counts(state["account"]), dead.get("path"), dead.get("size"),
-                          state["max_line_bytes"], positions=positions)
-            if not (saved.dead_letter_size is None or isinstance(saved.dead_letter_size, int)) \
-                    or not (saved.dead_letter_path is None or isinstance(saved.dead_letter_path, str)):
-                raise ValueError("dead_letter is not a path and a size")
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_CHECKPOINT_BYTES + 1)
+            if len(data) > MAX_CHECKPOINT_BYTES:
+                raise ValueError(f"larger than {MAX_CHECKPOINT_BYTES:,} bytes")
+            saved = parse_checkpoint(jsonio.loads(data))
         except OSError as e:
             raise Fatal(f"cannot read the checkpoint {path}: {e.strerror}") from None
-        except (ValueError, KeyError, TypeError) as e:
-            detail = f"missing {e}" if isinstance(e, KeyError) else str(e)
-            raise Fatal(f"{path} is not a mapspec run checkpoint ({detail}): remove it to start the job again, "
+        except ValueError as e:  # BadJSON too: read with jsonio's rule, so its depth is bounded
+            raise Fatal(f"{path} is not a mapspec run checkpoint ({e}): remove it to start the job again, "
                         "or give the checkpoint this job wrote") from None
         given = [s.name for s in self.sources]
         were = [i["name"] for i in saved.inputs]
