@@ -222,6 +222,54 @@ def test_a_target_path_is_relative_to_the_mapping(tmp_path):
     assert codes(text.replace("./api.yaml", "brazee"), str(tmp_path / "m.yaml")) == ["E303"]
 
 
+SECRET = "sekrit-0a1b2c3d"
+
+
+@pytest.mark.parametrize("name,file", [
+    (".env", f"BRAZE_REST_API_KEY={SECRET}\n"), ("../keys/.env", f"BRAZE_REST_API_KEY={SECRET}\n"),
+    ("./api-key", f"{SECRET}\n"), ("/dev/zero", None), ("./keys", None)])
+def test_a_target_that_is_not_a_description_file_is_an_error_at_the_value_and_is_never_read(tmp_path, name, file):
+    """A hostile mapping in a pull request must not make `mapspec check` print a key file into CI's logs."""
+    from tests.test_cli import mapspec as cli
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "keys").mkdir()
+    if file is not None:
+        path = tmp_path / "m" / name if not name.startswith("..") else tmp_path / "keys" / ".env"
+        path.write_text(file)
+    (tmp_path / "m" / "map.yaml").write_text(f"name: t\ntarget: {name}\nbase_url: '\"http://x\"'\nrules: []\n")
+    proc = cli("check", str(tmp_path / "m" / "map.yaml"))
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and SECRET not in err and "Traceback" not in err, err
+    assert "map.yaml:2:9: error:" in err and "[E303]" in err, err
+
+
+@pytest.mark.parametrize("text", [f"BRAZE_REST_API_KEY={SECRET}\n", f"rest: {SECRET}\n",
+                                  f"- {SECRET}\n", f"key: a: {SECRET}\n"])
+def test_a_yaml_file_that_is_no_description_at_all_is_not_shown(tmp_path, text):
+    (tmp_path / "keys.yaml").write_text(text)
+    target, diags = load_target("./keys.yaml", str(tmp_path / "m.yaml"))
+    [d] = diags
+    assert target is None and d.code == "E304" and SECRET not in d.render(), d.render()
+
+
+def test_a_target_path_with_a_nul_is_a_diagnostic_at_the_value(tmp_path):
+    (tmp_path / "m.yaml").write_text('name: t\ntarget: "./x\\u0000.yaml"\nbase_url: \'"http://x"\'\nrules: []\n')
+    from tests.test_cli import mapspec as cli
+
+    proc = cli("check", str(tmp_path / "m.yaml"))
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "m.yaml:2:9: error: a target's name or path cannot hold a NUL" in err, err
+
+
+def test_a_json_target_description_is_read(tmp_path):
+    import yaml
+
+    (tmp_path / "api.json").write_text(json.dumps(yaml.safe_load(CRM.read_text())))
+    target, diags = load_target("api.json", str(tmp_path / "m.yaml"))
+    assert diags == [] and target is not None and target.name
+
+
 @pytest.mark.parametrize("text,where", [
     ("name: x\nendpoints: []\n", "2:12"),
     ("name: x\nendpoints:\n  /users/track: {}\n", "3:3"),

@@ -64,6 +64,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -629,6 +630,11 @@ class _Reader:
                       self.text(top["title"], "`title`") if "title" in top else "")
 
 
+#: a top-level `name:` or `endpoints:` line: a file without one is not shown in diagnostics, in case it is no
+#: description at all but a file of secrets a mapping named
+_LOOKS_LIKE_ONE = re.compile(r"^[\"']?(name|endpoints)[\"']?[ \t]*:", re.MULTILINE)
+
+
 def read_target(source: SourceFile) -> tuple[Target | None, list[Diagnostic]]:
     """A target description from its text, or the diagnostics that say what is wrong with it."""
     try:
@@ -636,12 +642,20 @@ def read_target(source: SourceFile) -> tuple[Target | None, list[Diagnostic]]:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         offset = mark.index if mark is not None else 0
-        return None, [Diagnostic("E304", f"the target description is not valid YAML: {e.problem or e.context}",
-                                 Span(source, offset, offset + 1))]
+        message = f"the target description is not valid YAML: {e.problem or e.context}"
+        if not _LOOKS_LIKE_ONE.search(source.text):  # not one at all: its lines are not shown (a key file?)
+            line = source.text.count("\n", 0, offset) + 1
+            return None, [Diagnostic("E304", f"{message} (line {line}); it has no `name:` or `endpoints:` at its "
+                                             "top: is it a target description?", path=source.path)]
+        return None, [Diagnostic("E304", message, Span(source, offset, offset + 1))]
     except yaml.YAMLError as e:
         return None, [Diagnostic("E304", f"the target description is not valid YAML: {e}", path=source.path)]
     if root is None:
         return None, [Diagnostic("E304", "the target description is empty", path=source.path)]
+    if not isinstance(root, yaml.MappingNode) or not any(
+            isinstance(k, yaml.ScalarNode) and k.value in ("name", "endpoints") for k, _ in root.value):
+        return None, [Diagnostic("E304", "this file is not a target description: it has no `name` or `endpoints` "
+                                         "at its top", path=source.path)]
     try:
         return _Reader(source, root).target(), []
     except TargetError as e:
@@ -654,6 +668,9 @@ def read_target(source: SourceFile) -> tuple[Target | None, list[Diagnostic]]:
 
 
 BUNDLED = Path(__file__).resolve().parent
+#: what a target description's file name ends with: a mapping's `target:` names no other kind of file (it must
+#: not be able to make mapspec read, and print, a `.env` or a key file)
+SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def bundled_names() -> list[str]:
@@ -662,7 +679,7 @@ def bundled_names() -> list[str]:
 
 def target_path(name: str, relative_to: str | None = None) -> Path | None:
     """The description file a mapping's `target:` names: a bundled name, or a path (relative to the mapping)."""
-    if "/" not in name and "\\" not in name and not name.endswith((".yaml", ".yml")):
+    if "/" not in name and "\\" not in name and not name.endswith(SUFFIXES):
         path = BUNDLED / f"{name}.yaml"
         try:
             return path if path.is_file() else None
@@ -686,7 +703,10 @@ def _load(path: str, mtime: float, label: str) -> tuple[Target | None, tuple[Dia
 
 
 def load_target(name: str, relative_to: str | None = None) -> tuple[Target | None, list[Diagnostic]]:
-    """The target a mapping names, or None with the diagnostics that say why (E303 none such, E304 invalid)."""
+    """The target a mapping names, or None with the diagnostics that say why (E303 none such, E304 invalid).
+    A path must name a regular .yaml, .yml or .json file; nothing else is opened."""
+    if "\0" in name:
+        return None, [Diagnostic("E303", "a target's name or path cannot hold a NUL character", path=name)]
     path = target_path(name, relative_to)
     if path is None:
         from ..diagnostics import did_you_mean
@@ -695,12 +715,18 @@ def load_target(name: str, relative_to: str | None = None) -> tuple[Target | Non
                                  hints=tuple(did_you_mean(name, bundled_names())
                                              or [f"targets: {', '.join(bundled_names())}, or a path to a "
                                                  "target description (.yaml)"]))]
-    try:
-        mtime = os.stat(path).st_mtime
-    except OSError:
-        mtime = -1.0
     label = f"{BUNDLED.name}/{path.name}" if path.parent == BUNDLED else str(path)
-    target, diags = _load(str(path), mtime, label)
+    if path.suffix.lower() not in SUFFIXES:
+        return None, [Diagnostic("E303", f"`{name}` is not a target description: a target description is a "
+                                         f"{', '.join(SUFFIXES[:-1])} or {SUFFIXES[-1]} file", path=label)]
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return None, [Diagnostic("E303", f"cannot read the target description {label}: {reason}", path=label)]
+    if not stat.S_ISREG(info.st_mode):
+        return None, [Diagnostic("E303", f"the target description {label} is not a file", path=label)]
+    target, diags = _load(str(path), info.st_mtime, label)
     return target, list(diags)
 
 
