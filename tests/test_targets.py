@@ -281,6 +281,18 @@ def test_a_json_target_description_is_read(tmp_path):
     ("name: x\nendpoints:\n  POST /a:\n    body: {fields: {a: {pattern: '('}}}\n", "4:34"),
     ("name: x\nendpoints: {POST /a: {bdy: 1}}\n", "2:23"),
     ("name: [x\n", "2:1"),
+    # header text a request could not carry: run took each failure for "no answer" and retried for minutes
+    ("name: x\ncredentials:\n  k: {header: \"X Api\\nToken\"}\nendpoints: {}\n", "3:15"),
+    ("name: x\ncredentials:\n  k: {header: A, format: \"a\\r\\nX-Evil: {key}\"}\nendpoints: {}\n", "3:26"),
+    ("name: x\nbatch_headers: {X-Batch: \"a\\nb\"}\nendpoints: {}\n", "2:26"),
+    ("name: x\nbatch_headers: {X Batch: b}\nendpoints: {}\n", "2:17"),
+    # limits that allow nothing, and a path parameter named twice
+    ("name: x\nmax_body_bytes: 0\nendpoints: {}\n", "2:17"),
+    ("name: x\nendpoints:\n  POST /a:\n    body: {fields: {a: 'string[]'}}\n    batch: {arrays: [a], per_array: 0}\n",
+     "5:37"),
+    ("name: x\nendpoints:\n  POST /a:\n    body: {fields: {a: 'string[]'}}\n    batch: {arrays: [a], total: 0}\n",
+     "5:33"),
+    ("name: x\nendpoints:\n  POST /contacts/{x}/{x}: {}\n", "3:3"),
 ])
 def test_a_broken_description_is_a_diagnostic_with_its_position(text, where):
     target, diags = read_target(SourceFile("api.yaml", text))

@@ -84,6 +84,8 @@ TYPE_KINDS: dict[str, frozenset[str]] = {
 FORMATS = ("time", "date", "currency", "email", "uri")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: an HTTP header's name (RFC 9110's token)
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 @dataclass(frozen=True, eq=False)
@@ -347,12 +349,34 @@ class _Reader:
             raise TargetError(f"{what} must be text", node)
         return value
 
-    def number(self, node: yaml.Node, what: str, integer: bool = False) -> Any:
+    def number(self, node: yaml.Node, what: str, integer: bool = False, least: int = 0) -> Any:
         value = self.scalar(node, what)
         ok = isinstance(value, int) if integer else isinstance(value, int | float)
-        if not ok or isinstance(value, bool) or value < 0:
-            raise TargetError(f"{what} must be a {'whole ' if integer else ''}number, 0 or more", node)
+        if not ok or isinstance(value, bool) or value < least:
+            raise TargetError(f"{what} must be a {'whole ' if integer else ''}number, {least} or more", node)
         return value
+
+    def header_name(self, node: yaml.Node, what: str) -> str:
+        value = self.text(node, what)
+        if not _HEADER_NAME.fullmatch(value):
+            raise TargetError(f"{what} must be an HTTP header name (letters, digits and !#$%&'*+-.^_`|~, no "
+                              f"spaces), not {value!r}", node)
+        return value
+
+    def header_value(self, node: yaml.Node, what: str) -> str:
+        value = self.text(node, what)
+        bad = next((ch for ch in value if not (" " <= ch <= "~" or ch == "\t")), None)
+        if bad is not None:
+            raise TargetError(f"{what} must be text an HTTP header can carry (printable ASCII, no line "
+                              f"breaks), not {value!r}", node)
+        return value
+
+    def headers(self, node: yaml.Node) -> dict[str, str]:
+        self.mapping(node, "`batch_headers`")  # a mapping, each name once
+        out = {}
+        for knode, vnode in node.value:
+            out[self.header_name(knode, "a header's name")] = self.header_value(vnode, "a header's value")
+        return out
 
     def flag(self, node: yaml.Node, what: str) -> bool:
         value = self.scalar(node, what)
@@ -497,6 +521,10 @@ class _Reader:
         parts = self.mapping(node, f"credential `{name}`",
                              ("description", "env", "header", "format", "body_field", "optional"))
         values = {k: self.text(v, f"`{k}`") for k, v in parts.items() if k != "optional"}
+        if "header" in parts:
+            self.header_name(parts["header"], "`header`")
+        if "format" in parts:
+            self.header_value(parts["format"], "`format`")
         if "header" not in values and "body_field" not in values:
             raise TargetError(f"credential `{name}` needs a `header` or a `body_field`", node)
         if "{key}" not in values.get("format", "{key}"):
@@ -554,8 +582,8 @@ class _Reader:
             unique[name] = self.text(unode, "a field name")
         return Batching(
             arrays, groups,
-            self.number(parts["per_array"], "`per_array`", integer=True) if "per_array" in parts else None,
-            self.number(parts["total"], "`total`", integer=True) if "total" in parts else None,
+            self.number(parts["per_array"], "`per_array`", integer=True, least=1) if "per_array" in parts else None,
+            self.number(parts["total"], "`total`", integer=True, least=1) if "total" in parts else None,
             self.flag(parts["one_array"], "`one_array`") if "one_array" in parts else False,
             errors, identity, into, unique)
 
@@ -564,6 +592,11 @@ class _Reader:
         method, _, path = key.partition(" ")
         if method not in METHODS or not path.startswith("/") or " " in path:
             raise TargetError(f"an endpoint is `METHOD /path` (methods: {', '.join(METHODS)}), not `{key}`", knode)
+        params = _PARAM.findall(path)
+        twice = sorted({p for p in params if params.count(p) > 1})
+        if twice:
+            raise TargetError(f"the path parameter {{{twice[0]}}} is in `{key}` twice: each parameter names one "
+                              "part of the path", knode)
         parts = self.mapping(node, f"endpoint `{key}`", ("doc", "credentials", "rate", "body", "batch", "reply"))
         body = self.shape(parts["body"], f"{path} body") if "body" in parts else Shape(frozenset({"object"}))
         if not body.is_object and "body" in parts:
@@ -622,11 +655,9 @@ class _Reader:
         return Target(self.text(top["name"], "`name`"),
                       " ".join(self.text(top["description"], "`description`").split()) if "description" in top
                       else "", self.source.path, endpoints, credentials, rates, dict(self.types),
-                      self.number(top["max_body_bytes"], "`max_body_bytes`", integer=True)
+                      self.number(top["max_body_bytes"], "`max_body_bytes`", integer=True, least=1)
                       if "max_body_bytes" in top else None,
-                      {k: self.text(v, "a header's value") for k, v in
-                       (self.mapping(top["batch_headers"], "`batch_headers`").items()
-                        if "batch_headers" in top else ())},
+                      self.headers(top["batch_headers"]) if "batch_headers" in top else {},
                       self.text(top["title"], "`title`") if "title" in top else "")
 
 
