@@ -257,3 +257,21 @@ def test_a_state_file_that_is_not_one_stops_the_run_with_one_line_naming_it(tmp_
     assert proc.returncode == 2, err
     assert "Traceback" not in err and "sqlite3" not in err
     assert f"the state file {state} cannot be used: " in err, err
+
+
+def test_a_key_the_mapping_never_uses_is_not_read_nor_checked(tmp_path):
+    """segment-braze sends nothing with the partner key: a bad one in the environment must not stop its run."""
+    from tests.conftest import inproc
+
+    path = tmp_path / "e.ndjson"
+    write_events(path, [event("track", "u1")])
+    with Emulator(api_key=KEY) as emu:
+        proc = inproc("run", "--endpoint", emu.url, "--state", str(tmp_path / "s.sqlite"), str(path),
+                      env={"BRAZE_REST_API_KEY": KEY, "BRAZE_PARTNER_API_KEY": "bad key"})
+        assert proc.returncode == 0, proc.stderr
+        assert len(emu.record.events) == 1
+    # the mapping that does send it still refuses it
+    with Emulator(api_key=KEY) as emu:
+        proc = inproc("run", "-m", str(MAPPING), "--endpoint", emu.url, "--state", str(tmp_path / "s.sqlite"),
+                      str(path), env={"BRAZE_REST_API_KEY": KEY, "BRAZE_PARTNER_API_KEY": "bad key"})
+    assert proc.returncode == 2 and b"cannot be used: it holds a space" in proc.stderr, proc.stderr

@@ -145,13 +145,13 @@ class Run:
         names = needed_credentials(target, getattr(job.translate, "endpoints", None))
         keys: dict[str, str] = {}
         for name, credential in target.credentials.items():
+            if name not in names:  # a key the mapping never sends is neither read nor checked
+                continue
             value = job.key if name == first else job.keys.get(name) or (
                 os.environ.get(credential.env) if credential.env else None)
-            if name not in names and not value:
-                continue
             what = credential.description.split(",")[0] if credential.description else f"the {name} key"
             if not value:
-                if credential.optional or name not in names:
+                if credential.optional:
                     continue
                 where = f"{credential.env}" + (" or --api-key-file" if name == first else "")
                 raise Fatal(f"{what}: there is none; give it in {where} (or use --dry-run)")
