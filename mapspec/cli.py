@@ -19,6 +19,9 @@ from .terminal import printable, printable_line
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 #: the mapping `translate` and `run` use when none is named
 DEFAULT_MAPPING = "segment-braze"
+#: the longest line of events read by default (limits.MAX_LINE_BYTES, not imported so that --help starts fast)
+MAX_LINE_BYTES = 1 << 20
+_LINE_HELP = "a longer line of events is an error on its line, and the lines after it are read"
 EXIT_CODES = f"""Exit status: {EXIT_OK} done, nothing to report; {EXIT_FAIL} done, and problems found (check: errors; \
 test: failing examples; diff: differences; run: dead-lettered events; translate: events that could not be \
 translated); {EXIT_USAGE} could not do it (bad command line, unreadable file or settings, a mapping that does \
@@ -83,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("input", nargs="?", default="-", help="NDJSON file of Segment events (default: stdin)")
     t.add_argument("--mapping", "-m", default=DEFAULT_MAPPING, help="mapping name or path")
     t.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
+    t.add_argument("--max-line-bytes", type=int, default=MAX_LINE_BYTES, help=_LINE_HELP)
 
     c = sub.add_parser("compile", help="compile a mapping to a standalone Python module",
                        description="Write a module exposing translate(event) and Rejected, which imports "
@@ -124,6 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--line", "-n", type=int, metavar="N", help="explain the event on line N of an NDJSON file")
     ex.add_argument("--message-id", metavar="ID", help="explain the event with this messageId in an NDJSON file")
     ex.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
+    ex.add_argument("--max-line-bytes", type=int, default=MAX_LINE_BYTES,
+                    help="with --line or --message-id, the longest line read")
     ex.add_argument("--format", choices=["text", "json"], default="text",
                     help="text for people, or json for tools (default: text)")
 
@@ -137,6 +143,8 @@ def _parser() -> argparse.ArgumentParser:
     cv.add_argument("mapping", help="mapping name or path")
     cv.add_argument("events", metavar="EVENTS.ndjson", help="NDJSON file of events, or - for stdin")
     cv.add_argument("--settings", "-s", metavar="FILE.json", help="the mapping's settings, a JSON object")
+    cv.add_argument("--max-line-bytes", type=int, default=MAX_LINE_BYTES,
+                    help="a longer line of events is counted as not an event, and the lines after it are read")
     cv.add_argument("--format", choices=["text", "json"], default="text",
                     help="text for people (tables), or json for tools (default: text)")
 
@@ -149,6 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("new", help="the mapping after")
     d.add_argument("--events", metavar="FILE|-", help="NDJSON events to run both mappings on")
     d.add_argument("--settings", "-s", metavar="FILE.json", help="settings for both mappings")
+    d.add_argument("--max-line-bytes", type=int, default=MAX_LINE_BYTES,
+                   help="a longer line of --events is not an event, and the lines after it are read")
     d.add_argument("--old-settings", metavar="FILE.json", help="settings for the old mapping")
     d.add_argument("--new-settings", metavar="FILE.json", help="settings for the new mapping")
     d.add_argument("--format", choices=["text", "json"], default="text",
@@ -193,7 +203,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="how long a batch may keep being retried (default 300)")
     r.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                    help="how long one request may take, from connecting to the answer (default 30)")
-    r.add_argument("--max-line-bytes", type=int, default=1 << 20, help="longer input lines are dead-lettered")
+    r.add_argument("--max-line-bytes", type=int, default=MAX_LINE_BYTES, help="longer input lines are dead-lettered")
     r.add_argument("--skip-unchanged", action="store_true",
                    help="leave out attributes whose value has not changed since last sent (kept in --state)")
     r.add_argument("--state", metavar="FILE.sqlite", default="mapspec-state.sqlite",
@@ -276,11 +286,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _settings(path: str | None) -> dict[str, Any]:
+    from .limits import read_bytes
+
     if path is None:
         return {}
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = json.loads(read_bytes(path))
     except OSError as e:
         raise UsageError(f"cannot read settings {path}: {e.strerror}") from None
     except (ValueError, UnicodeDecodeError) as e:
@@ -315,11 +326,16 @@ def cmd_translate(args) -> int:
     except CompileError as e:
         _print_diagnostics(e.diagnostics)
         return EXIT_USAGE
+    from .limits import line_too_long
+
     loads, dumps, BadJSON, Unencodable = jsonio.loads, jsonio.dumps, jsonio.BadJSON, jsonio.Unencodable
     out = sys.stdout.buffer
     write = out.write
     internal = 0
-    for number, line in _lines(args.input):
+    for number, line in _lines(args.input, args.max_line_bytes):
+        if line is None:
+            write(dumps({"error": {"line": number, "message": line_too_long(args.max_line_bytes)}}) + b"\n")
+            continue
         try:
             event = loads(line)
         except BadJSON as e:  # not an event: NaN, a number or text JSON cannot carry, ... (see mapspec.jsonio)
@@ -386,17 +402,22 @@ def cmd_import(args) -> int:
     return EXIT_OK
 
 
-def _lines(path: str) -> Iterator[tuple[int, bytes]]:
+def _lines(path: str, limit: int) -> Iterator[tuple[int, bytes | None]]:
+    """(number, text) of every line of an NDJSON file, or stdin for `-`; text None for a line longer than
+    `limit` bytes (an error on that line: the lines after it are read)."""
+    from .limits import ndjson_lines
+
+    if limit < 1:
+        raise UsageError("--max-line-bytes must be at least 1", usage=True)
     if path == "-":
-        stream = sys.stdin.buffer
-        yield from enumerate(stream, 1)
+        yield from ndjson_lines(sys.stdin.buffer, limit)
         return
     try:
         fh = open(path, "rb")
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
     with fh:
-        yield from enumerate(fh, 1)
+        yield from ndjson_lines(fh, limit)
 
 
 def cmd_compile(args) -> int:
@@ -505,24 +526,28 @@ def cmd_test(args) -> int:
 
 
 def _read_bytes(path: str) -> bytes:
+    """A file read whole (`-`: stdin), within limits.MAX_FILE_BYTES."""
+    from .limits import read_bytes
+
     try:
-        if path == "-":
-            return sys.stdin.buffer.read()
-        with open(path, "rb") as fh:
-            return fh.read()
+        return read_bytes(path)
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
 
 
 def cmd_explain(args) -> int:
     from .errors import CompileError
-    from .events import EventError, pick
+    from .events import EventError, pick, pick_line
     from .explain import explain_json, explain_report
 
     if args.line is not None and args.message_id is not None:
         raise UsageError("give --line or --message-id, not both", usage=True)
     try:
-        event, origin = pick(_read_bytes(args.event), args.event, args.line, args.message_id)
+        if args.line is not None or args.message_id is not None:  # a line of NDJSON: read line by line
+            event, origin = pick_line(_lines(args.event, args.max_line_bytes), args.event, args.line,
+                                      args.message_id, args.max_line_bytes)
+        else:
+            event, origin = pick(_read_bytes(args.event), args.event)
     except EventError as e:
         raise UsageError(str(e)) from None
     try:
@@ -551,9 +576,9 @@ def cmd_coverage(args) -> int:
     from . import jsonio
 
     counter = Counter(compiled)
-    for _, line in _lines(args.events):
+    for _, line in _lines(args.events, args.max_line_bytes):
         try:
-            event = jsonio.loads(line)
+            event = jsonio.loads(line) if line is not None else None
         except (jsonio.BadJSON, RecursionError):
             event = None  # counted as a line that is not an event
         counter.add(event)
@@ -586,9 +611,9 @@ def cmd_diff(args) -> int:
         from . import jsonio
 
         def events():
-            for number, line in _lines(args.events):
+            for number, line in _lines(args.events, args.max_line_bytes):
                 try:
-                    yield number, jsonio.loads(line)
+                    yield number, jsonio.loads(line) if line is not None else None
                 except jsonio.BadJSON:
                     yield number, None
 

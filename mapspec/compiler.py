@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import codegen, optimize, runtime, targets
+from . import codegen, limits, optimize, runtime, targets
 from .check import base_url_value, check, resolve_settings
 from .diagnostics import Diagnostic, DiagnosticBag, allowed, sort_key
 from .errors import CompileError, Rejected
@@ -64,13 +64,13 @@ def read_mapping(name_or_path: str | Path) -> SourceFile:
     if "/" not in text_name and "\\" not in text_name and not text_name.endswith((".yaml", ".yml")):
         bundled = bundled_path(text_name)
         if bundled.is_file():
-            return source_from_bytes(shown_path(bundled), bundled.read_bytes())
+            return source_from_bytes(shown_path(bundled), limits.read_bytes(bundled))
         raise CompileError([Diagnostic(
             "E001", f"no bundled mapping named `{text_name}` (and no such file)", path=text_name,
             hints=(f"bundled mappings: {', '.join(bundled_names())}",))])
     path = Path(name_or_path)
     try:
-        data = path.read_bytes()
+        data = limits.read_bytes(path)
     except OSError as e:
         raise CompileError([Diagnostic("E001", f"cannot read the mapping: {e.strerror or e}", path=text_name)]) from None
     return source_from_bytes(text_name, data)

@@ -6,6 +6,7 @@ number or its message id; and how a tool names an event to people (`line 29, mes
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,31 +62,43 @@ def _object(text: bytes, where: str) -> dict:
     return event
 
 
+def pick_line(lines: Iterable[tuple[int, bytes | None]], path: str, line: int | None = None,
+              message_id: str | None = None, limit: int | None = None) -> tuple[dict, Origin]:
+    """One event of an NDJSON file's (number, text) lines (text None: a line longer than `limit` bytes), and
+    where it came from: with `line` that line, with `message_id` the first line whose id is that."""
+    name = "stdin" if path == "-" else path
+    if line is not None and line < 1:
+        raise EventError("--line counts from 1")
+    count = 0
+    for number, text in lines:
+        count = number
+        if line is not None:
+            if number < line:
+                continue
+            if text is None:
+                raise EventError(f"line {line} of {name} is longer than {limit:,} bytes (--max-line-bytes)")
+            return _object(text, f"line {line} of {name}"), Origin(path, line)
+        if text is None or message_id is None or message_id.encode("utf-8") not in text:
+            continue  # cheap: most lines are not the one
+        from . import jsonio
+
+        try:
+            event = jsonio.loads(text)
+        except (jsonio.BadJSON, RecursionError):
+            continue
+        if isinstance(event, dict) and event.get(ID_FIELD) == message_id:
+            return event, Origin(path, number)
+    if line is not None:
+        raise EventError(f"{name} has {count} line{'s' * (count != 1)}, not {line}")
+    raise EventError(f"no event in {name} has {ID_FIELD} {json.dumps(message_id)}")
+
+
 def pick(data: bytes, path: str, line: int | None = None, message_id: str | None = None) -> tuple[dict, Origin]:
     """One event from a file's bytes, and where it came from (for the report): the whole file as one JSON
     object, or with `line` that line, or with `message_id` the first line whose id is that."""
     name = "stdin" if path == "-" else path
-    if line is not None:
-        if line < 1:
-            raise EventError("--line counts from 1")
-        lines = data.splitlines()
-        if line > len(lines):
-            raise EventError(f"{name} has {len(lines)} line{'s' * (len(lines) != 1)}, not {line}")
-        event = _object(lines[line - 1], f"line {line} of {name}")
-        return event, Origin(path, line)
-    if message_id is not None:
-        from . import jsonio
-
-        for number, text in enumerate(data.splitlines(), 1):
-            if message_id.encode("utf-8") not in text:
-                continue  # cheap: most lines are not the one
-            try:
-                event = jsonio.loads(text)
-            except (jsonio.BadJSON, RecursionError):
-                continue
-            if isinstance(event, dict) and event.get(ID_FIELD) == message_id:
-                return event, Origin(path, number)
-        raise EventError(f"no event in {name} has {ID_FIELD} {json.dumps(message_id)}")
+    if line is not None or message_id is not None:
+        return pick_line(enumerate(data.splitlines(), 1), path, line, message_id)
     try:
         return _object(data, name), Origin(path)
     except EventError:

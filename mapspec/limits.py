@@ -16,9 +16,12 @@ nothing recursive ever meets a deeper structure than these.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from .diagnostics import DiagnosticBag
 from .syntax import ast
@@ -34,6 +37,54 @@ MAX_ALIAS_VALUES = 10_000
 MAX_NUMBER_DIGITS = 40
 #: a `{n}` or `{m,n}` count in a regular expression
 MAX_REGEX_REPEAT = 1_000
+#: bytes in a file that is read whole: a mapping, a target description, settings, a `.test.yaml` file, an event
+MAX_FILE_BYTES = 16 * 1024 * 1024
+#: bytes in one line of an NDJSON file of events read by translate, coverage, diff and explain (run's is
+#: --max-line-bytes, the same by default): a longer line is an error on that line, and the file goes on
+MAX_LINE_BYTES = 1 << 20
+
+
+class TooLarge(OSError):
+    """A file beyond MAX_FILE_BYTES: an OSError whose `strerror` says so, for every place that reports a file it
+    cannot read."""
+
+
+def read_bytes(path: str | os.PathLike, limit: int | None = None) -> bytes:
+    """A file's bytes (`-`: stdin's), at most `limit` of them: TooLarge beyond, having read no more than one byte
+    past it (/dev/zero, a log of gigabytes named by mistake). The limit is MAX_FILE_BYTES unless given."""
+    limit = MAX_FILE_BYTES if limit is None else limit
+    if str(path) == "-":
+        return read_stream(sys.stdin.buffer, "-", limit)
+    with open(path, "rb") as fh:
+        return read_stream(fh, str(path), limit)
+
+
+def read_stream(fh: BinaryIO, name: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(errno.EFBIG, f"larger than {limit:,} bytes, the limit for a file mapspec reads whole", name)
+    return data
+
+
+def ndjson_lines(fh: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes | None]]:
+    """(number, text) of every line of a stream; text None for a line longer than `limit` bytes, which is skipped
+    without holding more than `limit` bytes of it."""
+    number = 0
+    while True:
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):  # the rest of it, a piece at a time
+                line = fh.readline(1 << 16)
+            yield number, None
+            continue
+        yield number, line
+
+
+def line_too_long(limit: int = MAX_LINE_BYTES) -> str:
+    return f"the line is longer than {limit:,} bytes, the limit for one event (--max-line-bytes)"
 
 
 def too_deep(levels: int | None = None) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from . import limits
 from .compiler import Compiled, check_source, compile_source, load_compiled, source_from_bytes
 from .diagnostics import DiagnosticBag
 from .errors import CompileError
@@ -84,7 +85,7 @@ def example_files(source: SourceFile) -> list[tuple[str, str]]:
         for candidate in [sibling]:
             if candidate.is_file():
                 try:
-                    example = source_from_bytes(str(sibling), candidate.read_bytes())
+                    example = source_from_bytes(str(sibling), limits.read_bytes(candidate))
                 except CompileError as e:  # not UTF-8: where
                     raise ExampleError("\n".join(d.render() for d in e.diagnostics)) from None
                 except OSError as e:

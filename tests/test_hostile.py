@@ -468,3 +468,66 @@ def test_a_target_name_that_cannot_be_a_file_is_an_unknown_target():
         text = mapping("userId").replace("name: t\n", f"name: t\ntarget: {name}\n")
         diags = outcome(text)
         assert isinstance(diags, list) and diags and diags[0][0] == "E303", diags
+
+
+# ---------------------------------------------------------------- files without end
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("args", [("check", "/dev/zero"), ("test", "/dev/zero"),
+                                  ("translate", "--settings", "/dev/zero"),
+                                  ("explain", "segment-braze", "--event", "/dev/zero"),
+                                  ("check", "{mapping}")])
+def test_a_file_without_end_is_one_error_with_the_limit_not_all_of_memory(tmp_path, args):
+    mapping_ = tmp_path / "m.yaml"  # a mapping whose target is /dev/zero, behind a name that looks right
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    mapping_.write_text("name: t\ntarget: ./zero.yaml\nbase_url: '\"http://x\"'\nrules: []\n")
+    proc = mapspec(*(a.replace("{mapping}", str(mapping_)) for a in args), stdin=b"{}")
+    err = proc.stderr.decode() + proc.stdout.decode()
+    assert proc.returncode in (1, 2) and "Traceback" not in err, err
+    assert "is not a file" in err if args[-1] == "{mapping}" else f"{limits.MAX_FILE_BYTES:,} bytes" in err, err
+
+
+def test_a_file_just_beyond_the_limit_is_refused_and_one_at_it_is_read(tmp_path, monkeypatch):
+    from tests.conftest import inproc
+
+    settings = tmp_path / "s.json"
+    limit = 100_000  # above the bundled mapping's and target's sizes
+    settings.write_text("{}" + " " * (limit - 2))
+    events = tmp_path / "e.ndjson"
+    events.write_text('{"type": "identify", "userId": "u"}\n')
+    monkeypatch.setattr(limits, "MAX_FILE_BYTES", limit)
+    assert inproc("translate", "--settings", str(settings), str(events)).returncode == 0
+    settings.write_text("{}" + " " * (limit - 1))
+    proc = inproc("translate", "--settings", str(settings), str(events))
+    assert proc.returncode == 2 and b"larger than 100,000 bytes" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("command", ["translate", "coverage", "diff", "explain"])
+def test_a_line_of_events_beyond_the_limit_is_an_error_on_it_and_the_stream_goes_on(tmp_path, command):
+    from tests.conftest import inproc
+
+    events = tmp_path / "e.ndjson"
+    good = json.dumps({"type": "identify", "userId": "u1", "messageId": "m1", "traits": {"plan": "pro"}})
+    events.write_text('{"type": "identify", "userId": "' + "x" * 5000 + '"}\n' + good + "\n")
+    args = {"translate": ("translate", str(events)),
+            "coverage": ("coverage", "segment-braze", str(events), "--format", "json"),
+            "diff": ("diff", "segment-braze", "segment-braze", "--events", str(events), "--format", "json"),
+            "explain": ("explain", "segment-braze", "--event", str(events), "--message-id", "m1")}[command]
+    proc = inproc(*args, "--max-line-bytes", "1000")
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, proc.stderr
+    if command == "translate":
+        first, second = out.splitlines()
+        assert json.loads(first)["error"] == {"line": 1, "message": "the line is longer than 1,000 bytes, the "
+                                                                   "limit for one event (--max-line-bytes)"}
+        assert json.loads(second)["requests"]
+    elif command == "explain":
+        assert "line 2 of" in out and '"m1"' in out
+    else:  # the long line is left out as not an event, and the next one is read
+        report = json.loads(out)
+        counts = report["behaviour"] if command == "diff" else report
+        assert (counts["events"], counts["unreadable"]) == (1, 1), out
+    if command == "explain":
+        proc = inproc("explain", "segment-braze", "--event", str(events), "--line", "1", "--max-line-bytes", "1000")
+        assert proc.returncode == 2 and b"line 1 of" in proc.stderr and b"longer than 1,000 bytes" in proc.stderr

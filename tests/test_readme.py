@@ -43,6 +43,10 @@ def test_the_limits_table_matches_the_code():
                         (limits.MAX_ALIAS_VALUES, "E005"), (limits.MAX_NUMBER_DIGITS, "E007"),
                         (limits.MAX_REGEX_REPEAT, "E207")):
         assert re.search(rf"\| {value:,}( levels)? \| {code} \|", section), (value, code)
+    from mapspec import cli
+
+    assert f"| {limits.MAX_FILE_BYTES:,} bytes (16 MiB) | E001, E303; exit 2 |" in section
+    assert f"| {limits.MAX_LINE_BYTES:,} bytes | |" in section and cli.MAX_LINE_BYTES == limits.MAX_LINE_BYTES
 
 
 def test_the_exit_codes_are_documented_as_the_command_line_has_them():

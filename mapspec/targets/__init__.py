@@ -73,6 +73,7 @@ from typing import Any
 import yaml
 
 from ..diagnostics import Diagnostic
+from ..limits import read_bytes
 from ..source import SourceFile, Span
 
 ALL_KINDS = frozenset({"null", "bool", "int", "float", "str", "list", "object"})
@@ -725,7 +726,7 @@ def target_path(name: str, relative_to: str | None = None) -> Path | None:
 @functools.lru_cache(maxsize=32)
 def _load(path: str, mtime: float, label: str) -> tuple[Target | None, tuple[Diagnostic, ...]]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_bytes(path).decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         return None, (Diagnostic("E303", f"cannot read the target description {label}: {reason}", path=label),)
