@@ -125,7 +125,9 @@ def data_problems(value: Any) -> Iterator[tuple[str, str]]:
             return
         if isinstance(v, dict):
             for k, item in v.items():
-                if isinstance(k, str) and (problem := text_problem(k)):
+                if not isinstance(k, str):
+                    yield "E208", f"a key that is not text (a Python {type(k).__name__}): JSON keys are text"
+                elif problem := text_problem(k):
                     yield "E208", f"a key with {problem}"
                 stack.append((item, depth + 1))
         elif isinstance(v, list):
@@ -135,6 +137,14 @@ def data_problems(value: Any) -> Iterator[tuple[str, str]]:
                 yield "E208", problem
         elif isinstance(v, int | float) and (problem := number_problem(v)):
             yield "E007", problem
+        elif not (v is None or isinstance(v, bool | int | float)):
+            yield "E208", _not_json(v)
+
+
+def _not_json(value: Any) -> str:
+    """What a Python value that JSON has no word for is (bytes, a tuple, a set, an object), for messages."""
+    return (f"a Python {type(value).__name__}, which is not a JSON value (JSON has text, numbers, true and false, "
+            "null, lists and objects)")
 
 
 # ---------------------------------------------------------------- depth of a mapping's values

@@ -531,3 +531,15 @@ def test_a_line_of_events_beyond_the_limit_is_an_error_on_it_and_the_stream_goes
     if command == "explain":
         proc = inproc("explain", "segment-braze", "--event", str(events), "--line", "1", "--max-line-bytes", "1000")
         assert proc.returncode == 2 and b"line 1 of" in proc.stderr and b"longer than 1,000 bytes" in proc.stderr
+
+
+@pytest.mark.parametrize("value,what", [(b"x", "a Python bytes"), (("a",), "a Python tuple"),
+                                        ({"a"}, "a Python set"), (object(), "a Python object"),
+                                        ([b"x"], "a Python bytes"), ({1: "a"}, "a key that is not text")])
+def test_a_setting_given_from_python_that_is_not_json_says_what_it_is(value, what):
+    import mapspec
+    from mapspec.errors import CompileError
+
+    with pytest.raises(CompileError) as e:
+        mapspec.load("segment-braze", settings={"app_id": value})
+    assert what in str(e.value) and "not time" not in str(e.value), str(e.value)
