@@ -720,7 +720,8 @@ def cmd_run(args) -> int:
             if outcome.pending:
                 after = ("the checkpoint is before them: the same command goes on from there" if args.checkpoint
                          else "without --checkpoint, a new run starts from the first line again")
-                say(f"{outcome.pending} lines were neither delivered nor dead-lettered; {after}")
+                lines = "1 line was" if outcome.pending == 1 else f"{outcome.pending} lines were"
+                say(f"{lines} neither delivered nor dead-lettered; {after}")
         return EXIT_USAGE
     except OSError as e:
         raise UsageError(f"{e.filename or ''}: {e.strerror}") from None

@@ -349,10 +349,11 @@ def render_text(old: Compiled, new: Compiled, changes: list[Change], b: Behaviou
     if b is None:
         return printable("\n".join(out) + "\n")
     out.append("")
-    head = f"behaviour on {b.events} events ({line_of(events_label)}): "
+    head = f"behaviour on {b.events} event{'s' * (b.events != 1)} ({line_of(events_label)}): "
     out.append(head + (f"{b.differing} differ" if b.differing else "no difference"))
     if b.unreadable:
-        out.append(f"  ({b.unreadable} lines are not JSON objects and were left out)")
+        out.append("  (1 line is not a JSON object and was left out)" if b.unreadable == 1 else
+                   f"  ({b.unreadable} lines are not JSON objects and were left out)")
     def more(count: int, shown: int, kind: str = "") -> None:
         if count > shown and shown:
             out.append(f"      and {count - shown} more" + (f" {kind}" if kind else ""))

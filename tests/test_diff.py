@@ -138,3 +138,12 @@ def test_examples_are_counted_and_named_by_message_id(tmp_path):
     assert "line 1," not in none.stdout.decode() and "more" not in none.stdout.decode()
     bad = mapspec("diff", "segment-braze", "segment-braze", "--events", str(CORPUS), "--examples", "-1")
     assert bad.returncode == 2 and bad.stderr.decode().startswith("usage: mapspec diff")
+
+
+def test_one_event_and_one_unreadable_line_are_said_in_the_singular(tmp_path):
+    from tests.conftest import inproc
+
+    events = tmp_path / "e.ndjson"
+    events.write_text('not json\n{"type": "identify", "userId": "u1"}\n')
+    out = inproc("diff", "segment-braze", "segment-braze", "--events", str(events)).stdout.decode()
+    assert "behaviour on 1 event (" in out and "(1 line is not a JSON object and was left out)" in out, out
