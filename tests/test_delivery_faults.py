@@ -387,8 +387,11 @@ def test_bodies_are_split_by_the_targets_size_limit_before_they_are_sent(tmp_pat
         assert len(emu.record.attributes) == 40
     assert 413 not in statuses and statuses[201] >= 2
     [dead] = dead_letters(tmp_path / "d")
-    assert dead["line"] == 41 and "larger than braze takes in a request (4,194,304 bytes)" in dead["reason"]
-    assert account.delivered == 40 and account.refused == 1 and account.requests == statuses[201]
+    # said with the service's title, and counted as what it is: never sent, so not refused by Braze
+    assert dead["line"] == 41 and "larger than Braze takes in a request (4,194,304 bytes)" in dead["reason"]
+    assert account.delivered == 40 and account.refused == 0 and account.failed == 1
+    assert account.requests == statuses[201]
+    assert "1 untranslatable or unsendable, 0 refused by Braze" in account.text("Braze")
 
 
 def test_the_emulator_answers_413_to_a_body_too_large():

@@ -12,7 +12,7 @@
             input; beside it, how far requests went, so a resume says what it may send twice.
 
 Every input line ends in exactly one of: delivered, skipped (nothing to send), or dead-lettered (not
-an event, rejected by the mapping, failed in translation, refused by Braze, out of retries); the account
+an event, rejected by the mapping, untranslatable or unsendable, refused by Braze, out of retries); the account
 at the end adds up to the lines read.
 """
 

@@ -32,11 +32,8 @@ ALONE = ""  # the pseudo-array of a body sent as it is
 
 
 class Unsendable(Exception):
-    """A translated request that cannot be sent (not a request, cannot be written as JSON, too large)."""
-
-    def __init__(self, reason: str, refused: bool = False):
-        super().__init__(reason)
-        self.refused = refused  # True when it is the API that would refuse it (larger than a request may be)
+    """A translated request that cannot be sent (not a request, cannot be written as JSON, too large): never
+    sent, so not refused by the API either; the line fails (see the account)."""
 
 
 class Item:
@@ -262,12 +259,12 @@ class Batcher:
             for name, _, data, _, _ in objects:
                 if len(data) + len(name) + 40 > limit:
                     raise Unsendable(f"an object of {name} is {len(data):,} bytes: larger than {self.who} takes in "
-                                     f"a request ({self.max_body:,} bytes)", refused=True)
+                                     f"a request ({self.max_body:,} bytes)")
         return Prepared(url, method, env, endpoint, objects, once if isinstance(once, str) else None, when)
 
     @property
     def who(self) -> str:
-        return self.target.name if self.target else "the API"
+        return self.target.title if self.target else "the API"
 
     @property
     def max_body(self) -> int:
@@ -282,7 +279,7 @@ class Batcher:
             raise Unsendable(f"the request to {url} cannot be sent: {e}") from None
         if len(data) > self.max_body:
             raise Unsendable(f"the request to {url} is {len(data):,} bytes: larger than {self.who} takes "
-                             f"({self.max_body:,} bytes)", refused=True)
+                             f"({self.max_body:,} bytes)")
         return data
 
     @staticmethod

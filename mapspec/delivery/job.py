@@ -26,7 +26,7 @@ from ..syntax.document import DEFAULT_TARGET
 from ..targets import Target, bundled
 from .batching import Batch, Batcher, Item, Unsendable
 from .common import Fatal, Options, RedactingFilter, Secret, key_problem, log, url_problem
-from .ledger import FAILED, INVALID, REFUSED, REJECTED, SKIPPED, Account, Checkpoint, DeadLetters, Ledger
+from .ledger import FAILED, INVALID, REJECTED, SKIPPED, Account, Checkpoint, DeadLetters, Ledger
 from .reader import InputChanged, Line, Reader, Source, lines
 from .sender import Sender
 from .store import AttributeStore
@@ -172,7 +172,7 @@ class Run:
         """What one line's bytes give, found without the ledger (a worker process finds it for `--workers`):
 
             (TOO_LONG,) | (BLANK,) | (INVALID, reason, text) | (FAILED, reason, event)
-            | (REJECTED, message, event, prepared or None) | (UNSENDABLE, reason, refused, event)
+            | (REJECTED, message, event, prepared or None) | (UNSENDABLE, reason, event)
             | (SEND, event, prepared)
 
         `prepared`: the line's requests cut into encoded objects (Batcher.prepare). Raises Fatal."""
@@ -203,7 +203,7 @@ class Run:
                 raise Unsendable(f"the translator returned {jsonio.kind(requests)}, not a list of requests")
             prepared = [self.batcher.prepare(r, self.url(r)) for r in requests]
         except Unsendable as e:
-            return (UNSENDABLE, str(e), e.refused, event)
+            return (UNSENDABLE, str(e), event)
         return (REJECTED, rejected, event, prepared) if rejected is not None else (SEND, event, prepared)
 
     def apply(self, line: Line, found: tuple) -> list[Batch] | None:
@@ -238,9 +238,9 @@ class Run:
                 ledger.dead_letter(line, found[1])
                 ledger.decide(line, FAILED)
             else:  # UNSENDABLE
-                line.event, line.note = found[3], "translated"
+                line.event, line.note = found[2], "translated"
                 ledger.dead_letter(line, f"cannot be sent: {found[1]}")
-                ledger.decide(line, REFUSED if found[2] else FAILED)
+                ledger.decide(line, FAILED)
             return None
         line.note = "translated"
         if self.job.skip_unchanged and self.store is not None:

@@ -38,7 +38,7 @@ class Account:
     blank: int = 0  # of the skipped: blank lines
     invalid: int = 0  # not an event: bad JSON, not an object, too long, a number JSON cannot carry
     rejected: int = 0  # the mapping refused the event
-    failed: int = 0  # the translator failed on the event, or its output cannot be sent
+    failed: int = 0  # the translator failed on the event, or its output cannot be sent (too large, not JSON)
     refused: int = 0  # the API refused an object of the line
     expired: int = 0  # an object of the line ran out of retries
     unchanged: int = 0  # objects left out by --skip-unchanged
@@ -90,7 +90,7 @@ class Account:
         sent = f"would send {self.delivered}" if self.dry else f"delivered {self.delivered}"
         skipped = f"skipped {self.skipped}" + (f" ({self.blank} blank)" if self.blank else "")
         dead = (f"dead-lettered {self.dead_lettered} ({self.invalid} not events, {self.rejected} rejected, "
-                f"{self.failed} failed in translation, {self.refused} refused by {service}, {self.expired} out of "
+                f"{self.failed} untranslatable or unsendable, {self.refused} refused by {service}, {self.expired} out of "
                 "retries)")
         n_requests = f"{self.requests} request" + ("" if self.requests == 1 else "s")
         if self.dry:
