@@ -97,6 +97,9 @@ def pick(data: bytes, path: str, line: int | None = None, message_id: str | None
     """One event from a file's bytes, and where it came from (for the report): the whole file as one JSON
     object, or with `line` that line, or with `message_id` the first line whose id is that."""
     name = "stdin" if path == "-" else path
+    from .jsonio import BOM
+
+    data = data[len(BOM):] if data.startswith(BOM) else data  # a byte order mark at the start (see jsonio.BOM)
     if line is not None or message_id is not None:
         return pick_line(enumerate(data.splitlines(), 1), path, line, message_id)
     try:

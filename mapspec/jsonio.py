@@ -30,6 +30,9 @@ if os.environ.get("MAPSPEC_NO_ORJSON"):
     _orjson = None
 
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1
+#: the UTF-8 byte order mark some editors and Windows tools put at the start of a file: taken away from the start
+#: of a file of events (its first line), as JSON readers commonly do; anywhere else it is not JSON
+BOM = b"\xef\xbb\xbf"
 
 # an integer beyond 64 bits has 19 digits or more: only a text with such a run of digits is read by the
 # standard library, which keeps every digit (orjson would round it to a float without a word)

@@ -75,6 +75,8 @@ def ndjson_lines(fh: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[in
         if not line:
             return
         number += 1
+        if number == 1 and line.startswith(b"\xef\xbb\xbf"):  # a byte order mark (see jsonio.BOM)
+            line = line[3:]
         if len(line) > limit and not line.endswith(b"\n"):
             while line and not line.endswith(b"\n"):  # the rest of it, a piece at a time
                 line = fh.readline(1 << 16)

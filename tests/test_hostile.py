@@ -543,3 +543,33 @@ def test_a_setting_given_from_python_that_is_not_json_says_what_it_is(value, wha
     with pytest.raises(CompileError) as e:
         mapspec.load("segment-braze", settings={"app_id": value})
     assert what in str(e.value) and "not time" not in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("command", ["translate", "run", "explain", "explain --line"])
+def test_a_byte_order_mark_at_the_start_of_a_file_of_events_is_taken_away(tmp_path, command):
+    from tests.conftest import inproc
+
+    events = tmp_path / "e.ndjson"
+    lines = [json.dumps({"type": "identify", "userId": f"u{i}", "messageId": f"m{i}"}) for i in range(2)]
+    events.write_bytes(b"\xef\xbb\xbf" + ("\n".join(lines if command != "explain" else lines[:1]) + "\n").encode())
+    args = {"translate": ("translate", str(events)), "run": ("run", "--dry-run", str(events)),
+            "explain": ("explain", "segment-braze", "--event", str(events)),
+            "explain --line": ("explain", "segment-braze", "--event", str(events), "--line", "1")}[command]
+    proc = inproc(*args)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode()
+    if command == "translate":
+        assert all("requests" in json.loads(line) for line in out.splitlines()), out
+    elif command == "run":
+        assert out.count('"external_id":"u') == 2 and b"0 not events" in proc.stderr, proc.stderr
+    else:
+        assert 'messageId "m0"' in out, out
+
+
+def test_a_byte_order_mark_after_the_start_is_not_json(tmp_path):
+    from tests.conftest import inproc
+
+    events = tmp_path / "e.ndjson"
+    events.write_bytes(b'{"type": "identify", "userId": "u0"}\n\xef\xbb\xbf{"type": "identify", "userId": "u1"}\n')
+    first, second = inproc("translate", str(events)).stdout.decode().splitlines()
+    assert "requests" in json.loads(first) and json.loads(second)["error"]["line"] == 2

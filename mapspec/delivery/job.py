@@ -166,7 +166,7 @@ class Run:
     def take(self, line: Line) -> list[Batch] | None:
         """What a line gives: a fate now (not an event, rejected, failed, nothing to send), or objects on their
         way; returns the batches its objects filled."""
-        return self.apply(line, self.translated(line.data))
+        return self.apply(line, self.translated(_data(line)))
 
     def translated(self, data: bytes | None) -> tuple:
         """What one line's bytes give, found without the ledger (a worker process finds it for `--workers`):
@@ -450,7 +450,7 @@ class Run:
                     for start in range(0, len(block), CHUNK):
                         chunk = block[start:start + CHUNK]
                         pending.append((chunk, loop.run_in_executor(self.pool, _translate_chunk,
-                                                                    [line.data for line in chunk])))
+                                                                    [_data(line) for line in chunk])))
         finally:
             if get is not None:
                 get.cancel()
@@ -485,6 +485,14 @@ def needed_credentials(target: Target, endpoints: Iterable[str] | None) -> set[s
     if endpoints is None:
         return {next(iter(target.credentials))} if target.credentials else set()
     return {e.credentials for k in endpoints if (e := target.endpoints.get(k)) is not None and e.credentials}
+
+
+def _data(line: Line) -> bytes | None:
+    """A line's bytes, without the byte order mark a file's first line may start with (not data)."""
+    data = line.data
+    if line.number == 1 and data is not None and data.startswith(jsonio.BOM):
+        return data[len(jsonio.BOM):]
+    return data
 
 
 #: the Run a worker process translates for: set in the parent just before the workers are forked, so that
