@@ -96,12 +96,16 @@ def example_files(source: SourceFile) -> list[tuple[str, str]]:
 
 
 def _examples_from_node(node: yaml.Node, source: SourceFile) -> list[Example]:
-    path = source.path
+    def at(n: yaml.Node) -> str:
+        return yamldata.node_span(source, n).location()
+
     if not isinstance(node, yaml.SequenceNode):
-        raise ExampleError(f"{path}:{node.start_mark.line + 1}: examples must be a list")
+        raise ExampleError(f"{at(node)}: examples must be a list")
     out = []
     for item in node.value:
-        where = f"{path}:{item.start_mark.line + 1}"
+        where = at(item)
+        keys = {k.value: (k, v) for k, v in item.value if isinstance(k, yaml.ScalarNode)} \
+            if isinstance(item, yaml.MappingNode) else {}
         try:
             data = yamldata.data(item)
         except yamldata.DataError as e:
@@ -114,19 +118,37 @@ def _examples_from_node(node: yaml.Node, source: SourceFile) -> list[Example]:
                 if key in data:
                     raise ExampleError(f"{where}: give `{key}` or `{alias}`, not both")
                 data[key] = data.pop(alias)
-        unknown = set(data) - EXAMPLE_KEYS
+        unknown = sorted(set(data) - EXAMPLE_KEYS)
         if unknown:
-            raise ExampleError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+            first = keys[unknown[0]][0] if unknown[0] in keys else item
+            raise ExampleError(f"{at(first)}: unknown key(s) {', '.join(unknown)}; "
                                f"an example has {', '.join(sorted(EXAMPLE_KEYS))}")
         expect = {k: data[k] for k in ("requests", "rejected", "skipped") if k in data}
         if not expect or ("skipped" in expect and len(expect) > 1):
             raise ExampleError(f"{where}: an example expects `requests`, `rejected` (or both, with `match: all`) "
                                "or `skipped`")
+        names = {key: key for key in keys} | {alias: key for alias, key in ALIASES.items() if alias in keys}
+        value_at = {key: where for key in EXAMPLE_KEYS} | {names[k]: at(v) for k, (_, v) in keys.items()}
         if not isinstance(data.get("settings") or {}, dict):
-            raise ExampleError(f"{where}: an example's `settings` must be an object of setting names to values")
+            raise ExampleError(f"{value_at['settings']}: an example's `settings` must be an object of setting "
+                               "names to values")
+        if "requests" in expect and not (isinstance(expect["requests"], list)
+                                         and all(isinstance(r, dict) for r in expect["requests"])):
+            raise ExampleError(f"{value_at['requests']}: `requests` must be a list of requests (objects with "
+                               "`url` and `body`), not " + _kind(expect["requests"]))
+        for key in ("rejected", "skipped"):
+            if key in expect and not (expect[key] is True or isinstance(expect[key], str)):
+                raise ExampleError(f"{value_at[key]}: `{key}` must be true, or text its message contains, not "
+                                   + _kind(expect[key]))
         out.append(Example(str(data.get("name") or f"example at line {item.start_mark.line + 1}"), where,
                            data["event"], dict(data.get("settings") or {}), expect, data.get("rule")))
     return out
+
+
+def _kind(value: Any) -> str:
+    from .jsonio import kind
+
+    return kind(value) if not isinstance(value, list) else "a list of " + ", ".join(sorted({kind(v) for v in value}))
 
 
 def _compose(source: SourceFile) -> yaml.Node | None:

@@ -75,7 +75,7 @@ def test_malformed_examples_are_reported(tmp_path):
     (tmp_path / "m.test.yaml").write_text("- name: x\n  evnt: {}\n  requests: []\n")
     proc = mapspec("test", str(path))
     assert proc.returncode == 2  # the examples cannot be run: like a broken test file, not a failing test
-    assert "m.test.yaml:1: an example needs an `event`" in proc.stderr.decode()
+    assert "m.test.yaml:1:3: an example needs an `event`" in proc.stderr.decode()
 
 
 def test_a_file_that_is_not_a_mapping_is_not_zero_tests_passed(tmp_path):
@@ -171,3 +171,25 @@ def test_examples_with_contradictory_expectations_are_reported(tmp_path, body, m
     (tmp_path / "m.test.yaml").write_text("- event: {type: track}\n" + body)
     proc = mapspec("test", str(path))
     assert proc.returncode == 2 and message in proc.stderr.decode(), proc.stderr
+
+
+@pytest.mark.parametrize("text,where,message", [
+    ("- name: one\n  event: {type: identify, userId: u1}\n  requests: 7\n", "3:13",
+     "`requests` must be a list of requests"),
+    ("- name: one\n  event: {type: identify, userId: u1}\n  requests: []\n  requests: 7\n", "4:3",
+     "`requests` appears twice"),
+    ("- name: one\n  event: {type: identify, userId: u1, userId: u2}\n  requests: []\n", "2:39",
+     "`userId` appears twice"),
+    ("- name: one\n  event: {type: identify, userId: u1}\n  skipped: true\n  reqests: []\n", "4:3",
+     "unknown key(s) reqests"),
+    ("- name: one\n  evnt: {type: identify}\n", "1:3", "an example needs an `event`"),
+    ("- name: one\n  event: {type: identify, userId: u1}\n  skip: 3\n", "3:9", "`skipped` must be true"),
+])
+def test_a_broken_example_file_is_an_error_at_its_line_and_column(tmp_path, text, where, message):
+    from tests.conftest import inproc
+
+    (tmp_path / "m.yaml").write_text((ROOT / "mappings" / "segment-braze.yaml").read_text())
+    (tmp_path / "m.test.yaml").write_text(text)
+    proc = inproc("test", str(tmp_path / "m.yaml"))
+    out = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 2 and f"m.test.yaml:{where}: {message}" in out, out

@@ -266,10 +266,15 @@ def data(node: yaml.Node) -> Any:
         elif isinstance(n, yaml.MappingNode):
             if tag != _TAG + "map":
                 raise DataError(*_not_json(n))
+            seen: set[str] = set()
             for k, v in n.value:
                 if not (isinstance(k, yaml.ScalarNode) and k.tag == _TAG + "str"):
                     raise DataError("a key must be text (JSON has no other keys)", k, "E003",
                                     "quote the key")
+                if k.value in seen:  # YAML would keep the last one without a word
+                    raise DataError(f"`{k.value}` appears twice in this object", k, "E003",
+                                    "a key may appear once in an object")
+                seen.add(k.value)
                 stack.append(k)
                 stack.append(v)
     return _construct(node)
