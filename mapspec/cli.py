@@ -767,9 +767,12 @@ def cmd_emulator(args) -> int:
     first = next(iter(target.credentials.values()), None)
     env = first.env if first is not None and first.env else "BRAZE_REST_API_KEY"
     key = _api_key(args.api_key_file, env) if args.api_key_file else os.environ.get(env) or None
+    # the other credentials' keys (the partner key): checked when the environment gives them
+    keys = {c.name: os.environ[c.env] for c in target.credentials.values()
+            if c is not first and c.env and os.environ.get(c.env)}
     try:
         emulator = Emulator(args.host, args.port, key, faults, _rate(args.rate) if args.rate else None,
-                            target=target)
+                            target=target, keys=keys)
     except OSError as e:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}") from None
     if not args.quiet:

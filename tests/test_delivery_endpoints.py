@@ -31,13 +31,13 @@ def event(name: str, user: str = "u1", second: int = 0, **properties) -> dict:
     return {"type": "track", "event": name, "userId": user, "timestamp": at(second), "properties": properties}
 
 
-def deliver(tmp_path, events, *, key=KEY, env=None, emulator=None, **job):
+def deliver(tmp_path, events, *, key=KEY, env=None, emulator=None, keys=None, **job):
     path = tmp_path / "events.ndjson"
     write_events(path, events)
     translate = mapspec.load(str(MAPPING))
     from contextlib import nullcontext
 
-    with nullcontext(emulator) if emulator is not None else Emulator(api_key=KEY) as emu:
+    with nullcontext(emulator) if emulator is not None else Emulator(api_key=KEY, keys=keys) as emu:
         old = {k: os.environ.get(k) for k in (env or {})}
         os.environ.update(env or {})
         try:
@@ -167,9 +167,10 @@ def test_the_partner_key_and_client_secret_never_show(tmp_path, caplog):
               event("track", "u3")]
     with caplog.at_level(logging.DEBUG):
         account, record = deliver(tmp_path, events, env={"BRAZE_PARTNER_API_KEY": partner},
+                                  keys={"partner": partner},  # the emulator takes no other (a 401)
                                   state=str(tmp_path / "state.sqlite"), checkpoint=str(tmp_path / "ck.json"))
     sent = record.accepted["POST /partners/segment/cohorts"][""]
-    assert sent and all(c["partner_api_key"] == partner for c in sent)  # it is sent, in the body
+    assert sent and all(c["partner_api_key"] == "[REDACTED]" for c in sent)  # it is sent, in the body
     dead = (tmp_path / "dead.ndjson").read_text()
     assert account.refused >= 1 and dead
     written = dead + (tmp_path / "ck.json").read_text() + caplog.text
@@ -216,11 +217,11 @@ def test_no_key_or_secret_in_what_the_command_prints_even_at_debug(tmp_path):
     path = tmp_path / "e.ndjson"
     write_events(path, [event("cohort", "u1", cohort="c1"), event("cohort", "u2", cohort="")])
     env = {**os.environ, "BRAZE_REST_API_KEY": KEY, "BRAZE_PARTNER_API_KEY": partner}
-    with Emulator(api_key=KEY) as emu:
+    with Emulator(api_key=KEY, keys={"partner": partner}) as emu:
         proc = subprocess.run([sys.executable, "-m", "mapspec", "run", "-m", str(MAPPING), "--endpoint", emu.url,
                                "--log-level", "debug", "--state", str(tmp_path / "s.sqlite"), str(path)],
                               capture_output=True, env=env, cwd=ROOT)
-        assert [c["partner_api_key"] for c in emu.record.accepted["POST /partners/segment/cohorts"][""]] == [partner]
+        assert len(emu.record.accepted["POST /partners/segment/cohorts"][""]) == 1  # its key was right
     assert proc.returncode == 1 and b"refused" in proc.stderr  # the empty cohort id, dead-lettered to stderr
     printed = proc.stdout + proc.stderr
     assert partner.encode() not in printed and secret.encode() not in printed and KEY.encode() not in printed
@@ -276,3 +277,34 @@ def test_a_key_the_mapping_never_uses_is_not_read_nor_checked(tmp_path):
         proc = inproc("run", "-m", str(MAPPING), "--endpoint", emu.url, "--state", str(tmp_path / "s.sqlite"),
                       str(path), env={"BRAZE_REST_API_KEY": KEY, "BRAZE_PARTNER_API_KEY": "bad key"})
     assert proc.returncode == 2 and b"cannot be used: it holds a space" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("given", [None, "pk-other"])
+def test_the_emulator_checks_a_key_sent_in_the_body_when_it_has_it(tmp_path, given):
+    import httpx
+
+    partner = "pk-9f8e7d6c5b4a"
+    body = {"client_secret": "cs-0a1b2c3d4e5f", "cohort_id": "c1", "name": "C1"}
+    if given is not None:
+        body["partner_api_key"] = given
+    with Emulator(api_key=KEY, keys={"partner": partner}) as emu:
+        url = emu.url + "/partners/segment/cohorts"
+        assert httpx.post(url, json=body).status_code == 401  # missing, or another key
+        assert httpx.post(url, json={**body, "partner_api_key": partner}).status_code == 201
+    with Emulator(api_key=KEY) as emu:  # given no partner key: it takes what comes, as before
+        assert httpx.post(emu.url + "/partners/segment/cohorts", json=body).status_code == 201
+
+
+def test_the_emulator_records_no_secret_it_receives(tmp_path):
+    import httpx
+
+    partner, secret = "pk-9f8e7d6c5b4a", "cs-0a1b2c3d4e5f"
+    with Emulator(api_key=KEY) as emu:
+        for path, body in [("/partners/segment/cohorts", {"cohort_id": "c1", "name": "C1"}),
+                           ("/partners/segment/cohorts/users",
+                            {"cohort_id": "c1", "cohort_changes": [{"user_ids": ["u1"]}]})]:
+            answer = httpx.post(emu.url + path, json={**body, "client_secret": secret, "partner_api_key": partner})
+            assert answer.status_code == 201, answer.text
+        served = httpx.get(emu.url + "/_emulator/record").text
+    assert "cohort_changes" in served and "[REDACTED]" in served
+    assert secret not in served and partner not in served

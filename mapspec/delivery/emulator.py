@@ -121,6 +121,30 @@ class Record:
                 "log": self.log}
 
 
+MASK = "[REDACTED]"
+
+
+def _mask(value: Any, shape: Any, hidden: set[str], depth: int = 0) -> Any:
+    """`value` with the fields its shape marks secret (and those named in `hidden`) masked; follows the shape, so
+    it goes no deeper than the target description does."""
+    if shape is None or depth > 64:
+        if isinstance(value, dict) and hidden:
+            return {k: MASK if k in hidden else v for k, v in value.items()}
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            field_shape = shape.field_shape(k)
+            if k in hidden or (field_shape is not None and field_shape.secret):
+                out[k] = MASK
+            else:
+                out[k] = _mask(v, field_shape, set(), depth + 1)
+        return out
+    if isinstance(value, list) and shape.items is not None:
+        return [_mask(v, shape.items, set(), depth + 1) for v in value]
+    return value
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -181,9 +205,15 @@ class Emulator:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
                  faults: Faults | None = None, rate: tuple[int, float] | None = None,
-                 max_body: int | None = None, read_timeout: float = 30.0, target: Target | None = None):
+                 max_body: int | None = None, read_timeout: float = 30.0, target: Target | None = None,
+                 keys: dict[str, str] | None = None):
+        """`api_key` is the key of the target's first credential; `keys` those of others, by credential name. A
+        credential with a key must be given it; one without takes any non-empty key in a header, and anything in
+        a body field."""
         self.target = target or bundled("braze")
         self.api_key = api_key
+        first = next(iter(self.target.credentials), None)
+        self.keys = {**(keys or {}), **({first: api_key} if first is not None and api_key else {})}
         self.max_body = max_body or self.target.max_body_bytes or (1 << 30)
         self.faults = faults or Faults()
         self.random = random.Random(self.faults.seed)
@@ -396,6 +426,9 @@ class Emulator:
         except ValueError:
             h.reply(400, {"message": "Invalid JSON"}, limit_headers)
             return
+        if not self.body_authorized(endpoint, body):
+            h.reply(401, {"message": "Invalid API Key"}, limit_headers)
+            return
         try:
             status, reply, accepted = answer(self.target, h.command, path, body)
         except Exception as e:  # noqa: BLE001 - a bug of the emulator: said in one line, answered 500
@@ -403,6 +436,7 @@ class Emulator:
                   file=sys.stderr)
             h.reply(500, {"message": "Internal Server Error"}, limit_headers)
             return
+        accepted = {array: [self.masked(endpoint, array, obj) for obj in objs] for array, objs in accepted.items()}
         with self.record_lock:
             self.record.add(endpoint.key, accepted)
         entry["objects"] = sum(len(v) for v in accepted.values())
@@ -423,7 +457,25 @@ class Emulator:
         if not (value.startswith(prefix) and value.endswith(suffix)) or len(value) <= len(prefix) + len(suffix):
             return False
         key = value[len(prefix): len(value) - len(suffix)]
-        return self.api_key is None or key == self.api_key
+        known = self.keys.get(credential.name)
+        return known is None or key == known
+
+    def body_authorized(self, endpoint, body: Any) -> bool:
+        """A key that travels in a body field: when the emulator was given that credential's key, the field must
+        hold it (missing or another is a 401, as for a header)."""
+        credential = self.target.credentials.get(endpoint.credentials) if endpoint.credentials else None
+        if credential is None or not credential.body_field or credential.name not in self.keys:
+            return True
+        return isinstance(body, dict) and body.get(credential.body_field) == self.keys[credential.name]
+
+    def masked(self, endpoint, array: str, obj: Any) -> Any:
+        """An accepted object as recorded: the values of fields the target marks `secret`, and of credentials'
+        body fields, masked (the record is served, logged and printed)."""
+        shape = endpoint.body if not array else endpoint.body.field_shape(array)
+        if array and shape is not None:
+            shape = shape.items if shape.is_list else None
+        hidden = {c.body_field for c in self.target.credentials.values() if c.body_field} if not array else set()
+        return _mask(obj, shape, hidden)
 
     def window_for(self, endpoint) -> RateWindow:
         rate = self.rate if self.rate is not None else (
