@@ -194,7 +194,7 @@ class _PrepareFn(beam.DoFn):
                 raise Unsendable(f"the translator returned {jsonio.kind(requests)}, not a list of requests")
             prepared = [self.batcher.prepare(r, self.settings.url(r, self.urls)) for r in requests]
         except Unsendable as e:
-            fate = REFUSED if e.refused else FAILED
+            fate = FAILED  # never sent (too large, not JSON): not refused by the API either
             self.counts[fate].inc()
             letter = {**origin, "reason": f"cannot be sent: {e}"}
             if event is not None:
