@@ -800,3 +800,13 @@ def test_the_checkpoint_a_run_writes_is_read_back(tmp_path):
     path, state = _a_checkpoint(tmp_path)
     proc = inproc("run", "--dry-run", path, "--checkpoint", str(tmp_path / "ck"), timeout=120)
     assert proc.returncode == 0 and b"already complete" in proc.stderr, proc.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_sent_mark_beside_the_checkpoint_is_read_no_further_than_its_one_line(tmp_path):
+    path, _ = _a_checkpoint(tmp_path)
+    sent = tmp_path / "ck.sent"
+    sent.unlink(missing_ok=True)
+    sent.symlink_to("/dev/zero")
+    proc = inproc("run", "--dry-run", path, "--checkpoint", str(tmp_path / "ck"), timeout=120)
+    assert proc.returncode == 0 and b"already complete" in proc.stderr, proc.stderr

@@ -273,8 +273,8 @@ class Checkpoint:
 
     def _load_sent(self) -> tuple[int, int] | None:
         try:
-            with open(f"{self.path}.sent", encoding="ascii") as fh:
-                a, b = fh.read().split()[:2]
+            with open(f"{self.path}.sent", "rb") as fh:
+                a, b = fh.read(64).split()[:2]  # it holds one line of 41 bytes: no more is read
             return int(a), int(b)
         except (OSError, ValueError):
             return None
