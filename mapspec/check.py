@@ -200,7 +200,7 @@ class Checker:
                 self.diags.error("E208", f"the default of setting `{s.name}` is not {describe(SETTING_KINDS[s.type])}",
                                  s.span)
         for d in self.target_problems:
-            if d.code == "E303" and d.span is None:
+            if d.span is None:  # said of the file as a whole: at the `target:` that names it
                 d = replace(d, span=doc.target_span)
             self.diags.add(d)
         if sources.get_source(doc.source) is None:

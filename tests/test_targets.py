@@ -357,3 +357,14 @@ def test_a_field_given_as_false_is_not_given_beside_its_exclusive_one():
     assert problems(body, {"campaign_id": "c", "broadcast": False, "recipients": recipients}) == []
     assert problems(body, {"campaign_id": "c", "broadcast": True, "recipients": recipients}) == [
         "'broadcast' and 'recipients' cannot be given together"]
+
+
+@pytest.mark.parametrize("text", ["", f"BRAZE_REST_API_KEY={SECRET}\n", f"key: a: {SECRET}\n"])
+def test_a_problem_with_a_target_file_as_a_whole_is_reported_at_the_target_value(tmp_path, text):
+    from tests.test_cli import mapspec as cli
+
+    (tmp_path / "keys.yaml").write_text(text)
+    (tmp_path / "m.yaml").write_text("name: t\ntarget: ./keys.yaml\nbase_url: '\"http://x\"'\nrules: []\n")
+    proc = cli("check", str(tmp_path / "m.yaml"))
+    out = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 1 and "m.yaml:2:9: error:" in out and "[E304]" in out and SECRET not in out, out

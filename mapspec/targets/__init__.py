@@ -686,8 +686,8 @@ def read_target(source: SourceFile) -> tuple[Target | None, list[Diagnostic]]:
         return None, [Diagnostic("E304", "the target description is empty", path=source.path)]
     if not isinstance(root, yaml.MappingNode) or not any(
             isinstance(k, yaml.ScalarNode) and k.value in ("name", "endpoints") for k, _ in root.value):
-        return None, [Diagnostic("E304", "this file is not a target description: it has no `name` or `endpoints` "
-                                         "at its top", path=source.path)]
+        return None, [Diagnostic("E304", f"{source.path} is not a target description: it has no `name` or "
+                                         "`endpoints` at its top", path=source.path)]
     try:
         return _Reader(source, root).target(), []
     except TargetError as e:
