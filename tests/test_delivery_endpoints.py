@@ -258,7 +258,7 @@ def test_a_state_file_that_is_not_one_stops_the_run_with_one_line_naming_it(tmp_
     assert proc.returncode == 2, err
     assert "Traceback" not in err and "sqlite3" not in err
     assert f"the state file {state} cannot be used: " in err, err
-    assert " 1 lines " not in err and (how == "skip-unchanged" or "1 line was neither delivered" in err), err
+    assert err.count("\n") == 1 and "cannot start: " in err, err  # one line, before anything is read
 
 
 def test_a_key_the_mapping_never_uses_is_not_read_nor_checked(tmp_path):
@@ -308,3 +308,14 @@ def test_the_emulator_records_no_secret_it_receives(tmp_path):
         served = httpx.get(emu.url + "/_emulator/record").text
     assert "cohort_changes" in served and "[REDACTED]" in served
     assert secret not in served and partner not in served
+
+
+def test_a_stopped_run_says_one_line_in_the_singular(tmp_path):
+    from tests.conftest import inproc
+
+    path = tmp_path / "e.ndjson"
+    write_events(path, [event("track", "u1")])
+    with Emulator(api_key="another-key") as emu:  # a 401: the run stops with the line undecided
+        proc = inproc("run", "--endpoint", emu.url, str(path), env={"BRAZE_REST_API_KEY": KEY})
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "1 line was neither delivered nor dead-lettered" in err, err

@@ -122,6 +122,11 @@ class Run:
                              save_lines=self.window, dead_letter_path=job.dead_letter)
         self.batcher = Batcher(self.options, self.target)
         self.store = AttributeStore(job.state) if job.state and job.skip_unchanged else None
+        if self.store is None and job.state and not self.dry and (
+                os.path.lexists(job.state) or not os.path.isdir(os.path.dirname(os.path.abspath(job.state)))):
+            # a state file that is there (or cannot be) is checked before anything is read, not when a request
+            # sent once per key first needs it; one that is not there yet is made only then
+            self.store = AttributeStore(job.state)
         self.once_sent: set[str] = set()  # keys of requests sent at most once, seen in this run
         self.urls: dict[str, str] = {}
         self.client = None
