@@ -59,10 +59,12 @@ class AttributeStore:
         run with one clear line, not a traceback."""
         try:
             yield
-        except sqlite3.Error as e:
+        except (sqlite3.Error, StateError) as e:
             if self.db is not None:
                 self.db.close()
                 self.db = None
+            if isinstance(e, StateError):
+                raise
             raise StateError(f"the state file {self.path} cannot be used: {_reason(e)}") from None
 
     # ---- requests sent once per key
