@@ -79,9 +79,15 @@ def test_every_problem_is_reported_at_once_and_names_the_subscription_and_field(
     ]
 
 
-def test_unreadable_and_invalid_files(tmp_path):
+def test_unreadable_and_invalid_files(tmp_path, monkeypatch):
     with pytest.raises(ImportFailed, match="cannot read"):
         import_file(tmp_path / "nope.json")
+    from mapspec import limits
+    monkeypatch.setattr(limits, "MAX_FILE_BYTES", 1000)  # /dev/zero, or an export of gigabytes: read no further
+    (tmp_path / "huge.json").write_text("[" + "0," * 1000 + "0]")
+    with pytest.raises(ImportFailed, match="larger than 1,000 bytes"):
+        import_file(tmp_path / "huge.json")
+    monkeypatch.undo()
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ImportFailed, match="is not JSON"):
         import_file(tmp_path / "bad.json")

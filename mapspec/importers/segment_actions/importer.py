@@ -770,7 +770,7 @@ def default_export(destination: str) -> dict:
 def import_file(path: str | Path, *, name: str | None = None) -> str:
     """The mapping for an export file; ImportFailed when it cannot be read or imported."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = limits.read_bytes(path).decode("utf-8")  # at most MAX_FILE_BYTES: /dev/zero took all memory
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise ImportFailed([f"cannot read {path}: {reason}"]) from None
