@@ -372,13 +372,7 @@ class Emitter:
         if fields and not self._is_object(root, prefix):
             stmt, body = self.open_if(block, f"isinstance({parent}, dict)")
             before = set(block.bound)
-            for c in fields:
-                key = self._key(root, c)
-                name = self._path_name(root, key)
-                body.line(f"{name} = {parent}.get({c[-1]!r}, MISSING)")
-                body.bound[key] = name
-            for c in fields:
-                self._read_under(body, root, c, children_of)
+            self._read_fields(body, root, parent, fields, children_of)
             names = [name for key, name in body.bound.items() if key not in before]
             orelse = self.open_else(block, stmt)
             orelse.line(" = ".join(names) + " = MISSING")
@@ -387,16 +381,21 @@ class Emitter:
                     orelse.bound[key] = name
             self.close(block, stmt)
         else:
-            for c in fields:
-                key = self._key(root, c)
-                name = self._path_name(root, key)
-                block.line(f"{name} = {parent}.get({c[-1]!r}, MISSING)")
-                block.bound[key] = name
-            for c in fields:
-                self._read_under(block, root, c, children_of)
+            self._read_fields(block, root, parent, fields, children_of)
         for c in children:
             if c not in fields:
                 self._read_under(block, root, c, children_of)
+
+    def _read_fields(self, block: Block, root: str, parent: str, fields: list[tuple],
+                     children_of: dict[tuple, list[tuple]]) -> None:
+        """`name = parent.get(key, MISSING)` for each field of an object, then what is read under each."""
+        for c in fields:
+            key = self._key(root, c)
+            name = self._path_name(root, key)
+            block.line(f"{name} = {parent}.get({c[-1]!r}, MISSING)")
+            block.bound[key] = name
+        for c in fields:
+            self._read_under(block, root, c, children_of)
 
     def let(self, root: str, block: Block) -> str:
         """The local of a definition, computed here unless it is bound on every way here; where it may have
