@@ -79,9 +79,24 @@ def at_most_one(*names: Hashable) -> Formula:
     return TRUE if len(names) < 2 else ("amo", tuple(atom(n) for n in names))
 
 
+#: id of a formula -> (the formula, kept alive so that its id is not reused; its atoms in order): the checker
+#: asks about the same parts (a rule's condition, a constraint) in many questions
+_atoms_of: dict[int, tuple[Formula, tuple]] = {}
+
+
 def atoms(f: Formula, out: dict | None = None) -> dict:
     """The atoms of a formula, in the order they first appear (a dict used as an ordered set)."""
-    out = {} if out is None else out
+    if out is None:
+        hit = _atoms_of.get(id(f))
+        if hit is None or hit[0] is not f:
+            if len(_atoms_of) > 20000:
+                _atoms_of.clear()
+            hit = _atoms_of[id(f)] = (f, tuple(_walk_atoms(f, {})))
+        return dict.fromkeys(hit[1])
+    return _walk_atoms(f, out)
+
+
+def _walk_atoms(f: Formula, out: dict) -> dict:
     stack = [f]
     while stack:
         f = stack.pop()
@@ -92,7 +107,12 @@ def atoms(f: Formula, out: dict | None = None) -> dict:
         elif f[0] == "not":
             stack.append(f[1])
         else:
-            stack.extend(reversed(f[1]))
+            hit = _atoms_of.get(id(f))
+            if hit is not None and hit[0] is f:  # a part met before: its atoms, in the same order
+                for a in hit[1]:
+                    out.setdefault(a, None)
+            else:
+                stack.extend(reversed(f[1]))
     return out
 
 
