@@ -7,18 +7,20 @@ diagnostics point into the file however the expression was quoted.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
-
-import lark
-from lark import Token, Transformer, v_args
+from typing import TYPE_CHECKING, Any
 
 from .. import limits
 from ..diagnostics import DiagnosticBag
 from ..source import Span
 from . import ast
-from .grammar import parser
+from .reader import Unread, read
+
+if TYPE_CHECKING:
+    import lark
 
 Locate = Callable[[int, int], Span]
 
@@ -134,6 +136,18 @@ def parse_for_head(text: str, locate: Locate, diags: DiagnosticBag) -> tuple[tup
 def _parse(text: str, base: int, locate: Locate, start: str = "start"):
     if not text.strip():
         raise ExpressionError("empty expression", base, base + 1, "an expression is needed here")
+    try:  # the grammar's own reader, which gives the same tree (tests/test_expression_reader.py), when it can
+        return read(text, start, _Nodes(text, base, locate))
+    except (Unread, ExpressionError, RecursionError):
+        pass  # lark says what is wrong, and where, exactly as always
+    return _parse_with_lark(text, base, locate, start)
+
+
+def _parse_with_lark(text: str, base: int, locate: Locate, start: str):
+    import lark
+
+    from .grammar import parser
+
     try:
         tree = parser().parse(text, start=start)
     except lark.UnexpectedCharacters as e:
@@ -147,7 +161,7 @@ def _parse(text: str, base: int, locate: Locate, start: str = "start"):
                               "something is missing here") from None
     _guard_depth(tree, base)
     try:
-        return _Builder(text, base, locate).transform(tree)
+        return _lark_builder()(text, base, locate).transform(tree)
     except lark.exceptions.VisitError as e:
         if isinstance(e.orig_exc, ExpressionError):
             raise e.orig_exc from None
@@ -160,6 +174,8 @@ def _guard_depth(tree: lark.Tree, base: int) -> None:
     This only guards: the limit itself (`limits.MAX_DEPTH`, on the syntax tree with the definitions a value
     uses) is applied to the whole document once it is read. A parse tree has at most two levels for one
     of the syntax tree (a call and its arguments), so anything deeper than twice the limit is beyond it."""
+    import lark
+
     stack: list[tuple[lark.Tree, int, lark.Tree | None]] = [(tree, 1, None)]
     while stack:
         node, depth, beyond = stack.pop()
@@ -188,17 +204,31 @@ def _token_error(e: lark.UnexpectedToken, text: str, base: int) -> ExpressionErr
     return ExpressionError(f"unexpected `{e.token.value}`", base + start, base + end, f"expected {want}")
 
 
-@v_args(meta=True, inline=True)
-class _Builder(Transformer):
+@functools.cache
+def _lark_builder() -> type:
+    """`_Nodes` as a lark Transformer of parse trees (a class made when lark is first needed)."""
+    from lark import Transformer, v_args
+
+    def __init__(self, text: str, base: int, locate: Locate) -> None:
+        Transformer.__init__(self)
+        _Nodes.__init__(self, text, base, locate)
+
+    methods = {k: v for k, v in vars(_Nodes).items() if k not in ("__dict__", "__weakref__")}
+    return v_args(meta=True, inline=True)(type("_Builder", (Transformer,), {**methods, "__init__": __init__}))
+
+
+class _Nodes:
+    """The syntax tree's nodes, one method per rule of the grammar that makes one: `(meta, *children)`, where
+    meta has the rule's `start_pos` and `end_pos` and a token is text with its own."""
+
     def __init__(self, text: str, base: int, locate: Locate):
-        super().__init__()
         self.text, self.base, self.locate = text, base, locate
         self._bare: dict[int, ast.Node] = {}
 
     def _span(self, meta) -> Span:
         return self.locate(self.base + meta.start_pos, self.base + meta.end_pos)
 
-    def _tspan(self, tok: Token) -> Span:
+    def _tspan(self, tok: Any) -> Span:
         return self.locate(self.base + tok.start_pos, self.base + tok.end_pos)
 
     # ---- names and paths
@@ -231,8 +261,8 @@ class _Builder(Transformer):
 
     # ---- comprehensions: (variables, iterable, condition) from `comp_for` and `for_head`
     def comp_for(self, meta, *children):
-        names = [c for c in children if isinstance(c, Token)]
-        rest = [c for c in children if not isinstance(c, Token)]
+        names = [c for c in children if not isinstance(c, ast.Node)]
+        rest = [c for c in children if isinstance(c, ast.Node)]
         for tok in names:
             if str(tok) == "$event":
                 raise ExpressionError("`$event` is the whole event: a loop variable needs another name",
@@ -287,7 +317,7 @@ class _Builder(Transformer):
     def template(self, meta, tok):
         return self._template(tok, self._span(meta))
 
-    def _template(self, tok: Token, span: Span) -> ast.Node:
+    def _template(self, tok: Any, span: Span) -> ast.Node:
         parts = _template_parts(str(tok), self.base + tok.start_pos, self.locate)
         if all(isinstance(p, str) for p in parts):
             return ast.Literal(span, "".join(parts))  # type: ignore[arg-type]

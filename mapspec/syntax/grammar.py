@@ -15,9 +15,10 @@ import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lark
+if TYPE_CHECKING:  # lark is imported where a parser is made (most expressions never need it: syntax.reader)
+    import lark
 
 #: the options every mapspec parser is built with (part of what the shipped tables must match)
 #: (an expression is `start`; the head of a YAML `for` item, `$i, $x in list`, is `for_head`)
@@ -45,12 +46,16 @@ def grammar_text() -> str:
 
 def fingerprint(text: str) -> dict[str, Any]:
     """What a shipped table must have been built from to be used."""
+    import lark
+
     return {"format": _FORMAT, "grammar_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
             "lark": lark.__version__, "options": OPTIONS}
 
 
 def build(text: str) -> lark.Lark:
     """The parser, built from the grammar (slow: lark analyses the grammar)."""
+    import lark
+
     return lark.Lark(text, **OPTIONS)
 
 
@@ -88,6 +93,8 @@ def table_data(parser_: lark.Lark, text: str) -> str:
 
 def load_table(table: str, text: str) -> lark.Lark | None:
     """The parser from shipped tables, or None when they were not built from this grammar and lark."""
+    import lark
+
     try:
         stored = json.loads(table, object_pairs_hook=_int_keys)
     except ValueError:
