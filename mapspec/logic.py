@@ -178,9 +178,15 @@ def _solve(f: Formula, budget: int) -> dict | None:
     return None if found is None else dict(found)
 
 
+#: id -> (formula, kept alive; the set of its atoms), across searches: their parts are mostly the same constraints
+_atom_sets: dict[int, tuple[Formula, frozenset]] = {}
+
+
 def _search(f: Formula, budget: int) -> dict | None:
     steps = [0]
-    known: dict[int, tuple[Formula, frozenset]] = {}  # id -> (formula, its atoms); the formula kept alive
+    known = _atom_sets
+    if len(known) > 50000:
+        known.clear()
 
     def atoms_in(g: Formula) -> frozenset:
         hit = known.get(id(g))
