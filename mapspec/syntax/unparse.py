@@ -9,6 +9,7 @@ and messages all print through here, so what they show is what the tree holds.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -180,14 +181,17 @@ def _scalar(text: str) -> str:
     return out
 
 
-# what YAML does not allow raw in a file (its reader refuses it), or breaks lines at
-_YAML_UNSAFE = re.compile("[^\x09\x0a\x0d\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+@functools.cache
+def _yaml_unsafe() -> re.Pattern:
+    """What YAML does not allow raw in a file (its reader refuses it), or breaks lines at (compiled when first
+    needed: a pattern of that many ranges takes milliseconds, and a compile seldom writes YAML)."""
+    return re.compile("[^\x09\x0a\x0d\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _quoted(text: str) -> str:
     """A YAML double-quoted scalar (JSON's escapes, and YAML's for what JSON writes raw)."""
     body = json.dumps(text, ensure_ascii=False)
-    return _YAML_UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+    return _yaml_unsafe().sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
                             else f"\\u{ord(m.group()):04x}", body)
 
 
