@@ -112,6 +112,11 @@ def getp(x, key):
     return MISSING
 
 
+#: the classes whose values are never a list or an object and cannot be changed: a value of one of these
+#: exact classes passes into the output as it is (one set lookup); any other goes through `fresh`
+PLAIN = frozenset((str, int, float, bool, type(None)))
+
+
 def fresh(value):
     """The value, with every list and object in it copied: what a translator returns never shares a list or
     an object with the event it was given (nor with another result). Without recursion, whatever the depth;
@@ -866,7 +871,8 @@ def format_time(t, fmt):
     """A time as UTC text, in strftime's format (`%Y-%m-%d`); `%L` gives milliseconds."""
     if not isinstance(t, datetime.datetime) or not isinstance(fmt, str):
         return MISSING
-    fmt = fmt.replace("%L", f"{t.microsecond // 1000:03d}")
+    if "%L" in fmt:
+        fmt = fmt.replace("%L", f"{t.microsecond // 1000:03d}")
     try:
         return t.strftime(fmt)
     except ValueError:  # a format strftime refuses (a lone surrogate, on some systems a NUL)
@@ -903,7 +909,7 @@ def iso_time(x):
 #: helper -> the helpers (and modules) its source refers to
 DEPS: dict[str, tuple[str, ...]] = {
     "truthy": (), "eq": (), "lt": ("datetime",), "le": ("eq", "lt"), "member": ("eq",), "getp": (),
-    "without": (), "keyset": (), "fresh": (), "url_param": ("text", "urllib.parse"), "number_text": ("math",),
+    "without": (), "keyset": (), "fresh": (), "PLAIN": (), "url_param": ("text", "urllib.parse"), "number_text": ("math",),
     "text": ("number_text", "json_text"),
     "_JSON_ESCAPE": ("re",), "_JSON_ESCAPES": (), "_json_string": ("_JSON_ESCAPE", "_JSON_ESCAPES"),
     "_json_parts": ("_json_string", "number_text", "datetime"), "json_text": ("_json_parts",),

@@ -7,7 +7,7 @@ A function's implementation is the helper of the same name in `mapspec.runtime`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .syntax.ast import MISSING
@@ -49,6 +49,9 @@ class Function:
     #: the runtime helper's name, when it differs from the function's (`round` is `round_number`, so that
     #: no helper hides a Python builtin in the generated module)
     helper_name: str = ""
+    #: missing when its first argument is missing, whatever the others (the generated code tests that
+    #: argument and calls the helper only when it is there; tests/test_stdlib.py holds each one to it)
+    strict: bool = False
 
     @property
     def helper(self) -> str:
@@ -217,6 +220,12 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
        ('flatten({"a": {"b": 1, "c": [2]}}, ".")', {"a.b": 1, "a.c.0": 2}),
        ('flatten({"a": {"c": [2]}}, "_", true)', {"a_c": [2]})),
 )}
+
+#: the functions that give missing for a missing first argument: all but those that say something about any
+#: value (`matches(missing, ...)` is false, `js_string(missing)` is "undefined"), take the first of their
+#: arguments that is there (`coalesce`) or make an object of anything (`flatten`)
+_NOT_STRICT = {"matches", "starts_with", "ends_with", "js_string", "coalesce", "flatten", "now"}
+FUNCTIONS = {name: replace(f, strict=name not in _NOT_STRICT) for name, f in FUNCTIONS.items()}
 
 #: functions the code generator writes as plain Python, with no helper
 INLINE = {"is_string", "is_number", "is_bool", "is_list", "is_object", "exists"}

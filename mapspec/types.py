@@ -8,7 +8,7 @@ certain mismatches; the code generator uses them to leave out checks that cannot
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from . import stdlib
 from .syntax import ast
@@ -83,6 +83,42 @@ def _conjuncts(node: ast.Node) -> list[ast.Node]:
     return [node]
 
 
+def facts_of(condition: ast.Node, kinds: Callable[[ast.Node], Kinds], holds: bool = True) -> dict[tuple, Kinds]:
+    """What a condition says about paths, (root, steps) -> kinds, where it holds (or, with `holds=False`, where
+    it does not): `exists(x)`, the kind tests (`is_string(x)`, ...) and `x == "text"`, through `and`, `or`
+    and `not` (`not (a or b)` says what `not a` and `not b` say). `kinds` gives a path's kinds without the
+    condition."""
+    out: dict[tuple, Kinds] = {}
+
+    def add(part: ast.Node, positive: bool) -> None:
+        while isinstance(part, ast.Unary) and part.op == "not":
+            part, positive = part.operand, not positive
+        if isinstance(part, ast.Binary) and part.op in ("and", "or"):
+            if (part.op == "and") == positive:  # both sides hold (or, negated, neither does)
+                add(part.left, positive)
+                add(part.right, positive)
+            return
+        found: Kinds | None = None
+        subject: ast.Node | None = None
+        if isinstance(part, ast.Call) and len(part.args) == 1 and isinstance(part.args[0], ast.Path):
+            subject = part.args[0]
+            if part.name == "exists":
+                found = kinds(subject) - {"missing"} if positive else frozenset({"missing"})
+            elif part.name in _TESTS and positive:
+                found = _TESTS[part.name]
+        elif (positive and isinstance(part, ast.Binary) and part.op == "=="
+              and isinstance(part.left, ast.Path) and isinstance(part.right, ast.Literal)
+              and isinstance(part.right.value, str)):
+            subject, found = part.left, frozenset({"str"})
+        if subject is None or found is None:
+            return
+        key = (subject.root, subject.steps)  # type: ignore[attr-defined]
+        out[key] = (out.get(key) or kinds(subject)) & found
+
+    add(condition, holds)
+    return out
+
+
 class Typer:
     """Infers kinds of expressions. `variables` maps `$name` to kinds; `settings` setting names to kinds."""
 
@@ -95,6 +131,8 @@ class Typer:
         self._memo: dict[int, tuple[ast.Node, Kinds]] = {}
         #: the functions whose result is being worked out (a recursive call is any value)
         self._calling: set[str] = set()
+        #: what the conditions around the expression say about paths: (root, steps) -> kinds
+        self.narrow: dict[tuple, Kinds] = {}
 
     def bind(self, name: str, kinds: Kinds) -> None:
         self.variables[name] = kinds
@@ -132,19 +170,31 @@ class Typer:
         self._memo[id(node)] = (node, kinds)
         return kinds
 
+    def under(self, narrow: Mapping[tuple, Kinds]) -> Typer:
+        """This typer where the paths of `narrow` ((root, steps) -> kinds) are known to have those kinds
+        (inside `if is_string(x)`, say): the same variables (a binding made later is seen), its own memo."""
+        if not narrow:
+            return self
+        inner = Typer.__new__(Typer)
+        inner.variables, inner.settings, inner.functions = self.variables, self.settings, self.functions
+        inner._memo, inner._calling = {}, self._calling
+        inner.narrow = {**self.narrow, **{k: self.narrow.get(k, v) & v for k, v in narrow.items()}}
+        return inner
+
     def _narrowed(self, value: ast.Node, condition: ast.Node) -> Kinds:
-        """The kinds of `value` where `condition` holds: `x if is_string(x)` is text."""
-        kinds = self(value)
-        for part in _conjuncts(condition):
-            if (isinstance(part, ast.Call) and part.name in _TESTS and len(part.args) == 1
-                    and repr(part.args[0]) == repr(value)):
-                kinds = kinds & _TESTS[part.name]
-        return kinds
+        """The kinds of `value` where `condition` holds: `x if is_string(x)` is text, and so is
+        `non_empty(x) if is_string(x)`."""
+        facts = facts_of(condition, self)
+        return self.under(facts)(value) if facts else self(value)
 
     def _infer(self, n: ast.Node) -> Kinds:  # noqa: C901 - one case per node type
         if isinstance(n, ast.Literal):
             return frozenset({kind_of(n.value)})
         if isinstance(n, ast.Path):
+            if self.narrow:
+                found = self.narrow.get((n.root, n.steps))
+                if found is not None:
+                    return found
             if n.root == "":
                 return EVENT_VALUE if n.steps else frozenset({"object"})  # `$event` is an object
             base = self.variables.get(n.root, EVENT_VALUE | {"time"})
@@ -154,11 +204,15 @@ class Typer:
         if isinstance(n, ast.Setting):
             return self.settings.get(n.name, JSON) | {"missing"}
         if isinstance(n, ast.Index):
+            if isinstance(n.base, ast.Literal) and isinstance(n.base.value, dict):  # a table written out
+                return frozenset(kind_of(v) for v in n.base.value.values()) | {"missing"}
             return EVENT_VALUE
         if isinstance(n, ast.Call):
             fn = stdlib.FUNCTIONS.get(n.name)
             if n.name == "non_empty" and n.args:  # the argument itself, when it is non-empty
                 return (self(n.args[0]) & {"str", "list", "object"}) | {"missing"}
+            if n.name == "length" and len(n.args) == 1 and self(n.args[0]) <= {"str", "list", "object"}:
+                return frozenset({"int"})  # the length of text, a list or an object is always there
             if n.name == "coalesce" and n.args:
                 return self(ast.Coalesce(n.span, n.args))
             if n.name == "regex_capture" and len(n.args) == 2:

@@ -48,6 +48,21 @@ ODD = [MISSING, None, True, 0, -1, -1.5, 1e308, float("nan"), float("inf"), 10 *
        {}, {"a": 1}, [[[]]]]
 
 
+def test_strict_functions_give_missing_for_a_missing_first_argument():
+    """The generated code calls a strict function's helper only when its first argument is there: each one
+    marked so gives missing for a missing first argument whatever the others are."""
+    strict = [fn for fn in stdlib.FUNCTIONS.values() if fn.strict and fn.name not in stdlib.INLINE]
+    assert len(strict) > 25 and not stdlib.FUNCTIONS["coalesce"].strict
+    for fn in strict:
+        helper = getattr(runtime, fn.helper)
+        lo, hi = fn.arity()
+        assert hi >= 1, fn.name
+        for n in range(max(lo, 1), min(hi, 3) + 1):
+            for b in ODD:
+                args = [MISSING] + [re.compile("x") if fn.param(i).regex else b for i in range(1, n)]
+                assert helper(*args) is MISSING, (fn.name, args)
+
+
 def test_helpers_never_raise_on_odd_input():
     for fn in stdlib.FUNCTIONS.values():
         if fn.name in stdlib.INLINE:

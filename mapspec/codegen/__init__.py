@@ -12,7 +12,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +168,7 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
         top.line(f"return {_OUT} or {skipped}('; '.join({_SKIPPED}) or 'no rule sends anything for this event')",
                  ends=True)
     else:
-        _first_match(em, rules, top, target, base)
+        _first_match(em, list(enumerate(rules)), top, target, base)
         if not top.ends:
             top.line(f"raise Rejected({'no rule of mapping ' + repr(doc.name) + ' matches this event'!r})",
                      ends=True)
@@ -287,46 +287,230 @@ def guarded_functions(functions: dict[str, ast.FunctionDef]) -> set[str]:
     return loops
 
 
-def _first_match(em: Emitter, rules: list[ast.Rule], top: Block, target: Target, base: str) -> None:
-    """Rules in order, the first whose condition holds deciding: consecutive rules that begin with the
-    same test share one `if` (and what it reads)."""
-    index = 0
-    while index < len(rules):
-        rule = rules[index]
+def _first_match(em: Emitter, rules: list[tuple[int, ast.Rule]], top: Block, target: Target, base: str) -> None:
+    """Rules (each with its number) in order, the first whose condition holds deciding. Where the rules from
+    some point on each test one value against texts (`type == "track"`), one `if`/`elif` on that value leads
+    to the rules that can hold for each text (see `_dispatch`); consecutive rules that begin with the same
+    test share one `if` (and what it reads). A rule that is passed over says something for the rules after
+    it: after `not exists($time)` is passed over, `$time` is there."""
+    saved = em.narrow
+    found = _dispatch(rules)
+    head = rules if found is None else rules[:found[0]]
+    position = 0
+    while position < len(head):
+        index, rule = head[position]
         if rule.condition is None:
             top.comment(_comment(rule))
             top.mark("body", index)
             _rule_block(em, rule, top, target, base)
+            em.narrow = saved
             return
         ordered = _order(em, conjuncts(rule.condition), top)
-        end = index + 1
-        while end < len(rules) and rules[end].condition is not None and \
-                repr(_order(em, conjuncts(rules[end].condition), top)[0]) == repr(ordered[0]):
+        end = position + 1
+        while end < len(head) and head[end][1].condition is not None and \
+                repr(_order(em, conjuncts(head[end][1].condition), top)[0]) == repr(ordered[0]):  # type: ignore[arg-type]
             end += 1
-        if end - index == 1:
+        if end - position == 1:
             top.comment(_comment(rule))
             _test(em, rule, index, ordered, top, target, base)
-            index += 1
+            em.narrowed(em.facts(rule.condition, holds=False))
+            position += 1
             continue
         first = ordered[0]
         em.bind_reads([first], top)
-        top.comment(f"rules {', '.join(repr(r.name) for r in rules[index:end])} all need this")
-        for k in range(index, end):
+        top.comment(f"rules {', '.join(repr(r.name) for _, r in head[position:end])} all need this")
+        for k, _ in head[position:end]:
             top.mark("test", k)
         stmt, shared = em.open_if(top, em.cond(first, top))
-        saved = em.narrowed(em.facts(first))
-        for k in range(index, end):
-            shared.comment(_comment(rules[k]))
-            rest = [c for c in _order(em, conjuncts(rules[k].condition), shared)  # type: ignore[arg-type]
+        inside = em.narrowed(em.facts(first))
+        for k, r in head[position:end]:
+            shared.comment(_comment(r))
+            rest = [c for c in _order(em, conjuncts(r.condition), shared)  # type: ignore[arg-type]
                     if repr(c) != repr(first)]
             if not rest:
                 shared.mark("body", k)
-                _rule_block(em, rules[k], shared, target, base)
+                _rule_block(em, r, shared, target, base)
                 break  # the rules after it in this group can never be reached
-            _test(em, rules[k], k, rest, shared, target, base)
-        em.narrow = saved
+            _test(em, r, k, rest, shared, target, base)
+            em.narrowed(em.facts(ast.Unary(None, "not", _all(rest)), holds=True))
+        em.narrow = inside
         em.close(top, stmt)
-        index = end
+        position = end
+    if found is not None:
+        _switch(em, found[1], rules[found[0]:], top, target, base)
+    em.narrow = saved
+
+
+def _all(parts: list[ast.Node]) -> ast.Node:
+    node = parts[0]
+    for part in parts[1:]:
+        node = ast.Binary(None, "and", node, part)
+    return node
+
+
+#: a dispatch on one value is written for at least this many rules
+_DISPATCH_RULES = 3
+
+
+def _texts(condition: ast.Node, subject: ast.Path) -> frozenset[str] | None:
+    """The texts `subject` must equal for `condition` to hold, or None when it may hold whatever it is."""
+    if isinstance(condition, ast.Binary):
+        left, right = condition.left, condition.right
+        if condition.op == "==" and isinstance(right, ast.Path) and isinstance(left, ast.Literal):
+            left, right = right, left
+        if condition.op == "==" and left == subject and isinstance(right, ast.Literal) \
+                and isinstance(right.value, str):
+            return frozenset({right.value})
+        if condition.op == "in" and left == subject and isinstance(right, ast.Literal) \
+                and isinstance(right.value, list) and right.value and all(isinstance(v, str) for v in right.value):
+            return frozenset(right.value)
+        if condition.op == "and":
+            a, b = _texts(left, subject), _texts(right, subject)
+            return a if b is None else b if a is None else a & b
+        if condition.op == "or":
+            a, b = _texts(left, subject), _texts(right, subject)
+            return None if a is None or b is None else a | b
+    return None
+
+
+def _subjects(condition: ast.Node) -> list[ast.Path]:
+    """The paths a condition compares with a text."""
+    out = []
+    for n in condition.walk():
+        if isinstance(n, ast.Binary) and n.op in ("==", "in"):
+            for side in (n.left, n.right):
+                if isinstance(side, ast.Path) and side not in out:
+                    out.append(side)
+    return out
+
+
+def _dispatch(rules: list[tuple[int, ast.Rule]]) -> tuple[int, ast.Path] | None:
+    """(position, subject): from that position on, every rule holds only for some texts of the subject (a
+    last rule may have no condition), in at least `_DISPATCH_RULES` rules and for two texts or more."""
+    best: tuple[int, ast.Path] | None = None
+    candidates: list[ast.Path] = []
+    for _, rule in rules:
+        if rule.condition is not None:
+            candidates += [p for p in _subjects(rule.condition) if p not in candidates]
+    for subject in candidates:
+        start = len(rules)
+        texts: set[str] = set()
+        for position in range(len(rules) - 1, -1, -1):
+            condition = rules[position][1].condition
+            if condition is None:
+                if position != len(rules) - 1:
+                    break
+                start = position
+                continue
+            found = _texts(condition, subject)
+            if found is None:
+                break
+            texts |= found
+            start = position
+        counted = sum(1 for _, r in rules[start:] if r.condition is not None)
+        if counted >= _DISPATCH_RULES and len(texts) >= 2 and (best is None or start < best[0]):
+            best = (start, subject)
+    return best
+
+
+def _pure(node: ast.Node, subject: ast.Path) -> frozenset[str] | None:
+    """The texts for which `node` holds, when it tests nothing but `subject` against texts (`and` and `or`
+    of such tests included); None when it tests anything else."""
+    if isinstance(node, ast.Binary) and node.op in ("and", "or"):
+        a, b = _pure(node.left, subject), _pure(node.right, subject)
+        if a is None or b is None:
+            return None
+        return a & b if node.op == "and" else a | b
+    if isinstance(node, ast.Binary) and node.op in ("==", "in"):
+        return _texts(node, subject)
+    return None
+
+
+def _assume(node: ast.Node, subject: ast.Path, texts: frozenset[str]) -> ast.Node:
+    """`node` where `subject` is known to be one of `texts`: the tests of the subject that this decides
+    become true or false, and `and`, `or` and `not` of what is decided are folded."""
+    accepted = _pure(node, subject)
+    if accepted is not None:
+        if texts <= accepted:
+            return ast.Literal(node.span, True)
+        if not texts & accepted:
+            return ast.Literal(node.span, False)
+        return node
+    if isinstance(node, ast.Binary) and node.op in ("and", "or"):
+        left, right = _assume(node.left, subject, texts), _assume(node.right, subject, texts)
+        for a, b in ((left, right), (right, left)):
+            if isinstance(a, ast.Literal) and isinstance(a.value, bool):
+                if a.value is (node.op == "or"):
+                    return a  # `true or x`, `false and x`
+                return b  # `true and x`, `false or x`: x (a rule's condition is tested for its truth)
+        return node if left is node.left and right is node.right else ast.Binary(node.span, node.op, left, right)
+    if isinstance(node, ast.Unary) and node.op == "not":
+        inner = _assume(node.operand, subject, texts)
+        if isinstance(inner, ast.Literal) and isinstance(inner.value, bool):
+            return ast.Literal(node.span, not inner.value)
+        return node if inner is node.operand else ast.Unary(node.span, "not", inner)
+    return node
+
+
+def _written_texts(condition: ast.Node, subject: ast.Path) -> list[str]:
+    """The texts a condition compares `subject` with, in the order it names them."""
+    out: list[str] = []
+    for n in condition.walk():
+        if isinstance(n, ast.Binary) and n.op in ("==", "in"):
+            for text in sorted(_texts(n, subject) or ()) if n.op == "in" else [
+                    side.value for side in (n.left, n.right)
+                    if isinstance(side, ast.Literal) and _texts(n, subject) is not None]:
+                if text not in out:
+                    out.append(text)
+    return out
+
+
+def _switch(em: Emitter, subject: ast.Path, rules: list[tuple[int, ast.Rule]], top: Block, target: Target,
+            base: str) -> None:
+    """`if subject == "a": <the rules that can hold for "a"> elif ...`, each branch with the rules that can
+    hold for its texts (texts whose rules are the same share a branch), their conditions decided for those
+    texts; then what holds for any other value (a last rule with no condition)."""
+    em.bind_reads([subject], top)
+    value = em.expr(subject, top)
+    texts: list[str] = []
+    for _, rule in rules:
+        if rule.condition is not None:
+            texts += [t for t in _written_texts(rule.condition, subject)
+                      if t not in texts and t in (_texts(rule.condition, subject) or ())]
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for text in texts:
+        which = tuple(k for k, r in rules if r.condition is not None and text in (_texts(r.condition, subject) or ()))
+        groups.setdefault(which, []).append(text)
+    key = (subject.root, subject.steps)
+
+    def branch(block: Block, remaining: list[list[str]]) -> None:
+        group = remaining[0]
+        if len(group) == 1:
+            test = f"{value} == {group[0]!r}"
+        elif len(group) == 2:
+            test = f"{value} == {group[0]!r} or {value} == {group[1]!r}"
+        else:
+            test = f"{value} in {em.constant(f'frozenset({tuple(sorted(group))!r})', '_SET')}"
+        stmt, body = em.open_if(block, test)
+        inside = em.narrowed({key: frozenset({"str"})})
+        taken = []
+        for k, rule in rules:
+            if rule.condition is None:
+                continue
+            condition = _assume(rule.condition, subject, frozenset(group))
+            if isinstance(condition, ast.Literal) and condition.value is False:
+                continue
+            taken.append((k, replace(rule, condition=None if isinstance(condition, ast.Literal) else condition)))
+        _first_match(em, taken, body, target, base)
+        em.narrow = inside
+        if remaining[1:]:
+            branch(em.open_else(block, stmt), remaining[1:])
+        em.close(block, stmt)
+
+    branch(top, list(groups.values()))
+    rest = [(k, r) for k, r in rules if r.condition is None]
+    if rest:
+        _first_match(em, rest, top, target, base)
 
 
 def _comment(rule: ast.Rule) -> str:

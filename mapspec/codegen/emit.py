@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from .. import stdlib
 from ..syntax import ast
-from ..types import EVENT_VALUE, Kinds, Typer
+from ..types import EVENT_VALUE, Kinds, Typer, facts_of
 from .ir import Block, Def, For, If, Line, Stmt, index_of
 
 
@@ -65,8 +65,8 @@ def conjuncts(node: ast.Node) -> list[ast.Node]:
     return [node]
 
 
-_KIND_TESTS = {"is_string": frozenset({"str"}), "is_number": frozenset({"int", "float"}),
-               "is_bool": frozenset({"bool"}), "is_list": frozenset({"list"}), "is_object": frozenset({"object"})}
+#: calls the emitter writes in a form of their own, not as a call of their helper
+_SPECIAL_CALLS = frozenset(stdlib.INLINE | {"coalesce", "lower", "non_empty", "length"})
 
 #: "not computed yet": what a definition's local holds before it is computed, where it may be
 UNSET = "..."
@@ -90,6 +90,9 @@ class Emitter:
         self.vars: dict[str, str] = {}
         #: what the conditions around the code being written say about paths: (root, steps) -> kinds
         self.narrow: dict[tuple, Kinds] = {}
+        self._narrow_typer: tuple[dict, Typer] = (self.narrow, typer)
+        #: the locals that the code being written has tested for MISSING already (see `call`)
+        self._guarding: set[str] = set()
         self.constants: dict[str, str] = {}  # source -> name
         self.helpers: set[str] = set()
         self.modules: set[str] = set()
@@ -129,11 +132,17 @@ class Emitter:
         return name
 
     def kinds(self, node: ast.Node) -> Kinds:
-        if isinstance(node, ast.Path) and self.narrow:
+        """The kinds of `node` here: narrowed by what the conditions around the code being written say."""
+        if not self.narrow:
+            return self.typer(node)
+        if isinstance(node, ast.Path):
             found = self.narrow.get((node.root, node.steps))
             if found is not None:
                 return found
-        return self.typer(node)
+            return self.typer(node)
+        if self._narrow_typer[0] is not self.narrow:  # (one typer per narrowing, kept while it is in force)
+            self._narrow_typer = (self.narrow, self.typer.under(self.narrow))
+        return self._narrow_typer[1](node)
 
     # ---- blocks and what is bound where
     def open_if(self, block: Block, test: str) -> tuple[If, Block]:
@@ -177,31 +186,7 @@ class Emitter:
     # ---- what conditions say about paths
     def facts(self, condition: ast.Node, holds: bool = True) -> dict[tuple, Kinds]:
         """Path -> kinds where `condition` holds (or, with `holds=False`, where it does not)."""
-        out: dict[tuple, Kinds] = {}
-        parts = conjuncts(condition) if holds else [condition]
-        for part in parts:
-            positive = holds
-            while isinstance(part, ast.Unary) and part.op == "not":
-                part, positive = part.operand, not positive
-            if not holds and isinstance(part, ast.Binary) and part.op == "and":
-                continue
-            kinds: Kinds | None = None
-            subject: ast.Node | None = None
-            if isinstance(part, ast.Call) and len(part.args) == 1 and isinstance(part.args[0], ast.Path):
-                subject = part.args[0]
-                if part.name == "exists":
-                    kinds = self.kinds(subject) - {"missing"} if positive else frozenset({"missing"})
-                elif part.name in _KIND_TESTS and positive:
-                    kinds = _KIND_TESTS[part.name]
-            elif (positive and isinstance(part, ast.Binary) and part.op == "=="
-                  and isinstance(part.left, ast.Path) and isinstance(part.right, ast.Literal)
-                  and isinstance(part.right.value, str)):
-                subject, kinds = part.left, frozenset({"str"})
-            if subject is None or kinds is None:
-                continue
-            key = (subject.root, subject.steps)  # type: ignore[attr-defined]
-            out[key] = (out.get(key) or self.kinds(subject)) & kinds
-        return out
+        return facts_of(condition, self.kinds, holds)
 
     def narrowed(self, facts: dict[tuple, Kinds]) -> dict[tuple, Kinds]:
         """Narrow by `facts` from here on; returns what to restore."""
@@ -685,6 +670,9 @@ class Emitter:
             return text if op == "==" else f"(not {text})"
         if op in ("<", "<=", ">", ">="):
             x, y = self.expr(a, block), self.expr(b, block)
+            ka, kb = self.kinds(a), self.kinds(b)
+            if (ka <= {"int", "float"} and kb <= {"int", "float"}) or (ka <= {"str"} and kb <= {"str"}):
+                return f"({x} {op} {y})"  # two numbers, or two texts: Python's comparison is the mapping's
             fn = self.helper("lt" if op in ("<", ">") else "le")
             return f"{fn}({x}, {y})" if op in ("<", "<=") else f"{fn}({y}, {x})"
         if op in ("in", "not in"):
@@ -698,7 +686,7 @@ class Emitter:
             else:
                 const = f"{self.helper('keyset')}({self.expr(b, block)})"
             # a new object, whose lists and objects are copies too: it may be sent as it is (`out`)
-            value = f"v if v.__class__ is str else {self.helper('fresh')}(v)"
+            value = self.copy("v", "v")
             if self.kinds(a) <= {"object"} and ":=" not in obj:
                 return f"{{k: {value} for k, v in {obj}.items() if k not in {const}}}"
             if obj.isidentifier():
@@ -813,6 +801,8 @@ class Emitter:
                 return f"{self.expr(args[0], block)}.lower()"
             use, again = self.reuse(args[0], block)
             return f"({again}.lower() if isinstance({use}, str) else MISSING)"
+        if name == "length" and self.kinds(args[0]) <= {"str", "list", "object"}:
+            return f"len({self.expr(args[0], block)})"
         if name == "non_empty":
             kinds = self.kinds(args[0])
             use, again = self.reuse(args[0], block)
@@ -820,6 +810,31 @@ class Emitter:
                 return f"({again} if {use} else MISSING)"
             return f"({again} if isinstance({use}, (str, list, dict)) and {again} else MISSING)"
         fn = stdlib.FUNCTIONS[name]
+        root = self._strict_root(n)
+        if root is not None:  # missing gives missing: the helpers are called only when it is there
+            x = self.expr(root, block)
+            if x.isidentifier() and x not in self._guarding:
+                self._guarding.add(x)
+                try:
+                    return f"(MISSING if {x} is MISSING else {self._helper_call(fn, args, block)})"
+                finally:
+                    self._guarding.discard(x)
+        return self._helper_call(fn, args, block)
+
+    def _strict_root(self, n: ast.Call) -> ast.Node | None:
+        """The value that a chain of strict calls (`format_time(parse_time(x), ...)`) is missing with: the
+        first argument of the innermost, when it may be missing (and may be something else)."""
+        node: ast.Node = n
+        while (isinstance(node, ast.Call) and node.args and node.name in stdlib.FUNCTIONS
+               and node.name not in _SPECIAL_CALLS and node.name not in self.functions
+               and stdlib.FUNCTIONS[node.name].strict):
+            node = node.args[0]
+        if node is n:
+            return None
+        kinds = self.kinds(node)
+        return node if "missing" in kinds and kinds != {"missing"} else None
+
+    def _helper_call(self, fn: stdlib.Function, args: tuple[ast.Node, ...], block: Block) -> str:
         texts = []
         for index, arg in enumerate(args):
             param = fn.param(index)
@@ -840,7 +855,12 @@ class Emitter:
             return self.expr(n, block)
         use, again = self.reuse(n, block)
         # most values are text: one class test, and the call only for what may hold lists or objects
-        return f"({again} if {use}.__class__ is str else {self.helper('fresh')}({again}))"
+        return f"({self.copy(use, again)})"
+
+    def copy(self, use: str, again: str) -> str:
+        """The value (`use` first, `again` after), copied if it is a list or object: values of the plain
+        classes (text, numbers, true, false, null), the most common, pass after one set lookup."""
+        return f"{again} if {use}.__class__ in {self.helper('PLAIN')} else {self.helper('fresh')}({again})"
 
     def is_fresh(self, n: ast.Node) -> bool:
         """Whether a value is never a list or object of the event: not one at all, or built here."""
@@ -863,7 +883,7 @@ class Emitter:
         """`name` (holding the value of `n`), copied if it may be a list or object of the event."""
         if self.is_fresh(n):
             return name
-        return f"({name} if {name}.__class__ is str else {self.helper('fresh')}({name}))"
+        return f"({self.copy(name, name)})"
 
     # ---- objects and lists: built by statements into a local, which is the expression
     def object(self, n: ast.Object, block: Block) -> str:
@@ -906,13 +926,11 @@ class Emitter:
             if source.isidentifier():
                 keys = sorted({k for k in v.right.value if isinstance(k, str)})
                 const = self.constant(f"frozenset({tuple(keys)!r})", "_KEYS")
-                fresh = self.helper("fresh")
-
                 def copy(inner: Block) -> None:
                     loop = For(f"for k, v in {source}.items()", Block())
                     loop.body = Block(inner, loop, loop=True)
                     inner.stmts.append(loop)
-                    loop.body.line(f"if k not in {const}: {name}[k] = v if v.__class__ is str else {fresh}(v)")
+                    loop.body.line(f"if k not in {const}: {name}[k] = {self.copy('v', 'v')}")
                     self.close(inner, loop)
 
                 if self.kinds(v.left) <= {"object"}:

@@ -57,13 +57,7 @@ class Skipped(list):
         return "Skipped(" + repr(self.reason) + ")"
 
 
-def lt(a, b):
-    """`a < b` for two numbers, two texts or two times; false for anything else."""
-    if (isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool)
-            and not isinstance(b, bool)) or (isinstance(a, str) and isinstance(b, str)) \
-            or (isinstance(a, datetime.datetime) and isinstance(b, datetime.datetime)):
-        return a < b
-    return False
+PLAIN = frozenset((str, int, float, bool, type(None)))
 
 
 def fresh(value):
@@ -218,12 +212,6 @@ def text(x):
     return json_text(x)
 
 
-def length(x):
-    if isinstance(x, (str, list, dict)):
-        return len(x)
-    return MISSING
-
-
 def to_string(x):
     """A value as text, as a template writes it."""
     return text(x)
@@ -342,7 +330,8 @@ def format_time(t, fmt):
     """A time as UTC text, in strftime's format (`%Y-%m-%d`); `%L` gives milliseconds."""
     if not isinstance(t, datetime.datetime) or not isinstance(fmt, str):
         return MISSING
-    fmt = fmt.replace("%L", f"{t.microsecond // 1000:03d}")
+    if "%L" in fmt:
+        fmt = fmt.replace("%L", f"{t.microsecond // 1000:03d}")
     try:
         return t.strftime(fmt)
     except ValueError:  # a format strftime refuses (a lone surrogate, on some systems a NUL)
@@ -376,12 +365,12 @@ def iso_time(x):
     return iso8601(parse_time(x))
 
 
-_URL1 = 'https://rest.iad-01.braze.com/users/track'
-_KEYS2 = frozenset(('_update_existing_only', 'address', 'app_id', 'avatar', 'birthday', 'braze_id', 'external_id', 'firstName', 'first_name', 'gender', 'lastName', 'last_name', 'user_alias'))
-_TABLE3 = {'f': 'F', 'female': 'F', 'woman': 'F', 'm': 'M', 'male': 'M', 'man': 'M', 'o': 'O', 'other': 'O', 'n': 'N', 'not applicable': 'N', 'p': 'P', 'prefer not to say': 'P'}
-_SET4 = frozenset(('completed order', 'order completed', 'order_completed'))
-_KEYS5 = frozenset(('currency', 'event_name', 'price', 'product_id', 'quantity', 'time'))
-_KEYS6 = frozenset(('currency', 'event_name', 'price', 'quantity', 'time'))
+_SET1 = frozenset(('completed order', 'order completed', 'order_completed'))
+_URL2 = 'https://rest.iad-01.braze.com/users/track'
+_KEYS3 = frozenset(('currency', 'event_name', 'price', 'product_id', 'quantity', 'time'))
+_KEYS4 = frozenset(('currency', 'event_name', 'price', 'quantity', 'time'))
+_KEYS5 = frozenset(('_update_existing_only', 'address', 'app_id', 'avatar', 'birthday', 'braze_id', 'external_id', 'firstName', 'first_name', 'gender', 'lastName', 'last_name', 'user_alias'))
+_TABLE6 = {'f': 'F', 'female': 'F', 'woman': 'F', 'm': 'M', 'male': 'M', 'man': 'M', 'o': 'O', 'other': 'O', 'n': 'N', 'not applicable': 'N', 'p': 'P', 'prefer not to say': 'P'}
 _URL7 = 'https://rest.iad-01.braze.com/users/delete'
 
 
@@ -409,7 +398,7 @@ def let_braze_id(event):
             e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
     else:
         e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-    return (t35 if (t35 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
+    return (t32 if (t32 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
 
 
 def translate(event):
@@ -428,9 +417,7 @@ def translate(event):
         d_braze_id = let_braze_id(event)
         if (d_braze_id is MISSING):
             raise Rejected('userId or braze_id is required: send a non-empty userId, or integrations.Braze.braze_id')
-    # rules 'track without a name', 'no time' all need this
-    d_time = ...  # $time: computed when first needed
-    if (e_type == 'track'):
+    if e_type == 'track':
         # rule 'track without a name' ('mappings/segment-braze.yaml:84:5')
         e_event = event.get('event', MISSING)
         if (not (isinstance(e_event, str) and (e_event != ''))):
@@ -438,11 +425,67 @@ def translate(event):
         # rule 'no time' ('mappings/segment-braze.yaml:88:5')
         e_timestamp = event.get('timestamp', MISSING)
         e_receivedAt = event.get('receivedAt', MISSING)
-        d_time = (t1 if (t1 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
+        d_time = (t1 if (t1 := (MISSING if e_timestamp is MISSING else iso_time(e_timestamp))) is not MISSING else (MISSING if e_receivedAt is MISSING else iso_time(e_receivedAt)))
         if (d_time is MISSING):
             raise Rejected('the event has no time Braze can read: `timestamp` or `receivedAt` must be ISO 8601 or epoch milliseconds')
-    # rule 'identify' ('mappings/segment-braze.yaml:94:5')
-    if (e_type == 'identify'):
+        # rule 'Order Completed' ('mappings/segment-braze.yaml:111:5')
+        if (e_event.lower() in _SET1):
+            e_properties = event.get('properties', MISSING)
+            if isinstance(e_properties, dict):
+                e_properties_products = e_properties.get('products', MISSING)
+            else:
+                e_properties_products = MISSING
+            requests = []
+            if (isinstance(e_properties_products, list) and (len(e_properties_products) > 0)):
+                if isinstance(e_properties, dict):
+                    e_properties_currency = e_properties.get('currency', MISSING)
+                else:
+                    e_properties_currency = MISSING
+                l3 = []
+                for i_product in e_properties_products:
+                    if not isinstance(i_product, dict):
+                        continue
+                    v_product_product_id = i_product.get('product_id', MISSING)
+                    v_product_id = i_product.get('id', MISSING)
+                    v_product_sku = i_product.get('sku', MISSING)
+                    v_product_currency = i_product.get('currency', MISSING)
+                    v_product_price = i_product.get('price', MISSING)
+                    v_product_quantity = i_product.get('quantity', MISSING)
+                    o4 = {}
+                    if d_user_id is not MISSING: o4['external_id'] = d_user_id
+                    if (d_user_id is MISSING):
+                        if d_braze_id is ...:
+                            d_braze_id = let_braze_id(event)
+                        if d_braze_id is not MISSING: o4['braze_id'] = d_braze_id
+                    t7 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t6 if (t6 := (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t5 if (t5 := v_product_sku) is not MISSING else v_product_id))) is not MISSING else v_product_product_id))
+                    if t7 is not MISSING: o4['product_id'] = (t7 if t7.__class__ in PLAIN else fresh(t7))
+                    o4['currency'] = (t8 if (t8 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ in PLAIN else fresh(t8))
+                    if v_product_price is not MISSING: o4['price'] = (v_product_price if v_product_price.__class__ in PLAIN else fresh(v_product_price))
+                    o4['quantity'] = (t9 if (t9 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ in PLAIN else fresh(t9))
+                    o4['time'] = d_time
+                    t11 = (t10 if (t10 := {k: v if v.__class__ in PLAIN else fresh(v) for k, v in i_product.items() if k not in _KEYS3}) else MISSING)
+                    if t11 is not MISSING: o4['properties'] = t11
+                    o4['_update_existing_only'] = False
+                    l3.append(o4)
+                o2 = {'purchases': l3}
+                requests.append({'method': 'POST', 'url': _URL2, 'body': o2})
+            return requests or Skipped("rule 'Order Completed' sends nothing: the `when` of every request is false")
+        # rule 'track' ('mappings/segment-braze.yaml:148:5')
+        e_properties = event.get('properties', MISSING)
+        o13 = {}
+        if d_user_id is not MISSING: o13['external_id'] = d_user_id
+        if (d_user_id is MISSING):
+            if d_braze_id is ...:
+                d_braze_id = let_braze_id(event)
+            if d_braze_id is not MISSING: o13['braze_id'] = d_braze_id
+        o13['name'] = e_event
+        o13['time'] = d_time
+        o13['properties'] = (t14 if (t14 := ({k: v if v.__class__ in PLAIN else fresh(v) for k, v in e_properties.items() if k not in _KEYS4} if isinstance(e_properties, dict) else MISSING)) is not MISSING else {})
+        o13['_update_existing_only'] = False
+        o12 = {'events': [o13]}
+        return [{'method': 'POST', 'url': _URL2, 'body': o12}]
+    elif e_type == 'identify':
+        # rule 'identify' ('mappings/segment-braze.yaml:94:5')
         e_traits = event.get('traits', MISSING)
         if isinstance(e_traits, dict):
             e_traits_firstName = e_traits.get('firstName', MISSING)
@@ -460,133 +503,64 @@ def translate(event):
                 e_traits_address_city = e_traits_address_country = MISSING
         else:
             e_traits_firstName = e_traits_first_name = e_traits_lastName = e_traits_last_name = e_traits_birthday = e_traits_avatar = e_traits_address = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
-        o3 = {}
-        if d_user_id is not MISSING: o3['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
+        o16 = {}
+        if d_user_id is not MISSING: o16['external_id'] = d_user_id
         if (d_user_id is MISSING):
             if d_braze_id is ...:
                 d_braze_id = let_braze_id(event)
-            if d_braze_id is not MISSING: o3['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
+            if d_braze_id is not MISSING: o16['braze_id'] = d_braze_id
         if isinstance(e_traits, dict):
             for k, v in e_traits.items():
-                if k not in _KEYS2: o3[k] = v if v.__class__ is str else fresh(v)
-        t5 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t4 if (t4 := e_traits_first_name) is not MISSING else e_traits_firstName))
-        if t5 is not MISSING: o3['first_name'] = (t5 if t5.__class__ is str else fresh(t5))
-        t7 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t6 if (t6 := e_traits_last_name) is not MISSING else e_traits_lastName))
-        if t7 is not MISSING: o3['last_name'] = (t7 if t7.__class__ is str else fresh(t7))
-        t8 = format_time(parse_time(e_traits_birthday), '%Y-%m-%d')
-        if t8 is not MISSING: o3['dob'] = t8
-        if e_traits_avatar is not MISSING: o3['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ is str else fresh(e_traits_avatar))
-        if e_traits_address_city is not MISSING: o3['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ is str else fresh(e_traits_address_city))
-        if e_traits_address_country is not MISSING: o3['country'] = (e_traits_address_country if e_traits_address_country.__class__ is str else fresh(e_traits_address_country))
-        t9 = _TABLE3.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
-        if t9 is not MISSING: o3['gender'] = (t9 if t9.__class__ is str else fresh(t9))
-        o3['_update_existing_only'] = False
-        o2 = {'attributes': [o3]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o2}]
-    # rules 'Order Completed', 'track' all need this
-    if (e_type == 'track'):
-        # rule 'Order Completed' ('mappings/segment-braze.yaml:111:5')
-        e_event = event.get('event', MISSING)
-        if ((e_event.lower() if isinstance(e_event, str) else MISSING) in _SET4):
-            e_properties = event.get('properties', MISSING)
-            if isinstance(e_properties, dict):
-                e_properties_products = e_properties.get('products', MISSING)
-            else:
-                e_properties_products = MISSING
-            requests = []
-            if (isinstance(e_properties_products, list) and lt(0, length(e_properties_products))):
-                if isinstance(e_properties, dict):
-                    e_properties_currency = e_properties.get('currency', MISSING)
-                else:
-                    e_properties_currency = MISSING
-                l11 = []
-                for i_product in e_properties_products:
-                    if not isinstance(i_product, dict):
-                        continue
-                    if d_time is ...:
-                        e_timestamp = event.get('timestamp', MISSING)
-                        e_receivedAt = event.get('receivedAt', MISSING)
-                        d_time = (t12 if (t12 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
-                    v_product_product_id = i_product.get('product_id', MISSING)
-                    v_product_id = i_product.get('id', MISSING)
-                    v_product_sku = i_product.get('sku', MISSING)
-                    v_product_currency = i_product.get('currency', MISSING)
-                    v_product_price = i_product.get('price', MISSING)
-                    v_product_quantity = i_product.get('quantity', MISSING)
-                    o13 = {}
-                    if d_user_id is not MISSING: o13['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
-                    if (d_user_id is MISSING):
-                        if d_braze_id is ...:
-                            d_braze_id = let_braze_id(event)
-                        if d_braze_id is not MISSING: o13['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
-                    t16 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t15 if (t15 := (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t14 if (t14 := v_product_sku) is not MISSING else v_product_id))) is not MISSING else v_product_product_id))
-                    if t16 is not MISSING: o13['product_id'] = (t16 if t16.__class__ is str else fresh(t16))
-                    o13['currency'] = (t17 if (t17 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ is str else fresh(t17))
-                    if v_product_price is not MISSING: o13['price'] = (v_product_price if v_product_price.__class__ is str else fresh(v_product_price))
-                    o13['quantity'] = (t18 if (t18 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ is str else fresh(t18))
-                    if d_time is not MISSING: o13['time'] = d_time
-                    t20 = (t19 if (t19 := {k: v if v.__class__ is str else fresh(v) for k, v in i_product.items() if k not in _KEYS5}) else MISSING)
-                    if t20 is not MISSING: o13['properties'] = t20
-                    o13['_update_existing_only'] = False
-                    l11.append(o13)
-                o10 = {'purchases': l11}
-                requests.append({'method': 'POST', 'url': _URL1, 'body': o10})
-            return requests or Skipped("rule 'Order Completed' sends nothing: the `when` of every request is false")
-        # rule 'track' ('mappings/segment-braze.yaml:148:5')
-        if d_time is ...:
-            e_timestamp = event.get('timestamp', MISSING)
-            e_receivedAt = event.get('receivedAt', MISSING)
-            d_time = (t21 if (t21 := iso_time(e_timestamp)) is not MISSING else iso_time(e_receivedAt))
-        e_properties = event.get('properties', MISSING)
-        o23 = {}
-        if d_user_id is not MISSING: o23['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
-        if (d_user_id is MISSING):
-            if d_braze_id is ...:
-                d_braze_id = let_braze_id(event)
-            if d_braze_id is not MISSING: o23['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
-        if e_event is not MISSING: o23['name'] = (e_event if e_event.__class__ is str else fresh(e_event))
-        if d_time is not MISSING: o23['time'] = d_time
-        o23['properties'] = (t24 if (t24 := ({k: v if v.__class__ is str else fresh(v) for k, v in e_properties.items() if k not in _KEYS6} if isinstance(e_properties, dict) else MISSING)) is not MISSING else {})
-        o23['_update_existing_only'] = False
-        o22 = {'events': [o23]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o22}]
-    # rule 'page and screen' ('mappings/segment-braze.yaml:161:5')
-    if ((e_type == 'page') or (e_type == 'screen')):
+                if k not in _KEYS5: o16[k] = v if v.__class__ in PLAIN else fresh(v)
+        t18 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t17 if (t17 := e_traits_first_name) is not MISSING else e_traits_firstName))
+        if t18 is not MISSING: o16['first_name'] = (t18 if t18.__class__ in PLAIN else fresh(t18))
+        t20 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t19 if (t19 := e_traits_last_name) is not MISSING else e_traits_lastName))
+        if t20 is not MISSING: o16['last_name'] = (t20 if t20.__class__ in PLAIN else fresh(t20))
+        t21 = (MISSING if e_traits_birthday is MISSING else format_time(parse_time(e_traits_birthday), '%Y-%m-%d'))
+        if t21 is not MISSING: o16['dob'] = t21
+        if e_traits_avatar is not MISSING: o16['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ in PLAIN else fresh(e_traits_avatar))
+        if e_traits_address_city is not MISSING: o16['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ in PLAIN else fresh(e_traits_address_city))
+        if e_traits_address_country is not MISSING: o16['country'] = (e_traits_address_country if e_traits_address_country.__class__ in PLAIN else fresh(e_traits_address_country))
+        t22 = _TABLE6.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
+        if t22 is not MISSING: o16['gender'] = t22
+        o16['_update_existing_only'] = False
+        o15 = {'attributes': [o16]}
+        return [{'method': 'POST', 'url': _URL2, 'body': o15}]
+    elif e_type == 'page' or e_type == 'screen':
+        # rule 'page and screen' ('mappings/segment-braze.yaml:161:5')
         return Skipped("rule 'page and screen' sends nothing: the `when` of every request is false (known when compiled)")
-    # rules 'group without groupId', 'group' all need this
-    if (e_type == 'group'):
+    elif e_type == 'group':
         # rule 'group without groupId' ('mappings/segment-braze.yaml:181:5')
         e_groupId = event.get('groupId', MISSING)
-        d_group_id = (t25 if (t25 := to_string(e_groupId)) else MISSING)
+        d_group_id = (t23 if (t23 := (MISSING if e_groupId is MISSING else to_string(e_groupId))) else MISSING)
         if (d_group_id is MISSING):
             raise Rejected('a group call needs a groupId')
         # rule 'group' ('mappings/segment-braze.yaml:185:5')
+        o25 = {}
+        if d_user_id is not MISSING: o25['external_id'] = d_user_id
+        if (d_user_id is MISSING):
+            if d_braze_id is ...:
+                d_braze_id = let_braze_id(event)
+            if d_braze_id is not MISSING: o25['braze_id'] = d_braze_id
+        k26 = ('ab_segment_group_' + d_group_id)
+        if k26 is not MISSING: o25[k26] = True
+        o25['_update_existing_only'] = False
+        o24 = {'attributes': [o25]}
+        return [{'method': 'POST', 'url': _URL2, 'body': o24}]
+    elif e_type == 'delete':
+        # rule 'delete' ('mappings/segment-braze.yaml:195:5')
         o27 = {}
-        if d_user_id is not MISSING: o27['external_id'] = (d_user_id if d_user_id.__class__ is str else fresh(d_user_id))
-        if (d_user_id is MISSING):
-            if d_braze_id is ...:
-                d_braze_id = let_braze_id(event)
-            if d_braze_id is not MISSING: o27['braze_id'] = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
-        k28 = ('ab_segment_group_' + d_group_id if d_group_id.__class__ is str else MISSING)
-        if k28 is not MISSING: o27[k28] = True
-        o27['_update_existing_only'] = False
-        o26 = {'attributes': [o27]}
-        return [{'method': 'POST', 'url': _URL1, 'body': o26}]
-    # rule 'delete' ('mappings/segment-braze.yaml:195:5')
-    if (e_type == 'delete'):
-        o29 = {}
         if (d_user_id is not MISSING):
-            t30 = [(d_user_id if d_user_id.__class__ is str else fresh(d_user_id))]
+            t28 = [d_user_id]
         else:
-            t30 = MISSING
-        if t30 is not MISSING: o29['external_ids'] = t30
+            t28 = MISSING
+        if t28 is not MISSING: o27['external_ids'] = t28
         if (d_user_id is MISSING):
             if d_braze_id is ...:
                 d_braze_id = let_braze_id(event)
-            l31 = []
-            t32 = (d_braze_id if d_braze_id.__class__ is str else fresh(d_braze_id))
-            if t32 is not MISSING: l31.append(t32)
-            o29['braze_ids'] = l31
-        return [{'method': 'POST', 'url': _URL7, 'body': o29}]
+            l29 = []
+            if d_braze_id is not MISSING: l29.append(d_braze_id)
+            o27['braze_ids'] = l29
+        return [{'method': 'POST', 'url': _URL7, 'body': o27}]
     # rule 'unknown type' ('mappings/segment-braze.yaml:205:5')
-    raise Rejected((t34 if (t34 := ('unsupported event type ' + t33 + ': expected identify, track, page, screen, group, alias or delete' if (t33 := to_json(e_type)).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
+    raise Rejected((t31 if (t31 := ('unsupported event type ' + t30 + ': expected identify, track, page, screen, group, alias or delete' if (t30 := (MISSING if e_type is MISSING else to_json(e_type))).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
