@@ -75,8 +75,10 @@ _SIMPLE = re.compile(r"-?\d+(\.\d+)?|'[^'\\]*'|None|True|False|MISSING")
 
 
 class Emitter:
-    def __init__(self, doc: ast.Document, typer: Typer, guarded: set[str] | None = None):
+    def __init__(self, doc: ast.Document, typer: Typer, guarded: set[str] | None = None, share: bool = False):
         self.doc = doc
+        #: values pass from the event into the output as they are, lists and objects included (see `out`)
+        self.share = share
         self.typer = typer
         self.lets = {"$" + let.name: let for let in doc.lets}
         self.functions = {f.name: f for f in doc.functions}
@@ -691,7 +693,8 @@ class Emitter:
                 return f"{{k: {value} for k, v in {obj}.items() if k not in {const}}}"
             if obj.isidentifier():
                 return f"({{k: {value} for k, v in {obj}.items() if k not in {const}}} if isinstance({obj}, dict) else MISSING)"
-            return f"{self.helper('fresh')}({self.helper('without')}({obj}, {const}))"
+            without = f"{self.helper('without')}({obj}, {const})"
+            return without if self.share else f"{self.helper('fresh')}({without})"
         x, y = self.expr(a, block), self.expr(b, block)
         if op == "+":
             return f"{self.helper('add')}({x}, {y})"
@@ -851,7 +854,7 @@ class Emitter:
         """A value placed in the output. Objects and lists built here are new; a list or object that comes
         from the event (a path, a definition, a function's result) is copied (`fresh`), so that changing the
         output never changes the caller's event. Values that cannot be lists or objects pass as they are."""
-        if self.is_fresh(n):
+        if self.share or self.is_fresh(n):
             return self.expr(n, block)
         use, again = self.reuse(n, block)
         # most values are text: one class test, and the call only for what may hold lists or objects
@@ -860,6 +863,8 @@ class Emitter:
     def copy(self, use: str, again: str) -> str:
         """The value (`use` first, `again` after), copied if it is a list or object: values of the plain
         classes (text, numbers, true, false, null), the most common, pass after one set lookup."""
+        if self.share:
+            return again
         return f"{again} if {use}.__class__ in {self.helper('PLAIN')} else {self.helper('fresh')}({again})"
 
     def is_fresh(self, n: ast.Node) -> bool:
@@ -881,7 +886,7 @@ class Emitter:
 
     def copied(self, name: str, n: ast.Node) -> str:
         """`name` (holding the value of `n`), copied if it may be a list or object of the event."""
-        if self.is_fresh(n):
+        if self.share or self.is_fresh(n):
             return name
         return f"({self.copy(name, name)})"
 
