@@ -1,8 +1,9 @@
 """Instructions per event, counted by valgrind's callgrind: the translation ratios where wall time is too
 noisy (a shared machine; the counts do not depend on what else runs).
 
-Each contender (the compiled default mapping, written out by `mapspec compile` as a standalone module, and
-the hand-written translator) translates one event type's events in a fresh interpreter under callgrind;
+Each contender (the compiled default mapping, written out by `mapspec compile` as a standalone module: as
+`run` and `translate` use it, sharing values with the event they own (`--share`), and as a library caller gets
+it, copying them; and the hand-written translator) translates one event type's events in a fresh interpreter under callgrind;
 the same run with no repetition after one warm-up pass is subtracted (so start-up and first-use costs,
 such as a lazy import, are not counted). Hash seeds are fixed.
 
@@ -30,9 +31,10 @@ def available() -> bool:
 def _child(directory: str, contender: str, kind: str, repeat: int) -> None:
     """Runs under callgrind: load the events and the translator, translate once, then `repeat` times more."""
     events = json.loads(Path(directory, "events.json").read_text())[kind]
-    if contender == "compiled":
+    if contender in ("compiled", "library"):
         sys.path.insert(0, directory)
-        from translator import Rejected, translate  # noqa: I001 - written by mapspec compile
+        module = __import__("translator" if contender == "compiled" else "library")  # written by mapspec compile
+        translate, Rejected = module.translate, module.Rejected
     else:
         sys.path.insert(0, str(HERE))
         import handwritten
@@ -72,19 +74,24 @@ def whole_process(cmd: list[str]) -> int:
     return int(m.group(1))
 
 
+CONTENDERS = ("compiled", "library", "hand")
+
+
 def per_event(groups: dict[str, list], settings: dict, repeat: int = 2) -> dict[str, dict[str, float]]:
-    """{event type: {"compiled": instructions per event, "hand": ...}} for each non-empty group."""
+    """{event type: {"compiled": instructions per event, "library": ..., "hand": ...}} for each non-empty
+    group ("compiled" shares values with the event, as `run` and `translate` do; "library" copies them)."""
     exe = str(Path(sys.executable).with_name("mapspec"))
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "events.json").write_text(json.dumps(groups))
         Path(tmp, "settings.json").write_text(json.dumps(settings))
-        subprocess.run([exe, "compile", "segment-braze", "--settings", str(Path(tmp, "settings.json")), "-o",
-                        str(Path(tmp, "translator.py"))], check=True, capture_output=True)
+        for name, share in (("translator", ["--share"]), ("library", [])):
+            subprocess.run([exe, "compile", "segment-braze", "--settings", str(Path(tmp, "settings.json")), "-o",
+                            str(Path(tmp, f"{name}.py")), *share], check=True, capture_output=True)
         out: dict[str, dict[str, float]] = {}
         for kind, events in groups.items():
             if events:
                 out[kind] = {c: (_count(tmp, c, kind, repeat) - _count(tmp, c, kind, 0)) / (repeat * len(events))
-                             for c in ("compiled", "hand")}
+                             for c in CONTENDERS}
         return out
 
 
@@ -94,8 +101,9 @@ def main() -> None:
 
     groups = run.groups_of(run.realistic_mix(3000))
     for kind, counts in per_event(groups, run.SETTINGS).items():
-        print(f"{kind:<16} compiled {counts['compiled']:>9,.0f}  hand {counts['hand']:>9,.0f}  "
-              f"ratio {counts['compiled'] / counts['hand']:.2f}")
+        print(f"{kind:<16} compiled {counts['compiled']:>9,.0f}  library {counts['library']:>9,.0f}  "
+              f"hand {counts['hand']:>9,.0f}  ratio {counts['compiled'] / counts['hand']:.2f}  "
+              f"library ratio {counts['library'] / counts['hand']:.2f}")
 
 
 if __name__ == "__main__":

@@ -123,22 +123,29 @@ def spread(ratios: list[float]) -> str:
 
 def translation(n: int, rounds: int, counted: int) -> tuple[list[tuple], dict]:
     """Per event type: (name, share, compiled s/event, hand s/event, median time ratio, spread, instruction
-    ratio or None); and the glom comparison."""
+    ratio or None, the library translator's time ratio, its instruction ratio or None); and the glom
+    comparison. "compiled" is the translator `run` and `translate` use (it shares values with the events they
+    own); "library" is `mapspec.load`'s default, which copies what passes from the event into the requests."""
     events = realistic_mix(n)
-    compiled = mapspec.load("segment-braze", SETTINGS)
+    compiled = mapspec.load("segment-braze", SETTINGS, share=True)
+    library = mapspec.load("segment-braze", SETTINGS)
     hand = handwritten.make_translator(**SETTINGS)
     check_identical(events, compiled, hand)
+    check_identical(events, library, hand)
     groups = groups_of(events)
-    contenders = {"compiled": (compiled, mapspec.Rejected), "hand": (hand, handwritten.Rejected)}
+    contenders = {"compiled": (compiled, mapspec.Rejected), "library": (library, mapspec.Rejected),
+                  "hand": (hand, handwritten.Rejected)}
     counts = instructions.per_event(groups_of(events[:counted]), SETTINGS) if counted else {}
     rows = []
     for name, part in groups.items():
         times = paired(contenders, part, rounds)
         ratios = [c / h for c, h in zip(times["compiled"], times["hand"], strict=True)]
+        copying = [c / h for c, h in zip(times["library"], times["hand"], strict=True)]
         count = counts.get(name)
         rows.append((name, len(part) / len(events), statistics.median(times["compiled"]),
                      statistics.median(times["hand"]), statistics.median(ratios), spread(ratios),
-                     count["compiled"] / count["hand"] if count else None))
+                     count["compiled"] / count["hand"] if count else None, statistics.median(copying),
+                     count["library"] / count["hand"] if count else None))
     # glom on the mix of valid events it was written for, checked against the hand-written translator
     valid = event_mix(max(2000, n // 10))
     ref = glom_reference.make_translator(app_id=SETTINGS["app_id"], track_all_pages=True)
@@ -248,15 +255,23 @@ def main() -> None:
     rows, extra = translation(args.events, args.rounds, counted)
     print(f"\ntranslation: {args.events:,} events of bench/events.py's realistic mix, compiled (mapspec.load) and "
           f"hand-written, {args.rounds} paired rounds; every event checked to give the same output; "
-          + (f"instructions counted by callgrind on the first {counted:,}\n" if counted else
-             "no instruction counts (valgrind is not installed)\n"))
+          + (f"instructions counted by callgrind on the first {counted:,}" if counted else
+             "no instruction counts (valgrind is not installed)")
+          + "; compiled: as `run` and `translate` use it (it shares values with the events they own); library: "
+            "`mapspec.load`'s default (it copies them)\n")
     print(f"  {'event type':<16} {'share':>6} {'compiled':>10} {'hand':>10} {'time ratio':>11} {'rounds':>10} "
-          f"{'instr. ratio':>12}")
-    for name, share, c, h, ratio, sp, ir in rows:
+          f"{'instr. ratio':>12} {'library: time':>14} {'instr.':>7}")
+    for name, share, c, h, ratio, sp, ir, lib, lib_ir in rows:
         irs = f"{ir:.2f}" if ir is not None else "-"
-        print(f"  {name:<16} {share:>6.1%} {c * 1e6:>8.2f}us {h * 1e6:>8.2f}us {ratio:>11.2f} {sp:>10} {irs:>12}")
+        libs = f"{lib_ir:.2f}" if lib_ir is not None else "-"
+        print(f"  {name:<16} {share:>6.1%} {c * 1e6:>8.2f}us {h * 1e6:>8.2f}us {ratio:>11.2f} {sp:>10} {irs:>12} "
+              f"{lib:>14.2f} {libs:>7}")
         figures.append((f"translate: {name}, compiled / hand-written (time; instructions)", "<= 1.0",
                         f"{ratio:.2f}; {irs}", ratio <= 1.0 and (ir is None or ir <= 1.0)))
+    overall = rows[0]
+    figures.append(("translate: overall, the library's translator (`mapspec.load`, copies what it passes on) / "
+                    "hand-written (time; instructions)", "reported", f"{overall[7]:.2f}; "
+                    + (f"{overall[8]:.2f}" if overall[8] is not None else "-"), True))
     print(f"\n  compiled speed / glom speed ({extra['valid_events']:,} valid events): {extra['glom']:.1f}x")
     figures.append(("translate: compiled speed / glom (interpretive)", ">= 20x", f"{extra['glom']:.1f}x",
                     extra["glom"] >= 20))
@@ -309,7 +324,8 @@ def main() -> None:
 
     print("\n| figure | target | measured | |\n| --- | --- | ---: | --- |")
     for name, target, value, ok in figures:
-        print(f"| {name} | {target} | {value} | {'met' if ok else '**not met**'} |")
+        verdict = "" if target == "reported" else "met" if ok else "**not met**"
+        print(f"| {name} | {target} | {value} | {verdict} |")
 
 
 if __name__ == "__main__":

@@ -421,9 +421,8 @@ def non_empty(x):
     return MISSING
 
 
-def to_string(x):
-    """A value as text, as a template writes it."""
-    return text(x)
+#: a value as text, as a template writes it
+to_string = text
 
 
 def to_number(x):

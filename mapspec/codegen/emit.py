@@ -223,11 +223,15 @@ class Emitter:
         return name
 
     def _collect(self, node: ast.Node, inner: frozenset[str], paths: list, lets: list, certain: bool,
-                 everywhere: bool = False) -> None:
+                 everywhere: bool = False, lazy: bool = False) -> None:
         """The paths (root, steps) read and the definitions computed whenever `node` is evaluated: not in
         branches that may not be taken (no definitions there, and no paths in the branches of a
-        conditional), nor below variables bound inside it (`inner`). `everywhere`: every branch too."""
+        conditional), nor below variables bound inside it (`inner`). `everywhere`: every branch too.
+        `lazy`: `node` is evaluated only when what comes before it does not decide (`a else b`, `a and b`):
+        a field of an object known here is then left to be read where it is used (see `inline_read`)."""
         if isinstance(node, ast.Path):
+            if lazy and node.root not in inner and self.inline_read(node.root, node.steps) is not None:
+                return
             if node.root in inner:
                 return
             if node.root in self.lets and node.root not in self.vars:
@@ -258,17 +262,30 @@ class Emitter:
         if isinstance(node, ast.Coalesce):
             self._collect(node.items[0], inner, paths, lets, certain, everywhere)
             for item in node.items[1:]:
-                self._collect(item, inner, paths, lets, everywhere, everywhere)
+                self._collect(item, inner, paths, lets, everywhere, everywhere, True)
             return
         if isinstance(node, ast.Call) and node.name == "coalesce" and node.args:
             self._collect(ast.Coalesce(node.span, node.args), inner, paths, lets, certain, everywhere)
             return
         if isinstance(node, ast.Binary) and node.op in ("and", "or"):
             self._collect(node.left, inner, paths, lets, certain, everywhere)
-            self._collect(node.right, inner, paths, lets, everywhere, everywhere)
+            self._collect(node.right, inner, paths, lets, everywhere, everywhere, True)
             return
         for child in node.children():
-            self._collect(child, inner, paths, lets, certain, everywhere)
+            self._collect(child, inner, paths, lets, certain, everywhere, lazy)
+
+    def inline_read(self, root: str, steps: tuple) -> str | None:
+        """`parent.get(key, MISSING)`: a field read where it is used, for a field of the event or of a
+        variable known to hold an object here (one read, no test of the parent)."""
+        if len(steps) != 1 or not isinstance(steps[0], str):
+            return None
+        if root == "":
+            parent = "event"
+        elif root in self.vars and self.kinds(ast.Path(None, root, ())) <= {"object"}:
+            parent = self.vars[root]
+        else:
+            return None
+        return f"{parent}.get({steps[0]!r}, MISSING)"
 
     def needs(self, node: ast.Node, block: Block) -> tuple[int, int]:
         """(definitions, paths) that evaluating `node` here would compute or read first."""
@@ -537,6 +554,9 @@ class Emitter:
             key = self._key(n.root, n.steps)
             found = block.bound.get(key)
             if found is None:
+                read = self.inline_read(n.root, n.steps)
+                if read is not None:
+                    return read
                 self.bind_reads([n], block)
                 found = block.bound[self._key(n.root, n.steps)]
             return found
@@ -909,12 +929,32 @@ class Emitter:
             display.append(f"{e.key.value!r}: {self.out(e.value, block)}")
             entries.pop(0)
         block.line(f"{name} = {{{', '.join(display)}}}")
-        for e in entries:
+        while entries:
+            e = entries.pop(0)
             if isinstance(e, ast.Spread):
                 self.spread(name, e.value, block)
+            elif entries and self._either(e, entries[0]):
+                self._either_field(name, e, entries.pop(0), block)  # type: ignore[arg-type]
             else:
                 self.field(name, e, e.value, block)
         return name
+
+    def _either(self, e: ast.Node, after: ast.Node) -> bool:
+        """`a: x` then `b: y if not exists(x)`: one or the other (`$identity`'s external_id, else braze_id)."""
+        return (isinstance(e, ast.Field) and isinstance(after, ast.Field) and isinstance(e.value, ast.Path)
+                and isinstance(after.value, ast.Guard) and isinstance(after.value.condition, ast.Unary)
+                and after.value.condition.op == "not" and isinstance(after.value.condition.operand, ast.Call)
+                and after.value.condition.operand.name == "exists"
+                and after.value.condition.operand.args == (e.value,)
+                and "missing" in self.kinds(e.value) and self.kinds(e.value) != {"missing"})
+
+    def _either_field(self, name: str, e: ast.Field, after: ast.Field, block: Block) -> None:
+        """`if x is not MISSING: o[a] = x` `else: o[b] = y`, each branch knowing whether x is there."""
+        there = ast.Call(None, "exists", (e.value,))
+        self.branch(block, f"{self.expr(e.value, block)} is not MISSING",
+                    self._under(there, lambda inner: self.field(name, e, e.value, inner)),
+                    self._under(after.value.condition,  # type: ignore[attr-defined]
+                                lambda inner: self.field(name, after, after.value.value, inner)))  # type: ignore[attr-defined]
 
     def spread(self, name: str, v: ast.Node, block: Block) -> None:
         if isinstance(v, ast.Guard) and self.needs_reads(v.value, block):
@@ -979,7 +1019,11 @@ class Emitter:
             key = self.local(self.expr(e.key, block), block, "k")
         t = self.local(text, block)
         conds = ([f"{t} is not MISSING"] if may_miss else []) + \
-            ([f"{key} is not MISSING"] if not isinstance(e.key, ast.Literal) else [])
+            ([f"{key} is not MISSING"] if not isinstance(e.key, ast.Literal) and "missing" in self.kinds(e.key)
+             else [])
+        if not conds:
+            block.line(f"{name}[{key}] = {t}")
+            return
         block.line(f"if {' and '.join(conds)}: {name}[{key}] = {self.copied(t, value) if may_miss else t}")
 
     def list(self, n: ast.List, block: Block) -> str:

@@ -212,9 +212,7 @@ def text(x):
     return json_text(x)
 
 
-def to_string(x):
-    """A value as text, as a template writes it."""
-    return text(x)
+to_string = text
 
 
 def to_json(x):
@@ -398,7 +396,7 @@ def let_braze_id(event):
             e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
     else:
         e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-    return (t32 if (t32 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
+    return (t33 if (t33 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
 
 
 def translate(event):
@@ -424,8 +422,7 @@ def translate(event):
             raise Rejected('a track call needs an event name (a non-empty `event`)')
         # rule 'no time' ('mappings/segment-braze.yaml:88:5')
         e_timestamp = event.get('timestamp', MISSING)
-        e_receivedAt = event.get('receivedAt', MISSING)
-        d_time = (t1 if (t1 := (MISSING if e_timestamp is MISSING else iso_time(e_timestamp))) is not MISSING else (MISSING if e_receivedAt is MISSING else iso_time(e_receivedAt)))
+        d_time = (t1 if (t1 := (MISSING if e_timestamp is MISSING else iso_time(e_timestamp))) is not MISSING else iso_time(event.get('receivedAt', MISSING)))
         if (d_time is MISSING):
             raise Rejected('the event has no time Braze can read: `timestamp` or `receivedAt` must be ISO 8601 or epoch milliseconds')
         # rule 'Order Completed' ('mappings/segment-braze.yaml:111:5')
@@ -446,25 +443,24 @@ def translate(event):
                     if not isinstance(i_product, dict):
                         continue
                     v_product_product_id = i_product.get('product_id', MISSING)
-                    v_product_id = i_product.get('id', MISSING)
-                    v_product_sku = i_product.get('sku', MISSING)
                     v_product_currency = i_product.get('currency', MISSING)
                     v_product_price = i_product.get('price', MISSING)
                     v_product_quantity = i_product.get('quantity', MISSING)
                     o4 = {}
-                    if d_user_id is not MISSING: o4['external_id'] = d_user_id
-                    if (d_user_id is MISSING):
+                    if d_user_id is not MISSING:
+                        o4['external_id'] = d_user_id
+                    else:
                         if d_braze_id is ...:
                             d_braze_id = let_braze_id(event)
                         if d_braze_id is not MISSING: o4['braze_id'] = d_braze_id
-                    t7 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t6 if (t6 := (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t5 if (t5 := v_product_sku) is not MISSING else v_product_id))) is not MISSING else v_product_product_id))
-                    if t7 is not MISSING: o4['product_id'] = (t7 if t7.__class__ in PLAIN else fresh(t7))
-                    o4['currency'] = (t8 if (t8 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ in PLAIN else fresh(t8))
+                    t8 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t7 if (t7 := (t5 if (t5 := i_product.get('id', MISSING)) is not None and t5 is not MISSING else (t6 if (t6 := i_product.get('sku', MISSING)) is not MISSING else t5))) is not MISSING else v_product_product_id))
+                    if t8 is not MISSING: o4['product_id'] = (t8 if t8.__class__ in PLAIN else fresh(t8))
+                    o4['currency'] = (t9 if (t9 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ in PLAIN else fresh(t9))
                     if v_product_price is not MISSING: o4['price'] = (v_product_price if v_product_price.__class__ in PLAIN else fresh(v_product_price))
-                    o4['quantity'] = (t9 if (t9 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ in PLAIN else fresh(t9))
+                    o4['quantity'] = (t10 if (t10 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ in PLAIN else fresh(t10))
                     o4['time'] = d_time
-                    t11 = (t10 if (t10 := {k: v if v.__class__ in PLAIN else fresh(v) for k, v in i_product.items() if k not in _KEYS3}) else MISSING)
-                    if t11 is not MISSING: o4['properties'] = t11
+                    t12 = (t11 if (t11 := {k: v if v.__class__ in PLAIN else fresh(v) for k, v in i_product.items() if k not in _KEYS3}) else MISSING)
+                    if t12 is not MISSING: o4['properties'] = t12
                     o4['_update_existing_only'] = False
                     l3.append(o4)
                 o2 = {'purchases': l3}
@@ -472,18 +468,19 @@ def translate(event):
             return requests or Skipped("rule 'Order Completed' sends nothing: the `when` of every request is false")
         # rule 'track' ('mappings/segment-braze.yaml:148:5')
         e_properties = event.get('properties', MISSING)
-        o13 = {}
-        if d_user_id is not MISSING: o13['external_id'] = d_user_id
-        if (d_user_id is MISSING):
+        o14 = {}
+        if d_user_id is not MISSING:
+            o14['external_id'] = d_user_id
+        else:
             if d_braze_id is ...:
                 d_braze_id = let_braze_id(event)
-            if d_braze_id is not MISSING: o13['braze_id'] = d_braze_id
-        o13['name'] = e_event
-        o13['time'] = d_time
-        o13['properties'] = (t14 if (t14 := ({k: v if v.__class__ in PLAIN else fresh(v) for k, v in e_properties.items() if k not in _KEYS4} if isinstance(e_properties, dict) else MISSING)) is not MISSING else {})
-        o13['_update_existing_only'] = False
-        o12 = {'events': [o13]}
-        return [{'method': 'POST', 'url': _URL2, 'body': o12}]
+            if d_braze_id is not MISSING: o14['braze_id'] = d_braze_id
+        o14['name'] = e_event
+        o14['time'] = d_time
+        o14['properties'] = (t15 if (t15 := ({k: v if v.__class__ in PLAIN else fresh(v) for k, v in e_properties.items() if k not in _KEYS4} if isinstance(e_properties, dict) else MISSING)) is not MISSING else {})
+        o14['_update_existing_only'] = False
+        o13 = {'events': [o14]}
+        return [{'method': 'POST', 'url': _URL2, 'body': o13}]
     elif e_type == 'identify':
         # rule 'identify' ('mappings/segment-braze.yaml:94:5')
         e_traits = event.get('traits', MISSING)
@@ -503,64 +500,66 @@ def translate(event):
                 e_traits_address_city = e_traits_address_country = MISSING
         else:
             e_traits_firstName = e_traits_first_name = e_traits_lastName = e_traits_last_name = e_traits_birthday = e_traits_avatar = e_traits_address = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
-        o16 = {}
-        if d_user_id is not MISSING: o16['external_id'] = d_user_id
-        if (d_user_id is MISSING):
+        o17 = {}
+        if d_user_id is not MISSING:
+            o17['external_id'] = d_user_id
+        else:
             if d_braze_id is ...:
                 d_braze_id = let_braze_id(event)
-            if d_braze_id is not MISSING: o16['braze_id'] = d_braze_id
+            if d_braze_id is not MISSING: o17['braze_id'] = d_braze_id
         if isinstance(e_traits, dict):
             for k, v in e_traits.items():
-                if k not in _KEYS5: o16[k] = v if v.__class__ in PLAIN else fresh(v)
-        t18 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t17 if (t17 := e_traits_first_name) is not MISSING else e_traits_firstName))
-        if t18 is not MISSING: o16['first_name'] = (t18 if t18.__class__ in PLAIN else fresh(t18))
-        t20 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t19 if (t19 := e_traits_last_name) is not MISSING else e_traits_lastName))
-        if t20 is not MISSING: o16['last_name'] = (t20 if t20.__class__ in PLAIN else fresh(t20))
-        t21 = (MISSING if e_traits_birthday is MISSING else format_time(parse_time(e_traits_birthday), '%Y-%m-%d'))
-        if t21 is not MISSING: o16['dob'] = t21
-        if e_traits_avatar is not MISSING: o16['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ in PLAIN else fresh(e_traits_avatar))
-        if e_traits_address_city is not MISSING: o16['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ in PLAIN else fresh(e_traits_address_city))
-        if e_traits_address_country is not MISSING: o16['country'] = (e_traits_address_country if e_traits_address_country.__class__ in PLAIN else fresh(e_traits_address_country))
-        t22 = _TABLE6.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
-        if t22 is not MISSING: o16['gender'] = t22
-        o16['_update_existing_only'] = False
-        o15 = {'attributes': [o16]}
-        return [{'method': 'POST', 'url': _URL2, 'body': o15}]
+                if k not in _KEYS5: o17[k] = v if v.__class__ in PLAIN else fresh(v)
+        t19 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t18 if (t18 := e_traits_first_name) is not MISSING else e_traits_firstName))
+        if t19 is not MISSING: o17['first_name'] = (t19 if t19.__class__ in PLAIN else fresh(t19))
+        t21 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t20 if (t20 := e_traits_last_name) is not MISSING else e_traits_lastName))
+        if t21 is not MISSING: o17['last_name'] = (t21 if t21.__class__ in PLAIN else fresh(t21))
+        t22 = (MISSING if e_traits_birthday is MISSING else format_time(parse_time(e_traits_birthday), '%Y-%m-%d'))
+        if t22 is not MISSING: o17['dob'] = t22
+        if e_traits_avatar is not MISSING: o17['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ in PLAIN else fresh(e_traits_avatar))
+        if e_traits_address_city is not MISSING: o17['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ in PLAIN else fresh(e_traits_address_city))
+        if e_traits_address_country is not MISSING: o17['country'] = (e_traits_address_country if e_traits_address_country.__class__ in PLAIN else fresh(e_traits_address_country))
+        t23 = _TABLE6.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
+        if t23 is not MISSING: o17['gender'] = t23
+        o17['_update_existing_only'] = False
+        o16 = {'attributes': [o17]}
+        return [{'method': 'POST', 'url': _URL2, 'body': o16}]
     elif e_type == 'page' or e_type == 'screen':
         # rule 'page and screen' ('mappings/segment-braze.yaml:161:5')
         return Skipped("rule 'page and screen' sends nothing: the `when` of every request is false (known when compiled)")
     elif e_type == 'group':
         # rule 'group without groupId' ('mappings/segment-braze.yaml:181:5')
         e_groupId = event.get('groupId', MISSING)
-        d_group_id = (t23 if (t23 := (MISSING if e_groupId is MISSING else to_string(e_groupId))) else MISSING)
+        d_group_id = (t24 if (t24 := (MISSING if e_groupId is MISSING else to_string(e_groupId))) else MISSING)
         if (d_group_id is MISSING):
             raise Rejected('a group call needs a groupId')
         # rule 'group' ('mappings/segment-braze.yaml:185:5')
-        o25 = {}
-        if d_user_id is not MISSING: o25['external_id'] = d_user_id
-        if (d_user_id is MISSING):
+        o26 = {}
+        if d_user_id is not MISSING:
+            o26['external_id'] = d_user_id
+        else:
             if d_braze_id is ...:
                 d_braze_id = let_braze_id(event)
-            if d_braze_id is not MISSING: o25['braze_id'] = d_braze_id
-        k26 = ('ab_segment_group_' + d_group_id)
-        if k26 is not MISSING: o25[k26] = True
-        o25['_update_existing_only'] = False
-        o24 = {'attributes': [o25]}
-        return [{'method': 'POST', 'url': _URL2, 'body': o24}]
+            if d_braze_id is not MISSING: o26['braze_id'] = d_braze_id
+        k27 = ('ab_segment_group_' + d_group_id)
+        o26[k27] = True
+        o26['_update_existing_only'] = False
+        o25 = {'attributes': [o26]}
+        return [{'method': 'POST', 'url': _URL2, 'body': o25}]
     elif e_type == 'delete':
         # rule 'delete' ('mappings/segment-braze.yaml:195:5')
-        o27 = {}
+        o28 = {}
         if (d_user_id is not MISSING):
-            t28 = [d_user_id]
+            t29 = [d_user_id]
         else:
-            t28 = MISSING
-        if t28 is not MISSING: o27['external_ids'] = t28
+            t29 = MISSING
+        if t29 is not MISSING: o28['external_ids'] = t29
         if (d_user_id is MISSING):
             if d_braze_id is ...:
                 d_braze_id = let_braze_id(event)
-            l29 = []
-            if d_braze_id is not MISSING: l29.append(d_braze_id)
-            o27['braze_ids'] = l29
-        return [{'method': 'POST', 'url': _URL7, 'body': o27}]
+            l30 = []
+            if d_braze_id is not MISSING: l30.append(d_braze_id)
+            o28['braze_ids'] = l30
+        return [{'method': 'POST', 'url': _URL7, 'body': o28}]
     # rule 'unknown type' ('mappings/segment-braze.yaml:205:5')
-    raise Rejected((t31 if (t31 := ('unsupported event type ' + t30 + ': expected identify, track, page, screen, group, alias or delete' if (t30 := (MISSING if e_type is MISSING else to_json(e_type))).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
+    raise Rejected((t32 if (t32 := ('unsupported event type ' + t31 + ': expected identify, track, page, screen, group, alias or delete' if (t31 := (MISSING if e_type is MISSING else to_json(e_type))).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
