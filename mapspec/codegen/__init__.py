@@ -486,8 +486,13 @@ def _switch(em: Emitter, subject: ast.Path, rules: list[tuple[int, ast.Rule]], t
         which = tuple(k for k, r in rules if r.condition is not None and text in (_texts(r.condition, subject) or ()))
         groups.setdefault(which, []).append(text)
     key = (subject.root, subject.steps)
+    # the branches never run together: their temporaries take the same names (fewer locals: a call of
+    # translate() clears every local it has, whichever branch it takes)
+    counter, most = em._counter, em._counter
 
     def branch(block: Block, remaining: list[list[str]]) -> None:
+        nonlocal most
+        em._counter = counter
         group = remaining[0]
         if len(group) == 1:
             test = f"{value} == {group[0]!r}"
@@ -506,12 +511,14 @@ def _switch(em: Emitter, subject: ast.Path, rules: list[tuple[int, ast.Rule]], t
                 continue
             taken.append((k, replace(rule, condition=None if isinstance(condition, ast.Literal) else condition)))
         _first_match(em, taken, body, target, base)
+        most = max(most, em._counter)
         em.narrow = inside
         if remaining[1:]:
             branch(em.open_else(block, stmt), remaining[1:])
         em.close(block, stmt)
 
     branch(top, list(groups.values()))
+    em._counter = most
     rest = [(k, r) for k, r in rules if r.condition is None]
     if rest:
         _first_match(em, rest, top, target, base)

@@ -604,6 +604,13 @@ class Emitter:
         nothing more, else statements, so that each branch reads and computes only when it is taken."""
         test = self.cond(condition, block)
         yes, no = self.facts(condition), self.facts(condition, holds=False)
+        if otherwise is None and isinstance(then, ast.Call) and then.name == "non_empty" and len(then.args) == 1:
+            saved = self.narrowed(yes)  # `non_empty(x) if is_string(x)`: one test of emptiness in the same one
+            kinds = self.kinds(then.args[0])
+            x = self.expr(then.args[0], block) if not self.needs_reads(then.args[0], block) else ""
+            self.narrow = saved
+            if x.isidentifier() and not kinds & {"int", "float", "bool", "time"}:
+                return f"({x} if ({test}) and {x} else MISSING)"
         if all(x is None or (not self.needs_reads(x, block) and self.inline(x)) for x in (then, otherwise)):
             saved = self.narrowed(yes)
             a = self.expr(then, block)

@@ -396,7 +396,7 @@ def let_braze_id(event):
             e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
     else:
         e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-    return (t33 if (t33 := ((e_integrations_Braze_braze_id if e_integrations_Braze_braze_id else MISSING) if isinstance(e_integrations_Braze_braze_id, str) else MISSING)) is not MISSING else ((e_context_integrations_Braze_braze_id if e_context_integrations_Braze_braze_id else MISSING) if isinstance(e_context_integrations_Braze_braze_id, str) else MISSING))
+    return (t18 if (t18 := (e_integrations_Braze_braze_id if (isinstance(e_integrations_Braze_braze_id, str)) and e_integrations_Braze_braze_id else MISSING)) is not MISSING else (e_context_integrations_Braze_braze_id if (isinstance(e_context_integrations_Braze_braze_id, str)) and e_context_integrations_Braze_braze_id else MISSING))
 
 
 def translate(event):
@@ -409,7 +409,7 @@ def translate(event):
         return Skipped('alias calls are not sent to Braze, as in Segment cloud mode')
     # rule 'identity required' ('mappings/segment-braze.yaml:79:5')
     e_userId = event.get('userId', MISSING)
-    d_user_id = ((e_userId if e_userId else MISSING) if isinstance(e_userId, str) else MISSING)
+    d_user_id = (e_userId if (isinstance(e_userId, str)) and e_userId else MISSING)
     d_braze_id = ...  # $braze_id: computed when first needed
     if (d_user_id is MISSING):
         d_braze_id = let_braze_id(event)
@@ -500,66 +500,66 @@ def translate(event):
                 e_traits_address_city = e_traits_address_country = MISSING
         else:
             e_traits_firstName = e_traits_first_name = e_traits_lastName = e_traits_last_name = e_traits_birthday = e_traits_avatar = e_traits_address = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
-        o17 = {}
+        o2 = {}
         if d_user_id is not MISSING:
-            o17['external_id'] = d_user_id
+            o2['external_id'] = d_user_id
         else:
             if d_braze_id is ...:
                 d_braze_id = let_braze_id(event)
-            if d_braze_id is not MISSING: o17['braze_id'] = d_braze_id
+            if d_braze_id is not MISSING: o2['braze_id'] = d_braze_id
         if isinstance(e_traits, dict):
             for k, v in e_traits.items():
-                if k not in _KEYS5: o17[k] = v if v.__class__ in PLAIN else fresh(v)
-        t19 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t18 if (t18 := e_traits_first_name) is not MISSING else e_traits_firstName))
-        if t19 is not MISSING: o17['first_name'] = (t19 if t19.__class__ in PLAIN else fresh(t19))
-        t21 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t20 if (t20 := e_traits_last_name) is not MISSING else e_traits_lastName))
-        if t21 is not MISSING: o17['last_name'] = (t21 if t21.__class__ in PLAIN else fresh(t21))
-        t22 = (MISSING if e_traits_birthday is MISSING else format_time(parse_time(e_traits_birthday), '%Y-%m-%d'))
-        if t22 is not MISSING: o17['dob'] = t22
-        if e_traits_avatar is not MISSING: o17['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ in PLAIN else fresh(e_traits_avatar))
-        if e_traits_address_city is not MISSING: o17['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ in PLAIN else fresh(e_traits_address_city))
-        if e_traits_address_country is not MISSING: o17['country'] = (e_traits_address_country if e_traits_address_country.__class__ in PLAIN else fresh(e_traits_address_country))
-        t23 = _TABLE6.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
-        if t23 is not MISSING: o17['gender'] = t23
-        o17['_update_existing_only'] = False
-        o16 = {'attributes': [o17]}
-        return [{'method': 'POST', 'url': _URL2, 'body': o16}]
+                if k not in _KEYS5: o2[k] = v if v.__class__ in PLAIN else fresh(v)
+        t4 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t3 if (t3 := e_traits_first_name) is not MISSING else e_traits_firstName))
+        if t4 is not MISSING: o2['first_name'] = (t4 if t4.__class__ in PLAIN else fresh(t4))
+        t6 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t5 if (t5 := e_traits_last_name) is not MISSING else e_traits_lastName))
+        if t6 is not MISSING: o2['last_name'] = (t6 if t6.__class__ in PLAIN else fresh(t6))
+        t7 = (MISSING if e_traits_birthday is MISSING else format_time(parse_time(e_traits_birthday), '%Y-%m-%d'))
+        if t7 is not MISSING: o2['dob'] = t7
+        if e_traits_avatar is not MISSING: o2['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ in PLAIN else fresh(e_traits_avatar))
+        if e_traits_address_city is not MISSING: o2['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ in PLAIN else fresh(e_traits_address_city))
+        if e_traits_address_country is not MISSING: o2['country'] = (e_traits_address_country if e_traits_address_country.__class__ in PLAIN else fresh(e_traits_address_country))
+        t8 = _TABLE6.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
+        if t8 is not MISSING: o2['gender'] = t8
+        o2['_update_existing_only'] = False
+        o1 = {'attributes': [o2]}
+        return [{'method': 'POST', 'url': _URL2, 'body': o1}]
     elif e_type == 'page' or e_type == 'screen':
         # rule 'page and screen' ('mappings/segment-braze.yaml:161:5')
         return Skipped("rule 'page and screen' sends nothing: the `when` of every request is false (known when compiled)")
     elif e_type == 'group':
         # rule 'group without groupId' ('mappings/segment-braze.yaml:181:5')
         e_groupId = event.get('groupId', MISSING)
-        d_group_id = (t24 if (t24 := (MISSING if e_groupId is MISSING else to_string(e_groupId))) else MISSING)
+        d_group_id = (t1 if (t1 := (MISSING if e_groupId is MISSING else to_string(e_groupId))) else MISSING)
         if (d_group_id is MISSING):
             raise Rejected('a group call needs a groupId')
         # rule 'group' ('mappings/segment-braze.yaml:185:5')
-        o26 = {}
+        o3 = {}
         if d_user_id is not MISSING:
-            o26['external_id'] = d_user_id
+            o3['external_id'] = d_user_id
         else:
             if d_braze_id is ...:
                 d_braze_id = let_braze_id(event)
-            if d_braze_id is not MISSING: o26['braze_id'] = d_braze_id
-        k27 = ('ab_segment_group_' + d_group_id)
-        o26[k27] = True
-        o26['_update_existing_only'] = False
-        o25 = {'attributes': [o26]}
-        return [{'method': 'POST', 'url': _URL2, 'body': o25}]
+            if d_braze_id is not MISSING: o3['braze_id'] = d_braze_id
+        k4 = ('ab_segment_group_' + d_group_id)
+        o3[k4] = True
+        o3['_update_existing_only'] = False
+        o2 = {'attributes': [o3]}
+        return [{'method': 'POST', 'url': _URL2, 'body': o2}]
     elif e_type == 'delete':
         # rule 'delete' ('mappings/segment-braze.yaml:195:5')
-        o28 = {}
+        o1 = {}
         if (d_user_id is not MISSING):
-            t29 = [d_user_id]
+            t2 = [d_user_id]
         else:
-            t29 = MISSING
-        if t29 is not MISSING: o28['external_ids'] = t29
+            t2 = MISSING
+        if t2 is not MISSING: o1['external_ids'] = t2
         if (d_user_id is MISSING):
             if d_braze_id is ...:
                 d_braze_id = let_braze_id(event)
-            l30 = []
-            if d_braze_id is not MISSING: l30.append(d_braze_id)
-            o28['braze_ids'] = l30
-        return [{'method': 'POST', 'url': _URL7, 'body': o28}]
+            l3 = []
+            if d_braze_id is not MISSING: l3.append(d_braze_id)
+            o1['braze_ids'] = l3
+        return [{'method': 'POST', 'url': _URL7, 'body': o1}]
     # rule 'unknown type' ('mappings/segment-braze.yaml:205:5')
-    raise Rejected((t32 if (t32 := ('unsupported event type ' + t31 + ': expected identify, track, page, screen, group, alias or delete' if (t31 := (MISSING if e_type is MISSING else to_json(e_type))).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
+    raise Rejected((t17 if (t17 := ('unsupported event type ' + t16 + ': expected identify, track, page, screen, group, alias or delete' if (t16 := (MISSING if e_type is MISSING else to_json(e_type))).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
