@@ -93,6 +93,8 @@ class Emitter:
         #: what the conditions around the code being written say about paths: (root, steps) -> kinds
         self.narrow: dict[tuple, Kinds] = {}
         self._narrow_typer: tuple[dict, Typer] = (self.narrow, typer)
+        #: whether a path that only a fallback needs is left to be read there, however deep (see `_collect`)
+        self._deep_lazy = False
         #: the locals that the code being written has tested for MISSING already (see `call`)
         self._guarding: set[str] = set()
         self.constants: dict[str, str] = {}  # source -> name
@@ -230,8 +232,9 @@ class Emitter:
         `lazy`: `node` is evaluated only when what comes before it does not decide (`a else b`, `a and b`):
         a field of an object known here is then left to be read where it is used (see `inline_read`)."""
         if isinstance(node, ast.Path):
-            if lazy and node.root not in inner and self.inline_read(node.root, node.steps) is not None:
-                return
+            if lazy and node.root not in inner and node.steps and (
+                    self._deep_lazy or self.inline_read(node.root, node.steps) is not None):
+                return  # (read where it is needed: inline, or by the statements of a fallback)
             if node.root in inner:
                 return
             if node.root in self.lets and node.root not in self.vars:
@@ -248,8 +251,10 @@ class Emitter:
         if isinstance(node, ast.ForEach | ast.ListComp | ast.ObjectComp):
             self._collect(node.iterable, inner, paths, lets, certain, everywhere)
             inner = inner | {node.var, node.index_var or node.var}
+            deep, self._deep_lazy = self._deep_lazy, False  # (what a loop's fallbacks need is read once, before it)
             for child in loop_parts(node):  # (a loop may run no times: what it computes, it computes inside)
                 self._collect(child, inner, paths, lets, everywhere, everywhere)
+            self._deep_lazy = deep
             return
         if isinstance(node, ast.With):
             for value in node.values:
@@ -257,7 +262,7 @@ class Emitter:
             self._collect(node.body, inner | set(node.names), paths, lets, certain, everywhere)
             return
         if isinstance(node, ast.Guard | ast.Conditional) and not everywhere:
-            self._collect(node.condition, inner, paths, lets, certain)
+            self._collect(node.condition, inner, paths, lets, certain, lazy=lazy)
             return
         if isinstance(node, ast.Coalesce):
             self._collect(node.items[0], inner, paths, lets, certain, everywhere)
@@ -287,6 +292,14 @@ class Emitter:
             return None
         return f"{parent}.get({steps[0]!r}, MISSING)"
 
+    def _deep_reads(self, node: ast.Node, block: Block) -> bool:
+        """Whether `node` reads a path that is not bound here and cannot be read inline (`a.b.c`): outside a
+        loop, a fallback that does is written as statements that read it only when it is needed (in a loop,
+        it is read once before it)."""
+        return not block.in_loop() and any(isinstance(n, ast.Path) and n.steps and n.root not in self.lets
+                   and self._key(n.root, n.steps) not in block.bound and self.inline_read(n.root, n.steps) is None
+                   for n in node.walk())
+
     def needs(self, node: ast.Node, block: Block) -> tuple[int, int]:
         """(definitions, paths) that evaluating `node` here would compute or read first."""
         paths: list = []
@@ -301,7 +314,9 @@ class Emitter:
         branches."""
         paths: list = []
         lets: list = []
+        self._deep_lazy = not block.in_loop()
         self._collect(node, frozenset(), paths, lets, True, everywhere=True)
+        self._deep_lazy = False
         return any(("let", r) not in block.bound for r in lets) or \
             any(self._key(r, s) not in block.bound for r, s in paths)
 
@@ -327,8 +342,10 @@ class Emitter:
         branches they take. Reads under one parent share one check that the parent is an object."""
         paths: list = []
         lets: list = []
+        self._deep_lazy = not block.in_loop()
         for node in nodes:
             self._collect(node, frozenset(), paths, lets, True)
+        self._deep_lazy = False
         for root in dict.fromkeys(lets):
             self.let(root, block)
         tries: dict[str, dict[tuple, list[tuple]]] = {}
@@ -748,7 +765,7 @@ class Emitter:
         if "missing" not in kinds and "null" not in kinds:
             return self.expr(first, block)
         tail_node = ast.Coalesce(None, tuple(rest)) if len(rest) > 1 else rest[0]
-        if self._lets_in(tail_node, block) or not self.inline(tail_node):
+        if self._lets_in(tail_node, block) or not self.inline(tail_node) or self._deep_reads(tail_node, block):
             t = self.local(self.expr(first, block), block)
             check = f"{t} is MISSING" if "null" not in kinds else \
                 f"{t} is None or {t} is MISSING" if "missing" in kinds else f"{t} is None"

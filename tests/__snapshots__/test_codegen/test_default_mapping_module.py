@@ -375,7 +375,6 @@ _URL7 = 'https://rest.iad-01.braze.com/users/delete'
 # $braze_id ('mappings/segment-braze.yaml:43:3')
 def let_braze_id(event):
     e_integrations = event.get('integrations', MISSING)
-    e_context = event.get('context', MISSING)
     if isinstance(e_integrations, dict):
         e_integrations_Braze = e_integrations.get('Braze', MISSING)
         if isinstance(e_integrations_Braze, dict):
@@ -384,19 +383,25 @@ def let_braze_id(event):
             e_integrations_Braze_braze_id = MISSING
     else:
         e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
-    if isinstance(e_context, dict):
-        e_context_integrations = e_context.get('integrations', MISSING)
-        if isinstance(e_context_integrations, dict):
-            e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
-            if isinstance(e_context_integrations_Braze, dict):
-                e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
+    t18 = (e_integrations_Braze_braze_id if (isinstance(e_integrations_Braze_braze_id, str)) and e_integrations_Braze_braze_id else MISSING)
+    t19 = t18
+    if t18 is MISSING:
+        e_context = event.get('context', MISSING)
+        if isinstance(e_context, dict):
+            e_context_integrations = e_context.get('integrations', MISSING)
+            if isinstance(e_context_integrations, dict):
+                e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
+                if isinstance(e_context_integrations_Braze, dict):
+                    e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
+                else:
+                    e_context_integrations_Braze_braze_id = MISSING
             else:
-                e_context_integrations_Braze_braze_id = MISSING
+                e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
         else:
-            e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-    else:
-        e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-    return (t18 if (t18 := (e_integrations_Braze_braze_id if (isinstance(e_integrations_Braze_braze_id, str)) and e_integrations_Braze_braze_id else MISSING)) is not MISSING else (e_context_integrations_Braze_braze_id if (isinstance(e_context_integrations_Braze_braze_id, str)) and e_context_integrations_Braze_braze_id else MISSING))
+            e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
+        t20 = (e_context_integrations_Braze_braze_id if (isinstance(e_context_integrations_Braze_braze_id, str)) and e_context_integrations_Braze_braze_id else MISSING)
+        t19 = t20
+    return t19
 
 
 def translate(event):
@@ -486,9 +491,7 @@ def translate(event):
         e_traits = event.get('traits', MISSING)
         if isinstance(e_traits, dict):
             e_traits_firstName = e_traits.get('firstName', MISSING)
-            e_traits_first_name = e_traits.get('first_name', MISSING)
             e_traits_lastName = e_traits.get('lastName', MISSING)
-            e_traits_last_name = e_traits.get('last_name', MISSING)
             e_traits_birthday = e_traits.get('birthday', MISSING)
             e_traits_avatar = e_traits.get('avatar', MISSING)
             e_traits_address = e_traits.get('address', MISSING)
@@ -499,7 +502,7 @@ def translate(event):
             else:
                 e_traits_address_city = e_traits_address_country = MISSING
         else:
-            e_traits_firstName = e_traits_first_name = e_traits_lastName = e_traits_last_name = e_traits_birthday = e_traits_avatar = e_traits_address = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
+            e_traits_firstName = e_traits_lastName = e_traits_birthday = e_traits_avatar = e_traits_address = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
         o2 = {}
         if d_user_id is not MISSING:
             o2['external_id'] = d_user_id
@@ -510,17 +513,29 @@ def translate(event):
         if isinstance(e_traits, dict):
             for k, v in e_traits.items():
                 if k not in _KEYS5: o2[k] = v if v.__class__ in PLAIN else fresh(v)
-        t4 = (e_traits_firstName if e_traits_firstName is not None and e_traits_firstName is not MISSING else (t3 if (t3 := e_traits_first_name) is not MISSING else e_traits_firstName))
-        if t4 is not MISSING: o2['first_name'] = (t4 if t4.__class__ in PLAIN else fresh(t4))
-        t6 = (e_traits_lastName if e_traits_lastName is not None and e_traits_lastName is not MISSING else (t5 if (t5 := e_traits_last_name) is not MISSING else e_traits_lastName))
-        if t6 is not MISSING: o2['last_name'] = (t6 if t6.__class__ in PLAIN else fresh(t6))
-        t7 = (MISSING if e_traits_birthday is MISSING else format_time(parse_time(e_traits_birthday), '%Y-%m-%d'))
-        if t7 is not MISSING: o2['dob'] = t7
+        t3 = e_traits_firstName
+        if e_traits_firstName is None or e_traits_firstName is MISSING:
+            if isinstance(e_traits, dict):
+                e_traits_first_name = e_traits.get('first_name', MISSING)
+            else:
+                e_traits_first_name = MISSING
+            t3 = e_traits_first_name if e_traits_first_name is not MISSING else e_traits_firstName
+        if t3 is not MISSING: o2['first_name'] = (t3 if t3.__class__ in PLAIN else fresh(t3))
+        t4 = e_traits_lastName
+        if e_traits_lastName is None or e_traits_lastName is MISSING:
+            if isinstance(e_traits, dict):
+                e_traits_last_name = e_traits.get('last_name', MISSING)
+            else:
+                e_traits_last_name = MISSING
+            t4 = e_traits_last_name if e_traits_last_name is not MISSING else e_traits_lastName
+        if t4 is not MISSING: o2['last_name'] = (t4 if t4.__class__ in PLAIN else fresh(t4))
+        t5 = (MISSING if e_traits_birthday is MISSING else format_time(parse_time(e_traits_birthday), '%Y-%m-%d'))
+        if t5 is not MISSING: o2['dob'] = t5
         if e_traits_avatar is not MISSING: o2['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ in PLAIN else fresh(e_traits_avatar))
         if e_traits_address_city is not MISSING: o2['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ in PLAIN else fresh(e_traits_address_city))
         if e_traits_address_country is not MISSING: o2['country'] = (e_traits_address_country if e_traits_address_country.__class__ in PLAIN else fresh(e_traits_address_country))
-        t8 = _TABLE6.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
-        if t8 is not MISSING: o2['gender'] = t8
+        t6 = _TABLE6.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
+        if t6 is not MISSING: o2['gender'] = t6
         o2['_update_existing_only'] = False
         o1 = {'attributes': [o2]}
         return [{'method': 'POST', 'url': _URL2, 'body': o1}]
