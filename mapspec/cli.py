@@ -334,31 +334,32 @@ def cmd_translate(args) -> int:
         return EXIT_USAGE
     from .limits import line_too_long
 
-    loads, dumps, BadJSON, Unencodable = jsonio.loads, jsonio.dumps, jsonio.BadJSON, jsonio.Unencodable
+    loads, dumps, BadJSON, Unencodable = jsonio.loads, jsonio.dumps_line, jsonio.BadJSON, jsonio.Unencodable
     out = sys.stdout.buffer
     write = out.write
     internal = 0
     for number, line in _lines(args.input, args.max_line_bytes):
         if line is None:
-            write(dumps({"error": {"line": number, "message": line_too_long(args.max_line_bytes)}}) + b"\n")
+            write(dumps({"error": {"line": number, "message": line_too_long(args.max_line_bytes)}}))
             continue
         try:
             event = loads(line)
         except BadJSON as e:  # not an event: NaN, a number or text JSON cannot carry, ... (see mapspec.jsonio)
-            write(dumps({"error": {"line": number, "message": str(e)}}) + b"\n")
+            write(dumps({"error": {"line": number, "message": str(e)}}))
             continue
-        if not isinstance(event, dict):
+        if event.__class__ is not dict:
             kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
                 type(event), "a number")
-            write(dumps({"error": {"line": number, "message": f"an event must be a JSON object, not {kind}"}})
-                  + b"\n")
+            write(dumps({"error": {"line": number, "message": f"an event must be a JSON object, not {kind}"}}))
             continue
         try:
             requests = translate(event)
-            result: dict[str, Any] = {"requests": requests}
-            if not requests:  # skipped: why
+            if requests:
+                result: dict[str, Any] = {"requests": requests}
+            else:  # skipped: why
                 reason = getattr(requests, "reason", None)
-                result["skipped"] = {"reason": reason if isinstance(reason, str) else "nothing to send"}
+                result = {"requests": requests,
+                          "skipped": {"reason": reason if isinstance(reason, str) else "nothing to send"}}
         except Rejected as e:
             result = {"requests": e.requests, "rejected": {"message": str(e)}} if e.requests else \
                 {"rejected": {"message": str(e)}}
@@ -366,11 +367,10 @@ def cmd_translate(args) -> int:
             internal += 1
             result = {"error": {"line": number, "message": f"the translator failed: {type(e).__name__}: {e}"}}
         try:
-            write(dumps(result) + b"\n")
+            write(dumps(result))
         except Unencodable as e:
             internal += 1
-            write(dumps({"error": {"line": number, "message": f"the requests cannot be written as JSON: {e}"}})
-                  + b"\n")
+            write(dumps({"error": {"line": number, "message": f"the requests cannot be written as JSON: {e}"}}))
     out.flush()
     return EXIT_FAIL if internal else EXIT_OK
 

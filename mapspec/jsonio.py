@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     _orjson = None
 if os.environ.get("MAPSPEC_NO_ORJSON"):
     _orjson = None
+_NEWLINE = _orjson.OPT_APPEND_NEWLINE if _orjson is not None else 0
 
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1
 #: the UTF-8 byte order mark some editors and Windows tools put at the start of a file: taken away from the start
@@ -164,6 +165,19 @@ def dumps(value: Any) -> bytes:
             if b"null" not in out:  # orjson writes NaN and Infinity as null: look closer only when there is one
                 return out
     return _careful_dumps(value)
+
+
+def dumps_line(value: Any) -> bytes:
+    """`dumps(value)` and a newline: a line of NDJSON."""
+    if _orjson is not None:
+        try:
+            out = _orjson.dumps(value, option=_NEWLINE)
+        except TypeError:
+            pass
+        else:
+            if b"null" not in out:
+                return out
+    return _careful_dumps(value) + b"\n"
 
 
 def _careful_dumps(value: Any) -> bytes:

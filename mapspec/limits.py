@@ -66,23 +66,53 @@ def read_stream(fh: BinaryIO, name: str, limit: int = MAX_FILE_BYTES) -> bytes:
     return data
 
 
-def ndjson_lines(fh: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes | None]]:
-    """(number, text) of every line of a stream; text None for a line longer than `limit` bytes, which is skipped
-    without holding more than `limit` bytes of it."""
+def ndjson_lines(fh: BinaryIO, limit: int = MAX_LINE_BYTES, block: int = 1 << 16) -> Iterator[tuple[int, bytes | None]]:
+    """(number, text) of every line of a stream, without its newline; text None for a line longer than `limit`
+    bytes, which is skipped without holding more than `limit` bytes of it. Read in blocks of what is there
+    (`read1`: a pipe's lines come as they arrive), cut into lines in C."""
+    read = getattr(fh, "read1", fh.read)
     number = 0
+    rest = b""
+    skipping = False  # in a line longer than the limit: its bytes up to the next newline are dropped
+    first = True
     while True:
-        line = fh.readline(limit + 1)
-        if not line:
-            return
-        number += 1
-        if number == 1 and line.startswith(b"\xef\xbb\xbf"):  # a byte order mark (see jsonio.BOM)
-            line = line[3:]
-        if len(line) > limit and not line.endswith(b"\n"):
-            while line and not line.endswith(b"\n"):  # the rest of it, a piece at a time
-                line = fh.readline(1 << 16)
+        data = read(block)
+        if not data:
+            break
+        if first:
+            first = False
+            while len(data) < len(BOM) and BOM.startswith(data):  # (a mark split between reads)
+                more = read(len(BOM) - len(data))
+                if not more:
+                    break
+                data += more
+            if data.startswith(BOM):  # a byte order mark (see jsonio.BOM)
+                data = data[len(BOM):]
+        lines = data.split(b"\n")
+        if skipping:
+            if len(lines) == 1:
+                continue
+            number += 1
             yield number, None
-            continue
-        yield number, line
+            skipping = False
+            lines[0] = b""
+            lines.pop(0)
+        elif rest:
+            lines[0] = rest + lines[0]
+        rest = lines.pop()
+        for line in lines:
+            number += 1
+            yield number, (line if len(line) <= limit else None)
+        if len(rest) > limit:
+            rest, skipping = b"", True
+    if skipping:
+        yield number + 1, None
+    elif rest:
+        yield number + 1, rest
+
+
+#: the UTF-8 byte order mark (jsonio.BOM): taken away from the start of a stream of events
+BOM = b"\xef\xbb\xbf"
 
 
 def line_too_long(limit: int = MAX_LINE_BYTES) -> str:

@@ -3,6 +3,7 @@ file:line:column, or the right result; never a traceback, a hang, or control of 
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -573,3 +574,59 @@ def test_a_byte_order_mark_after_the_start_is_not_json(tmp_path):
     events.write_bytes(b'{"type": "identify", "userId": "u0"}\n\xef\xbb\xbf{"type": "identify", "userId": "u1"}\n')
     first, second = inproc("translate", str(events)).stdout.decode().splitlines()
     assert "requests" in json.loads(first) and json.loads(second)["error"]["line"] == 2
+
+
+def _lines_one_at_a_time(fh, limit):
+    """ndjson_lines as it was, a readline at a time: the reference its block reader must agree with (the byte
+    order mark taken away first: it is not part of the line whose length the limit holds)."""
+    number = 0
+    if fh.read(3) != b"\xef\xbb\xbf":
+        fh.seek(0)
+    while True:
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = fh.readline(1 << 16)
+            yield number, None
+            continue
+        yield number, line[:-1] if line.endswith(b"\n") else line
+
+
+class _Trickle(io.RawIOBase):
+    """A stream that hands out a few bytes per read, as a pipe may."""
+
+    def __init__(self, data: bytes, sizes: list[int]):
+        self.data, self.sizes, self.at = data, sizes, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self.sizes[self.at % len(self.sizes)] if self.sizes else len(buffer),
+                len(self.data))
+        buffer[:n] = self.data[:n]
+        self.data = self.data[n:]
+        self.at += 1
+        return n
+
+
+def test_lines_read_in_blocks_are_the_lines_read_one_at_a_time():
+    """The NDJSON reader of translate, explain and coverage cuts blocks into lines: every cut, limit and way the
+    bytes arrive gives the lines (and the lines too long, by number) that reading a line at a time gives."""
+    import random
+
+    from mapspec.limits import ndjson_lines
+
+    rng = random.Random(11)
+    pieces = [b"", b"{}", b'{"a": 1}', b"x" * 7, b"y" * 20, b"\r", b"\xef\xbb\xbf", b"\xef", b"\n", b"\n\n"]
+    for _ in range(3000):
+        data = b"".join(rng.choice(pieces) + (b"\n" if rng.random() < 0.6 else b"") for _ in range(rng.randrange(8)))
+        limit = rng.randrange(1, 25)
+        block = rng.choice([1, 2, 3, 5, 8, 64])
+        sizes = [rng.randrange(1, 9) for _ in range(3)]
+        want = list(_lines_one_at_a_time(io.BytesIO(data), limit))
+        got = list(ndjson_lines(io.BufferedReader(_Trickle(data, sizes)), limit, block=block))
+        assert got == want, (data, limit, block, sizes)
