@@ -334,43 +334,54 @@ def cmd_translate(args) -> int:
         return EXIT_USAGE
     from .limits import line_too_long
 
-    loads, dumps, BadJSON, Unencodable = jsonio.loads, jsonio.dumps_line, jsonio.BadJSON, jsonio.Unencodable
+    loads, dumps, BadJSON, Unencodable = jsonio.loads_line, jsonio.dumps_line, jsonio.BadJSON, jsonio.Unencodable
+    fast, FastError, plain_numbers = jsonio.fast_loads, jsonio.FastError, jsonio.plain_numbers
     out = sys.stdout.buffer
     write = out.write
     internal = 0
-    for number, line in _lines(args.input, args.max_line_bytes):
-        if line is None:
-            write(dumps({"error": {"line": number, "message": line_too_long(args.max_line_bytes)}}))
-            continue
-        try:
-            event = loads(line)
-        except BadJSON as e:  # not an event: NaN, a number or text JSON cannot carry, ... (see mapspec.jsonio)
-            write(dumps({"error": {"line": number, "message": str(e)}}))
-            continue
-        if event.__class__ is not dict:
-            kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-                type(event), "a number")
-            write(dumps({"error": {"line": number, "message": f"an event must be a JSON object, not {kind}"}}))
-            continue
-        try:
-            requests = translate(event)
-            if requests:
-                result: dict[str, Any] = {"requests": requests}
-            else:  # skipped: why
-                reason = getattr(requests, "reason", None)
-                result = {"requests": requests,
-                          "skipped": {"reason": reason if isinstance(reason, str) else "nothing to send"}}
-        except Rejected as e:
-            result = {"requests": e.requests, "rejected": {"message": str(e)}} if e.requests else \
-                {"rejected": {"message": str(e)}}
-        except Exception as e:  # noqa: BLE001 - a bug must not stop the stream; it is reported on the line
-            internal += 1
-            result = {"error": {"line": number, "message": f"the translator failed: {type(e).__name__}: {e}"}}
-        try:
-            write(dumps(result))
-        except Unencodable as e:
-            internal += 1
-            write(dumps({"error": {"line": number, "message": f"the requests cannot be written as JSON: {e}"}}))
+    number = 0
+    for lines in _blocks(args.input, args.max_line_bytes):
+        plain = plain_numbers(lines)  # (jsonio's rule for numbers, tested once for the block)
+        for line in lines:
+            number += 1
+            if line is None:
+                write(dumps({"error": {"line": number, "message": line_too_long(args.max_line_bytes)}}))
+                continue
+            try:
+                if plain:
+                    try:
+                        event = fast(line)
+                    except FastError:
+                        event = loads(line)  # (which says why in the standard library's words)
+                else:
+                    event = loads(line)
+            except BadJSON as e:  # not an event: NaN, a number or text JSON cannot carry, ... (see mapspec.jsonio)
+                write(dumps({"error": {"line": number, "message": str(e)}}))
+                continue
+            if event.__class__ is not dict:
+                kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+                    type(event), "a number")
+                write(dumps({"error": {"line": number, "message": f"an event must be a JSON object, not {kind}"}}))
+                continue
+            try:
+                requests = translate(event)
+                if requests:
+                    result: dict[str, Any] = {"requests": requests}
+                else:  # skipped: why
+                    reason = getattr(requests, "reason", None)
+                    result = {"requests": requests,
+                              "skipped": {"reason": reason if isinstance(reason, str) else "nothing to send"}}
+            except Rejected as e:
+                result = {"requests": e.requests, "rejected": {"message": str(e)}} if e.requests else \
+                    {"rejected": {"message": str(e)}}
+            except Exception as e:  # noqa: BLE001 - a bug must not stop the stream; it is reported on the line
+                internal += 1
+                result = {"error": {"line": number, "message": f"the translator failed: {type(e).__name__}: {e}"}}
+            try:
+                write(dumps(result))
+            except Unencodable as e:
+                internal += 1
+                write(dumps({"error": {"line": number, "message": f"the requests cannot be written as JSON: {e}"}}))
     out.flush()
     return EXIT_FAIL if internal else EXIT_OK
 
@@ -411,19 +422,28 @@ def cmd_import(args) -> int:
 def _lines(path: str, limit: int) -> Iterator[tuple[int, bytes | None]]:
     """(number, text) of every line of an NDJSON file, or stdin for `-`; text None for a line longer than
     `limit` bytes (an error on that line: the lines after it are read)."""
-    from .limits import ndjson_lines
+    number = 0
+    for lines in _blocks(path, limit):
+        for line in lines:
+            number += 1
+            yield number, line
+
+
+def _blocks(path: str, limit: int) -> Iterator[list[bytes | None]]:
+    """The lines of an NDJSON file, or stdin for `-`, a list at a time (see limits.ndjson_blocks)."""
+    from .limits import ndjson_blocks
 
     if limit < 1:
         raise UsageError("--max-line-bytes must be at least 1", usage=True)
     if path == "-":
-        yield from ndjson_lines(sys.stdin.buffer, limit)
+        yield from ndjson_blocks(sys.stdin.buffer, limit)
         return
     try:
         fh = open(path, "rb")
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
     with fh:
-        yield from ndjson_lines(fh, limit)
+        yield from ndjson_blocks(fh, limit)
 
 
 def cmd_compile(args) -> int:

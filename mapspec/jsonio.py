@@ -99,6 +99,32 @@ def loads(data: bytes | str) -> Any:
     return _careful_loads(data)
 
 
+def plain_numbers(lines: list[bytes | None]) -> bool:
+    """Whether none of these lines holds a run of 19 digits or more, so that orjson reads every number in them
+    exactly (see `fast_loads`): one test for a block of lines."""
+    return _orjson is not None and None not in lines and _LONG_RUN not in b"\n".join(lines).translate(_DIGITS)  # type: ignore[arg-type]
+
+
+#: for lines `plain_numbers` passed: orjson's loads, and the error it raises (then `loads` gives the reason)
+fast_loads, FastError = (_orjson.loads, _orjson.JSONDecodeError) if _orjson is not None else (None, ValueError)
+
+if _orjson is not None:
+    _orjson_loads, _OrjsonError = _orjson.loads, _orjson.JSONDecodeError
+
+    def loads_line(data: bytes) -> Any:
+        """`loads` of a line of bytes, for a loop over many (one test fewer)."""
+        if _LONG_RUN not in data.translate(_DIGITS):
+            try:
+                return _orjson_loads(data)
+            except _OrjsonError:
+                pass
+        return _careful_loads(data)
+else:  # pragma: no cover - depends on the environment
+    def loads_line(data: bytes) -> Any:
+        """`loads` of a line of bytes, for a loop over many."""
+        return _careful_loads(data)
+
+
 def _careful_loads(data: bytes | str) -> Any:
     if isinstance(data, bytes):
         try:

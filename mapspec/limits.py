@@ -68,10 +68,19 @@ def read_stream(fh: BinaryIO, name: str, limit: int = MAX_FILE_BYTES) -> bytes:
 
 def ndjson_lines(fh: BinaryIO, limit: int = MAX_LINE_BYTES, block: int = 1 << 16) -> Iterator[tuple[int, bytes | None]]:
     """(number, text) of every line of a stream, without its newline; text None for a line longer than `limit`
-    bytes, which is skipped without holding more than `limit` bytes of it. Read in blocks of what is there
-    (`read1`: a pipe's lines come as they arrive), cut into lines in C."""
-    read = getattr(fh, "read1", fh.read)
+    bytes, which is skipped without holding more than `limit` bytes of it."""
     number = 0
+    for lines in ndjson_blocks(fh, limit, block):
+        for line in lines:
+            number += 1
+            yield number, line
+
+
+def ndjson_blocks(fh: BinaryIO, limit: int = MAX_LINE_BYTES, block: int = 1 << 16) -> Iterator[list[bytes | None]]:
+    """The lines of a stream, a list at a time, in order, each without its newline (None for a line longer than
+    `limit` bytes, which is skipped without holding more than `limit` bytes of it). Read in blocks of what is
+    there (`read1`: a pipe's lines come as they arrive), cut into lines in C."""
+    read = getattr(fh, "read1", fh.read)
     rest = b""
     skipping = False  # in a line longer than the limit: its bytes up to the next newline are dropped
     first = True
@@ -88,27 +97,26 @@ def ndjson_lines(fh: BinaryIO, limit: int = MAX_LINE_BYTES, block: int = 1 << 16
                 data += more
             if data.startswith(BOM):  # a byte order mark (see jsonio.BOM)
                 data = data[len(BOM):]
-        lines = data.split(b"\n")
+        lines: list[bytes | None] = data.split(b"\n")  # type: ignore[assignment]
         if skipping:
             if len(lines) == 1:
                 continue
-            number += 1
-            yield number, None
+            lines[0] = None  # the end of the line too long
             skipping = False
-            lines[0] = b""
-            lines.pop(0)
         elif rest:
-            lines[0] = rest + lines[0]
-        rest = lines.pop()
-        for line in lines:
-            number += 1
-            yield number, (line if len(line) <= limit else None)
+            joined = rest + lines[0]  # type: ignore[operator]
+            lines[0] = joined if len(joined) <= limit or len(lines) == 1 else None
+        rest = lines.pop()  # type: ignore[assignment]
+        if limit < block:  # (a line that began in this block is shorter than it)
+            lines = [line if line is None or len(line) <= limit else None for line in lines]
+        if lines:
+            yield lines
         if len(rest) > limit:
             rest, skipping = b"", True
     if skipping:
-        yield number + 1, None
+        yield [None]
     elif rest:
-        yield number + 1, rest
+        yield [rest]
 
 
 #: the UTF-8 byte order mark (jsonio.BOM): taken away from the start of a stream of events

@@ -260,3 +260,16 @@ def test_a_time_is_written_in_ascii_digits():
     # Python's fromisoformat takes Arabic-Indic digits; no JavaScript Date does
     assert runtime.iso_time("٢٠٢٤-٠١-٠١T10:00:00Z") is MISSING
     assert runtime.parse_time("２０２４-01-01") is MISSING
+
+
+def test_an_integer_beyond_64_bits_among_many_lines_is_still_refused():
+    """translate tests a block of lines at once for the runs of digits orjson would round: the one line that
+    holds one is refused, the lines around it (in the same block) are translated."""
+    good = b'{"type":"identify","userId":"u","traits":{"n":12345678901234567}}'
+    bad = b'{"type":"identify","userId":"u","traits":{"n":123456789012345678901}}'
+    lines = [good] * 500 + [bad] + [good] * 500
+    proc = inproc("translate", "-", input=b"\n".join(lines) + b"\n")
+    out = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert len(out) == 1001 and ["error" in o for o in out].count(True) == 1 and "error" in out[500]
+    assert "beyond 64 bits" in out[500]["error"]["message"]
+    assert out[0]["requests"][0]["body"]["attributes"][0]["n"] == 12345678901234567

@@ -189,3 +189,22 @@ def test_new_helpers_survive_hostile_values():
     assert runtime.ireplace(long, "", "x" * 1000) is MISSING and runtime.ireplace(long, "B", "c") == "ac" * 50_000
     assert runtime.regex_replace(long, re.compile("(?=(.*))"), r"\1") is MISSING  # n²/2 characters
     assert runtime.regex_replace(long, re.compile("b"), r"[\g<0>]", 2) == "a[b]a[b]" + "ab" * 49_998
+
+
+def test_iso_time_gives_text_already_in_brazes_form_as_it_is_and_reads_the_rest():
+    """iso_time returns text already written YYYY-MM-DDTHH:MM:SS.sssZ without formatting it again: the same
+    text formatting gives, for every such time; text that only looks like it (a week date, an hour 24, a
+    day 30 of February) is read, or missing, as before."""
+    import datetime
+    import random
+
+    rng = random.Random(3)
+    for _ in range(3000):
+        t = datetime.datetime(rng.randrange(1, 10000), rng.randrange(1, 13), rng.randrange(1, 29), rng.randrange(24),
+                              rng.randrange(60), rng.randrange(60), rng.randrange(1000) * 1000)
+        text = t.isoformat(timespec="milliseconds") + "Z"
+        assert runtime.iso_time(text) == text == runtime.iso8601(runtime.parse_time(text))
+    for text in ("2024-W18-3T12:00:00.000Z", "2024-05-01T24:00:00.000Z", "2024-02-30T12:00:00.000Z",
+                 "2024-05-01 12:00:00.000Z", "2024-05-01T12:00:00,123Z", "2024-05-01T12:00:00.123z",
+                 "+024-05-01T12:00:00.000Z", "2024-05-01T12:00:00.1234Z"):
+        assert runtime.iso_time(text) == runtime.iso8601(runtime.parse_time(text)), text
