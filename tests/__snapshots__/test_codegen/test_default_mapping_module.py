@@ -352,6 +352,10 @@ def iso_time(x):
             t = datetime.datetime.fromisoformat(x)
         except ValueError:
             return iso8601(_parse_text_time(x))
+        if len(x) == 24 and x[23] == "Z" and x[4:20:3] == "--T::.":
+            # already YYYY-MM-DDTHH:MM:SS.sssZ (and a real time: it was read): what formatting would give
+            # back, without formatting it (isoformat costs more than everything else here together)
+            return x
         if t.tzinfo is None:
             return t.isoformat(timespec="milliseconds") + "Z"
         if t.tzinfo is not datetime.timezone.utc:
