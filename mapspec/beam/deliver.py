@@ -448,7 +448,7 @@ class _SendFn(_BatchFn):
     (one per instance, so per worker thread); outputs every object's fate, and dead letters."""
 
     def setup(self) -> None:
-        import httpx
+        from ..delivery.http import Client
 
         super().setup()
         settings = self.settings
@@ -461,8 +461,7 @@ class _SendFn(_BatchFn):
         for place in self.redacting:
             place.addFilter(self.redact)
         self.loop = asyncio.new_event_loop()
-        self.client = httpx.AsyncClient(http2=False,
-                                        limits=httpx.Limits(max_connections=settings.options.in_flight * 2))
+        self.client = Client(max_connections=settings.options.in_flight * 2)
         self.account = Account()
         self.metrics = {name: counter(name) for name in ("requests", "unanswered", "retried")}
 

@@ -26,6 +26,7 @@ from ..syntax.document import DEFAULT_TARGET
 from ..targets import Target, bundled
 from .batching import Batch, Batcher, Item, Unsendable
 from .common import Fatal, Options, RedactingFilter, Secret, key_problem, log, url_problem
+from .http import Client
 from .ledger import FAILED, INVALID, REJECTED, SKIPPED, Account, Checkpoint, DeadLetters, Ledger
 from .reader import InputChanged, Line, Reader, Source, lines
 from .sender import Sender
@@ -52,7 +53,7 @@ class Job:
     endpoint: str | None = None  # replaces the scheme and host of every request's URL
     out: IO[bytes] | None = None  # dry run: where batched requests go (nothing is sent, no checkpoint written)
     progress: IO[str] | None = None
-    transport: Any = None  # an httpx transport, for tests
+    transport: Any = None  # an httpx transport, for tests (requests then go through httpx)
     stdin_name: str | None = None  # what stdin is called in the checkpoint and dead letters
     target: Target | None = None  # what the requests go to (default: the translator's target)
     keys: dict[str, str] = field(default_factory=dict)  # the keys of the target's other credentials, by name
@@ -324,10 +325,7 @@ class Run:
     async def run(self) -> Outcome:
         job, options, ledger, batcher = self.job, self.options, self.ledger, self.batcher
         if not self.dry:
-            import httpx
-
-            self.client = httpx.AsyncClient(transport=job.transport, http2=False,
-                                            limits=httpx.Limits(max_connections=options.in_flight * 2))
+            self.client = Client(max_connections=options.in_flight * 2, transport=job.transport)
             self.sender = Sender(self.client, self.secret, options, ledger, self.account, self.checkpoint,
                                  self.delivered, self.target, {**self.keys, **self._first_key()})
         sources, checkpoint, limit = self.sources, self.checkpoint, options.max_line_bytes

@@ -19,6 +19,7 @@ from .. import jsonio
 from ..targets import Target
 from .batching import Batch, Item
 from .common import Fatal, Options, RateWindow, Secret, log
+from .http import TransportError
 from .ledger import EXPIRED, FAILED, REFUSED, Account, Checkpoint, Ledger
 
 
@@ -246,8 +247,6 @@ class Sender:
                     self.secret.add(fields.get(name))
 
     async def deliver(self, batch: Batch, deadline: float) -> None:
-        import httpx
-
         attempt = 0
         if not batch.count:
             return
@@ -276,7 +275,7 @@ class Sender:
             try:
                 response = await self.client.request(batch.method, batch.url, content=body, headers=headers,
                                                      timeout=self.options.timeout)
-            except (httpx.TimeoutException, httpx.TransportError) as e:
+            except TransportError as e:
                 self.account.unanswered += 1
                 reason = f"no answer: {type(e).__name__}" + (f": {e}" if str(e) else "")
                 log.debug("POST %s: %s (attempt %d)", path, reason, attempt + 1)
