@@ -49,7 +49,8 @@ class Sink:
 
     def __exit__(self, *exc) -> None:
         self.proc.stdin.close()
-        self.requests, self.bytes = map(int, self.proc.stdout.readline().split() or (0, 0))
+        requests, size, cpu = self.proc.stdout.readline().split() or ("0", "0", "0")
+        self.requests, self.bytes, self.cpu = int(requests), int(size), float(cpu)
         self.proc.wait(timeout=30)
 
 

@@ -63,6 +63,9 @@ class Group:
         self.fields = fields  # those fields, encoded, without braces
         self.lists = lists  # the member lists its element had (written even when empty, as they came)
 
+    def __reduce__(self) -> tuple:  # (from a worker process: by its fields, faster than by slots)
+        return Group, (self.identity, self.fields, self.lists)
+
 
 class Prepared:
     """A translated request cut into its request key and its encoded objects."""
@@ -74,6 +77,9 @@ class Prepared:
                  when: float | None):
         self.url, self.method, self.envelope, self.endpoint = url, method, envelope, endpoint
         self.objects, self.once, self.time = objects, once, when
+
+    def __reduce__(self) -> tuple:  # (from a worker process: by its fields, faster than by slots)
+        return Prepared, (self.url, self.method, self.envelope, self.endpoint, self.objects, self.once, self.time)
 
     @property
     def alone(self) -> bool:
@@ -185,6 +191,7 @@ class Batcher:
         self._seq = 0
         self._endpoints: dict[tuple[str, str], tuple[Endpoint, dict[str, str]] | None] = {}
         self._limits: dict[int, tuple[Endpoint, tuple[int, int | None, int | None]]] = {}
+        self._merged: dict[int, tuple[Any, frozenset[str], bool]] = {}  # per batching rule: its arrays, timed
 
     def endpoint(self, method: str, url: str) -> tuple[Endpoint, dict[str, str]] | None:
         key = (method, url)
@@ -206,36 +213,52 @@ class Batcher:
             raise Unsendable(f"the request to {url} has {jsonio.kind(body)} for a body; a body is a JSON object")
         method = method.upper()
         once = request.get("once")
-        when = _seconds(request.get("time"))
+        if type(once) is not str:
+            once = None
         found = self.endpoint(method, url)
         endpoint = found[0] if found else None
         rule = endpoint.batch if endpoint else None
-        if rule is None or not rule.merges:
-            return Prepared(url, method, b"", endpoint, [(ALONE, body, self._encode(body, url), None, None)],
-                            once if isinstance(once, str) else None, when)
+        if rule is None or not (rule.arrays or rule.groups):
+            return Prepared(url, method, b"", endpoint, [(ALONE, body, self._encode(body, url), None, None)], once,
+                            None)
         if rule.into is not None:
             method, url, body = _into(endpoint, found[1], url, body)
             moved = self.endpoint(method, url)
             endpoint = moved[0] if moved else endpoint
-        merged = set(rule.arrays) | set(rule.groups)
+        merged = self._merged.get(id(rule))
+        if merged is None or merged[0] is not rule:
+            merged = self._merged[id(rule)] = (rule, frozenset(rule.arrays) | frozenset(rule.groups),
+                                               any(g.latest_wins for g in rule.groups.values()))
+        _, names, timed = merged
+        # the request's time orders the states of a group member (latest wins): read only where that is so
+        when = _seconds(request.get("time")) if timed else None
         objects: list[tuple[str, Any, bytes, Group | None, str | None]] = []
+        append = objects.append
         envelope: dict[str, Any] = {}
         largest = 0
+        fast = jsonio.fast_dumps
         for key, value in body.items():
-            if key not in merged:
+            if key not in names:
                 envelope[key] = value
                 continue
             if value is None:
                 continue
             if type(value) is not list:
                 raise Unsendable(f"the request to {url} has {jsonio.kind(value)} for {key}; it must be a list")
-            group = rule.groups.get(key)
+            group = rule.groups.get(key) if rule.groups else None
+            if group is None:
+                for obj in value:
+                    try:
+                        data = fast(obj)  # orjson when it can; a null in it may be NaN: looked at closer
+                    except TypeError:
+                        data = None
+                    if data is None or b"null" in data:
+                        data = self._object(obj, key)
+                    append((key, obj, data, None, None))
+                    if len(data) > largest:
+                        largest = len(data)
+                continue
             for obj in value:
-                if group is None:
-                    data = self._object(obj, key)
-                    objects.append((key, obj, data, None, None))
-                    largest = max(largest, len(data))
-                    continue
                 if type(obj) is not dict:
                     raise Unsendable(f"an element of {key} is {jsonio.kind(obj)}; it must be an object")
                 fields = {k: v for k, v in obj.items() if k not in group.members}
@@ -246,7 +269,7 @@ class Batcher:
                     values = obj[member]
                     for v in values if type(values) is list else [values]:
                         data = self._object(v, f"{key}.{member}")
-                        objects.append((key, v, data, info, member))
+                        append((key, v, data, info, member))
                         largest = max(largest, len(data))
         env = b""
         if envelope:
@@ -260,7 +283,7 @@ class Batcher:
                 if len(data) + len(name) + 40 > limit:
                     raise Unsendable(f"an object of {name} is {len(data):,} bytes: larger than {self.who} takes in "
                                      f"a request ({self.max_body:,} bytes)")
-        return Prepared(url, method, env, endpoint, objects, once if isinstance(once, str) else None, when)
+        return Prepared(url, method, env, endpoint, objects, once, when)
 
     @property
     def who(self) -> str:
@@ -298,37 +321,50 @@ class Batcher:
     def add(self, prepared: Prepared, owner: Line) -> list[Batch]:
         """Add a prepared request's objects to open batches; the batches that filled up."""
         p = prepared
-        full: list[Batch] = []
-        if p.alone:
+        objects = p.objects
+        if objects and objects[0][0] == ALONE:
             batch = Batch((p.url, p.method, id(owner), self._seq), p.url, p.method, b"", p.endpoint)
             batch.once = p.once
             self._seq += 1
-            batch.add(Item(ALONE, p.objects[0][1], p.objects[0][2], owner))
+            batch.add(Item(ALONE, objects[0][1], objects[0][2], owner))
             owner.waiting += 1
             owner.objects += 1
             return [batch]
-        rule = p.endpoint.batch  # type: ignore[union-attr]
+        full: list[Batch] = []
+        endpoint = p.endpoint
+        rule = endpoint.batch  # type: ignore[union-attr]
+        max_body, total, per_array = self.limits(endpoint)  # type: ignore[arg-type]
+        unique, groups, one_array = rule.unique, rule.groups, rule.one_array
         open_ = self.open
         key = (p.url, p.method, p.envelope)
         batch = open_.get(key)
-        one_array = rule.one_array
-        for name, obj, data, group, member in p.objects:
+        seq = self._seq
+        for name, obj, data, group, member in objects:
             if one_array:  # one kind of array per request
                 key = (p.url, p.method, p.envelope, name)
                 batch = open_.get(key)
-            self._seq += 1
-            item = Item(name, obj, data, owner, group, member, p.time, self._seq)
-            grows = batch.grows_by(item) if batch is not None else 0
-            if batch is None or not self._room(batch, item, grows):
+            seq += 1
+            item = Item(name, obj, data, owner, group, member, p.time, seq)
+            if batch is not None:  # room for it: the body's bytes, the request's objects, the array's
+                items = batch.arrays.get(name)
+                if group is not None:
+                    grows = batch.grows_by(item)
+                else:  # as grows_by: ,data and, for a new array, "name":[...]
+                    grows = len(data) + 1 if items is not None else len(data) + len(name) + 6
+                room = batch.size + grows <= max_body and (total is None or batch.count < total) and (
+                    per_array is None or items is None or len(items) < per_array) and (
+                    not unique or not items or self._unique(batch, item, items, unique))
+            if batch is None or not room:
                 if batch is not None:
                     full.append(batch)
-                batch = open_[key] = Batch(key, p.url, p.method, p.envelope, p.endpoint)
+                batch = open_[key] = Batch(key, p.url, p.method, p.envelope, endpoint)
                 grows = batch.grows_by(item)
             owner.waiting += 1
             owner.objects += 1
-            if group is not None and rule.groups[name].latest_wins and not self._latest(batch, item):
+            if group is not None and groups[name].latest_wins and not self._latest(batch, item):
                 continue
             batch.add(item, grows)
+        self._seq = seq
         return full
 
     def limits(self, endpoint: Endpoint) -> tuple[int, int | None, int | None]:
@@ -341,26 +377,21 @@ class Batcher:
                                                              _least(rule.per_array, self.options.batch_size)))
         return found[1]
 
-    def _room(self, batch: Batch, item: Item, grows: int | None = None) -> bool:
-        """Whether the object fits in the batch (`grows`: what it would add to the body, when known)."""
-        max_body, total, per_array = self.limits(batch.endpoint)  # type: ignore[arg-type]
-        if batch.size + (batch.grows_by(item) if grows is None else grows) > max_body:
-            return False
-        if total is not None and batch.count >= total:
-            return False
-        items = batch.arrays.get(item.name)
-        key = batch.endpoint.batch.unique.get(item.name)  # type: ignore[union-attr]
-        if key is not None and items:
-            obj = item.value()  # (decoded only on the endpoints that say `unique`, such as catalog items)
-            if isinstance(obj, dict) and key in obj:
-                value = obj[key]  # a second element of one id waits for the next request, in order
-                for other in items:
-                    seen = other.value()
-                    if isinstance(seen, dict) and seen.get(key) == value:
-                        return False
-        if per_array is None:
+    @staticmethod
+    def _unique(batch: Batch, item: Item, items: list[Item], unique: Any) -> bool:
+        """False when the array says `unique` and holds an element with the same value of that field: the
+        second element of one id waits for the next request, in order."""
+        key = unique.get(item.name)
+        if key is None:
             return True
-        return items is None or len(items) < per_array
+        obj = item.value()  # (decoded only on the endpoints that say `unique`, such as catalog items)
+        if isinstance(obj, dict) and key in obj:
+            value = obj[key]
+            for other in items:
+                seen = other.value()
+                if isinstance(seen, dict) and seen.get(key) == value:
+                    return False
+        return True
 
     def _latest(self, batch: Batch, item: Item) -> bool:
         """Keep one state per group member in a batch, the latest (by time, then by arrival); False when the

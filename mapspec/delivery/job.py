@@ -9,9 +9,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
+import pickle
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -34,6 +36,7 @@ from .store import AttributeStore
 
 SLICE = 256  # lines handled between two looks at the rest of the loop (answers, timers)
 CHUNK = 1024  # lines a worker process translates at a time (--workers)
+GC_THRESHOLD = 20_000  # allocations between two collections of the youngest generation, during a run
 
 # what `Run.translated` finds for a line (besides the ledger's fates INVALID, REJECTED and FAILED); compared
 # with ==, as they come back from worker processes as copies
@@ -443,7 +446,7 @@ class Run:
                     except BrokenProcessPool:
                         raise Fatal("a worker process stopped (killed, or out of memory?); the lines not yet "
                                     "decided are after the checkpoint, for the next run") from None
-                    yield chunk, _restored(found, self.batcher, self.job.skip_unchanged)
+                    yield chunk, _restored(_unpickled(found), self.batcher, self.job.skip_unchanged)
                     continue
                 if get is not None and get in done:
                     block, get = get.result(), None
@@ -507,10 +510,18 @@ def _ready() -> bool:
     return _WORKER_RUN is not None
 
 
-def _translate_chunk(datas: list[bytes | None]) -> list[tuple]:
+def _worker_started() -> None:
+    """In a worker process, once: what it holds from the parent (the translator, the target) is left out of
+    garbage collection, which otherwise walks it again and again as chunks come and go."""
+    gc.freeze()
+
+
+def _translate_chunk(datas: list[bytes | None]) -> bytes:
     """In a worker process: what each line's bytes give (`Run.translated`), made light to send back: an event
     only where a dead letter may show it, objects without their decoded form or endpoint (the parent has
-    both: it decodes an object where it needs it, and looks its endpoint up)."""
+    both: it decodes an object where it needs it, and looks its endpoint up). Pickled here, so that the
+    parent's thread that receives results only moves bytes, and the parent unpickles them at once where it
+    uses them (`_unpickled`)."""
     run = _WORKER_RUN
     assert run is not None
     out = []
@@ -524,7 +535,19 @@ def _translate_chunk(datas: list[bytes | None]) -> list[tuple]:
             if kind == SEND:
                 found = (SEND, None, found[2])
         out.append(found)
-    return out
+    return pickle.dumps(out, pickle.HIGHEST_PROTOCOL)
+
+
+def _unpickled(blob: bytes) -> list[tuple]:
+    """What a worker process of this run found for a chunk (`_translate_chunk` pickled it), with garbage
+    collection paused meanwhile: the many small objects of a chunk made it run a dozen times per chunk."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return pickle.loads(blob)  # noqa: S301 - written by this run's own worker processes, over a pipe
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _restored(found: list[tuple], batcher: Batcher, decode: bool) -> list[tuple]:
@@ -551,7 +574,7 @@ def start_workers(run: Run) -> ProcessPoolExecutor:
         raise Fatal("--workers needs a system that can fork processes (Linux, macOS); leave it out here") from None
     _WORKER_RUN = run
     try:
-        pool = ProcessPoolExecutor(run.options.workers, mp_context=context)
+        pool = ProcessPoolExecutor(run.options.workers, mp_context=context, initializer=_worker_started)
         pool.submit(_ready).result()  # every worker is forked at the first task
     finally:
         _WORKER_RUN = None
@@ -566,11 +589,17 @@ def execute(job: Job) -> tuple[Account, Outcome]:
     places = [log, *logging.getLogger().handlers]  # ours, and every handler (httpx's records go through them)
     for place in places:
         place.addFilter(redact)
+    # a run makes and drops a few small objects per line (lines, objects, their tuples): with the default
+    # threshold the collector runs every 700 of them and walks the older generations often, about a sixth of
+    # the CPU of the process that batches and sends (the workers, forked below, inherit it)
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], GC_THRESHOLD), *threshold[1:])
     try:
         if job.options.workers >= 1:
             run_.pool = start_workers(run_)
         outcome = asyncio.run(run_.run())
     finally:
+        gc.set_threshold(*threshold)
         for place in places:
             place.removeFilter(redact)
         if run_.pool is not None:
