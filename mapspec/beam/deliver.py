@@ -86,6 +86,14 @@ class _Fates:
     def object_done(self, owner: _Owner, problem: tuple[str, str, Any] | None = None) -> None:
         self.done.append((owner, problem))
 
+    def delivered(self, items: list) -> list:
+        """Objects delivered, as the ledger's `delivered`: each told once."""
+        out = [item for item in items if not item.done]
+        for item in out:
+            item.done = True
+            self.done.append((item.owner, None))
+        return out
+
 
 class _NoCheckpoint:
     def note_sent(self, line: Any) -> None:

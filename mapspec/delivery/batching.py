@@ -146,6 +146,11 @@ class Batch:
     def items(self) -> list[Item]:
         return [item for items in self.arrays.values() for item in items]
 
+    def last(self) -> Line:
+        """The latest line with an object in the batch (each array holds its objects in input order)."""
+        return max((items[-1].owner for items in self.arrays.values() if items),
+                   key=lambda line: (line.input, line.number))
+
     def indexed(self) -> dict[tuple[str, int], Item]:
         """Objects by (array, index in that array as sent): what an API's errors[] name, where it names them."""
         return {(name, i): item for name, items in self.arrays.items() if items and items[0].group is None
@@ -359,11 +364,22 @@ class Batcher:
                     full.append(batch)
                 batch = open_[key] = Batch(key, p.url, p.method, p.envelope, endpoint)
                 grows = batch.grows_by(item)
+                items = None
             owner.waiting += 1
             owner.objects += 1
-            if group is not None and groups[name].latest_wins and not self._latest(batch, item):
+            if group is not None:
+                if groups[name].latest_wins and not self._latest(batch, item):
+                    continue
+                batch.add(item, grows)
                 continue
-            batch.add(item, grows)
+            batch.size += grows  # (Batch.add, written out: this loop runs once per object)
+            if items is None:
+                batch.arrays[name] = [item]
+            else:
+                items.append(item)
+            batch.count += 1
+            if batch.first is None:
+                batch.first = owner
         self._seq = seq
         return full
 

@@ -371,6 +371,22 @@ class Ledger:
         if line.waiting == 0:
             self.decide(line)
 
+    def delivered(self, items: list) -> list:
+        """Objects delivered (each told once: those already told are left out); the ones this told.
+        `object_done` for each, written out for a request's worth of objects at a time."""
+        out = []
+        decide = self.decide
+        for item in items:
+            if item.done:
+                continue
+            item.done = True
+            out.append(item)
+            line = item.owner
+            line.waiting -= 1
+            if line.waiting == 0:
+                decide(line)
+        return out
+
     def decide(self, line: Line, fate: str | None = None) -> None:
         """The one place a line's fate is decided: given (not an event, rejected, failed, blank), or from what
         became of its objects once none is on its way."""

@@ -114,11 +114,9 @@ class Sender:
         if self.fatal or self.error:
             self.slots.release()
             self.check()
-        items = batch.items()
-        last = max((item.owner for item in items), key=lambda line: (line.input, line.number))
-        self.checkpoint.note_sent(last)
+        self.checkpoint.note_sent(batch.last())
         if self.sent_before is not None:
-            self.twice += sum(1 for item in items
+            self.twice += sum(1 for item in batch.items()
                               if (item.owner.input, item.owner.number) <= self.sent_before)
         self.in_flight += 1
         task = asyncio.create_task(self._run(batch))
@@ -355,9 +353,14 @@ class Sender:
         if response.status_code == 400 and not refused:
             self._finish(batch.items(), (REFUSED, f"400 Bad Request: {_message(response)}"), batch)
             return
+        if not refused:
+            delivered = self.ledger.delivered(batch.items())
+            if self.on_delivered and delivered:
+                self.on_delivered(batch, delivered)
+            return
         delivered = []
         done = self.ledger.object_done
-        indexed = batch.indexed() if refused else {}
+        indexed = batch.indexed()
         named = {id(item): reason for key, reason in refused.items() if (item := indexed.get(key)) is not None}
         for item in batch.items():
             if item.done:
