@@ -6,7 +6,9 @@ own process), where the time goes, and the peak memory of `run --dry-run` over m
 Where the time goes is measured as a ladder over the same events, each step timed on its own: reading the
 lines, parsing them, translating them, encoding the batched bodies; "batch" is what `run --dry-run` takes
 beyond those (merging objects into requests, the account, the checkpoint's bookkeeping), and "send" what a
-real run to the sink takes beyond the dry run (HTTP, concurrency, the replies).
+real run to the sink takes beyond the dry run (HTTP, concurrency, the replies). Every run also reports the CPU
+time of each process it takes: the sending process (per request and per object), the `--workers` processes,
+and the sink, which shares the same cores; their sum over the cores is the least time the run can take here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import gc
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +39,7 @@ KEY = "bench-key"
 SETTINGS = {"track_all_pages": True, "app_id": "bench-app"}
 STAGES = ("read", "parse", "translate", "batch", "encode", "send")
 WORKERS = max(1, (os.cpu_count() or 1) - 1)
+WORKER_COUNTS = sorted({WORKERS, os.cpu_count() or 1})  # --workers of the runs besides one process
 
 
 class Sink:
@@ -70,8 +74,9 @@ def _timed(fn) -> float:
 
 
 def throughput(path: str, rounds: int = 3, workers: int = 0) -> dict:
-    """objects/s of `mapspec run` (with `--workers`) to the instant sink, and each stage's share of its time
-    (medians; the stages as one process spends them)."""
+    """objects/s of `mapspec run` (with `--workers`) to the instant sink, the CPU time of each process it takes
+    (the sending process, the workers, the sink), and for one process each stage's share of its time (medians).
+    """
     translate = mapspec.load("segment-braze", SETTINGS)
     with open(path, "rb") as fh:
         lines = fh.readlines()
@@ -108,31 +113,48 @@ def throughput(path: str, rounds: int = 3, workers: int = 0) -> dict:
         for b in bodies:
             json_dumps(b)
 
-    samples: dict[str, list[float]] = {k: [] for k in ("read", "parse", "translate", "encode", "dry", "total",
-                                                        "cpu")}
+    samples: dict[str, list[float]] = {k: [] for k in ("read", "parse", "translate", "encode", "dry", "dry_cpu",
+                                                        "total", "cpu", "workers_cpu", "sink_cpu")}
     account = None
+    sink_requests = 0
     for _ in range(rounds):
-        samples["read"].append(_timed(read))
-        samples["parse"].append(_timed(parse))
-        samples["translate"].append(_timed(translate_all))
-        samples["encode"].append(_timed(encode))
-        samples["dry"].append(_timed(dry))
+        if not workers:  # the ladder: one process's stages, each alone
+            samples["read"].append(_timed(read))
+            samples["parse"].append(_timed(parse))
+            samples["translate"].append(_timed(translate_all))
+            samples["encode"].append(_timed(encode))
+            cpu = time.process_time()
+            samples["dry"].append(_timed(dry))
+            samples["dry_cpu"].append(time.process_time() - cpu)
         with Sink() as sink:
             dead = os.path.join(tmp, "dead.ndjson")
+            gc.collect()
+            children = _children_cpu()
             start, cpu = time.perf_counter(), time.process_time()
             account = run(Job(translate, [path], KEY, Options(workers=workers), dead_letter=dead, endpoint=sink.url))
             samples["total"].append(time.perf_counter() - start)
             samples["cpu"].append(time.process_time() - cpu)
+            samples["workers_cpu"].append(_children_cpu() - children)  # the workers are waited for at the end
             os.unlink(dead)
-    m = {k: statistics.median(v) for k, v in samples.items()}
-    stages = {"read": m["read"], "parse": m["parse"], "translate": m["translate"],
-              "batch": max(0.0, m["dry"] - m["read"] - m["parse"] - m["translate"] - m["encode"]),
-              "encode": m["encode"], "send": max(0.0, m["total"] - m["dry"])}
+        samples["sink_cpu"].append(sink.cpu)
+        sink_requests = sink.requests
+    m = {k: statistics.median(v) if v else 0.0 for k, v in samples.items()}
+    stages = {}
+    if not workers:
+        stages = {"read": m["read"], "parse": m["parse"], "translate": m["translate"],
+                  "batch": max(0.0, m["dry"] - m["read"] - m["parse"] - m["translate"] - m["encode"]),
+                  "encode": m["encode"], "send": max(0.0, m["total"] - m["dry"])}
     assert account is not None and account.adds_up() and account.refused == 0, account.text()
-    return {"workers": workers, "cpu": m["cpu"], "events": len(lines), "objects": objects, "requests": len(requests),
-            "seconds": m["total"],
-            "objects_per_s": objects / m["total"], "events_per_s": len(lines) / m["total"],
-            "dry_seconds": m["dry"], "stages": stages, "account": account.text(), "sink_requests": sink.requests}
+    assert sink_requests == account.requests, (sink_requests, account.text())
+    return {"workers": workers, "cpu": m["cpu"], "workers_cpu": m["workers_cpu"], "sink_cpu": m["sink_cpu"],
+            "dry_cpu": m["dry_cpu"], "events": len(lines), "objects": objects, "requests": account.requests,
+            "seconds": m["total"], "objects_per_s": objects / m["total"], "events_per_s": len(lines) / m["total"],
+            "dry_seconds": m["dry"], "stages": stages, "account": account.text(), "sink_requests": sink_requests}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 _MEASURE = """
@@ -167,27 +189,40 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--workers", type=int, default=WORKERS, help="--workers of the second run (default: a core "
-                    "for each but one, which the sending process has)")
+    ap.add_argument("--workers", default=",".join(map(str, WORKER_COUNTS)),
+                    help="--workers of the runs besides one process, comma-separated (default: a worker for each "
+                         "core but one, which the sending process has; and one for each core)")
     ap.add_argument("--rss", default="100000,1000000", help="event counts for the peak-memory runs")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        for workers in sorted({0, args.workers}):
+        for workers in sorted({0, *(int(w) for w in args.workers.split(",") if w)}):
             print(report_throughput(throughput(events_file(tmp, args.events), args.rounds, workers)))
         for n in (int(x) for x in args.rss.split(",") if x):
             print(f"peak RSS of run --dry-run over {n:,} events: {peak_rss(n, tmp):.0f} MiB")
 
 
 def report_throughput(r: dict) -> str:
-    total = sum(r["stages"].values())
     how = "one process" if not r["workers"] else f"--workers {r['workers']}"
+    cores = os.cpu_count() or 1
     lines = [f"mapspec run ({how}) to an instant sink: {r['objects_per_s']:,.0f} objects/s, {r['events_per_s']:,.0f} "
              f"events/s ({r['events']:,} events, {r['objects']:,} objects, {r['requests']:,} requests, "
-             f"{r['seconds']:.2f} s; the sending process's CPU {r['cpu']:.2f} s; dry run {r['dry_seconds']:.2f} s)",
-             "  where the time goes: " + ", ".join(
-                 f"{k} {v:.2f} s ({v / total:.0%})" for k, v in r["stages"].items())]
-    if r["workers"]:  # the ladder is one process's; here the workers take read to encode off this process
-        lines = lines[:1]
+             f"{r['seconds']:.2f} s)"]
+    sending = "this process" if not r["workers"] else "the sending process"
+    cpu = (f"  CPU: {sending} {r['cpu']:.2f} s ({r['cpu'] / r['requests'] * 1e3:.2f} ms per request, "
+           f"{r['cpu'] / r['objects'] * 1e6:.1f} us per object)")
+    if r["workers"]:
+        cpu += f", the workers {r['workers_cpu']:.2f} s"
+    total = r["cpu"] + r["workers_cpu"] + r["sink_cpu"]
+    floor = total / cores if r["workers"] else r["cpu"]  # one process runs on one core, whatever the others do
+    cpu += (f", the sink {r['sink_cpu']:.2f} s: {total:.2f} s in all, so at least {floor:.2f} s on {cores} "
+            f"core{'s' * (cores != 1)} ({r['objects'] / floor:,.0f} objects/s at most)")
+    lines.append(cpu)
+    if not r["workers"]:  # the ladder is one process's; with workers, they take read to encode off this process
+        total_s = sum(r["stages"].values())
+        lines.append("  where the time goes: " + ", ".join(
+            f"{k} {v:.2f} s ({v / total_s:.0%})" for k, v in r["stages"].items())
+            + f"; CPU of sending beyond a dry run: {r['cpu'] - r['dry_cpu']:.2f} s "
+              f"({(r['cpu'] - r['dry_cpu']) / r['requests'] * 1e3:.2f} ms per request)")
     return "\n".join(lines)
 
 

@@ -11,14 +11,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import multiprocessing
 import os
 import pickle
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -33,6 +30,7 @@ from .ledger import FAILED, INVALID, REJECTED, SKIPPED, Account, Checkpoint, Dea
 from .reader import InputChanged, Line, Reader, Source, lines
 from .sender import Sender
 from .store import AttributeStore
+from .workers import Workers, WorkerStopped
 
 SLICE = 256  # lines handled between two looks at the rest of the loop (answers, timers)
 CHUNK = 1024  # lines a worker process translates at a time (--workers)
@@ -135,7 +133,7 @@ class Run:
         self.urls: dict[str, str] = {}
         self.client = None
         self.sender: Sender | None = None
-        self.pool: ProcessPoolExecutor | None = None
+        self.pool: Workers | None = None
         self.started = self.last_progress = 0.0
         from .. import Rejected
 
@@ -367,6 +365,8 @@ class Run:
                 self.show_progress(self.started, final=True)
             if self.client is not None:
                 await self.client.aclose()
+            if self.pool is not None:
+                await self.pool.aclose()
             try:
                 ledger.save(wait=True)
             finally:
@@ -420,7 +420,7 @@ class Run:
         """Chunks of lines with what the worker processes found for each, in input order; a few chunks per
         worker in flight, so that the workers translate while this process batches and sends."""
         assert self.pool is not None
-        loop = asyncio.get_running_loop()
+        await self.pool.start()
         pending: deque[tuple[list[Line], asyncio.Future]] = deque()
         ahead = 3 * self.options.workers
         get: asyncio.Task | None = None
@@ -443,7 +443,7 @@ class Run:
                     chunk, future = pending.popleft()
                     try:
                         found = future.result()
-                    except BrokenProcessPool:
+                    except WorkerStopped:
                         raise Fatal("a worker process stopped (killed, or out of memory?); the lines not yet "
                                     "decided are after the checkpoint, for the next run") from None
                     yield chunk, _restored(_unpickled(found), self.batcher, self.job.skip_unchanged)
@@ -455,8 +455,8 @@ class Run:
                         continue
                     for start in range(0, len(block), CHUNK):
                         chunk = block[start:start + CHUNK]
-                        pending.append((chunk, loop.run_in_executor(self.pool, _translate_chunk,
-                                                                    [_data(line) for line in chunk])))
+                        pending.append((chunk, self.pool.submit(pickle.dumps([_data(line) for line in chunk],
+                                                                             pickle.HIGHEST_PROTOCOL))))
         finally:
             if get is not None:
                 get.cancel()
@@ -506,17 +506,7 @@ def _data(line: Line) -> bytes | None:
 _WORKER_RUN: Run | None = None
 
 
-def _ready() -> bool:
-    return _WORKER_RUN is not None
-
-
-def _worker_started() -> None:
-    """In a worker process, once: what it holds from the parent (the translator, the target) is left out of
-    garbage collection, which otherwise walks it again and again as chunks come and go."""
-    gc.freeze()
-
-
-def _translate_chunk(datas: list[bytes | None]) -> bytes:
+def _translate_chunk(payload: bytes) -> bytes:
     """In a worker process: what each line's bytes give (`Run.translated`), made light to send back: an event
     only where a dead letter may show it, objects without their decoded form or endpoint (the parent has
     both: it decodes an object where it needs it, and looks its endpoint up). Pickled here, so that the
@@ -525,7 +515,7 @@ def _translate_chunk(datas: list[bytes | None]) -> bytes:
     run = _WORKER_RUN
     assert run is not None
     out = []
-    for data in datas:
+    for data in pickle.loads(payload):  # noqa: S301 - the lines of a chunk, from the parent that forked us
         found = run.translated(data)
         kind = found[0]
         if kind == SEND or (kind == REJECTED and found[3] is not None):
@@ -564,21 +554,17 @@ def _restored(found: list[tuple], batcher: Batcher, decode: bool) -> list[tuple]
     return found
 
 
-def start_workers(run: Run) -> ProcessPoolExecutor:
+def start_workers(run: Run) -> Workers:
     """The worker processes of `--workers N`, forked now (before this process starts a thread), each with a copy
     of the run to translate for."""
     global _WORKER_RUN
-    try:
-        context = multiprocessing.get_context("fork")
-    except ValueError:
-        raise Fatal("--workers needs a system that can fork processes (Linux, macOS); leave it out here") from None
     _WORKER_RUN = run
     try:
-        pool = ProcessPoolExecutor(run.options.workers, mp_context=context, initializer=_worker_started)
-        pool.submit(_ready).result()  # every worker is forked at the first task
+        return Workers(run.options.workers, _translate_chunk)
+    except ValueError:
+        raise Fatal("--workers needs a system that can fork processes (Linux, macOS); leave it out here") from None
     finally:
         _WORKER_RUN = None
-    return pool
 
 
 def execute(job: Job) -> tuple[Account, Outcome]:
@@ -603,7 +589,7 @@ def execute(job: Job) -> tuple[Account, Outcome]:
         for place in places:
             place.removeFilter(redact)
         if run_.pool is not None:
-            run_.pool.shutdown(wait=True, cancel_futures=True)
+            run_.pool.join()
     return outcome.run, outcome
 
 
