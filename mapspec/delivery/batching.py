@@ -196,7 +196,7 @@ class Batcher:
         self._seq = 0
         self._endpoints: dict[tuple[str, str], tuple[Endpoint, dict[str, str]] | None] = {}
         self._limits: dict[int, tuple[Endpoint, tuple[int, int | None, int | None]]] = {}
-        self._merged: dict[int, tuple[Any, frozenset[str], bool]] = {}  # per batching rule: its arrays, timed
+        self._how: dict[tuple[str, str], tuple] = {}  # per method and URL: see _how_for
 
     def endpoint(self, method: str, url: str) -> tuple[Endpoint, dict[str, str]] | None:
         key = (method, url)
@@ -205,6 +205,22 @@ class Batcher:
                 self._endpoints.clear()
             self._endpoints[key] = self.target.endpoint_for(method, urlsplit(url).path) if self.target else None
         return self._endpoints[key]
+
+    def _how_for(self, method: str, url: str) -> tuple:
+        """How requests to a URL are cut: (endpoint, its batching rule, the body fields it merges or None when
+        it merges none, whether a request's time orders group members)."""
+        found = self.endpoint(method, url)
+        endpoint = found[0] if found else None
+        rule = endpoint.batch if endpoint else None
+        if rule is None or not (rule.arrays or rule.groups):
+            how: tuple = (endpoint, rule, None, False)
+        else:
+            how = (endpoint, rule, frozenset(rule.arrays) | frozenset(rule.groups),
+                   any(g.latest_wins for g in rule.groups.values()))
+        if len(self._how) > 10_000:
+            self._how.clear()
+        self._how[(method, url)] = how
+        return how
 
     def prepare(self, request: Any, url: str | None = None) -> Prepared:
         """A translated request cut into its request key and its encoded objects; `url` in place of the
@@ -216,25 +232,22 @@ class Batcher:
         url = url or request["url"]
         if type(body) is not dict or type(method) is not str:
             raise Unsendable(f"the request to {url} has {jsonio.kind(body)} for a body; a body is a JSON object")
-        method = method.upper()
+        if method != "POST":
+            method = method.upper()
         once = request.get("once")
         if type(once) is not str:
             once = None
-        found = self.endpoint(method, url)
-        endpoint = found[0] if found else None
-        rule = endpoint.batch if endpoint else None
-        if rule is None or not (rule.arrays or rule.groups):
+        how = self._how.get((method, url))
+        if how is None:
+            how = self._how_for(method, url)
+        endpoint, rule, names, timed = how
+        if names is None:
             return Prepared(url, method, b"", endpoint, [(ALONE, body, self._encode(body, url), None, None)], once,
                             None)
         if rule.into is not None:
-            method, url, body = _into(endpoint, found[1], url, body)
+            method, url, body = _into(endpoint, self.endpoint(method, url)[1], url, body)  # type: ignore[index]
             moved = self.endpoint(method, url)
             endpoint = moved[0] if moved else endpoint
-        merged = self._merged.get(id(rule))
-        if merged is None or merged[0] is not rule:
-            merged = self._merged[id(rule)] = (rule, frozenset(rule.arrays) | frozenset(rule.groups),
-                                               any(g.latest_wins for g in rule.groups.values()))
-        _, names, timed = merged
         # the request's time orders the states of a group member (latest wins): read only where that is so
         when = _seconds(request.get("time")) if timed else None
         objects: list[tuple[str, Any, bytes, Group | None, str | None]] = []
@@ -299,7 +312,6 @@ class Batcher:
         if self.options.max_body is not None:
             return self.options.max_body
         return (self.target.max_body_bytes if self.target else None) or (1 << 62)
-
     def _encode(self, body: Any, url: str) -> bytes:
         try:
             data = jsonio.dumps(body)
