@@ -409,3 +409,23 @@ def test_an_unreachable_proxy_is_a_connect_error(monkeypatch):
     monkeypatch.delenv("no_proxy", raising=False)
     with pytest.raises(http.ConnectError):
         post("http://braze.invalid/users/track")
+
+
+def test_run_goes_through_the_proxy_the_environment_names(tmp_path, monkeypatch):
+    import json
+
+    import mapspec
+    from mapspec.delivery import Job, Options, run
+
+    path = tmp_path / "e.ndjson"
+    path.write_text("".join(json.dumps({"type": "identify", "userId": f"u{i}"}) + "\n" for i in range(3)))
+    with RawServer(serve(OK)) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        account = run(Job(mapspec.load("segment-braze"), [str(path)], "key-123", Options(linger=0.05),
+                          endpoint="http://braze.invalid"))
+    assert account.delivered == 3 and account.adds_up(), account.text()
+    [request] = proxy.requests
+    assert request.startswith(b"POST http://braze.invalid/users/track HTTP/1.1\r\n")
+    assert b"Bearer key-123" in request

@@ -1,0 +1,73 @@
+"""The worker processes of `run --workers` (mapspec/delivery/workers.py): answers in order, a failure raised
+where the answer is awaited, a worker that dies stops what waited for it, and workers that outlive nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+
+import pytest
+
+from mapspec.delivery.workers import Workers, WorkerStopped
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="--workers forks")
+
+
+def _work(data: bytes) -> bytes:
+    if data == b"raise":
+        raise ValueError("the work failed on this")
+    if data == b"die":
+        os._exit(9)  # as kill -9 would: no exception, no goodbye
+    if data == b"slow":
+        time.sleep(0.2)
+    return data.upper() + f" by {os.getpid()}".encode()
+
+
+def _answers(workers: Workers, items: list[bytes]) -> list:
+    async def go():
+        await workers.start()
+        futures = [workers.submit(item) for item in items]
+        out = []
+        for future in futures:
+            try:
+                out.append(await future)
+            except Exception as e:  # noqa: BLE001 - what the test looks at
+                out.append(e)
+        await workers.aclose()
+        return out
+
+    try:
+        return asyncio.run(go())
+    finally:
+        workers.join()
+
+
+def test_answers_come_back_in_order_from_every_worker():
+    workers = Workers(3, _work)
+    items = [b"slow" if i % 4 == 0 else f"item {i}".encode() + b"x" * (i * 50_000) for i in range(12)]
+    out = _answers(workers, items)
+    assert [o.split(b" by ")[0] for o in out] == [i.upper() for i in items]
+    assert len({o.split(b" by ")[1] for o in out}) == 3  # each worker had its share
+    assert all(not p.is_alive() for p in workers.processes)
+
+
+def test_what_the_work_raises_is_raised_where_its_answer_is_awaited():
+    out = _answers(Workers(1, _work), [b"a", b"raise", b"b"])
+    assert out[0].startswith(b"A") and out[2].startswith(b"B")
+    assert isinstance(out[1], ValueError) and str(out[1]) == "the work failed on this"
+
+
+def test_a_worker_that_dies_stops_what_waited_for_it_and_no_more():
+    out = _answers(Workers(2, _work), [b"a", b"b", b"die", b"c", b"d", b"e"])
+    # worker 1 had a, die, d; worker 2 b, c, e
+    assert out[0].startswith(b"A") and out[1].startswith(b"B") and out[3].startswith(b"C")
+    assert isinstance(out[2], WorkerStopped) and isinstance(out[4], WorkerStopped)
+    assert out[5].startswith(b"E")
+
+
+def test_workers_exit_when_the_parent_closes_its_side_without_ever_starting():
+    workers = Workers(2, _work)
+    workers.join(timeout=5)
+    assert all(not p.is_alive() for p in workers.processes)
