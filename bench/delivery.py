@@ -3,18 +3,21 @@ own process), where the time goes, and the peak memory of `run --dry-run` over m
 
     pip install -e . orjson && python bench/delivery.py [--events 100000] [--rss 100000,1000000]
 
-Where the time goes is measured as a ladder over the same events, each step timed on its own: reading the
-lines, parsing them, translating them, encoding the batched bodies; "batch" is what `run --dry-run` takes
-beyond those (merging objects into requests, the account, the checkpoint's bookkeeping), and "send" what a
-real run to the sink takes beyond the dry run (HTTP, concurrency, the replies). Every run also reports the CPU
-time of each process it takes: the sending process (per request and per object), the `--workers` processes,
-and the sink, which shares the same cores; their sum over the cores is the least time the run can take here.
+Where one process's time goes is measured in CPU seconds (the machine's other jobs change wall-clock time,
+much less CPU time), as a ladder over the same events, each step alone as the run does it: reading the lines
+(the run's reader), parsing them, translating them, encoding (the requests cut into the objects that batches
+merge, each encoded once); "batch" is what `run --dry-run` takes beyond those (merging objects into requests,
+the ledger, the account, the dead letters), and "send" what a real run to the sink takes beyond the dry run
+(HTTP, concurrency, the answers). Every run also reports the CPU time of each process it takes: the sending
+process (per request and per object), the `--workers` processes, and the sink, which shares the same cores;
+their sum over the cores is the least time the run can take here.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import io
 import json
 import os
 import resource
@@ -32,12 +35,13 @@ from events import write_ndjson  # noqa: E402
 
 import mapspec  # noqa: E402
 from mapspec.delivery import Job, Options, run  # noqa: E402
-from mapspec.jsonio import dumps as json_dumps  # noqa: E402
+from mapspec.delivery.job import Run  # noqa: E402
+from mapspec.delivery.reader import Source  # noqa: E402
+from mapspec.delivery.reader import lines as reader_lines  # noqa: E402
 from mapspec.jsonio import loads as json_loads  # noqa: E402
 
 KEY = "bench-key"
 SETTINGS = {"track_all_pages": True, "app_id": "bench-app"}
-STAGES = ("read", "parse", "translate", "batch", "encode", "send")
 WORKERS = max(1, (os.cpu_count() or 1) - 1)
 WORKER_COUNTS = sorted({WORKERS, os.cpu_count() or 1})  # --workers of the runs besides one process
 
@@ -66,21 +70,17 @@ def events_file(directory: str, n: int, seed: int = 4) -> str:
     return path
 
 
-def _timed(fn) -> float:
+def _cpu(fn) -> float:
     gc.collect()
-    start = time.perf_counter()
+    start = time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def throughput(path: str, rounds: int = 3, workers: int = 0) -> dict:
     """objects/s of `mapspec run` (with `--workers`) to the instant sink, the CPU time of each process it takes
-    (the sending process, the workers, the sink), and for one process each stage's share of its time (medians).
-    """
+    (the sending process, the workers, the sink), and for one process the CPU time of each stage (medians)."""
     translate = mapspec.load("segment-braze", SETTINGS)
-    with open(path, "rb") as fh:
-        lines = fh.readlines()
-    events = [json_loads(line) for line in lines]
     tmp = os.path.dirname(path)
     dry_out = os.path.join(tmp, "dry.ndjson")
 
@@ -89,43 +89,55 @@ def throughput(path: str, rounds: int = 3, workers: int = 0) -> dict:
             run(Job(translate, [path], None, Options(), out=fh, dead_letter=os.path.join(tmp, "dry-dead.ndjson")))
 
     dry()
-    requests = [json.loads(line) for line in open(dry_out, "rb")]
-    bodies = [r["body"] for r in requests]
+    with open(dry_out, "rb") as fh:
+        bodies = [json.loads(line)["body"] for line in fh]
     objects = sum(len(v) for b in bodies for v in b.values() if isinstance(v, list))
+    del bodies
 
-    def read() -> None:
+    if not workers:  # the ladder: one process's stages, each alone, as the run does them
         with open(path, "rb") as fh:
-            for _ in fh:
-                pass
-
-    def parse() -> None:
-        for line in lines:
-            json_loads(line)
-
-    def translate_all() -> None:
+            lines = fh.readlines()
+        events = [json_loads(line) for line in lines]
+        cutter = Run(Job(translate, [path], None, Options(), out=io.BytesIO()))  # how the run cuts requests
+        requests = []
         for e in events:
             try:
-                translate(e)
-            except mapspec.Rejected:
+                requests += translate(e)
+            except mapspec.Rejected as rejected:
+                requests += rejected.requests
+        source = Source(0, path, path)
+
+        def read() -> None:
+            for _ in reader_lines(source, Options().max_line_bytes):
                 pass
 
-    def encode() -> None:
-        for b in bodies:
-            json_dumps(b)
+        def parse() -> None:
+            for line in lines:
+                json_loads(line)
 
-    samples: dict[str, list[float]] = {k: [] for k in ("read", "parse", "translate", "encode", "dry", "dry_cpu",
-                                                        "total", "cpu", "workers_cpu", "sink_cpu")}
+        def translate_all() -> None:
+            for e in events:
+                try:
+                    translate(e)
+                except mapspec.Rejected:
+                    pass
+
+        def encode() -> None:
+            prepare, url = cutter.batcher.prepare, cutter.url
+            for r in requests:
+                prepare(r, url(r))
+
+    samples: dict[str, list[float]] = {k: [] for k in ("read", "parse", "translate", "encode", "dry_cpu", "total",
+                                                        "cpu", "workers_cpu", "sink_cpu")}
     account = None
     sink_requests = 0
     for _ in range(rounds):
-        if not workers:  # the ladder: one process's stages, each alone
-            samples["read"].append(_timed(read))
-            samples["parse"].append(_timed(parse))
-            samples["translate"].append(_timed(translate_all))
-            samples["encode"].append(_timed(encode))
-            cpu = time.process_time()
-            samples["dry"].append(_timed(dry))
-            samples["dry_cpu"].append(time.process_time() - cpu)
+        if not workers:
+            samples["read"].append(_cpu(read))
+            samples["parse"].append(_cpu(parse))
+            samples["translate"].append(_cpu(translate_all))
+            samples["encode"].append(_cpu(encode))
+            samples["dry_cpu"].append(_cpu(dry))
         with Sink() as sink:
             dead = os.path.join(tmp, "dead.ndjson")
             gc.collect()
@@ -141,15 +153,15 @@ def throughput(path: str, rounds: int = 3, workers: int = 0) -> dict:
     m = {k: statistics.median(v) if v else 0.0 for k, v in samples.items()}
     stages = {}
     if not workers:
-        stages = {"read": m["read"], "parse": m["parse"], "translate": m["translate"],
-                  "batch": max(0.0, m["dry"] - m["read"] - m["parse"] - m["translate"] - m["encode"]),
-                  "encode": m["encode"], "send": max(0.0, m["total"] - m["dry"])}
+        stages = {"read": m["read"], "parse": m["parse"], "translate": m["translate"], "encode": m["encode"],
+                  "batch": max(0.0, m["dry_cpu"] - m["read"] - m["parse"] - m["translate"] - m["encode"]),
+                  "send": max(0.0, m["cpu"] - m["dry_cpu"])}
     assert account is not None and account.adds_up() and account.refused == 0, account.text()
     assert sink_requests == account.requests, (sink_requests, account.text())
     return {"workers": workers, "cpu": m["cpu"], "workers_cpu": m["workers_cpu"], "sink_cpu": m["sink_cpu"],
-            "dry_cpu": m["dry_cpu"], "events": len(lines), "objects": objects, "requests": account.requests,
-            "seconds": m["total"], "objects_per_s": objects / m["total"], "events_per_s": len(lines) / m["total"],
-            "dry_seconds": m["dry"], "stages": stages, "account": account.text(), "sink_requests": sink_requests}
+            "dry_cpu": m["dry_cpu"], "events": account.read, "objects": objects, "requests": account.requests,
+            "seconds": m["total"], "objects_per_s": objects / m["total"], "events_per_s": account.read / m["total"],
+            "stages": stages, "account": account.text(), "sink_requests": sink_requests}
 
 
 def _children_cpu() -> float:
@@ -195,13 +207,17 @@ def main() -> None:
     ap.add_argument("--rss", default="100000,1000000", help="event counts for the peak-memory runs")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        for workers in sorted({0, *(int(w) for w in args.workers.split(",") if w)}):
-            print(report_throughput(throughput(events_file(tmp, args.events), args.rounds, workers)))
+        one = throughput(events_file(tmp, args.events), args.rounds)
+        print(report_throughput(one))
+        for workers in sorted({int(w) for w in args.workers.split(",") if w} - {0}):
+            print(report_throughput(throughput(events_file(tmp, args.events), args.rounds, workers), one["stages"]))
         for n in (int(x) for x in args.rss.split(",") if x):
             print(f"peak RSS of run --dry-run over {n:,} events: {peak_rss(n, tmp):.0f} MiB")
 
 
-def report_throughput(r: dict) -> str:
+def report_throughput(r: dict, ladder: dict | None = None) -> str:
+    """What a run measured, as the benchmark prints it; `ladder`: the stages of one process (for a run with
+    workers, to say which of them the workers took)."""
     how = "one process" if not r["workers"] else f"--workers {r['workers']}"
     cores = os.cpu_count() or 1
     lines = [f"mapspec run ({how}) to an instant sink: {r['objects_per_s']:,.0f} objects/s, {r['events_per_s']:,.0f} "
@@ -217,12 +233,17 @@ def report_throughput(r: dict) -> str:
     cpu += (f", the sink {r['sink_cpu']:.2f} s: {total:.2f} s in all, so at least {floor:.2f} s on {cores} "
             f"core{'s' * (cores != 1)} ({r['objects'] / floor:,.0f} objects/s at most)")
     lines.append(cpu)
-    if not r["workers"]:  # the ladder is one process's; with workers, they take read to encode off this process
-        total_s = sum(r["stages"].values())
-        lines.append("  where the time goes: " + ", ".join(
-            f"{k} {v:.2f} s ({v / total_s:.0%})" for k, v in r["stages"].items())
-            + f"; CPU of sending beyond a dry run: {r['cpu'] - r['dry_cpu']:.2f} s "
-              f"({(r['cpu'] - r['dry_cpu']) / r['requests'] * 1e3:.2f} ms per request)")
+    if not r["workers"]:
+        stages = r["stages"]
+        lines.append("  where the CPU goes: " + ", ".join(
+            f"{k} {v:.2f} s ({v / r['cpu']:.0%})" for k, v in stages.items())
+            + f"; send is {stages['send'] / r['requests'] * 1e3:.2f} ms per request")
+    elif ladder:
+        taken = ladder["parse"] + ladder["translate"] + ladder["encode"]
+        lines.append(f"  the workers parse, translate and encode ({taken:.2f} s in one process) and pass chunks to and "
+                     f"from the sending process ({max(0.0, r['workers_cpu'] - taken):.2f} s more); the sending "
+                     f"process reads, batches and sends (one process's read, batch and send: "
+                     f"{ladder['read'] + ladder['batch'] + ladder['send']:.2f} s)")
     return "\n".join(lines)
 
 

@@ -308,7 +308,7 @@ def main() -> None:
 
         path = delivery.events_file(tmp, args.run_events)
         runs = [delivery.throughput(path, 3, workers) for workers in (0, *delivery.WORKER_COUNTS)]
-        print("\n" + "\n".join(delivery.report_throughput(r) for r in runs))
+        print("\n" + "\n".join(delivery.report_throughput(r, runs[0]["stages"]) for r in runs))
         figures.append((f"`mapspec run` to an instant sink, objects/s ({runs[0]['events']:,} events, {os.cpu_count()} "
                         "cores): one process; " + "; ".join(f"`--workers {r['workers']}`" for r in runs[1:]),
                         ">= 75,000", "; ".join(f"{r['objects_per_s']:,.0f}" for r in runs),
