@@ -197,6 +197,9 @@ class Batcher:
         self._endpoints: dict[tuple[str, str], tuple[Endpoint, dict[str, str]] | None] = {}
         self._limits: dict[int, tuple[Endpoint, tuple[int, int | None, int | None]]] = {}
         self._how: dict[tuple[str, str], tuple] = {}  # per method and URL: see _how_for
+        #: whether prepared objects keep their decoded form beside their encoding (a worker process's do not:
+        #: the parent decodes one where it needs it, see Item.value)
+        self.keep_objects = True
 
     def endpoint(self, method: str, url: str) -> tuple[Endpoint, dict[str, str]] | None:
         key = (method, url)
@@ -241,9 +244,10 @@ class Batcher:
         if how is None:
             how = self._how_for(method, url)
         endpoint, rule, names, timed = how
+        keep = self.keep_objects
         if names is None:
-            return Prepared(url, method, b"", endpoint, [(ALONE, body, self._encode(body, url), None, None)], once,
-                            None)
+            return Prepared(url, method, b"", endpoint,
+                            [(ALONE, body if keep else None, self._encode(body, url), None, None)], once, None)
         if rule.into is not None:
             method, url, body = _into(endpoint, self.endpoint(method, url)[1], url, body)  # type: ignore[index]
             moved = self.endpoint(method, url)
@@ -272,7 +276,7 @@ class Batcher:
                         data = None
                     if data is None or b"null" in data:
                         data = self._object(obj, key)
-                    append((key, obj, data, None, None))
+                    append((key, obj if keep else None, data, None, None))
                     if len(data) > largest:
                         largest = len(data)
                 continue
@@ -287,7 +291,7 @@ class Batcher:
                     values = obj[member]
                     for v in values if type(values) is list else [values]:
                         data = self._object(v, f"{key}.{member}")
-                        append((key, v, data, info, member))
+                        append((key, v if keep else None, data, info, member))
                         largest = max(largest, len(data))
         env = b""
         if envelope:

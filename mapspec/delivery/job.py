@@ -508,22 +508,23 @@ _WORKER_RUN: Run | None = None
 
 def _translate_chunk(payload: bytes) -> bytes:
     """In a worker process: what each line's bytes give (`Run.translated`), made light to send back: an event
-    only where a dead letter may show it, objects without their decoded form or endpoint (the parent has
-    both: it decodes an object where it needs it, and looks its endpoint up). Pickled here, so that the
-    parent's thread that receives results only moves bytes, and the parent unpickles them at once where it
-    uses them (`_unpickled`)."""
+    only where a dead letter may show it, objects without their decoded form (the batcher of a worker keeps
+    none) or endpoint (the parent has both: it decodes an object where it needs it, and looks its endpoint up).
+    Pickled here; the parent unpickles it where it uses it (`_unpickled`)."""
     run = _WORKER_RUN
     assert run is not None
+    run.batcher.keep_objects = False
     out = []
     for data in pickle.loads(payload):  # noqa: S301 - the lines of a chunk, from the parent that forked us
         found = run.translated(data)
         kind = found[0]
-        if kind == SEND or (kind == REJECTED and found[3] is not None):
-            for p in found[-1]:
+        if kind == SEND:
+            for p in found[2]:
                 p.endpoint = None
-                p.objects = [(name, None, data_, group, member) for name, _, data_, group, member in p.objects]
-            if kind == SEND:
-                found = (SEND, None, found[2])
+            found = (SEND, None, found[2])
+        elif kind == REJECTED and found[3] is not None:
+            for p in found[3]:
+                p.endpoint = None
         out.append(found)
     return pickle.dumps(out, pickle.HIGHEST_PROTOCOL)
 
