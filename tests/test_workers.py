@@ -15,9 +15,16 @@ from mapspec.delivery.workers import Workers, WorkerStopped
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="--workers forks")
 
 
+class _Odd(Exception):
+    def __init__(self, a, b):  # (pickled with one argument: cannot be rebuilt from it)
+        super().__init__(f"{a} {b}")
+
+
 def _work(data: bytes) -> bytes:
     if data == b"raise":
         raise ValueError("the work failed on this")
+    if data == b"odd":
+        raise _Odd(1, 2)
     if data == b"die":
         os._exit(9)  # as kill -9 would: no exception, no goodbye
     if data == b"slow":
@@ -57,6 +64,30 @@ def test_what_the_work_raises_is_raised_where_its_answer_is_awaited():
     out = _answers(Workers(1, _work), [b"a", b"raise", b"b"])
     assert out[0].startswith(b"A") and out[2].startswith(b"B")
     assert isinstance(out[1], ValueError) and str(out[1]) == "the work failed on this"
+
+
+def test_an_error_that_cannot_be_rebuilt_in_the_parent_is_still_raised_there():
+    out = _answers(Workers(1, _work), [b"odd", b"a"])
+    assert isinstance(out[0], RuntimeError) and "the work failed in worker 1" in str(out[0])
+    assert out[1].startswith(b"A")
+
+
+def test_a_system_that_refuses_another_process_leaves_none_behind(monkeypatch):
+    import multiprocessing
+
+    started = []
+    real = multiprocessing.get_context("fork").Process.start
+
+    def start(self):
+        if started:
+            raise OSError(11, "Resource temporarily unavailable")
+        real(self)
+        started.append(self)
+
+    monkeypatch.setattr(multiprocessing.get_context("fork").Process, "start", start)
+    with pytest.raises(OSError):
+        Workers(3, _work)
+    assert len(started) == 1 and not started[0].is_alive()
 
 
 def test_a_worker_that_dies_stops_what_waited_for_it_and_no_more():

@@ -564,6 +564,8 @@ def start_workers(run: Run) -> Workers:
         return Workers(run.options.workers, _translate_chunk)
     except ValueError:
         raise Fatal("--workers needs a system that can fork processes (Linux, macOS); leave it out here") from None
+    except OSError as e:
+        raise Fatal(f"cannot start {run.options.workers} worker processes: {e.strerror or e}") from None
     finally:
         _WORKER_RUN = None
 

@@ -41,14 +41,19 @@ class Workers:
         pairs = [socket.socketpair() for _ in range(count)]
         self.sockets = [mine for mine, _ in pairs]
         self.processes = []
-        for i, (_, theirs) in enumerate(pairs):
-            others = [s.fileno() for s in self.sockets] + [t.fileno() for j, (_, t) in enumerate(pairs) if j != i]
-            process = context.Process(target=_serve, args=(theirs, others, work), daemon=True,
-                                      name=f"mapspec-worker-{i + 1}")
-            process.start()
-            self.processes.append(process)
-        for _, theirs in pairs:
-            theirs.close()
+        try:
+            for i, (_, theirs) in enumerate(pairs):
+                others = [s.fileno() for s in self.sockets] + [t.fileno() for j, (_, t) in enumerate(pairs) if j != i]
+                process = context.Process(target=_serve, args=(theirs, others, work), daemon=True,
+                                          name=f"mapspec-worker-{i + 1}")
+                process.start()  # OSError when the system refuses another process
+                self.processes.append(process)
+        except BaseException:
+            self.join(timeout=1)  # those started see their socket close, and exit
+            raise
+        finally:
+            for _, theirs in pairs:
+                theirs.close()
         self.writers: list[asyncio.StreamWriter] = []
         self.waiting: list[deque[asyncio.Future]] = [deque() for _ in range(count)]
         self.stopped: list[BaseException | None] = [None] * count
@@ -87,8 +92,13 @@ class Workers:
                     continue
                 if kind == b"R":
                     future.set_result(data)
-                else:
-                    future.set_exception(pickle.loads(data))  # noqa: S301 - from this run's own worker
+                    continue
+                try:
+                    error = pickle.loads(data)  # noqa: S301 - from this run's own worker
+                except Exception as e:  # noqa: BLE001 - an exception that cannot be rebuilt here: its text
+                    error = RuntimeError(f"the work failed in worker {i + 1}, with an error that cannot be "
+                                         f"shown here ({type(e).__name__})")
+                future.set_exception(error)
         except (asyncio.IncompleteReadError, ConnectionError, IndexError, struct.error) as e:
             stopped = WorkerStopped(f"worker {i + 1} stopped"
                                     + ("" if isinstance(e, asyncio.IncompleteReadError) else f": {e}"))
