@@ -314,3 +314,16 @@ def _containers(value):
         elif isinstance(v, list):
             todo.extend(v)
             yield v
+
+
+def test_translate_keeps_none_of_a_loops_locals():
+    """A rule whose requests loop is a function of its own, which the call passes what translate() knows:
+    translate() does not hold the loop's locals, which Python would clear on every call, for every event."""
+    import mapspec
+
+    translate = mapspec.load("segment-braze", {"track_all_pages": True})
+    assert not {"i_product", "v_product_price", "e_properties_products"} & set(translate.__code__.co_varnames)
+    order = {"type": "track", "event": "Order Completed", "timestamp": "2024-05-01T12:00:00Z",
+             "integrations": {"Braze": {"braze_id": "b1"}}, "properties": {"products": [{"id": 1}, {"id": 2}]}}
+    purchases = translate(order)[0]["body"]["purchases"]
+    assert [p["braze_id"] for p in purchases] == ["b1", "b1"] and [p["product_id"] for p in purchases] == [1, 2]

@@ -11,6 +11,7 @@ import ast as pyast
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +24,7 @@ from ..syntax.unparse import unparse
 from ..targets import Target
 from ..types import ANYTHING, Typer
 from .emit import Emitter, conjuncts, ident, pyrepr
-from .ir import Block, render
+from .ir import Block, Def, render
 
 VERSION = "0.1.0"
 
@@ -178,6 +179,7 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
     body_lines, marks = render(top, "    ")
     function_lines = [render(em.function(f))[0] for f in doc.functions]
     function_lines += [render(em.let_function(root))[0] for root in em.called_let_functions()]
+    function_lines += [render(b)[0] for b in em.rule_functions]
     helpers, modules = helper_closure(em.helpers | ({"_Missing", "MISSING"} if standalone else set()),
                                       ordered=standalone)
     modules |= em.modules
@@ -563,10 +565,46 @@ def _test(em: Emitter, rule: ast.Rule, index: int, parts: list[ast.Node], block:
 _OUT, _REJECTED, _SKIPPED = "_requests", "_rejected", "_skipped"
 
 
+def _loops(rule: ast.Rule) -> bool:
+    return any(isinstance(n, ast.ForEach | ast.ListComp | ast.ObjectComp)
+               for req in rule.requests for n in req.body.walk())
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _rule_function(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: str) -> None:
+    """`return rule_x(event, ...)`: a rule whose requests loop, written as a function of its own, which takes
+    what is known where it is called. A loop brings locals of its own, and Python clears every local of a
+    function on every call: in translate() every event would pay for them."""
+    name = em.unique(ident("rule_", rule.name))
+    call = block.line("", ends=True)
+    body = Block()  # a function's top: what is known where it is called is known in it (passed in)
+    body.bound, body.maybe = dict(block.bound), set(block.maybe)
+    _rule_block(em, rule, body, target, base, function=False)
+    used = set(_NAME.findall("\n".join(render(body)[0])))
+    known = set(block.bound.values()) | {em.let_name(key[1]) for key in block.maybe if key[0] == "let"}
+    params = ["event", *sorted((known & used) - {"event"})]
+    em.passed[id(body)] = (body, set(params))
+    for key in block.maybe:  # a definition that may not be computed yet is passed as "not computed yet"
+        if key[0] == "let" and em.let_name(key[1]) in params:
+            em.mark_unset(key, block, call)
+    call.text = f"return {name}({', '.join(params)})"
+    top = Block()
+    head = Def(f"def {name}({', '.join(params)})", body)
+    top.comment(_comment(rule))
+    top.stmts.append(head)
+    em.rule_functions.append(top)
+
+
 def _rule_block(em: Emitter, rule: ast.Rule, block: Block, target: Target, base: str,
-                collect: bool = False) -> None:
+                collect: bool = False, function: bool = True) -> None:
     """Read what the rule's body needs whatever happens (a request with a `when` reads the rest of what
-    it needs only when it is sent), then the body itself."""
+    it needs only when it is sent), then the body itself (a rule whose requests loop, in a function of its
+    own: see `_rule_function`)."""
+    if function and not collect and em.in_function is None and rule.action == "send" and _loops(rule):
+        _rule_function(em, rule, block, target, base)
+        return
     exprs: list[ast.Node] = []
     if rule.message is not None:
         exprs.append(rule.message)

@@ -112,6 +112,10 @@ class Emitter:
         #: definitions computed by a function of their own (see `shared_lets`): root -> the definitions it takes
         self.let_functions: dict[str, tuple[str, ...]] = {}
         self._let_functions_called: dict[str, str] = {}
+        #: the rules written as functions of their own (see codegen._rule_function), each a block to print,
+        #: and (by the id of its top block) the names the call passes in
+        self.rule_functions: list[Block] = []
+        self.passed: dict[int, tuple[Block, set[str]]] = {}
 
     # ---- names and constants
     def fresh(self, prefix: str) -> str:
@@ -442,6 +446,11 @@ class Emitter:
         block.maybe.discard(key)
         return name
 
+    def mark_unset(self, key: tuple, block: Block, stmt: Stmt) -> None:
+        """`stmt` (in `block`) needs the definition's local set, computed or "not computed yet"."""
+        self._needs_unset.add(key)
+        self._sites.setdefault(key, []).append((block, stmt))
+
     def _compute(self, root: str, name: str, block: Block) -> None:
         value = self.lets[root].value
         self._computing.append(root)
@@ -515,18 +524,27 @@ class Emitter:
         """`d_x = ...` for each definition that is computed only if it was not: where every way to its
         computations and checks passes, outside any loop, before the first of them."""
         for key in sorted(self._needs_unset):
-            chains = [self._chain(b, s) for b, s in self._sites[key]]
-            level = 0
-            while all(len(c) > level + 1 for c in chains) and all(c[level + 1][0] is chains[0][level + 1][0]
-                                                                for c in chains[1:]):
-                level += 1
-            for j in range(1, level + 1):  # never inside a loop: it would forget each turn
-                if chains[0][j][0].loop:
-                    level = j - 1
-                    break
-            block = chains[0][level][0]
-            at = min(index_of(block, c[level][1]) for c in chains)
-            block.stmts.insert(at, Line(f"{self._names[key]} = {UNSET}  # {key[1]}: computed when first needed"))
+            every = [self._chain(b, s) for b, s in self._sites[key]]
+            for root in dict.fromkeys(id(c[0][0]) for c in every):  # translate(), and each rule function
+                chains = [c for c in every if id(c[0][0]) == root]
+                if root in self.passed and self._names[key] in self.passed[root][1]:
+                    continue  # passed in by the call, which has it from translate()
+                self._unset(key, chains)
+
+    def _unset(self, key: tuple, chains: list[list[tuple[Block, Stmt]]]) -> None:
+        """`d_x = ...` where every way to the statements at the ends of `chains` (all from one function's
+        top) passes, outside any loop, before the first of them."""
+        level = 0
+        while all(len(c) > level + 1 for c in chains) and all(c[level + 1][0] is chains[0][level + 1][0]
+                                                            for c in chains[1:]):
+            level += 1
+        for j in range(1, level + 1):  # never inside a loop: it would forget each turn
+            if chains[0][j][0].loop:
+                level = j - 1
+                break
+        block = chains[0][level][0]
+        at = min(index_of(block, c[level][1]) for c in chains)
+        block.stmts.insert(at, Line(f"{self._names[key]} = {UNSET}  # {key[1]}: computed when first needed"))
 
     @staticmethod
     def _chain(block: Block, stmt: Stmt) -> list[tuple[Block, Stmt]]:

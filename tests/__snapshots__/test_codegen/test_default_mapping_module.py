@@ -408,6 +408,49 @@ def let_braze_id(event):
     return t19
 
 
+# rule 'Order Completed' ('mappings/segment-braze.yaml:111:5')
+def rule_Order_Completed(event, d_braze_id, d_time, d_user_id):
+    e_properties = event.get('properties', MISSING)
+    if isinstance(e_properties, dict):
+        e_properties_products = e_properties.get('products', MISSING)
+    else:
+        e_properties_products = MISSING
+    requests = []
+    if (isinstance(e_properties_products, list) and (len(e_properties_products) > 0)):
+        if isinstance(e_properties, dict):
+            e_properties_currency = e_properties.get('currency', MISSING)
+        else:
+            e_properties_currency = MISSING
+        l3 = []
+        for i_product in e_properties_products:
+            if not isinstance(i_product, dict):
+                continue
+            v_product_product_id = i_product.get('product_id', MISSING)
+            v_product_currency = i_product.get('currency', MISSING)
+            v_product_price = i_product.get('price', MISSING)
+            v_product_quantity = i_product.get('quantity', MISSING)
+            o4 = {}
+            if d_user_id is not MISSING:
+                o4['external_id'] = d_user_id
+            else:
+                if d_braze_id is ...:
+                    d_braze_id = let_braze_id(event)
+                if d_braze_id is not MISSING: o4['braze_id'] = d_braze_id
+            t8 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t7 if (t7 := (t5 if (t5 := i_product.get('id', MISSING)) is not None and t5 is not MISSING else (t6 if (t6 := i_product.get('sku', MISSING)) is not MISSING else t5))) is not MISSING else v_product_product_id))
+            if t8 is not MISSING: o4['product_id'] = (t8 if t8.__class__ in PLAIN else fresh(t8))
+            o4['currency'] = (t9 if (t9 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ in PLAIN else fresh(t9))
+            if v_product_price is not MISSING: o4['price'] = (v_product_price if v_product_price.__class__ in PLAIN else fresh(v_product_price))
+            o4['quantity'] = (t10 if (t10 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ in PLAIN else fresh(t10))
+            o4['time'] = d_time
+            t12 = (t11 if (t11 := {k: v if v.__class__ in PLAIN else fresh(v) for k, v in i_product.items() if k not in _KEYS3}) else MISSING)
+            if t12 is not MISSING: o4['properties'] = t12
+            o4['_update_existing_only'] = False
+            l3.append(o4)
+        o2 = {'purchases': l3}
+        requests.append({'method': 'POST', 'url': _URL2, 'body': o2})
+    return requests or Skipped("rule 'Order Completed' sends nothing: the `when` of every request is false")
+
+
 def translate(event):
     """The requests one event causes."""
     if not isinstance(event, dict):
@@ -436,45 +479,7 @@ def translate(event):
             raise Rejected('the event has no time Braze can read: `timestamp` or `receivedAt` must be ISO 8601 or epoch milliseconds')
         # rule 'Order Completed' ('mappings/segment-braze.yaml:111:5')
         if (e_event.lower() in _SET1):
-            e_properties = event.get('properties', MISSING)
-            if isinstance(e_properties, dict):
-                e_properties_products = e_properties.get('products', MISSING)
-            else:
-                e_properties_products = MISSING
-            requests = []
-            if (isinstance(e_properties_products, list) and (len(e_properties_products) > 0)):
-                if isinstance(e_properties, dict):
-                    e_properties_currency = e_properties.get('currency', MISSING)
-                else:
-                    e_properties_currency = MISSING
-                l3 = []
-                for i_product in e_properties_products:
-                    if not isinstance(i_product, dict):
-                        continue
-                    v_product_product_id = i_product.get('product_id', MISSING)
-                    v_product_currency = i_product.get('currency', MISSING)
-                    v_product_price = i_product.get('price', MISSING)
-                    v_product_quantity = i_product.get('quantity', MISSING)
-                    o4 = {}
-                    if d_user_id is not MISSING:
-                        o4['external_id'] = d_user_id
-                    else:
-                        if d_braze_id is ...:
-                            d_braze_id = let_braze_id(event)
-                        if d_braze_id is not MISSING: o4['braze_id'] = d_braze_id
-                    t8 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t7 if (t7 := (t5 if (t5 := i_product.get('id', MISSING)) is not None and t5 is not MISSING else (t6 if (t6 := i_product.get('sku', MISSING)) is not MISSING else t5))) is not MISSING else v_product_product_id))
-                    if t8 is not MISSING: o4['product_id'] = (t8 if t8.__class__ in PLAIN else fresh(t8))
-                    o4['currency'] = (t9 if (t9 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ in PLAIN else fresh(t9))
-                    if v_product_price is not MISSING: o4['price'] = (v_product_price if v_product_price.__class__ in PLAIN else fresh(v_product_price))
-                    o4['quantity'] = (t10 if (t10 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ in PLAIN else fresh(t10))
-                    o4['time'] = d_time
-                    t12 = (t11 if (t11 := {k: v if v.__class__ in PLAIN else fresh(v) for k, v in i_product.items() if k not in _KEYS3}) else MISSING)
-                    if t12 is not MISSING: o4['properties'] = t12
-                    o4['_update_existing_only'] = False
-                    l3.append(o4)
-                o2 = {'purchases': l3}
-                requests.append({'method': 'POST', 'url': _URL2, 'body': o2})
-            return requests or Skipped("rule 'Order Completed' sends nothing: the `when` of every request is false")
+            return rule_Order_Completed(event, d_braze_id, d_time, d_user_id)
         # rule 'track' ('mappings/segment-braze.yaml:148:5')
         e_properties = event.get('properties', MISSING)
         o14 = {}
