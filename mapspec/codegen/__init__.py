@@ -519,7 +519,9 @@ def _switch(em: Emitter, subject: ast.Path, rules: list[tuple[int, ast.Rule]], t
             branch(em.open_else(block, stmt), remaining[1:])
         em.close(block, stmt)
 
-    branch(top, list(groups.values()))
+    # branches of one text first, in the mapping's order: ruling out a branch of several texts takes a
+    # comparison for each (`page` or `screen`)
+    branch(top, sorted(groups.values(), key=len))
     em._counter = most
     rest = [(k, r) for k, r in rules if r.condition is None]
     if rest:

@@ -548,9 +548,6 @@ def translate(event):
         o2['_update_existing_only'] = False
         o1 = {'attributes': [o2]}
         return [{'method': 'POST', 'url': _URL2, 'body': o1}]
-    elif e_type == 'page' or e_type == 'screen':
-        # rule 'page and screen' ('mappings/segment-braze.yaml:161:5')
-        return Skipped("rule 'page and screen' sends nothing: the `when` of every request is false (known when compiled)")
     elif e_type == 'group':
         # rule 'group without groupId' ('mappings/segment-braze.yaml:181:5')
         e_groupId = event.get('groupId', MISSING)
@@ -585,5 +582,8 @@ def translate(event):
             if d_braze_id is not MISSING: l3.append(d_braze_id)
             o1['braze_ids'] = l3
         return [{'method': 'POST', 'url': _URL7, 'body': o1}]
+    elif e_type == 'page' or e_type == 'screen':
+        # rule 'page and screen' ('mappings/segment-braze.yaml:161:5')
+        return Skipped("rule 'page and screen' sends nothing: the `when` of every request is false (known when compiled)")
     # rule 'unknown type' ('mappings/segment-braze.yaml:205:5')
     raise Rejected((t17 if (t17 := ('unsupported event type ' + t16 + ': expected identify, track, page, screen, group, alias or delete' if (t16 := (MISSING if e_type is MISSING else to_json(e_type))).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
