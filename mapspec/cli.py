@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Iterator
@@ -334,7 +335,7 @@ def cmd_translate(args) -> int:
         return EXIT_USAGE
     from .limits import line_too_long
 
-    loads, dumps, BadJSON, Unencodable = jsonio.loads_line, jsonio.dumps_line, jsonio.BadJSON, jsonio.Unencodable
+    loads, dumps, BadJSON, Unencodable = jsonio.loads, jsonio.dumps_line, jsonio.BadJSON, jsonio.Unencodable
     fast, FastError, plain_numbers = jsonio.fast_loads, jsonio.FastError, jsonio.plain_numbers
     out = sys.stdout.buffer
     write = out.write
@@ -422,11 +423,7 @@ def cmd_import(args) -> int:
 def _lines(path: str, limit: int) -> Iterator[tuple[int, bytes | None]]:
     """(number, text) of every line of an NDJSON file, or stdin for `-`; text None for a line longer than
     `limit` bytes (an error on that line: the lines after it are read)."""
-    number = 0
-    for lines in _blocks(path, limit):
-        for line in lines:
-            number += 1
-            yield number, line
+    return enumerate(itertools.chain.from_iterable(_blocks(path, limit)), 1)
 
 
 def _blocks(path: str, limit: int) -> Iterator[list[bytes | None]]:

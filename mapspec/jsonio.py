@@ -108,23 +108,6 @@ def plain_numbers(lines: list[bytes | None]) -> bool:
 #: for lines `plain_numbers` passed: orjson's loads, and the error it raises (then `loads` gives the reason)
 fast_loads, FastError = (_orjson.loads, _orjson.JSONDecodeError) if _orjson is not None else (None, ValueError)
 
-if _orjson is not None:
-    _orjson_loads, _OrjsonError = _orjson.loads, _orjson.JSONDecodeError
-
-    def loads_line(data: bytes) -> Any:
-        """`loads` of a line of bytes, for a loop over many (one test fewer)."""
-        if _LONG_RUN not in data.translate(_DIGITS):
-            try:
-                return _orjson_loads(data)
-            except _OrjsonError:
-                pass
-        return _careful_loads(data)
-else:  # pragma: no cover - depends on the environment
-    def loads_line(data: bytes) -> Any:
-        """`loads` of a line of bytes, for a loop over many."""
-        return _careful_loads(data)
-
-
 def _careful_loads(data: bytes | str) -> Any:
     if isinstance(data, bytes):
         try:

@@ -17,6 +17,7 @@ nothing recursive ever meets a deeper structure than these.
 from __future__ import annotations
 
 import errno
+import itertools
 import math
 import os
 import sys
@@ -69,11 +70,7 @@ def read_stream(fh: BinaryIO, name: str, limit: int = MAX_FILE_BYTES) -> bytes:
 def ndjson_lines(fh: BinaryIO, limit: int = MAX_LINE_BYTES, block: int = 1 << 16) -> Iterator[tuple[int, bytes | None]]:
     """(number, text) of every line of a stream, without its newline; text None for a line longer than `limit`
     bytes, which is skipped without holding more than `limit` bytes of it."""
-    number = 0
-    for lines in ndjson_blocks(fh, limit, block):
-        for line in lines:
-            number += 1
-            yield number, line
+    return enumerate(itertools.chain.from_iterable(ndjson_blocks(fh, limit, block)), 1)
 
 
 def ndjson_blocks(fh: BinaryIO, limit: int = MAX_LINE_BYTES, block: int = 1 << 16) -> Iterator[list[bytes | None]]:

@@ -460,15 +460,11 @@ def _assume(node: ast.Node, subject: ast.Path, texts: frozenset[str]) -> ast.Nod
 
 def _written_texts(condition: ast.Node, subject: ast.Path) -> list[str]:
     """The texts a condition compares `subject` with, in the order it names them."""
-    out: list[str] = []
+    written: list[str] = []
     for n in condition.walk():
-        if isinstance(n, ast.Binary) and n.op in ("==", "in"):
-            for text in sorted(_texts(n, subject) or ()) if n.op == "in" else [
-                    side.value for side in (n.left, n.right)
-                    if isinstance(side, ast.Literal) and _texts(n, subject) is not None]:
-                if text not in out:
-                    out.append(text)
-    return out
+        if isinstance(n, ast.Binary) and n.op in ("==", "in") and _texts(n, subject) is not None:
+            written += n.right.value if n.op == "in" else _texts(n, subject)  # type: ignore[union-attr,arg-type]
+    return list(dict.fromkeys(written))
 
 
 def _switch(em: Emitter, subject: ast.Path, rules: list[tuple[int, ast.Rule]], top: Block, target: Target,

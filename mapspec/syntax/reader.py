@@ -178,16 +178,20 @@ class _Reader:
             value = self.make("and_", value, right, value[0], right[0])
         return value
 
+    def prefix(self, rule: str, width: int, operand) -> tuple:
+        """A prefix operator of `width` characters at the current position, applied to `operand()`."""
+        start = self.pos
+        self.pos += width
+        self.nesting += 1
+        if self.nesting > _MAX_NESTING:
+            raise Unread(start)
+        inner = operand()
+        self.nesting -= 1
+        return self.make(rule, (None, start, start + width, 0), inner, inner[0])
+
     def not_expr(self) -> tuple:
         if self.word() == "not" and not NAME.match(self.text, self.pos):
-            start = self.pos
-            self.pos += 3
-            self.nesting += 1
-            if self.nesting > _MAX_NESTING:
-                raise Unread(start)
-            inner = self.not_expr()
-            self.nesting -= 1
-            return self.make("not_", (None, start, start + 3, 0), inner, inner[0])
+            return self.prefix("not_", 3, self.not_expr)
         return self.comparison()
 
     def comparison(self) -> tuple:
@@ -237,14 +241,7 @@ class _Reader:
     def unary(self) -> tuple:
         self.skip()
         if self.text.startswith("-", self.pos):
-            start = self.pos
-            self.pos += 1
-            self.nesting += 1
-            if self.nesting > _MAX_NESTING:
-                raise Unread(start)
-            inner = self.unary()
-            self.nesting -= 1
-            return self.make("neg", (None, start, start + 1, 0), inner, inner[0])
+            return self.prefix("neg", 1, self.unary)
         return self.postfix()
 
     def postfix(self) -> tuple:
