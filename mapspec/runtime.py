@@ -776,26 +776,26 @@ _ISO_TIME = re.compile(
 def parse_time(x):
     """A time from ISO 8601 text (a date, or a date-time with or without an offset, taken as UTC
     without one) or from epoch milliseconds. Anything unparseable is missing."""
-    if isinstance(x, bool):
-        return MISSING
-    if isinstance(x, (int, float)):
+    if isinstance(x, str):  # the common case first
+        if not x.isascii():  # fromisoformat and strptime take digits of other scripts
+            return MISSING
+        try:  # in C: 2024-05-01T12:00:00.123Z, 2024-05-01, 2024-05-01T14:00:00+02:00
+            t = datetime.datetime.fromisoformat(x)
+        except ValueError:
+            return _parse_text_time(x)
+        if t.tzinfo is None:
+            return t.replace(tzinfo=datetime.timezone.utc)
+        try:
+            return t.astimezone(datetime.timezone.utc)
+        except OverflowError:  # an offset that moves it out of the years 1 to 9999
+            return MISSING
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
         try:  # beyond the years 1 to 9999, or not finite: OverflowError or ValueError
             return datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(
                 milliseconds=x)
         except (OverflowError, ValueError):
             return MISSING
-    if not isinstance(x, str) or not x.isascii():  # fromisoformat and strptime take digits of other scripts
-        return MISSING
-    try:  # the common case, in C: 2024-05-01T12:00:00.123Z, 2024-05-01, 2024-05-01T14:00:00+02:00
-        t = datetime.datetime.fromisoformat(x)
-    except ValueError:
-        return _parse_text_time(x)
-    if t.tzinfo is None:
-        return t.replace(tzinfo=datetime.timezone.utc)
-    try:
-        return t.astimezone(datetime.timezone.utc)
-    except OverflowError:  # an offset that moves it out of the years 1 to 9999
-        return MISSING
+    return MISSING
 
 
 def _parse_text_time(x):

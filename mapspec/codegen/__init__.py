@@ -518,10 +518,11 @@ def _switch(em: Emitter, subject: ast.Path, rules: list[tuple[int, ast.Rule]], t
     # branches of one text first, in the mapping's order: ruling out a branch of several texts takes a
     # comparison for each (`page` or `screen`)
     branch(top, sorted(groups.values(), key=len))
-    em._counter = most
     rest = [(k, r) for k, r in rules if r.condition is None]
-    if rest:
+    if rest:  # (what the branches bound is not known here: their temporaries' names are free again)
+        em._counter = counter
         _first_match(em, rest, top, target, base)
+    em._counter = max(most, em._counter)
 
 
 def _comment(rule: ast.Rule) -> str:
@@ -579,7 +580,9 @@ def _rule_function(em: Emitter, rule: ast.Rule, block: Block, target: Target, ba
     call = block.line("", ends=True)
     body = Block()  # a function's top: what is known where it is called is known in it (passed in)
     body.bound, body.maybe = dict(block.bound), set(block.maybe)
+    counter = em._counter
     _rule_block(em, rule, body, target, base, function=False)
+    em._counter = counter  # (its temporaries are its own locals: the caller's may take the same names)
     used = set(_NAME.findall("\n".join(render(body)[0])))
     known = set(block.bound.values()) | {em.let_name(key[1]) for key in block.maybe if key[0] == "let"}
     params = ["event", *sorted((known & used) - {"event"})]

@@ -954,23 +954,20 @@ class Emitter:
 
     # ---- objects and lists: built by statements into a local, which is the expression
     def object(self, n: ast.Object, block: Block) -> str:
+        """A dict display of the entries from the first until one that may be missing (or that is not a
+        plain field or spread); statements for the rest. With no statements, the display is the expression
+        (a fresh object where it is evaluated: its values are locals or expressions of them)."""
         if not n.entries:
             return "{}"
-        name = self.fresh("o")
         entries = list(n.entries)
-        display: list[str] = []
-        while entries:
-            e = entries[0]
-            if isinstance(e, ast.Spread) and self.kinds(e.value) <= {"object"}:
-                display.append(f"**{self.out(e.value, block)}")
-                entries.pop(0)
-                continue
-            if not (isinstance(e, ast.Field) and isinstance(e.key, ast.Literal) and isinstance(e.key.value, str)
-                    and "missing" not in self.kinds(e.value)):
-                break
-            display.append(f"{e.key.value!r}: {self.out(e.value, block)}")
-            entries.pop(0)
-        block.line(f"{name} = {{{', '.join(display)}}}")
+        display = self._display(entries, block)
+        if not entries:
+            return f"{{{', '.join(display)}}}"
+        name = self.fresh("o")
+        if entries[1:] and self._either(entries[0], entries[1]) and isinstance(entries[0].key, ast.Literal):  # type: ignore[attr-defined]
+            self._either_display(name, display, entries, block)
+        else:
+            block.line(f"{name} = {{{', '.join(display)}}}")
         while entries:
             e = entries.pop(0)
             if isinstance(e, ast.Spread):
@@ -980,6 +977,49 @@ class Emitter:
             else:
                 self.field(name, e, e.value, block)
         return name
+
+    def _display(self, entries: list[ast.Node], block: Block) -> list[str]:
+        """The entries of a dict display, taken from the front of `entries`: fields with a key known and a
+        value that is never missing, and spreads of objects."""
+        display: list[str] = []
+        while entries:
+            e = entries[0]
+            if isinstance(e, ast.Spread) and self.kinds(e.value) <= {"object"}:
+                display.append(f"**{self.out(e.value, block)}")
+            elif (isinstance(e, ast.Field) and isinstance(e.key, ast.Literal) and isinstance(e.key.value, str)
+                  and "missing" not in self.kinds(e.value)):
+                display.append(f"{e.key.value!r}: {self.out(e.value, block)}")
+            else:
+                break
+            entries.pop(0)
+        return display
+
+    def _either_display(self, name: str, display: list[str], entries: list[ast.Node], block: Block) -> None:
+        """An object that goes on with `a: x` then `b: y if not exists(x)` (see `_either`): where x is there,
+        one display takes it and the entries after it that can be displayed there; where it is not, the
+        display so far, then the other field and those entries as statements. Takes them from `entries`."""
+        e, after = entries.pop(0), entries.pop(0)
+        there = ast.Call(None, "exists", (e.value,))  # type: ignore[attr-defined]
+        taken: list[ast.Node] = []
+
+        def then(inner: Block) -> None:
+            rest = list(entries)
+            more = [f"{e.key.value!r}: {self.out(e.value, inner)}"] + self._display(rest, inner)  # type: ignore[attr-defined]
+            taken.extend(entries[:len(entries) - len(rest)])
+            inner.line(f"{name} = {{{', '.join(display + more)}}}")
+
+        def otherwise(inner: Block) -> None:
+            inner.line(f"{name} = {{{', '.join(display)}}}")
+            self.field(name, after, after.value.value, inner)  # type: ignore[attr-defined]
+            for t in taken:
+                if isinstance(t, ast.Spread):
+                    self.spread(name, t.value, inner)
+                else:
+                    self.field(name, t, t.value, inner)  # type: ignore[arg-type]
+
+        self.branch(block, f"{self.expr(e.value, block)} is not MISSING", self._under(there, then),  # type: ignore[attr-defined]
+                    self._under(after.value.condition, otherwise))  # type: ignore[attr-defined]
+        del entries[:len(taken)]
 
     def _either(self, e: ast.Node, after: ast.Node) -> bool:
         """`a: x` then `b: y if not exists(x)`: one or the other (`$identity`'s external_id, else braze_id)."""
@@ -1057,6 +1097,9 @@ class Emitter:
             if not may_miss:
                 block.line(f"{name}[{key}] = {text}")
                 return
+        elif not may_miss and "missing" not in self.kinds(e.key):
+            block.line(f"{name}[{self.expr(e.key, block)}] = {text}")
+            return
         else:
             key = self.local(self.expr(e.key, block), block, "k")
         t = self.local(text, block)

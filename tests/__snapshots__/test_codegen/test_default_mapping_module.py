@@ -230,26 +230,26 @@ _ISO_TIME = re.compile(
 def parse_time(x):
     """A time from ISO 8601 text (a date, or a date-time with or without an offset, taken as UTC
     without one) or from epoch milliseconds. Anything unparseable is missing."""
-    if isinstance(x, bool):
-        return MISSING
-    if isinstance(x, (int, float)):
+    if isinstance(x, str):  # the common case first
+        if not x.isascii():  # fromisoformat and strptime take digits of other scripts
+            return MISSING
+        try:  # in C: 2024-05-01T12:00:00.123Z, 2024-05-01, 2024-05-01T14:00:00+02:00
+            t = datetime.datetime.fromisoformat(x)
+        except ValueError:
+            return _parse_text_time(x)
+        if t.tzinfo is None:
+            return t.replace(tzinfo=datetime.timezone.utc)
+        try:
+            return t.astimezone(datetime.timezone.utc)
+        except OverflowError:  # an offset that moves it out of the years 1 to 9999
+            return MISSING
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
         try:  # beyond the years 1 to 9999, or not finite: OverflowError or ValueError
             return datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(
                 milliseconds=x)
         except (OverflowError, ValueError):
             return MISSING
-    if not isinstance(x, str) or not x.isascii():  # fromisoformat and strptime take digits of other scripts
-        return MISSING
-    try:  # the common case, in C: 2024-05-01T12:00:00.123Z, 2024-05-01, 2024-05-01T14:00:00+02:00
-        t = datetime.datetime.fromisoformat(x)
-    except ValueError:
-        return _parse_text_time(x)
-    if t.tzinfo is None:
-        return t.replace(tzinfo=datetime.timezone.utc)
-    try:
-        return t.astimezone(datetime.timezone.utc)
-    except OverflowError:  # an offset that moves it out of the years 1 to 9999
-        return MISSING
+    return MISSING
 
 
 def _parse_text_time(x):
@@ -387,9 +387,9 @@ def let_braze_id(event):
             e_integrations_Braze_braze_id = MISSING
     else:
         e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
-    t18 = (e_integrations_Braze_braze_id if (isinstance(e_integrations_Braze_braze_id, str)) and e_integrations_Braze_braze_id else MISSING)
-    t19 = t18
-    if t18 is MISSING:
+    t6 = (e_integrations_Braze_braze_id if (isinstance(e_integrations_Braze_braze_id, str)) and e_integrations_Braze_braze_id else MISSING)
+    t7 = t6
+    if t6 is MISSING:
         e_context = event.get('context', MISSING)
         if isinstance(e_context, dict):
             e_context_integrations = e_context.get('integrations', MISSING)
@@ -403,9 +403,9 @@ def let_braze_id(event):
                 e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
         else:
             e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-        t20 = (e_context_integrations_Braze_braze_id if (isinstance(e_context_integrations_Braze_braze_id, str)) and e_context_integrations_Braze_braze_id else MISSING)
-        t19 = t20
-    return t19
+        t8 = (e_context_integrations_Braze_braze_id if (isinstance(e_context_integrations_Braze_braze_id, str)) and e_context_integrations_Braze_braze_id else MISSING)
+        t7 = t8
+    return t7
 
 
 # rule 'Order Completed' ('mappings/segment-braze.yaml:111:5')
@@ -421,7 +421,7 @@ def rule_Order_Completed(event, d_braze_id, d_time, d_user_id):
             e_properties_currency = e_properties.get('currency', MISSING)
         else:
             e_properties_currency = MISSING
-        l3 = []
+        l2 = []
         for i_product in e_properties_products:
             if not isinstance(i_product, dict):
                 continue
@@ -429,25 +429,24 @@ def rule_Order_Completed(event, d_braze_id, d_time, d_user_id):
             v_product_currency = i_product.get('currency', MISSING)
             v_product_price = i_product.get('price', MISSING)
             v_product_quantity = i_product.get('quantity', MISSING)
-            o4 = {}
             if d_user_id is not MISSING:
-                o4['external_id'] = d_user_id
+                o3 = {'external_id': d_user_id}
             else:
+                o3 = {}
                 if d_braze_id is ...:
                     d_braze_id = let_braze_id(event)
-                if d_braze_id is not MISSING: o4['braze_id'] = d_braze_id
-            t8 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t7 if (t7 := (t5 if (t5 := i_product.get('id', MISSING)) is not None and t5 is not MISSING else (t6 if (t6 := i_product.get('sku', MISSING)) is not MISSING else t5))) is not MISSING else v_product_product_id))
-            if t8 is not MISSING: o4['product_id'] = (t8 if t8.__class__ in PLAIN else fresh(t8))
-            o4['currency'] = (t9 if (t9 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ in PLAIN else fresh(t9))
-            if v_product_price is not MISSING: o4['price'] = (v_product_price if v_product_price.__class__ in PLAIN else fresh(v_product_price))
-            o4['quantity'] = (t10 if (t10 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ in PLAIN else fresh(t10))
-            o4['time'] = d_time
-            t12 = (t11 if (t11 := {k: v if v.__class__ in PLAIN else fresh(v) for k, v in i_product.items() if k not in _KEYS3}) else MISSING)
-            if t12 is not MISSING: o4['properties'] = t12
-            o4['_update_existing_only'] = False
-            l3.append(o4)
-        o2 = {'purchases': l3}
-        requests.append({'method': 'POST', 'url': _URL2, 'body': o2})
+                if d_braze_id is not MISSING: o3['braze_id'] = d_braze_id
+            t7 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t6 if (t6 := (t4 if (t4 := i_product.get('id', MISSING)) is not None and t4 is not MISSING else (t5 if (t5 := i_product.get('sku', MISSING)) is not MISSING else t4))) is not MISSING else v_product_product_id))
+            if t7 is not MISSING: o3['product_id'] = (t7 if t7.__class__ in PLAIN else fresh(t7))
+            o3['currency'] = (t8 if (t8 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ in PLAIN else fresh(t8))
+            if v_product_price is not MISSING: o3['price'] = (v_product_price if v_product_price.__class__ in PLAIN else fresh(v_product_price))
+            o3['quantity'] = (t9 if (t9 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ in PLAIN else fresh(t9))
+            o3['time'] = d_time
+            t11 = (t10 if (t10 := {k: v if v.__class__ in PLAIN else fresh(v) for k, v in i_product.items() if k not in _KEYS3}) else MISSING)
+            if t11 is not MISSING: o3['properties'] = t11
+            o3['_update_existing_only'] = False
+            l2.append(o3)
+        requests.append({'method': 'POST', 'url': _URL2, 'body': {'purchases': l2}})
     return requests or Skipped("rule 'Order Completed' sends nothing: the `when` of every request is false")
 
 
@@ -482,19 +481,18 @@ def translate(event):
             return rule_Order_Completed(event, d_braze_id, d_time, d_user_id)
         # rule 'track' ('mappings/segment-braze.yaml:148:5')
         e_properties = event.get('properties', MISSING)
-        o14 = {}
         if d_user_id is not MISSING:
-            o14['external_id'] = d_user_id
+            o2 = {'external_id': d_user_id, 'name': e_event, 'time': d_time, 'properties': (t3 if (t3 := ({k: v if v.__class__ in PLAIN else fresh(v) for k, v in e_properties.items() if k not in _KEYS4} if isinstance(e_properties, dict) else MISSING)) is not MISSING else {}), '_update_existing_only': False}
         else:
+            o2 = {}
             if d_braze_id is ...:
                 d_braze_id = let_braze_id(event)
-            if d_braze_id is not MISSING: o14['braze_id'] = d_braze_id
-        o14['name'] = e_event
-        o14['time'] = d_time
-        o14['properties'] = (t15 if (t15 := ({k: v if v.__class__ in PLAIN else fresh(v) for k, v in e_properties.items() if k not in _KEYS4} if isinstance(e_properties, dict) else MISSING)) is not MISSING else {})
-        o14['_update_existing_only'] = False
-        o13 = {'events': [o14]}
-        return [{'method': 'POST', 'url': _URL2, 'body': o13}]
+            if d_braze_id is not MISSING: o2['braze_id'] = d_braze_id
+            o2['name'] = e_event
+            o2['time'] = d_time
+            o2['properties'] = (t4 if (t4 := ({k: v if v.__class__ in PLAIN else fresh(v) for k, v in e_properties.items() if k not in _KEYS4} if isinstance(e_properties, dict) else MISSING)) is not MISSING else {})
+            o2['_update_existing_only'] = False
+        return [{'method': 'POST', 'url': _URL2, 'body': {'events': [o2]}}]
     elif e_type == 'identify':
         # rule 'identify' ('mappings/segment-braze.yaml:94:5')
         e_traits = event.get('traits', MISSING)
@@ -512,42 +510,41 @@ def translate(event):
                 e_traits_address_city = e_traits_address_country = MISSING
         else:
             e_traits_firstName = e_traits_lastName = e_traits_birthday = e_traits_avatar = e_traits_address = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
-        o2 = {}
         if d_user_id is not MISSING:
-            o2['external_id'] = d_user_id
+            o1 = {'external_id': d_user_id}
         else:
+            o1 = {}
             if d_braze_id is ...:
                 d_braze_id = let_braze_id(event)
-            if d_braze_id is not MISSING: o2['braze_id'] = d_braze_id
+            if d_braze_id is not MISSING: o1['braze_id'] = d_braze_id
         if isinstance(e_traits, dict):
             for k, v in e_traits.items():
-                if k not in _KEYS5: o2[k] = v if v.__class__ in PLAIN else fresh(v)
-        t3 = e_traits_firstName
+                if k not in _KEYS5: o1[k] = v if v.__class__ in PLAIN else fresh(v)
+        t2 = e_traits_firstName
         if e_traits_firstName is None or e_traits_firstName is MISSING:
             if isinstance(e_traits, dict):
                 e_traits_first_name = e_traits.get('first_name', MISSING)
             else:
                 e_traits_first_name = MISSING
-            t3 = e_traits_first_name if e_traits_first_name is not MISSING else e_traits_firstName
-        if t3 is not MISSING: o2['first_name'] = (t3 if t3.__class__ in PLAIN else fresh(t3))
-        t4 = e_traits_lastName
+            t2 = e_traits_first_name if e_traits_first_name is not MISSING else e_traits_firstName
+        if t2 is not MISSING: o1['first_name'] = (t2 if t2.__class__ in PLAIN else fresh(t2))
+        t3 = e_traits_lastName
         if e_traits_lastName is None or e_traits_lastName is MISSING:
             if isinstance(e_traits, dict):
                 e_traits_last_name = e_traits.get('last_name', MISSING)
             else:
                 e_traits_last_name = MISSING
-            t4 = e_traits_last_name if e_traits_last_name is not MISSING else e_traits_lastName
-        if t4 is not MISSING: o2['last_name'] = (t4 if t4.__class__ in PLAIN else fresh(t4))
-        t5 = (MISSING if e_traits_birthday is MISSING else format_time(parse_time(e_traits_birthday), '%Y-%m-%d'))
-        if t5 is not MISSING: o2['dob'] = t5
-        if e_traits_avatar is not MISSING: o2['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ in PLAIN else fresh(e_traits_avatar))
-        if e_traits_address_city is not MISSING: o2['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ in PLAIN else fresh(e_traits_address_city))
-        if e_traits_address_country is not MISSING: o2['country'] = (e_traits_address_country if e_traits_address_country.__class__ in PLAIN else fresh(e_traits_address_country))
-        t6 = _TABLE6.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
-        if t6 is not MISSING: o2['gender'] = t6
-        o2['_update_existing_only'] = False
-        o1 = {'attributes': [o2]}
-        return [{'method': 'POST', 'url': _URL2, 'body': o1}]
+            t3 = e_traits_last_name if e_traits_last_name is not MISSING else e_traits_lastName
+        if t3 is not MISSING: o1['last_name'] = (t3 if t3.__class__ in PLAIN else fresh(t3))
+        t4 = (MISSING if e_traits_birthday is MISSING else format_time(parse_time(e_traits_birthday), '%Y-%m-%d'))
+        if t4 is not MISSING: o1['dob'] = t4
+        if e_traits_avatar is not MISSING: o1['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ in PLAIN else fresh(e_traits_avatar))
+        if e_traits_address_city is not MISSING: o1['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ in PLAIN else fresh(e_traits_address_city))
+        if e_traits_address_country is not MISSING: o1['country'] = (e_traits_address_country if e_traits_address_country.__class__ in PLAIN else fresh(e_traits_address_country))
+        t5 = _TABLE6.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
+        if t5 is not MISSING: o1['gender'] = t5
+        o1['_update_existing_only'] = False
+        return [{'method': 'POST', 'url': _URL2, 'body': {'attributes': [o1]}}]
     elif e_type == 'group':
         # rule 'group without groupId' ('mappings/segment-braze.yaml:181:5')
         e_groupId = event.get('groupId', MISSING)
@@ -555,18 +552,16 @@ def translate(event):
         if (d_group_id is MISSING):
             raise Rejected('a group call needs a groupId')
         # rule 'group' ('mappings/segment-braze.yaml:185:5')
-        o3 = {}
         if d_user_id is not MISSING:
-            o3['external_id'] = d_user_id
+            o2 = {'external_id': d_user_id}
         else:
+            o2 = {}
             if d_braze_id is ...:
                 d_braze_id = let_braze_id(event)
-            if d_braze_id is not MISSING: o3['braze_id'] = d_braze_id
-        k4 = ('ab_segment_group_' + d_group_id)
-        o3[k4] = True
-        o3['_update_existing_only'] = False
-        o2 = {'attributes': [o3]}
-        return [{'method': 'POST', 'url': _URL2, 'body': o2}]
+            if d_braze_id is not MISSING: o2['braze_id'] = d_braze_id
+        o2[('ab_segment_group_' + d_group_id)] = True
+        o2['_update_existing_only'] = False
+        return [{'method': 'POST', 'url': _URL2, 'body': {'attributes': [o2]}}]
     elif e_type == 'delete':
         # rule 'delete' ('mappings/segment-braze.yaml:195:5')
         o1 = {}
@@ -586,4 +581,4 @@ def translate(event):
         # rule 'page and screen' ('mappings/segment-braze.yaml:161:5')
         return Skipped("rule 'page and screen' sends nothing: the `when` of every request is false (known when compiled)")
     # rule 'unknown type' ('mappings/segment-braze.yaml:205:5')
-    raise Rejected((t17 if (t17 := ('unsupported event type ' + t16 + ': expected identify, track, page, screen, group, alias or delete' if (t16 := (MISSING if e_type is MISSING else to_json(e_type))).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
+    raise Rejected((t2 if (t2 := ('unsupported event type ' + t1 + ': expected identify, track, page, screen, group, alias or delete' if (t1 := (MISSING if e_type is MISSING else to_json(e_type))).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
