@@ -803,7 +803,7 @@ def _parse_text_time(x):
     the offset, a comma before the fraction, white space around), else a date as people write it."""
     s = x.strip()
     try:
-        if _ISO_DATE.match(s):
+        if len(s) == 10 and _ISO_DATE.match(s):
             d = datetime.date.fromisoformat(s)
             return datetime.datetime(d.year, d.month, d.day, tzinfo=datetime.timezone.utc)
         m = _ISO_TIME.match(s)
@@ -893,7 +893,8 @@ def iso_time(x):
         try:
             t = datetime.datetime.fromisoformat(x)
         except ValueError:
-            return iso8601(_parse_text_time(x))
+            t = _parse_text_time(x)
+            return MISSING if t is MISSING else t.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
         if len(x) == 24 and x[23] == "Z" and x[4:20:3] == "--T::.":
             # already YYYY-MM-DDTHH:MM:SS.sssZ (and a real time: it was read): what formatting would give
             # back, without formatting it (isoformat costs more than everything else here together)
@@ -906,7 +907,10 @@ def iso_time(x):
             except OverflowError:  # an offset that moves it out of the years 1 to 9999
                 return MISSING
         return t.isoformat(timespec="milliseconds")[:-6] + "Z"  # without its "+00:00"
-    return iso8601(parse_time(x))
+    if isinstance(x, (int, float)) and not isinstance(x, bool):  # epoch milliseconds
+        t = parse_time(x)
+        return MISSING if t is MISSING else t.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return MISSING  # (missing, null, or what is never a time)
 
 
 #: helper -> the helpers (and modules) its source refers to
@@ -933,6 +937,6 @@ DEPS: dict[str, tuple[str, ...]] = {
     "_parse_text_time": ("datetime", "_ISO_DATE", "_ISO_TIME", "_parse_written_time"),
     "_parse_written_time": ("datetime", "_WRITTEN", "_TWO_NUMBERS", "_LETTER"),
     "_WRITTEN_FORMATS": (), "_WRITTEN": ("re", "_WRITTEN_FORMATS"), "_TWO_NUMBERS": ("re",), "_LETTER": ("re",),
-    "format_time": ("datetime",), "iso8601": ("datetime",), "iso_time": ("datetime", "iso8601", "parse_time", "_parse_text_time"),
+    "format_time": ("datetime",), "iso8601": ("datetime",), "iso_time": ("datetime", "parse_time", "_parse_text_time"),
     "_ISO_DATE": ("re",), "_ISO_TIME": ("re",),
 }

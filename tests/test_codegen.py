@@ -327,3 +327,82 @@ def test_translate_keeps_none_of_a_loops_locals():
              "integrations": {"Braze": {"braze_id": "b1"}}, "properties": {"products": [{"id": 1}, {"id": 2}]}}
     purchases = translate(order)[0]["body"]["purchases"]
     assert [p["braze_id"] for p in purchases] == ["b1", "b1"] and [p["product_id"] for p in purchases] == [1, 2]
+
+
+DEEP_GUARDS = """\
+name: deep guards
+base_url: '"http://x"'
+let:
+  id: >-
+    (non_empty(a.b.c) if is_string(a.b.c)) else (non_empty(x.y.z.w) if is_string(x.y.z.w))
+    else (a.b.n + 1 if is_number(a.b.n))
+  obj: a.b if is_object(a.b)
+  there: '"yes" if exists(x.y.z)'
+  user: userId if is_string(userId) and userId != ""
+rules:
+  - name: needs one
+    when: not exists($id) and not exists($user)
+    reject: '"no id"'
+  - name: send
+    send:
+      endpoint: /users/track
+      body:
+        attributes:
+          - external_id: $user
+            braze_id: $id if not exists($user)
+            app: '"app"'
+            obj: $obj
+            there: $there
+            again: a.b.c
+            list: '[x.y.z.w] if is_string(x.y.z.w)'
+"""
+
+
+def _shapes():
+    """Every way an object on the path may be: there, not there, null, text, a list, a number."""
+    leaves = [MISSING_KEY := object(), None, "", "v", 5, [], {"c": "deep"}]
+    for a_kind in ("obj", "missing", None, "a", [1], 3):
+        for leaf in leaves:
+            for x_leaf in ("w", "", 7, MISSING_KEY):
+                event: dict = {"type": "identify"}
+                if a_kind == "obj":
+                    b = {"n": 4} if leaf is None else {}
+                    if leaf is not MISSING_KEY:
+                        b["c"] = leaf
+                    event["a"] = {"b": b}
+                elif a_kind != "missing":
+                    event["a"] = a_kind
+                if x_leaf is not MISSING_KEY:
+                    event["x"] = {"y": {"z": {"w": x_leaf}}}
+                yield event
+                yield {**event, "userId": "u"}
+                yield {**event, "x": {"y": "z"}}
+                yield {**event, "x": {"y": {"z": []}}}
+
+
+@pytest.mark.parametrize("share", [False, True])
+def test_a_guard_on_a_deep_field_reads_each_object_under_the_test_of_the_one_before(share):
+    """`f(a.b.c) if is_string(a.b.c)`: no `a.b.c` is read, and nothing is set to missing, where `a` or
+    `a.b` is not an object; the translator still gives what the explanation's own walk gives, copying or
+    sharing, on events where each object on the way is there, missing, null or of another kind."""
+    from mapspec.compiler import load_compiled
+    from mapspec.explain import _Facts
+
+    compiled = compile_source(SourceFile("deep.yaml", DEEP_GUARDS), {}, standalone=False, share=share)
+    source = compiled.module.source
+    body = source.split("def let_id", 1)[1].split("\ndef ", 1)[0]
+    assert "isinstance(e_x_y, dict)" in body and "= MISSING\n" in body
+    assert not re.search(r"e_a_b_c = .*MISSING$", body, re.M), body  # (read only where `a.b` is an object)
+    translate = load_compiled(compiled)
+    n = 0
+    for event in _shapes():
+        facts = _Facts(compiled, json.loads(json.dumps(event)))
+        assert not facts.disagreement, (event, facts.disagreement)
+        try:
+            got = translate(json.loads(json.dumps(event)))
+        except Exception as e:  # noqa: BLE001 - Rejected: the explanation says so too
+            assert facts.result.get("rejected"), (event, e)
+            continue
+        assert [r["body"] for r in got] == [r.body for _, r, _ in facts.sent], event
+        n += 1
+    assert n > 100

@@ -24,7 +24,7 @@ from ..syntax.unparse import unparse
 from ..targets import Target
 from ..types import ANYTHING, Typer
 from .emit import Emitter, conjuncts, ident, pyrepr
-from .ir import Block, Def, render
+from .ir import Block, Def, prune_defaults, render
 
 VERSION = "0.1.0"
 
@@ -176,10 +176,12 @@ def generate(doc: ast.Document, target: Target, settings: Mapping[str, Any], sou
             top.line(f"raise Rejected({'no rule of mapping ' + repr(doc.name) + ' matches this event'!r})",
                      ends=True)
     em.finish(top)
+    blocks = [em.function(f) for f in doc.functions] + [em.let_function(r) for r in em.called_let_functions()]
+    blocks += em.rule_functions
+    for block in [top, *blocks]:
+        prune_defaults(block)
     body_lines, marks = render(top, "    ")
-    function_lines = [render(em.function(f))[0] for f in doc.functions]
-    function_lines += [render(em.let_function(root))[0] for root in em.called_let_functions()]
-    function_lines += [render(b)[0] for b in em.rule_functions]
+    function_lines = [render(b)[0] for b in blocks]
     helpers, modules = helper_closure(em.helpers | ({"_Missing", "MISSING"} if standalone else set()),
                                       ordered=standalone)
     modules |= em.modules
@@ -242,7 +244,10 @@ def expression(doc: ast.Document, node: ast.Node, variables: tuple[str, ...] = (
     em.bind_reads([node], block)
     block.line(f"return {em.expr(node, block)}", ends=True)
     em.finish(block)
+    prune_defaults(block)
     functions = [em.function(em.functions[name]) for name in _functions_needed(doc, node, em)]
+    for function in functions:
+        prune_defaults(function)
     lines = [f"import {m}" for m in sorted(em.modules)]
     lines.extend(f"{name} = {src}" for src, name in em.constants.items())
     for function in functions:  # the mapping's own functions, as the translator's module has them

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from .. import stdlib
 from ..syntax import ast
 from ..types import EVENT_VALUE, Kinds, Typer, facts_of
-from .ir import Block, Def, For, If, Line, Stmt, index_of
+from .ir import Block, Def, Defaults, For, If, Line, Stmt, index_of
 
 
 def ident(prefix: str, text: str) -> str:
@@ -72,6 +72,8 @@ _SPECIAL_CALLS = frozenset(stdlib.INLINE | {"coalesce", "lower", "non_empty", "l
 UNSET = "..."
 
 _SIMPLE = re.compile(r"-?\d+(\.\d+)?|'[^'\\]*'|None|True|False|MISSING")
+#: a temporary of the emitter's (see `fresh`)
+_TEMP = re.compile(r"t\d+")
 
 
 class Emitter:
@@ -265,6 +267,8 @@ class Emitter:
                 self._collect(value, inner, paths, lets, certain, everywhere)
             self._collect(node.body, inner | set(node.names), paths, lets, certain, everywhere)
             return
+        if isinstance(node, ast.Guard) and self._deep_lazy and not inner and self.tested_path(node.condition):
+            return  # (read where it is tested: see `nested_guard`)
         if isinstance(node, ast.Guard | ast.Conditional) and not everywhere:
             self._collect(node.condition, inner, paths, lets, certain, lazy=lazy)
             return
@@ -400,7 +404,7 @@ class Emitter:
             self._read_fields(body, root, parent, fields, children_of)
             names = [name for key, name in body.bound.items() if key not in before]
             orelse = self.open_else(block, stmt)
-            orelse.line(" = ".join(names) + " = MISSING")
+            orelse.stmts.append(Defaults(names))
             for key, name in body.bound.items():
                 if key not in before:
                     orelse.bound[key] = name
@@ -637,6 +641,10 @@ class Emitter:
     def conditional(self, condition: ast.Node, then: ast.Node, otherwise: ast.Node | None, block: Block) -> str:
         """`then if condition else otherwise` (otherwise missing): an expression when the branches need
         nothing more, else statements, so that each branch reads and computes only when it is taken."""
+        if otherwise is None and not self.vars and self.in_function is None and not block.in_loop():
+            path = self.tested_path(condition)
+            if path is not None and self._key(path.root, path.steps) not in block.bound:
+                return self.nested_guard(path, condition, then, block)
         test = self.cond(condition, block)
         yes, no = self.facts(condition), self.facts(condition, holds=False)
         if otherwise is None and isinstance(then, ast.Call) and then.name == "non_empty" and len(then.args) == 1:
@@ -671,6 +679,44 @@ class Emitter:
             return fill
 
         self.branch(block, test, taken(then, yes), taken(otherwise, no))
+        return t
+
+    def tested_path(self, condition: ast.Node) -> ast.Path | None:
+        """The path a condition tests, when it is a test of one field deep in the event (`is_string(a.b.c)`)
+        that never holds for a missing one: then where it holds, every object on the way is there."""
+        if not (isinstance(condition, ast.Call) and len(condition.args) == 1):
+            return None
+        path = condition.args[0]
+        if not (isinstance(path, ast.Path) and path.root == "" and len(path.steps) >= 2
+                and all(isinstance(step, str) for step in path.steps)):
+            return None
+        holds = facts_of(condition, self.typer).get((path.root, path.steps))
+        return path if holds is not None and "missing" not in holds else None
+
+    def nested_guard(self, path: ast.Path, condition: ast.Node, then: ast.Node, block: Block) -> str:
+        """`then if condition` where the condition tests a field deep in the event: each object on the way
+        is read and tested in turn, and the field and `then` only under the last (no reads, no tests of
+        the field, where an object on the way is not there)."""
+        t = self.fresh("t")
+        block.line(f"{t} = MISSING")
+        inner, depth = block, len(path.steps) - 1
+        while depth > 0 and self._key("", path.steps[:depth]) not in block.bound:
+            depth -= 1
+        parent = self._local("", path.steps[:depth], block)
+        opened: list[tuple[Block, If]] = []
+        for i in range(depth, len(path.steps)):
+            if not self._is_object("", path.steps[:i]):
+                stmt, body = self.open_if(inner, f"isinstance({parent}, dict)")
+                opened.append((inner, stmt))
+                inner = body
+            key = self._key("", path.steps[:i + 1])
+            name = self._path_name("", key)
+            inner.line(f"{name} = {parent}.get({path.steps[i]!r}, MISSING)")
+            inner.bound[key] = name
+            parent = name
+        inner.line(f"{t} = {self.conditional(condition, then, None, inner)}")
+        for outer, stmt in reversed(opened):
+            self.close(outer, stmt)
         return t
 
     def cond(self, n: ast.Node, block: Block) -> str:
@@ -784,18 +830,25 @@ class Emitter:
             return self.expr(first, block)
         tail_node = ast.Coalesce(None, tuple(rest)) if len(rest) > 1 else rest[0]
         if self._lets_in(tail_node, block) or not self.inline(tail_node) or self._deep_reads(tail_node, block):
-            t = self.local(self.expr(first, block), block)
+            counter = self._counter
+            text = self.expr(first, block)
+            t = self.local(text, block)
             check = f"{t} is MISSING" if "null" not in kinds else \
                 f"{t} is None or {t} is MISSING" if "missing" in kinds else f"{t} is None"
-            out = self.fresh("t")
-            block.line(f"{out} = {t}")
+            if _TEMP.fullmatch(t) and int(t[1:]) > counter:  # a temporary of this expression's: the result
+                out = t
+            else:  # a path's or a definition's local (or a constant): the result needs one of its own
+                out = self.fresh("t")
+                block.line(f"{out} = {t}")
 
             def fallback(inner: Block) -> None:
                 self.bind_reads([tail_node], inner)
+                if "null" not in kinds:
+                    inner.line(f"{out} = {self.coalesce(rest, inner)}")
+                    return
                 value = self.local(self.coalesce(rest, inner), inner)
                 # (a null first value stays when nothing after it is there)
-                inner.line(f"{out} = {value} if {value} is not MISSING else {t}" if "null" in kinds
-                           else f"{out} = {value}")
+                inner.line(f"{out} = {value} if {value} is not MISSING else {t}")
 
             self.branch(block, check, fallback)
             return out

@@ -11,6 +11,8 @@ local name, computed on every way here) and which definitions may have been comp
 
 from __future__ import annotations
 
+import re
+
 
 class Line:
     """A statement on one line. `ends`: nothing after it in its block runs (return, raise, continue)."""
@@ -20,6 +22,17 @@ class Line:
     def __init__(self, text: str, ends: bool = False):
         self.text = text
         self.ends = ends
+
+
+class Defaults(Line):
+    """`a = b = MISSING`: the fields under a parent that is not an object (`names`). `prune_defaults` takes
+    out the names nothing reads after it."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, names: list[str]):
+        super().__init__(" = ".join(names) + " = MISSING")
+        self.names = names
 
 
 class Comment:
@@ -167,3 +180,49 @@ def _render(stmts: list[Stmt], indent: str, lines: list[str], marks: list) -> No
             _render(s.body.stmts, inner, lines, marks)
         else:  # pragma: no cover - every statement kind is above
             raise AssertionError(type(s).__name__)
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _words(stmt: Stmt) -> set[str]:
+    """The names a statement's text holds (what it may read; assignments too, which only keeps more)."""
+    if isinstance(stmt, Line):
+        return set(_WORD.findall(stmt.text))
+    if isinstance(stmt, If):
+        out = set(_WORD.findall(stmt.test))
+        for b in (stmt.body, stmt.orelse):
+            if b is not None:
+                for s in b.stmts:
+                    out |= _words(s)
+        return out
+    if isinstance(stmt, For | Def):
+        out = set(_WORD.findall(stmt.head))
+        for s in stmt.body.stmts:
+            out |= _words(s)
+        return out
+    return set()
+
+
+def prune_defaults(block: Block, after: frozenset[str] | set[str] = frozenset()) -> None:
+    """Take out of each `Defaults` the names that nothing after it reads (`after`: what the code after
+    `block` reads), and a `Defaults` left with none."""
+    following = set(after)
+    for i in range(len(block.stmts) - 1, -1, -1):
+        stmt = block.stmts[i]
+        if isinstance(stmt, Defaults):
+            live = [n for n in stmt.names if n in following]
+            if not live:
+                del block.stmts[i]
+                continue
+            if live != stmt.names:
+                block.stmts[i] = Defaults(live)
+        elif isinstance(stmt, If):
+            prune_defaults(stmt.body, following)
+            if stmt.orelse is not None:
+                prune_defaults(stmt.orelse, following)
+        elif isinstance(stmt, For):
+            prune_defaults(stmt.body, following | _words(stmt))  # (it runs again: its own reads come after)
+        elif isinstance(stmt, Def):
+            prune_defaults(stmt.body)
+        following |= _words(block.stmts[i])

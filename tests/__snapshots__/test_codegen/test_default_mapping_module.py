@@ -257,7 +257,7 @@ def _parse_text_time(x):
     the offset, a comma before the fraction, white space around), else a date as people write it."""
     s = x.strip()
     try:
-        if _ISO_DATE.match(s):
+        if len(s) == 10 and _ISO_DATE.match(s):
             d = datetime.date.fromisoformat(s)
             return datetime.datetime(d.year, d.month, d.day, tzinfo=datetime.timezone.utc)
         m = _ISO_TIME.match(s)
@@ -336,13 +336,6 @@ def format_time(t, fmt):
         return MISSING
 
 
-def iso8601(t):
-    """A time as `YYYY-MM-DDTHH:MM:SS.sssZ` (UTC, milliseconds), or MISSING."""
-    if not isinstance(t, datetime.datetime):
-        return MISSING
-    return t.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-
-
 def iso_time(x):
     """`iso8601(parse_time(x))` in one step (with the common ISO 8601 text done in C)."""
     if isinstance(x, str):
@@ -351,7 +344,8 @@ def iso_time(x):
         try:
             t = datetime.datetime.fromisoformat(x)
         except ValueError:
-            return iso8601(_parse_text_time(x))
+            t = _parse_text_time(x)
+            return MISSING if t is MISSING else t.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
         if len(x) == 24 and x[23] == "Z" and x[4:20:3] == "--T::.":
             # already YYYY-MM-DDTHH:MM:SS.sssZ (and a real time: it was read): what formatting would give
             # back, without formatting it (isoformat costs more than everything else here together)
@@ -364,7 +358,10 @@ def iso_time(x):
             except OverflowError:  # an offset that moves it out of the years 1 to 9999
                 return MISSING
         return t.isoformat(timespec="milliseconds")[:-6] + "Z"  # without its "+00:00"
-    return iso8601(parse_time(x))
+    if isinstance(x, (int, float)) and not isinstance(x, bool):  # epoch milliseconds
+        t = parse_time(x)
+        return MISSING if t is MISSING else t.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return MISSING  # (missing, null, or what is never a time)
 
 
 _SET1 = frozenset(('completed order', 'order completed', 'order_completed'))
@@ -378,18 +375,15 @@ _URL7 = 'https://rest.iad-01.braze.com/users/delete'
 
 # $braze_id ('mappings/segment-braze.yaml:43:3')
 def let_braze_id(event):
+    t6 = MISSING
     e_integrations = event.get('integrations', MISSING)
     if isinstance(e_integrations, dict):
         e_integrations_Braze = e_integrations.get('Braze', MISSING)
         if isinstance(e_integrations_Braze, dict):
             e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
-        else:
-            e_integrations_Braze_braze_id = MISSING
-    else:
-        e_integrations_Braze = e_integrations_Braze_braze_id = MISSING
-    t6 = (e_integrations_Braze_braze_id if (isinstance(e_integrations_Braze_braze_id, str)) and e_integrations_Braze_braze_id else MISSING)
-    t7 = t6
+            t6 = (e_integrations_Braze_braze_id if (isinstance(e_integrations_Braze_braze_id, str)) and e_integrations_Braze_braze_id else MISSING)
     if t6 is MISSING:
+        t7 = MISSING
         e_context = event.get('context', MISSING)
         if isinstance(e_context, dict):
             e_context_integrations = e_context.get('integrations', MISSING)
@@ -397,15 +391,9 @@ def let_braze_id(event):
                 e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
                 if isinstance(e_context_integrations_Braze, dict):
                     e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
-                else:
-                    e_context_integrations_Braze_braze_id = MISSING
-            else:
-                e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-        else:
-            e_context_integrations = e_context_integrations_Braze = e_context_integrations_Braze_braze_id = MISSING
-        t8 = (e_context_integrations_Braze_braze_id if (isinstance(e_context_integrations_Braze_braze_id, str)) and e_context_integrations_Braze_braze_id else MISSING)
-        t7 = t8
-    return t7
+                    t7 = (e_context_integrations_Braze_braze_id if (isinstance(e_context_integrations_Braze_braze_id, str)) and e_context_integrations_Braze_braze_id else MISSING)
+        t6 = t7
+    return t6
 
 
 # rule 'Order Completed' ('mappings/segment-braze.yaml:111:5')
@@ -509,7 +497,7 @@ def translate(event):
             else:
                 e_traits_address_city = e_traits_address_country = MISSING
         else:
-            e_traits_firstName = e_traits_lastName = e_traits_birthday = e_traits_avatar = e_traits_address = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
+            e_traits_firstName = e_traits_lastName = e_traits_birthday = e_traits_avatar = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
         if d_user_id is not MISSING:
             o1 = {'external_id': d_user_id}
         else:
