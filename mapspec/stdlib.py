@@ -52,6 +52,9 @@ class Function:
     #: missing when its first argument is missing, whatever the others (the generated code tests that
     #: argument and calls the helper only when it is there; tests/test_stdlib.py holds each one to it)
     strict: bool = False
+    #: the kinds of value it gives back as they are (`to_string` of text): the generated code tests the
+    #: argument's class and calls the helper only for others (tests/test_stdlib.py holds each one to it)
+    passes: frozenset[str] = frozenset()
 
     @property
     def helper(self) -> str:
@@ -128,7 +131,7 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
        ('to_number("12.5")', 12.5), ('to_number("x")', MISSING)),
     _f("to_string", [Param("value", JSON)], STR | M,
        "A value as text (numbers as JavaScript writes them; lists and objects as JSON).",
-       ("to_string(1.0)", "1"), ("to_string(true)", "true")),
+       ("to_string(1.0)", "1"), ("to_string(true)", "true"), passes=STR),
     _f("to_json", [Param("value", JSON)], STR | M,
        "A value as JavaScript's JSON.stringify writes it: keys in their order, no spaces, numbers as "
        "JavaScript writes them.",

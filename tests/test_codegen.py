@@ -189,8 +189,8 @@ base_url: '"http://x"'
 let:
   when_: iso_time(timestamp)
   who: >-
-    (to_string(integrations.X.id) if is_string(integrations.X.id))
-    else (to_string(context.integrations.X.id) if is_string(context.integrations.X.id))
+    (to_string(integrations.X.id) if is_number(integrations.X.id))
+    else (to_string(context.integrations.X.id) if is_number(context.integrations.X.id))
 rules:
   - name: needs a time
     when: type == "track" and not exists($when_)
@@ -222,13 +222,13 @@ rules:
 
 @pytest.mark.parametrize(("event", "times", "whos"), [
     ({"type": "alias", "timestamp": "2024-01-01T00:00:00Z"}, 0, 0),  # no rule taken needs either
-    ({"type": "track", "event": "e", "timestamp": "2024-01-01T00:00:00Z", "integrations": {"X": {"id": "x"}}}, 1, 1),
+    ({"type": "track", "event": "e", "timestamp": "2024-01-01T00:00:00Z", "integrations": {"X": {"id": 7}}}, 1, 1),
     # rejected first: no $who (a time that is there but does not parse: a missing one calls no helper)
-    ({"type": "track", "event": "e", "timestamp": "soon", "integrations": {"X": {"id": "x"}}}, 1, 0),
-    ({"type": "order", "timestamp": 5, "integrations": {"X": {"id": "x"}},
+    ({"type": "track", "event": "e", "timestamp": "soon", "integrations": {"X": {"id": 7}}}, 1, 0),
+    ({"type": "order", "timestamp": 5, "integrations": {"X": {"id": 7}},
       "properties": {"products": [{"id": 1}, {"id": 2}, {"id": 3}]}}, 1, 1),  # in a loop: once
     ({"type": "order", "properties": {"products": []}}, 0, 0),  # the loop never runs: never needed
-    ({"type": "page", "integrations": {"X": {"id": "x"}}}, 0, 1),
+    ({"type": "page", "integrations": {"X": {"id": 7}}}, 0, 1),
 ])
 def test_each_definition_is_computed_at_most_once_per_event_and_only_when_needed(monkeypatch, event, times, whos):
     """The schema says a definition is computed at most once per event: the generated module once computed
@@ -247,6 +247,7 @@ def test_each_definition_is_computed_at_most_once_per_event_and_only_when_needed
     t = compile_text(MANY_USES)
     run(t, event)
     assert counts["iso_time"] == times
+    # (a number: to_string gives text back as it is, without a call)
     assert counts["to_string"] in ((1, 2) if whos else (0,))  # the first of two, or both
     if whos:  # the definition's code is written once, whatever the number of places that need it
         source = compile_source(SourceFile("t.yaml", MANY_USES), standalone=False).module.source
@@ -406,3 +407,40 @@ def test_a_guard_on_a_deep_field_reads_each_object_under_the_test_of_the_one_bef
         assert [r["body"] for r in got] == [r.body for _, r, _ in facts.sent], event
         n += 1
     assert n > 100
+
+
+@pytest.mark.parametrize(("name", "settings"), [("segment-braze", {"track_all_pages": True}),
+                                                ("segment-classic", {"appGroupId": "AG", "datacenter": "eu"}),
+                                                ("rudderstack", {"dataCenter": "us-01"})])
+def test_subclasses_of_dict_list_and_str_are_what_their_classes_are(name, settings):
+    """The generated code tests a value's exact class first (cheaper than isinstance where it holds), then
+    isinstance: a library caller's OrderedDict, list or str subclass is still an object, a list, a text."""
+    from collections import OrderedDict
+
+    from mapspec.compiler import load_compiled
+    from tests.conftest import CORPUS
+
+    class Text(str):
+        pass
+
+    class Items(list):
+        pass
+
+    def odd(x):
+        if isinstance(x, dict):
+            return OrderedDict((k, odd(v)) for k, v in x.items())
+        if isinstance(x, list):
+            return Items(odd(v) for v in x)
+        return Text(x) if isinstance(x, str) else x
+
+    translate = load_compiled(compile_source(read_mapping(name), settings, standalone=False))
+    events = [json.loads(line) for line in CORPUS.read_text().splitlines()]
+    assert len(events) > 50
+    for event in events:
+        outcomes = []
+        for e in (event, odd(event)):
+            try:
+                outcomes.append(("sent", json.dumps(translate(e), sort_keys=True)))
+            except Exception as error:  # noqa: BLE001 - Rejected, with its reason
+                outcomes.append((type(error).__name__, str(error)))
+        assert outcomes[0] == outcomes[1], event

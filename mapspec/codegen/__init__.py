@@ -74,7 +74,7 @@ _TRANSLATE = '''
 
 def translate(event):
     """The requests one event causes."""
-    if not isinstance(event, dict):
+    if event.__class__ is not dict and not isinstance(event, dict):
         raise Rejected('an event must be a JSON object')
 '''
 

@@ -377,21 +377,21 @@ _URL7 = 'https://rest.iad-01.braze.com/users/delete'
 def let_braze_id(event):
     t6 = MISSING
     e_integrations = event.get('integrations', MISSING)
-    if isinstance(e_integrations, dict):
+    if (e_integrations.__class__ is dict or (e_integrations is not MISSING and isinstance(e_integrations, dict))):
         e_integrations_Braze = e_integrations.get('Braze', MISSING)
-        if isinstance(e_integrations_Braze, dict):
+        if (e_integrations_Braze.__class__ is dict or (e_integrations_Braze is not MISSING and isinstance(e_integrations_Braze, dict))):
             e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
-            t6 = (e_integrations_Braze_braze_id if (isinstance(e_integrations_Braze_braze_id, str)) and e_integrations_Braze_braze_id else MISSING)
+            t6 = (e_integrations_Braze_braze_id if ((e_integrations_Braze_braze_id.__class__ is str or (e_integrations_Braze_braze_id is not MISSING and isinstance(e_integrations_Braze_braze_id, str)))) and e_integrations_Braze_braze_id else MISSING)
     if t6 is MISSING:
         t7 = MISSING
         e_context = event.get('context', MISSING)
-        if isinstance(e_context, dict):
+        if (e_context.__class__ is dict or (e_context is not MISSING and isinstance(e_context, dict))):
             e_context_integrations = e_context.get('integrations', MISSING)
-            if isinstance(e_context_integrations, dict):
+            if (e_context_integrations.__class__ is dict or (e_context_integrations is not MISSING and isinstance(e_context_integrations, dict))):
                 e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
-                if isinstance(e_context_integrations_Braze, dict):
+                if (e_context_integrations_Braze.__class__ is dict or (e_context_integrations_Braze is not MISSING and isinstance(e_context_integrations_Braze, dict))):
                     e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
-                    t7 = (e_context_integrations_Braze_braze_id if (isinstance(e_context_integrations_Braze_braze_id, str)) and e_context_integrations_Braze_braze_id else MISSING)
+                    t7 = (e_context_integrations_Braze_braze_id if ((e_context_integrations_Braze_braze_id.__class__ is str or (e_context_integrations_Braze_braze_id is not MISSING and isinstance(e_context_integrations_Braze_braze_id, str)))) and e_context_integrations_Braze_braze_id else MISSING)
         t6 = t7
     return t6
 
@@ -399,19 +399,19 @@ def let_braze_id(event):
 # rule 'Order Completed' ('mappings/segment-braze.yaml:111:5')
 def rule_Order_Completed(event, d_braze_id, d_time, d_user_id):
     e_properties = event.get('properties', MISSING)
-    if isinstance(e_properties, dict):
+    if (e_properties.__class__ is dict or (e_properties is not MISSING and isinstance(e_properties, dict))):
         e_properties_products = e_properties.get('products', MISSING)
     else:
         e_properties_products = MISSING
     requests = []
-    if (isinstance(e_properties_products, list) and (len(e_properties_products) > 0)):
-        if isinstance(e_properties, dict):
+    if ((e_properties_products.__class__ is list or (e_properties_products is not MISSING and isinstance(e_properties_products, list))) and (len(e_properties_products) > 0)):
+        if (e_properties.__class__ is dict or (e_properties is not MISSING and isinstance(e_properties, dict))):
             e_properties_currency = e_properties.get('currency', MISSING)
         else:
             e_properties_currency = MISSING
         l2 = []
         for i_product in e_properties_products:
-            if not isinstance(i_product, dict):
+            if not (i_product.__class__ is dict or isinstance(i_product, dict)):
                 continue
             v_product_product_id = i_product.get('product_id', MISSING)
             v_product_currency = i_product.get('currency', MISSING)
@@ -440,7 +440,7 @@ def rule_Order_Completed(event, d_braze_id, d_time, d_user_id):
 
 def translate(event):
     """The requests one event causes."""
-    if not isinstance(event, dict):
+    if event.__class__ is not dict and not isinstance(event, dict):
         raise Rejected('an event must be a JSON object')
     # rule 'alias' ('mappings/segment-braze.yaml:75:5')
     e_type = event.get('type', MISSING)
@@ -448,7 +448,7 @@ def translate(event):
         return Skipped('alias calls are not sent to Braze, as in Segment cloud mode')
     # rule 'identity required' ('mappings/segment-braze.yaml:79:5')
     e_userId = event.get('userId', MISSING)
-    d_user_id = (e_userId if (isinstance(e_userId, str)) and e_userId else MISSING)
+    d_user_id = (e_userId if ((e_userId.__class__ is str or (e_userId is not MISSING and isinstance(e_userId, str)))) and e_userId else MISSING)
     d_braze_id = ...  # $braze_id: computed when first needed
     if (d_user_id is MISSING):
         d_braze_id = let_braze_id(event)
@@ -457,7 +457,7 @@ def translate(event):
     if e_type == 'track':
         # rule 'track without a name' ('mappings/segment-braze.yaml:84:5')
         e_event = event.get('event', MISSING)
-        if (not (isinstance(e_event, str) and (e_event != ''))):
+        if (not ((e_event.__class__ is str or (e_event is not MISSING and isinstance(e_event, str))) and (e_event != ''))):
             raise Rejected('a track call needs an event name (a non-empty `event`)')
         # rule 'no time' ('mappings/segment-braze.yaml:88:5')
         e_timestamp = event.get('timestamp', MISSING)
@@ -470,7 +470,7 @@ def translate(event):
         # rule 'track' ('mappings/segment-braze.yaml:148:5')
         e_properties = event.get('properties', MISSING)
         if d_user_id is not MISSING:
-            o2 = {'external_id': d_user_id, 'name': e_event, 'time': d_time, 'properties': (t3 if (t3 := ({k: v if v.__class__ in PLAIN else fresh(v) for k, v in e_properties.items() if k not in _KEYS4} if isinstance(e_properties, dict) else MISSING)) is not MISSING else {}), '_update_existing_only': False}
+            o2 = {'external_id': d_user_id, 'name': e_event, 'time': d_time, 'properties': (t3 if (t3 := ({k: v if v.__class__ in PLAIN else fresh(v) for k, v in e_properties.items() if k not in _KEYS4} if (e_properties.__class__ is dict or (e_properties is not MISSING and isinstance(e_properties, dict))) else MISSING)) is not MISSING else {}), '_update_existing_only': False}
         else:
             o2 = {}
             if d_braze_id is ...:
@@ -478,20 +478,20 @@ def translate(event):
             if d_braze_id is not MISSING: o2['braze_id'] = d_braze_id
             o2['name'] = e_event
             o2['time'] = d_time
-            o2['properties'] = (t4 if (t4 := ({k: v if v.__class__ in PLAIN else fresh(v) for k, v in e_properties.items() if k not in _KEYS4} if isinstance(e_properties, dict) else MISSING)) is not MISSING else {})
+            o2['properties'] = (t4 if (t4 := ({k: v if v.__class__ in PLAIN else fresh(v) for k, v in e_properties.items() if k not in _KEYS4} if (e_properties.__class__ is dict or (e_properties is not MISSING and isinstance(e_properties, dict))) else MISSING)) is not MISSING else {})
             o2['_update_existing_only'] = False
         return [{'method': 'POST', 'url': _URL2, 'body': {'events': [o2]}}]
     elif e_type == 'identify':
         # rule 'identify' ('mappings/segment-braze.yaml:94:5')
         e_traits = event.get('traits', MISSING)
-        if isinstance(e_traits, dict):
+        if (e_traits.__class__ is dict or (e_traits is not MISSING and isinstance(e_traits, dict))):
             e_traits_firstName = e_traits.get('firstName', MISSING)
             e_traits_lastName = e_traits.get('lastName', MISSING)
             e_traits_birthday = e_traits.get('birthday', MISSING)
             e_traits_avatar = e_traits.get('avatar', MISSING)
             e_traits_address = e_traits.get('address', MISSING)
             e_traits_gender = e_traits.get('gender', MISSING)
-            if isinstance(e_traits_address, dict):
+            if (e_traits_address.__class__ is dict or (e_traits_address is not MISSING and isinstance(e_traits_address, dict))):
                 e_traits_address_city = e_traits_address.get('city', MISSING)
                 e_traits_address_country = e_traits_address.get('country', MISSING)
             else:
@@ -505,12 +505,12 @@ def translate(event):
             if d_braze_id is ...:
                 d_braze_id = let_braze_id(event)
             if d_braze_id is not MISSING: o1['braze_id'] = d_braze_id
-        if isinstance(e_traits, dict):
+        if (e_traits.__class__ is dict or (e_traits is not MISSING and isinstance(e_traits, dict))):
             for k, v in e_traits.items():
                 if k not in _KEYS5: o1[k] = v if v.__class__ in PLAIN else fresh(v)
         t2 = e_traits_firstName
         if e_traits_firstName is None or e_traits_firstName is MISSING:
-            if isinstance(e_traits, dict):
+            if (e_traits.__class__ is dict or (e_traits is not MISSING and isinstance(e_traits, dict))):
                 e_traits_first_name = e_traits.get('first_name', MISSING)
             else:
                 e_traits_first_name = MISSING
@@ -518,7 +518,7 @@ def translate(event):
         if t2 is not MISSING: o1['first_name'] = (t2 if t2.__class__ in PLAIN else fresh(t2))
         t3 = e_traits_lastName
         if e_traits_lastName is None or e_traits_lastName is MISSING:
-            if isinstance(e_traits, dict):
+            if (e_traits.__class__ is dict or (e_traits is not MISSING and isinstance(e_traits, dict))):
                 e_traits_last_name = e_traits.get('last_name', MISSING)
             else:
                 e_traits_last_name = MISSING
@@ -529,14 +529,14 @@ def translate(event):
         if e_traits_avatar is not MISSING: o1['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ in PLAIN else fresh(e_traits_avatar))
         if e_traits_address_city is not MISSING: o1['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ in PLAIN else fresh(e_traits_address_city))
         if e_traits_address_country is not MISSING: o1['country'] = (e_traits_address_country if e_traits_address_country.__class__ in PLAIN else fresh(e_traits_address_country))
-        t5 = _TABLE6.get((e_traits_gender.lower() if isinstance(e_traits_gender, str) else MISSING), MISSING)
+        t5 = _TABLE6.get((e_traits_gender.lower() if (e_traits_gender.__class__ is str or (e_traits_gender is not MISSING and isinstance(e_traits_gender, str))) else MISSING), MISSING)
         if t5 is not MISSING: o1['gender'] = t5
         o1['_update_existing_only'] = False
         return [{'method': 'POST', 'url': _URL2, 'body': {'attributes': [o1]}}]
     elif e_type == 'group':
         # rule 'group without groupId' ('mappings/segment-braze.yaml:181:5')
         e_groupId = event.get('groupId', MISSING)
-        d_group_id = (t1 if (t1 := (MISSING if e_groupId is MISSING else to_string(e_groupId))) else MISSING)
+        d_group_id = (t1 if (t1 := (e_groupId if e_groupId.__class__ is str else to_string(e_groupId))) else MISSING)
         if (d_group_id is MISSING):
             raise Rejected('a group call needs a groupId')
         # rule 'group' ('mappings/segment-braze.yaml:185:5')
@@ -569,4 +569,4 @@ def translate(event):
         # rule 'page and screen' ('mappings/segment-braze.yaml:161:5')
         return Skipped("rule 'page and screen' sends nothing: the `when` of every request is false (known when compiled)")
     # rule 'unknown type' ('mappings/segment-braze.yaml:205:5')
-    raise Rejected((t2 if (t2 := ('unsupported event type ' + t1 + ': expected identify, track, page, screen, group, alias or delete' if (t1 := (MISSING if e_type is MISSING else to_json(e_type))).__class__ is str else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
+    raise Rejected((t2 if (t2 := ('unsupported event type ' + t1 + ': expected identify, track, page, screen, group, alias or delete' if (t1 := (MISSING if e_type is MISSING else to_json(e_type))) is not MISSING else MISSING)) is not MISSING else 'the event has no type: expected identify, track, page, screen, group, alias or delete'))
