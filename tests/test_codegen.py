@@ -444,3 +444,89 @@ def test_subclasses_of_dict_list_and_str_are_what_their_classes_are(name, settin
             except Exception as error:  # noqa: BLE001 - Rejected, with its reason
                 outcomes.append((type(error).__name__, str(error)))
         assert outcomes[0] == outcomes[1], event
+
+
+@pytest.mark.parametrize("fmt", ["%Y-%m-%d", "%H:%M:%S.%f", "%%Y", "", "day %j of %Y", "%Y-%m-%dT%H:%M:%S.%LZ"])
+def test_a_constant_format_is_the_times_own_strftime_and_gives_what_format_time_gives(fmt):
+    """`format_time(parse_time(x), "%Y-%m-%d")` is written as the time's strftime (no call of format_time);
+    what it gives is the helper's, for times that parse and values that do not."""
+    from mapspec import runtime
+
+    text = ("name: t\nbase_url: '\"http://x\"'\nrules:\n  - name: r\n    send:\n      endpoint: /users/track\n"
+            f"      body: {{attributes: [{{external_id: '\"u\"', v: {json.dumps('format_time(parse_time(t), ' + json.dumps(fmt) + ')')}}}]}}\n")
+    source = compile_source(SourceFile("t.yaml", text), {}, standalone=False).module.source
+    assert ("format_time(" in source.split("def translate", 1)[1]) == ("%L" in fmt)
+    translate = compile_text(text)
+    for t in ["2024-02-29T23:59:59.999Z", "1990-05-17", "0001-01-01", 631152000000, -62135596800000, "May 1990",
+              "not a date", None, True, [], "9999-12-31T23:59:59+01:00", "2015-01-01T00:00:00-14:00"]:
+        [request] = translate({"t": t})
+        expected = runtime.format_time(runtime.parse_time(t), fmt)
+        assert request["body"]["attributes"][0].get("v", runtime.MISSING) == expected, t
+
+
+COMPUTED_WHEN = """\
+name: computed when
+base_url: '"http://x"'
+let:
+  a: userId if is_string(userId)
+  b: to_string(integrations.X.id) if is_number(integrations.X.id)
+rules:
+  - name: needs one
+    when: not exists($a) and not exists($b)
+    reject: '"none"'
+  - name: either
+    when: type == "x"
+    send: {endpoint: /users/track, body: {attributes: [{external_id: $a, braze_id: $b if not exists($a)}]}}
+  - name: both
+    when: type == "y"
+    send: {endpoint: /users/track, body: {attributes: [{external_id: '"e"', a: $a, b: $b}]}}
+  - name: loop
+    when: type == "z"
+    send:
+      endpoint: /users/track
+      body:
+        purchases:
+          - for: $p in products
+            yield: {external_id: $a, braze_id: $b if not exists($a), product_id: $p, currency: '"USD"', price: 1, time: '"2024-01-01T00:00:00.000Z"'}
+"""
+
+
+def test_a_definition_computed_where_a_test_held_is_known_computed_where_that_is_known(monkeypatch):
+    """`$b` is computed in `if not exists($a)`: where the code knows $a is missing it uses $b as it is (no
+    "not computed yet" mark, no test of it); where it does not (rule `both`) it computes it if it was not; a
+    rule whose requests loop is passed $b where it was computed. Each event: what the explanation gives,
+    and $b computed at most once."""
+    import mapspec.runtime as runtime
+    from mapspec.compiler import load_compiled
+    from mapspec.explain import _Facts
+
+    calls = []
+    real = runtime.to_string
+    monkeypatch.setattr(runtime, "to_string", lambda x: calls.append(x) or real(x))
+    compiled = compile_source(SourceFile("cw.yaml", COMPUTED_WHEN), {}, standalone=False)
+    source = compiled.module.source
+    translate = load_compiled(compiled)
+    either = source.split("'x'", 1)[1].split("elif", 1)[0]
+    assert "d_b is ..." not in either and "if (d_a is MISSING) else MISSING" in source
+    n = 0
+    for kind in ("x", "y", "z", "w"):
+        for user in ("u", None, 5, "missing"):
+            for bid in (7, "7", None, "missing"):
+                event: dict = {"type": kind, "products": ["p1", "p2"]}
+                if user != "missing":
+                    event["userId"] = user
+                if bid != "missing":
+                    event["integrations"] = {"X": {"id": bid}}
+                calls.clear()
+                facts = _Facts(compiled, json.loads(json.dumps(event)))
+                calls.clear()
+                try:
+                    got = [r["body"] for r in translate(json.loads(json.dumps(event)))]
+                except Exception as e:  # noqa: BLE001 - Rejected: the explanation says so too
+                    assert facts.result.get("rejected"), (event, e)
+                    got = None
+                assert len(calls) <= 1, event
+                if got is not None:
+                    assert got == [r.body for _, r, _ in facts.sent], event
+                    n += 1
+    assert n > 20

@@ -23,7 +23,7 @@ from ..syntax import ast
 from ..syntax.unparse import unparse
 from ..targets import Target
 from ..types import ANYTHING, Typer
-from .emit import Emitter, conjuncts, ident, pyrepr
+from .emit import UNSET, Emitter, conjuncts, ident, pyrepr
 from .ir import Block, Def, prune_defaults, render
 
 VERSION = "0.1.0"
@@ -556,6 +556,8 @@ def _test(em: Emitter, rule: ast.Rule, index: int, parts: list[ast.Node], block:
         em.narrowed(em.facts(c))
     block.mark("test", index)  # (on each `if` of the chain: the last one reached has read the most)
     stmt, inner = em.open_if(block, " and ".join(tests))
+    if all(_exact(c) for c in group):  # what the test says is all it says: the body runs exactly then
+        inner.when, inner.when_test = em.narrow, stmt.test
     if rest:
         _test(em, rule, index, _order(em, rest, inner), inner, target, base, collect=collect)
     else:
@@ -563,6 +565,14 @@ def _test(em: Emitter, rule: ast.Rule, index: int, parts: list[ast.Node], block:
         _rule_block(em, rule, inner, target, base, collect)
     em.narrow = saved
     em.close(block, stmt)
+
+
+def _exact(condition: ast.Node) -> bool:
+    """Whether a condition holds exactly when what it says about paths does (`exists(x)`, `not exists(x)`)."""
+    while isinstance(condition, ast.Unary) and condition.op == "not":
+        condition = condition.operand
+    return (isinstance(condition, ast.Call) and condition.name == "exists" and len(condition.args) == 1
+            and isinstance(condition.args[0], ast.Path))
 
 
 #: in `match: all`, the locals that collect every rule's requests and rejections
@@ -584,7 +594,7 @@ def _rule_function(em: Emitter, rule: ast.Rule, block: Block, target: Target, ba
     name = em.unique(ident("rule_", rule.name))
     call = block.line("", ends=True)
     body = Block()  # a function's top: what is known where it is called is known in it (passed in)
-    body.bound, body.maybe = dict(block.bound), set(block.maybe)
+    body.bound, body.maybe, body.computed_when = dict(block.bound), set(block.maybe), dict(block.computed_when)
     counter = em._counter
     _rule_block(em, rule, body, target, base, function=False)
     em._counter = counter  # (its temporaries are its own locals: the caller's may take the same names)
@@ -592,10 +602,20 @@ def _rule_function(em: Emitter, rule: ast.Rule, block: Block, target: Target, ba
     known = set(block.bound.values()) | {em.let_name(key[1]) for key in block.maybe if key[0] == "let"}
     params = ["event", *sorted((known & used) - {"event"})]
     em.passed[id(body)] = (body, set(params))
+    text = "\n".join(render(body)[0])
+    args = list(params)
     for key in block.maybe:  # a definition that may not be computed yet is passed as "not computed yet"
-        if key[0] == "let" and em.let_name(key[1]) in params:
+        local = em.let_name(key[1])
+        if key[0] != "let" or local not in params:
+            continue
+        when = block.computed_when.get(key)
+        if when is not None and f"{local} is {UNSET}" not in text:
+            # computed exactly where a test held, and needed in the function only where that is known:
+            # passed where it was computed (elsewhere it is never read)
+            args[params.index(local)] = f"({local} if {when[1]} else MISSING)"
+        else:
             em.mark_unset(key, block, call)
-    call.text = f"return {name}({', '.join(params)})"
+    call.text = f"return {name}({', '.join(args)})"
     top = Block()
     head = Def(f"def {name}({', '.join(params)})", body)
     top.comment(_comment(rule))

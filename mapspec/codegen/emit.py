@@ -20,6 +20,7 @@ Values are bound to locals, and the emitter knows at every point which are bound
 
 from __future__ import annotations
 
+import datetime
 import keyword
 import math
 import re
@@ -72,6 +73,24 @@ _SPECIAL_CALLS = frozenset(stdlib.INLINE | {"coalesce", "lower", "non_empty", "l
 UNSET = "..."
 
 _SIMPLE = re.compile(r"-?\d+(\.\d+)?|'[^'\\]*'|None|True|False|MISSING")
+def _plain_format(node: ast.Node) -> bool:
+    """A constant strftime format that format_time passes on as it is (no `%L`), which strftime takes."""
+    if not (isinstance(node, ast.Literal) and isinstance(node.value, str)) or "%L" in node.value:
+        return False
+    try:
+        datetime.datetime(2000, 1, 1).strftime(node.value)
+    except ValueError:  # (a lone surrogate; on some systems a NUL)
+        return False
+    return True
+
+
+_ANY = frozenset({"null", "bool", "int", "float", "str", "list", "object", "time", "missing"})
+
+
+def _implies(facts: dict, other: dict) -> bool:
+    """Whether paths of the kinds `facts` says are of the kinds `other` says."""
+    return all((facts.get(k) or _ANY) <= kinds for k, kinds in other.items())
+
 #: the Python class of the values of a kind (those of one class alone)
 _PY_CLASS = {"str": "str", "int": "int", "float": "float", "list": "list", "object": "dict"}
 #: a temporary of the emitter's (see `fresh`)
@@ -184,7 +203,20 @@ class Emitter:
             maybe |= b.maybe
             maybe.update(k for k in b.bound if k[0] == "let" and k not in bound)
         maybe.difference_update(bound)
-        block.bound, block.maybe = bound, maybe
+        computed_when = dict(block.computed_when)
+        body = stmt.body
+        if isinstance(stmt, If) and body.when is not None and body in live:
+            # the body ran exactly where its `when` held (and where it did not, it still does not): what
+            # it computed, and what it knows was computed where facts that include its own hold, is known
+            # after it where they hold
+            when = body.when
+            for k, known in body.computed_when.items():
+                if k not in computed_when and _implies(known[0], when):
+                    computed_when[k] = known
+            for k in body.bound:
+                if k[0] == "let" and k not in bound and k not in computed_when:
+                    computed_when[k] = (when, body.when_test)
+        block.bound, block.maybe, block.computed_when = bound, maybe, computed_when
 
     def branch(self, block: Block, test: str, then: Callable[[Block], None],
                otherwise: Callable[[Block], None] | None = None) -> If:
@@ -269,6 +301,16 @@ class Emitter:
                 self._collect(value, inner, paths, lets, certain, everywhere)
             self._collect(node.body, inner | set(node.names), paths, lets, certain, everywhere)
             return
+        if isinstance(node, ast.Object) and self._deep_lazy and not inner and not everywhere:
+            entries = list(node.entries)
+            while entries:
+                needed, n = self._run(entries)
+                if needed is None:
+                    self._collect(entries.pop(0), inner, paths, lets, certain, everywhere, lazy)
+                    continue
+                del entries[:n]  # (read under the test of the object they need: see `group`)
+                self._collect(ast.Path(None, "", needed[1]), inner, paths, lets, certain, everywhere, lazy)
+            return
         if isinstance(node, ast.Guard) and self._deep_lazy and not inner and self.tested_path(node.condition):
             return  # (read where it is tested: see `nested_guard`)
         if isinstance(node, ast.Guard | ast.Conditional) and not everywhere:
@@ -289,9 +331,12 @@ class Emitter:
         for child in node.children():
             self._collect(child, inner, paths, lets, certain, everywhere, lazy)
 
-    def inline_read(self, root: str, steps: tuple) -> str | None:
+    def inline_read(self, root: str, steps: tuple, block: Block | None = None) -> str | None:
         """`parent.get(key, MISSING)`: a field read where it is used, for a field of the event or of a
         variable known to hold an object here (one read, no test of the parent)."""
+        if len(steps) > 1:
+            parent = self._object_parent(root, steps, block)
+            return None if parent is None else f"{parent}.get({steps[-1]!r}, MISSING)"
         if len(steps) != 1 or not isinstance(steps[0], str):
             return None
         if root == "":
@@ -301,6 +346,21 @@ class Emitter:
         else:
             return None
         return f"{parent}.get({steps[0]!r}, MISSING)"
+
+    def _object_parent(self, root: str, steps: tuple, block: Block | None = None) -> str | None:
+        """The local of the object a field of the event belongs to, when the conditions around the code
+        being written say it is an object (inside the test of a group of fields: see `group`), and (given
+        a block) it is bound there."""
+        if root != "" or not steps or not isinstance(steps[-1], str):
+            return None
+        if len(steps) == 1:
+            return "event"
+        key = ("event", steps[:-1])
+        name = self._names.get(key)
+        found = self.narrow.get(("", steps[:-1]))
+        if name is None or found is None or not found <= {"object"}:
+            return None
+        return name if block is None or block.bound.get(key) == name else None
 
     def _deep_reads(self, node: ast.Node, block: Block) -> bool:
         """Whether `node` reads a path that is not bound here and cannot be read inline (`a.b.c`): outside a
@@ -438,6 +498,9 @@ class Emitter:
         if root in self._computing:  # the checker refuses definitions in terms of themselves (E209)
             raise AssertionError(f"{root} is defined in terms of itself")
         sites = self._sites.setdefault(key, [])
+        when = block.computed_when.get(key)
+        if when is not None and _implies(self.narrow, when[0]):
+            return name  # computed where what holds here held
         if key in block.maybe or block.in_loop():
             self._needs_unset.add(key)
             stmt, body = self.open_if(block, f"{name} is {UNSET}")
@@ -595,7 +658,7 @@ class Emitter:
             key = self._key(n.root, n.steps)
             found = block.bound.get(key)
             if found is None:
-                read = self.inline_read(n.root, n.steps)
+                read = self.inline_read(n.root, n.steps, block)
                 if read is not None:
                     return read
                 self.bind_reads([n], block)
@@ -945,6 +1008,12 @@ class Emitter:
             if not kinds & {"int", "float", "bool", "time"}:  # Python's truth is emptiness (MISSING is false)
                 return f"({again} if {use} else MISSING)"
             return f"({again} if isinstance({use}, (str, list, dict)) and {again} else MISSING)"
+        if name == "format_time" and len(args) == 2 and _plain_format(args[1]) \
+                and self.kinds(args[0]) <= {"time", "missing"}:  # a time or nothing: its own strftime
+            if "missing" not in self.kinds(args[0]):
+                return f"{self.expr(args[0], block)}.strftime({args[1].value!r})"  # type: ignore[attr-defined]
+            use, again = self.reuse(args[0], block)
+            return f"({again}.strftime({args[1].value!r}) if {use} is not MISSING else MISSING)"  # type: ignore[attr-defined]
         fn = stdlib.FUNCTIONS[name]
         if fn.passes and len(args) == 1:  # the values it gives back as they are: a class test, not a call
             kinds = self.kinds(args[0])
@@ -1050,14 +1119,107 @@ class Emitter:
         else:
             block.line(f"{name} = {{{', '.join(display)}}}")
         while entries:
-            e = entries.pop(0)
-            if isinstance(e, ast.Spread):
-                self.spread(name, e.value, block)
-            elif entries and self._either(e, entries[0]):
-                self._either_field(name, e, entries.pop(0), block)  # type: ignore[arg-type]
-            else:
-                self.field(name, e, e.value, block)
+            if entries[1:] and self._either(entries[0], entries[1]):
+                e, after = entries.pop(0), entries.pop(0)
+                self._either_field(name, e, after, block)  # type: ignore[arg-type]
+                continue
+            needed, n = self._run(entries) if not block.in_loop() else (None, 0)
+            if needed is not None:
+                self.group(name, needed, entries[:n], block)
+                del entries[:n]
+                continue
+            self.entry(name, entries.pop(0), block)
         return name
+
+    def entry(self, name: str, e: ast.Node, block: Block) -> None:
+        if isinstance(e, ast.Spread):
+            self.spread(name, e.value, block)
+        else:
+            self.field(name, e, e.value, block)  # type: ignore[arg-type, attr-defined]
+
+    # ---- fields that each need one object of the event: written under one test of it
+    def absent_unless(self, node: ast.Node) -> set[tuple]:
+        """The objects of the event (("", steps)) that `node` is missing without: where one of them is not
+        an object, `node` is missing (a field of it; a strict function of one; a table's entry for one;
+        the first of several that are; text made of one)."""
+        if isinstance(node, ast.Path):
+            if node.root != "" or not all(isinstance(step, str) for step in node.steps):
+                return set()
+            return {("", node.steps[:i]) for i in range(1, len(node.steps))}
+        if isinstance(node, ast.Call) and node.args and self._strict(node.name):
+            return self.absent_unless(node.args[0])
+        if isinstance(node, ast.Index) and isinstance(node.base, ast.Literal) and isinstance(node.base.value, dict):
+            return self.absent_unless(node.key)
+        if isinstance(node, ast.Coalesce):
+            return set.intersection(*(self.absent_unless(item) for item in node.items))
+        if isinstance(node, ast.Guard):
+            return self.absent_unless(node.value)
+        if isinstance(node, ast.Template):
+            return set().union(*(self.absent_unless(p) for p in node.parts if isinstance(p, ast.Node)))
+        if isinstance(node, ast.Binary) and node.op == "without":  # (missing unless it is an object)
+            return self.absent_unless(node.left) | self._itself(node.left)
+        return set()
+
+    def _itself(self, node: ast.Node) -> set[tuple]:
+        if isinstance(node, ast.Path) and node.root == "" and node.steps and \
+                all(isinstance(step, str) for step in node.steps):
+            return {("", node.steps)}
+        return set()
+
+    def _strict(self, name: str) -> bool:
+        """Whether a call of `name` is missing when its first argument is (as the generated code writes it)."""
+        return (name in stdlib.FUNCTIONS and name not in self.functions and name not in stdlib.INLINE
+                and name != "coalesce" and stdlib.FUNCTIONS[name].strict)
+
+    def _needs(self, e: ast.Node) -> set[tuple]:
+        """The objects of the event an entry needs (see `absent_unless`), but those known to be objects."""
+        if isinstance(e, ast.Spread):  # a spread of what is not an object adds nothing
+            needs = self.absent_unless(e.value) | self._itself(e.value)
+        elif isinstance(e, ast.Field) and isinstance(e.key, ast.Literal):
+            needs = self.absent_unless(e.value)
+        else:
+            return set()
+        return {k for k in needs if not (self.narrow.get(k) or frozenset({"missing"})) <= {"object"}}
+
+    def _run(self, entries: list[ast.Node]) -> tuple[tuple | None, int]:
+        """(the object, how many): two or more entries from the first on that are all missing (or add
+        nothing) where one object of the event is not an object; the outermost such object."""
+        common = self._needs(entries[0])
+        n = 1
+        while common and n < len(entries) and not (entries[n + 1:] and self._either(entries[n], entries[n + 1])):
+            more = common & self._needs(entries[n])
+            if not more:
+                break
+            common, n = more, n + 1
+        if n < 2 or not common:
+            return None, 0
+        return min(common, key=lambda key: len(key[1])), n
+
+    def group(self, name: str, needed: tuple, entries: list[ast.Node], block: Block) -> None:
+        """Entries that need one object of the event, under one test of it: there, what they read below
+        its fields is read first (one test of each object on the way), its fields where they are used."""
+        path = ast.Path(None, "", needed[1])
+        key = self._key("", needed[1])
+        if key not in block.bound:
+            self.bind_reads([path], block)
+        parent = block.bound[key]
+
+        def fill(inner: Block) -> None:
+            saved = self.narrowed({needed: frozenset({"object"})})
+            rest = list(entries)
+            while rest:  # (those that need an object inside it: a group of their own)
+                inside, n = self._run(rest)
+                if inside is not None:
+                    self.group(name, inside, rest[:n], inner)
+                    del rest[:n]
+                else:
+                    self.entry(name, rest.pop(0), inner)
+            self.narrow = saved
+
+        if self._is_object("", needed[1]):
+            fill(block)
+        else:
+            self.branch(block, self.is_a(parent, parent, "dict", self.kinds(path)), fill)
 
     def _display(self, entries: list[ast.Node], block: Block) -> list[str]:
         """The entries of a dict display, taken from the front of `entries`: fields with a key known and a
@@ -1171,6 +1333,19 @@ class Emitter:
 
             self.branch(block, self.cond(value.condition, block), self._under(value.condition, guarded))
             return
+        root = self._missing_root(value)
+        if root is not None and self._key(root.root, root.steps) not in block.bound:
+            parent = self._object_parent(root.root, root.steps, block)
+            if parent is not None:  # `if "k" in parent:` the field, read there
+                key = self._key(root.root, root.steps)
+
+                def there(inner: Block) -> None:
+                    inner.bound[key] = f"{parent}[{root.steps[-1]!r}]"
+                    self.field(name, e, value, inner)
+
+                self.branch(block, f"{root.steps[-1]!r} in {parent}",
+                            self._under(ast.Call(None, "exists", (root,)), there))
+                return
         may_miss = "missing" in self.kinds(value)
         text = self.expr(value, block) if may_miss else self.out(value, block)
         if isinstance(e.key, ast.Literal):
@@ -1191,6 +1366,22 @@ class Emitter:
             block.line(f"{name}[{key}] = {t}")
             return
         block.line(f"if {' and '.join(conds)}: {name}[{key}] = {self.copied(t, value) if may_miss else t}")
+
+    def _missing_root(self, value: ast.Node) -> ast.Path | None:
+        """The field of the event that `value` is missing without (a strict function of it, a table's entry
+        for it), when it may be missing."""
+        node = value
+        while True:
+            if isinstance(node, ast.Call) and node.args and self._strict(node.name):
+                node = node.args[0]
+            elif isinstance(node, ast.Index) and isinstance(node.base, ast.Literal) \
+                    and isinstance(node.base.value, dict):
+                node = node.key
+            else:
+                break
+        if isinstance(node, ast.Path) and node.root == "" and node.steps and "missing" in self.kinds(node):
+            return node
+        return None
 
     def list(self, n: ast.List, block: Block) -> str:
         plain = [i for i in n.items if not isinstance(i, ast.ForEach)]

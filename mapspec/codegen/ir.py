@@ -85,7 +85,7 @@ Stmt = Line | Comment | Mark | If | For | Def
 class Block:
     """A list of statements, inside `owner` (a statement of `parent`), or the function's top."""
 
-    __slots__ = ("stmts", "parent", "owner", "loop", "bound", "maybe")
+    __slots__ = ("stmts", "parent", "owner", "loop", "bound", "maybe", "when", "when_test", "computed_when")
 
     def __init__(self, parent: Block | None = None, owner: Stmt | None = None, loop: bool = False):
         self.stmts: list[Stmt] = []
@@ -95,6 +95,13 @@ class Block:
         self.loop = loop
         self.bound: dict[tuple, str] = dict(parent.bound) if parent is not None else {}
         self.maybe: set[tuple] = set(parent.maybe) if parent is not None else set()
+        #: what holds exactly when this block runs (the body of an `if` on whether paths are there)
+        self.when: dict[tuple, frozenset[str]] | None = None
+        self.when_test = ""  # (its test, as written)
+        #: definitions that may have been computed, with what says they were: definition -> (facts that,
+        #: where they hold, mean it was, the test that held: it was computed in a block whose `when` they are)
+        self.computed_when: dict[tuple, tuple[dict, str]] = \
+            dict(parent.computed_when) if parent is not None else {}
 
     def line(self, text: str, ends: bool = False) -> Line:
         stmt = Line(text, ends)

@@ -324,18 +324,6 @@ def _parse_written_time(s):
     return MISSING
 
 
-def format_time(t, fmt):
-    """A time as UTC text, in strftime's format (`%Y-%m-%d`); `%L` gives milliseconds."""
-    if not isinstance(t, datetime.datetime) or not isinstance(fmt, str):
-        return MISSING
-    if "%L" in fmt:
-        fmt = fmt.replace("%L", f"{t.microsecond // 1000:03d}")
-    try:
-        return t.strftime(fmt)
-    except ValueError:  # a format strftime refuses (a lone surrogate, on some systems a NUL)
-        return MISSING
-
-
 def iso_time(x):
     """`iso8601(parse_time(x))` in one step (with the common ISO 8601 text done in C)."""
     if isinstance(x, str):
@@ -375,15 +363,15 @@ _URL7 = 'https://rest.iad-01.braze.com/users/delete'
 
 # $braze_id ('mappings/segment-braze.yaml:43:3')
 def let_braze_id(event):
-    t6 = MISSING
+    t15 = MISSING
     e_integrations = event.get('integrations', MISSING)
     if (e_integrations.__class__ is dict or (e_integrations is not MISSING and isinstance(e_integrations, dict))):
         e_integrations_Braze = e_integrations.get('Braze', MISSING)
         if (e_integrations_Braze.__class__ is dict or (e_integrations_Braze is not MISSING and isinstance(e_integrations_Braze, dict))):
             e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
-            t6 = (e_integrations_Braze_braze_id if ((e_integrations_Braze_braze_id.__class__ is str or (e_integrations_Braze_braze_id is not MISSING and isinstance(e_integrations_Braze_braze_id, str)))) and e_integrations_Braze_braze_id else MISSING)
-    if t6 is MISSING:
-        t7 = MISSING
+            t15 = (e_integrations_Braze_braze_id if ((e_integrations_Braze_braze_id.__class__ is str or (e_integrations_Braze_braze_id is not MISSING and isinstance(e_integrations_Braze_braze_id, str)))) and e_integrations_Braze_braze_id else MISSING)
+    if t15 is MISSING:
+        t16 = MISSING
         e_context = event.get('context', MISSING)
         if (e_context.__class__ is dict or (e_context is not MISSING and isinstance(e_context, dict))):
             e_context_integrations = e_context.get('integrations', MISSING)
@@ -391,9 +379,9 @@ def let_braze_id(event):
                 e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
                 if (e_context_integrations_Braze.__class__ is dict or (e_context_integrations_Braze is not MISSING and isinstance(e_context_integrations_Braze, dict))):
                     e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
-                    t7 = (e_context_integrations_Braze_braze_id if ((e_context_integrations_Braze_braze_id.__class__ is str or (e_context_integrations_Braze_braze_id is not MISSING and isinstance(e_context_integrations_Braze_braze_id, str)))) and e_context_integrations_Braze_braze_id else MISSING)
-        t6 = t7
-    return t6
+                    t16 = (e_context_integrations_Braze_braze_id if ((e_context_integrations_Braze_braze_id.__class__ is str or (e_context_integrations_Braze_braze_id is not MISSING and isinstance(e_context_integrations_Braze_braze_id, str)))) and e_context_integrations_Braze_braze_id else MISSING)
+        t15 = t16
+    return t15
 
 
 # rule 'Order Completed' ('mappings/segment-braze.yaml:111:5')
@@ -421,8 +409,6 @@ def rule_Order_Completed(event, d_braze_id, d_time, d_user_id):
                 o3 = {'external_id': d_user_id}
             else:
                 o3 = {}
-                if d_braze_id is ...:
-                    d_braze_id = let_braze_id(event)
                 if d_braze_id is not MISSING: o3['braze_id'] = d_braze_id
             t7 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t6 if (t6 := (t4 if (t4 := i_product.get('id', MISSING)) is not None and t4 is not MISSING else (t5 if (t5 := i_product.get('sku', MISSING)) is not MISSING else t4))) is not MISSING else v_product_product_id))
             if t7 is not MISSING: o3['product_id'] = (t7 if t7.__class__ in PLAIN else fresh(t7))
@@ -449,7 +435,6 @@ def translate(event):
     # rule 'identity required' ('mappings/segment-braze.yaml:79:5')
     e_userId = event.get('userId', MISSING)
     d_user_id = (e_userId if ((e_userId.__class__ is str or (e_userId is not MISSING and isinstance(e_userId, str)))) and e_userId else MISSING)
-    d_braze_id = ...  # $braze_id: computed when first needed
     if (d_user_id is MISSING):
         d_braze_id = let_braze_id(event)
         if (d_braze_id is MISSING):
@@ -466,15 +451,13 @@ def translate(event):
             raise Rejected('the event has no time Braze can read: `timestamp` or `receivedAt` must be ISO 8601 or epoch milliseconds')
         # rule 'Order Completed' ('mappings/segment-braze.yaml:111:5')
         if (e_event.lower() in _SET1):
-            return rule_Order_Completed(event, d_braze_id, d_time, d_user_id)
+            return rule_Order_Completed(event, (d_braze_id if (d_user_id is MISSING) else MISSING), d_time, d_user_id)
         # rule 'track' ('mappings/segment-braze.yaml:148:5')
         e_properties = event.get('properties', MISSING)
         if d_user_id is not MISSING:
             o2 = {'external_id': d_user_id, 'name': e_event, 'time': d_time, 'properties': (t3 if (t3 := ({k: v if v.__class__ in PLAIN else fresh(v) for k, v in e_properties.items() if k not in _KEYS4} if (e_properties.__class__ is dict or (e_properties is not MISSING and isinstance(e_properties, dict))) else MISSING)) is not MISSING else {}), '_update_existing_only': False}
         else:
             o2 = {}
-            if d_braze_id is ...:
-                d_braze_id = let_braze_id(event)
             if d_braze_id is not MISSING: o2['braze_id'] = d_braze_id
             o2['name'] = e_event
             o2['time'] = d_time
@@ -484,53 +467,32 @@ def translate(event):
     elif e_type == 'identify':
         # rule 'identify' ('mappings/segment-braze.yaml:94:5')
         e_traits = event.get('traits', MISSING)
-        if (e_traits.__class__ is dict or (e_traits is not MISSING and isinstance(e_traits, dict))):
-            e_traits_firstName = e_traits.get('firstName', MISSING)
-            e_traits_lastName = e_traits.get('lastName', MISSING)
-            e_traits_birthday = e_traits.get('birthday', MISSING)
-            e_traits_avatar = e_traits.get('avatar', MISSING)
-            e_traits_address = e_traits.get('address', MISSING)
-            e_traits_gender = e_traits.get('gender', MISSING)
-            if (e_traits_address.__class__ is dict or (e_traits_address is not MISSING and isinstance(e_traits_address, dict))):
-                e_traits_address_city = e_traits_address.get('city', MISSING)
-                e_traits_address_country = e_traits_address.get('country', MISSING)
-            else:
-                e_traits_address_city = e_traits_address_country = MISSING
-        else:
-            e_traits_firstName = e_traits_lastName = e_traits_birthday = e_traits_avatar = e_traits_gender = e_traits_address_city = e_traits_address_country = MISSING
         if d_user_id is not MISSING:
             o1 = {'external_id': d_user_id}
         else:
             o1 = {}
-            if d_braze_id is ...:
-                d_braze_id = let_braze_id(event)
             if d_braze_id is not MISSING: o1['braze_id'] = d_braze_id
         if (e_traits.__class__ is dict or (e_traits is not MISSING and isinstance(e_traits, dict))):
             for k, v in e_traits.items():
                 if k not in _KEYS5: o1[k] = v if v.__class__ in PLAIN else fresh(v)
-        t2 = e_traits_firstName
-        if e_traits_firstName is None or e_traits_firstName is MISSING:
-            if (e_traits.__class__ is dict or (e_traits is not MISSING and isinstance(e_traits, dict))):
-                e_traits_first_name = e_traits.get('first_name', MISSING)
-            else:
-                e_traits_first_name = MISSING
-            t2 = e_traits_first_name if e_traits_first_name is not MISSING else e_traits_firstName
-        if t2 is not MISSING: o1['first_name'] = (t2 if t2.__class__ in PLAIN else fresh(t2))
-        t3 = e_traits_lastName
-        if e_traits_lastName is None or e_traits_lastName is MISSING:
-            if (e_traits.__class__ is dict or (e_traits is not MISSING and isinstance(e_traits, dict))):
-                e_traits_last_name = e_traits.get('last_name', MISSING)
-            else:
-                e_traits_last_name = MISSING
-            t3 = e_traits_last_name if e_traits_last_name is not MISSING else e_traits_lastName
-        if t3 is not MISSING: o1['last_name'] = (t3 if t3.__class__ in PLAIN else fresh(t3))
-        t4 = (MISSING if e_traits_birthday is MISSING else format_time(parse_time(e_traits_birthday), '%Y-%m-%d'))
-        if t4 is not MISSING: o1['dob'] = t4
-        if e_traits_avatar is not MISSING: o1['image_url'] = (e_traits_avatar if e_traits_avatar.__class__ in PLAIN else fresh(e_traits_avatar))
-        if e_traits_address_city is not MISSING: o1['home_city'] = (e_traits_address_city if e_traits_address_city.__class__ in PLAIN else fresh(e_traits_address_city))
-        if e_traits_address_country is not MISSING: o1['country'] = (e_traits_address_country if e_traits_address_country.__class__ in PLAIN else fresh(e_traits_address_country))
-        t5 = _TABLE6.get((e_traits_gender.lower() if (e_traits_gender.__class__ is str or (e_traits_gender is not MISSING and isinstance(e_traits_gender, str))) else MISSING), MISSING)
-        if t5 is not MISSING: o1['gender'] = t5
+            t4 = (t2 if (t2 := e_traits.get('firstName', MISSING)) is not None and t2 is not MISSING else (t3 if (t3 := e_traits.get('first_name', MISSING)) is not MISSING else t2))
+            if t4 is not MISSING: o1['first_name'] = (t4 if t4.__class__ in PLAIN else fresh(t4))
+            t7 = (t5 if (t5 := e_traits.get('lastName', MISSING)) is not None and t5 is not MISSING else (t6 if (t6 := e_traits.get('last_name', MISSING)) is not MISSING else t5))
+            if t7 is not MISSING: o1['last_name'] = (t7 if t7.__class__ in PLAIN else fresh(t7))
+            if 'birthday' in e_traits:
+                t9 = (t8.strftime('%Y-%m-%d') if (t8 := parse_time(e_traits['birthday'])) is not MISSING else MISSING)
+                if t9 is not MISSING: o1['dob'] = t9
+            if 'avatar' in e_traits:
+                o1['image_url'] = (t10 if (t10 := e_traits['avatar']).__class__ in PLAIN else fresh(t10))
+            e_traits_address = e_traits.get('address', MISSING)
+            if (e_traits_address.__class__ is dict or (e_traits_address is not MISSING and isinstance(e_traits_address, dict))):
+                if 'city' in e_traits_address:
+                    o1['home_city'] = (t11 if (t11 := e_traits_address['city']).__class__ in PLAIN else fresh(t11))
+                if 'country' in e_traits_address:
+                    o1['country'] = (t12 if (t12 := e_traits_address['country']).__class__ in PLAIN else fresh(t12))
+            if 'gender' in e_traits:
+                t14 = _TABLE6.get((t13.lower() if ((t13 := e_traits['gender']).__class__ is str or isinstance(t13, str)) else MISSING), MISSING)
+                if t14 is not MISSING: o1['gender'] = t14
         o1['_update_existing_only'] = False
         return [{'method': 'POST', 'url': _URL2, 'body': {'attributes': [o1]}}]
     elif e_type == 'group':
@@ -544,8 +506,6 @@ def translate(event):
             o2 = {'external_id': d_user_id}
         else:
             o2 = {}
-            if d_braze_id is ...:
-                d_braze_id = let_braze_id(event)
             if d_braze_id is not MISSING: o2['braze_id'] = d_braze_id
         o2[('ab_segment_group_' + d_group_id)] = True
         o2['_update_existing_only'] = False
@@ -559,8 +519,6 @@ def translate(event):
             t2 = MISSING
         if t2 is not MISSING: o1['external_ids'] = t2
         if (d_user_id is MISSING):
-            if d_braze_id is ...:
-                d_braze_id = let_braze_id(event)
             l3 = []
             if d_braze_id is not MISSING: l3.append(d_braze_id)
             o1['braze_ids'] = l3
