@@ -834,6 +834,11 @@ _TWO_NUMBERS = re.compile(r"\d\D+\d")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
+#: email.utils.parsedate_to_datetime, once a date is first read by it (an import statement run on every
+#: call costs more than the rest of a failed parse)
+_RFC2822: list = []
+
+
 def _parse_written_time(s):
     """Dates as people and older systems write them: RFC 2822 (`Thu, 01 Jan 2015 00:00:00 GMT`),
     `September 26, 1991`, `26 Sep 1991`, `1991/09/26`, `09/26/1991` (no zone means UTC).
@@ -843,10 +848,12 @@ def _parse_written_time(s):
     (and month name) the text has. What parses is what the formats alone would parse."""
     if _TWO_NUMBERS.search(s) is None:
         return MISSING
-    import email.utils  # here: it imports sockets and MIME, a fifth of what a compile imports, for a rare case
+    if not _RFC2822:  # imported here, once: it imports sockets and MIME, a fifth of what a compile imports
+        import email.utils
 
+        _RFC2822.append(email.utils.parsedate_to_datetime)
     try:
-        t = email.utils.parsedate_to_datetime(s)
+        t = _RFC2822[0](s)
     except (TypeError, ValueError, IndexError):
         t = None
     if t is not None:
@@ -857,12 +864,16 @@ def _parse_written_time(s):
             return MISSING
     named = _LETTER.search(s) is not None
     for fmt, needs_name, literals in _WRITTEN:
-        if (needs_name and not named) or any(c not in s for c in literals):
+        if needs_name and not named:
             continue
-        try:
-            return datetime.datetime.strptime(s, fmt).replace(tzinfo=datetime.timezone.utc)
-        except ValueError:
-            continue
+        for c in literals:  # (a loop, not any() of a generator: one for each format costs more than the test)
+            if c not in s:
+                break
+        else:
+            try:
+                return datetime.datetime.strptime(s, fmt).replace(tzinfo=datetime.timezone.utc)
+            except ValueError:
+                continue
     return MISSING
 
 
@@ -935,7 +946,7 @@ DEPS: dict[str, tuple[str, ...]] = {
     "loose_get": ("re", "_LOOSE"), "_LOOSE": ("re",), "index_of": (), "slice": (),
     "js_string": ("number_text",), "now": ("datetime",), "parse_time": ("datetime", "_parse_text_time"),
     "_parse_text_time": ("datetime", "_ISO_DATE", "_ISO_TIME", "_parse_written_time"),
-    "_parse_written_time": ("datetime", "_WRITTEN", "_TWO_NUMBERS", "_LETTER"),
+    "_parse_written_time": ("datetime", "_WRITTEN", "_TWO_NUMBERS", "_LETTER", "_RFC2822"), "_RFC2822": (),
     "_WRITTEN_FORMATS": (), "_WRITTEN": ("re", "_WRITTEN_FORMATS"), "_TWO_NUMBERS": ("re",), "_LETTER": ("re",),
     "format_time": ("datetime",), "iso8601": ("datetime",), "iso_time": ("datetime", "parse_time", "_parse_text_time"),
     "_ISO_DATE": ("re",), "_ISO_TIME": ("re",),

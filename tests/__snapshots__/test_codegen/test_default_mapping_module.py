@@ -292,6 +292,9 @@ _TWO_NUMBERS = re.compile(r"\d\D+\d")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
+_RFC2822: list = []
+
+
 def _parse_written_time(s):
     """Dates as people and older systems write them: RFC 2822 (`Thu, 01 Jan 2015 00:00:00 GMT`),
     `September 26, 1991`, `26 Sep 1991`, `1991/09/26`, `09/26/1991` (no zone means UTC).
@@ -301,10 +304,12 @@ def _parse_written_time(s):
     (and month name) the text has. What parses is what the formats alone would parse."""
     if _TWO_NUMBERS.search(s) is None:
         return MISSING
-    import email.utils  # here: it imports sockets and MIME, a fifth of what a compile imports, for a rare case
+    if not _RFC2822:  # imported here, once: it imports sockets and MIME, a fifth of what a compile imports
+        import email.utils
 
+        _RFC2822.append(email.utils.parsedate_to_datetime)
     try:
-        t = email.utils.parsedate_to_datetime(s)
+        t = _RFC2822[0](s)
     except (TypeError, ValueError, IndexError):
         t = None
     if t is not None:
@@ -315,12 +320,16 @@ def _parse_written_time(s):
             return MISSING
     named = _LETTER.search(s) is not None
     for fmt, needs_name, literals in _WRITTEN:
-        if (needs_name and not named) or any(c not in s for c in literals):
+        if needs_name and not named:
             continue
-        try:
-            return datetime.datetime.strptime(s, fmt).replace(tzinfo=datetime.timezone.utc)
-        except ValueError:
-            continue
+        for c in literals:  # (a loop, not any() of a generator: one for each format costs more than the test)
+            if c not in s:
+                break
+        else:
+            try:
+                return datetime.datetime.strptime(s, fmt).replace(tzinfo=datetime.timezone.utc)
+            except ValueError:
+                continue
     return MISSING
 
 
