@@ -139,6 +139,7 @@ class Emitter:
         #: and (by the id of its top block) the names the call passes in
         self.rule_functions: list[Block] = []
         self.passed: dict[int, tuple[Block, set[str]]] = {}
+        self._absent: dict[int, tuple[ast.Node, frozenset[tuple]]] = {}  # (see `absent_unless`)
 
     # ---- names and constants
     def fresh(self, prefix: str) -> str:
@@ -1138,10 +1139,16 @@ class Emitter:
             self.field(name, e, e.value, block)  # type: ignore[arg-type, attr-defined]
 
     # ---- fields that each need one object of the event: written under one test of it
-    def absent_unless(self, node: ast.Node) -> set[tuple]:
+    def absent_unless(self, node: ast.Node) -> frozenset[tuple]:
         """The objects of the event (("", steps)) that `node` is missing without: where one of them is not
         an object, `node` is missing (a field of it; a strict function of one; a table's entry for one;
         the first of several that are; text made of one)."""
+        known = self._absent.get(id(node))  # (by identity: nodes may hold lists; the node kept, so its id is)
+        if known is None or known[0] is not node:
+            known = self._absent[id(node)] = (node, frozenset(self._absent_unless(node)))
+        return known[1]
+
+    def _absent_unless(self, node: ast.Node) -> set[tuple] | frozenset[tuple]:
         if isinstance(node, ast.Path):
             if node.root != "" or not all(isinstance(step, str) for step in node.steps):
                 return set()
@@ -1151,11 +1158,11 @@ class Emitter:
         if isinstance(node, ast.Index) and isinstance(node.base, ast.Literal) and isinstance(node.base.value, dict):
             return self.absent_unless(node.key)
         if isinstance(node, ast.Coalesce):
-            return set.intersection(*(self.absent_unless(item) for item in node.items))
+            return frozenset.intersection(*(self.absent_unless(item) for item in node.items))
         if isinstance(node, ast.Guard):
             return self.absent_unless(node.value)
         if isinstance(node, ast.Template):
-            return set().union(*(self.absent_unless(p) for p in node.parts if isinstance(p, ast.Node)))
+            return frozenset().union(*(self.absent_unless(p) for p in node.parts if isinstance(p, ast.Node)))
         if isinstance(node, ast.Binary) and node.op == "without":  # (missing unless it is an object)
             return self.absent_unless(node.left) | self._itself(node.left)
         return set()
@@ -1171,7 +1178,7 @@ class Emitter:
         return (name in stdlib.FUNCTIONS and name not in self.functions and name not in stdlib.INLINE
                 and name != "coalesce" and stdlib.FUNCTIONS[name].strict)
 
-    def _needs(self, e: ast.Node) -> set[tuple]:
+    def _needs(self, e: ast.Node) -> frozenset[tuple] | set[tuple]:
         """The objects of the event an entry needs (see `absent_unless`), but those known to be objects."""
         if isinstance(e, ast.Spread):  # a spread of what is not an object adds nothing
             needs = self.absent_unless(e.value) | self._itself(e.value)

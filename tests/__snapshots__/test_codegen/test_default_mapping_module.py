@@ -49,8 +49,7 @@ class Skipped(list):
 
     __slots__ = ("reason",)
 
-    def __init__(self, reason=""):
-        list.__init__(self)
+    def __init__(self, reason=""):  # (a new list is empty already: list.__init__ has nothing to do)
         self.reason = reason
 
     def __repr__(self):
