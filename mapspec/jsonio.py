@@ -102,7 +102,12 @@ def loads(data: bytes | str) -> Any:
 def plain_numbers(lines: list[bytes | None]) -> bool:
     """Whether none of these lines holds a run of 19 digits or more, so that orjson reads every number in them
     exactly (see `fast_loads`): one test for a block of lines."""
-    return _orjson is not None and None not in lines and _LONG_RUN not in b"\n".join(lines).translate(_DIGITS)  # type: ignore[arg-type]
+    if _orjson is None or None in lines:
+        return False
+    for part in getattr(lines, "raw", None) or (b"\n".join(lines),):  # type: ignore[arg-type]
+        if _LONG_RUN in part.translate(_DIGITS):
+            return False
+    return True
 
 
 #: for lines `plain_numbers` passed: orjson's loads, and the error it raises (then `loads` gives the reason)
@@ -184,9 +189,31 @@ def dumps_line(value: Any) -> bytes:
         except TypeError:
             pass
         else:
-            if b"null" not in out:
+            # orjson writes a number that is not finite as null: a null that is not None means one
+            if b"null" not in out or _finite(value):
                 return out
     return _careful_dumps(value) + b"\n"
+
+
+def _finite(value: Any) -> bool:
+    """Whether no float in a value (a request of the plain JSON kinds orjson wrote) is NaN or infinite."""
+    stack = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        v = pop()
+        c = v.__class__
+        if c is dict:
+            extend(v.values())
+        elif c is list:
+            extend(v)
+        elif isinstance(v, float):
+            if v - v != 0.0:
+                return False
+        elif isinstance(v, dict):
+            extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            extend(v)
+    return True
 
 
 def _careful_dumps(value: Any) -> bytes:

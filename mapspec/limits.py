@@ -73,6 +73,13 @@ def ndjson_lines(fh: BinaryIO, limit: int = MAX_LINE_BYTES, block: int = 1 << 16
     return enumerate(itertools.chain.from_iterable(ndjson_blocks(fh, limit, block)), 1)
 
 
+class Lines(list):
+    """A block's lines, and `raw`: byte strings that hold every byte of them (a test of every byte, such as
+    jsonio.plain_numbers, need not join them again; they may hold a little more)."""
+
+    __slots__ = ("raw",)
+
+
 def ndjson_blocks(fh: BinaryIO, limit: int = MAX_LINE_BYTES, block: int = 1 << 16) -> Iterator[list[bytes | None]]:
     """The lines of a stream, a list at a time, in order, each without its newline (None for a line longer than
     `limit` bytes, which is skipped without holding more than `limit` bytes of it). Read in blocks of what is
@@ -107,7 +114,9 @@ def ndjson_blocks(fh: BinaryIO, limit: int = MAX_LINE_BYTES, block: int = 1 << 1
         if limit < block:  # (a line that began in this block is shorter than it)
             lines = [line if line is None or len(line) <= limit else None for line in lines]
         if lines:
-            yield lines
+            out = Lines(lines)
+            out.raw = (lines[0] or b"", data)  # (the first line may begin in the block before)
+            yield out
         if len(rest) > limit:
             rest, skipping = b"", True
     if skipping:

@@ -630,3 +630,39 @@ def test_lines_read_in_blocks_are_the_lines_read_one_at_a_time():
         want = list(_lines_one_at_a_time(io.BytesIO(data), limit))
         got = list(ndjson_lines(io.BufferedReader(_Trickle(data, sizes)), limit, block=block))
         assert got == want, (data, limit, block, sizes)
+
+
+def test_a_block_with_a_long_digit_run_in_any_line_is_never_called_plain():
+    """translate lets orjson read a block's lines straight only when none of them holds 19 digits in a row
+    (orjson would round such an integer): the test looks at the bytes the block was cut from, not at its lines
+    joined again, and a run split between two reads, or at a block's first or last line, is still seen."""
+    import random
+
+    from mapspec.jsonio import plain_numbers
+    from mapspec.limits import ndjson_blocks
+
+    rng = random.Random(5)
+    for _ in range(3000):
+        parts = [b'{"a": ' + b"7" * rng.choice([1, 18, 19, 25]) + b"}" if rng.random() < 0.3 else b'{"b": "x"}'
+                 for _ in range(rng.randrange(1, 8))]
+        data = b"\n".join(parts) + (b"\n" if rng.random() < 0.5 else b"")
+        block = rng.choice([3, 5, 8, 13, 64, 1 << 16])
+        sizes = [rng.randrange(1, 30) for _ in range(3)]
+        for lines in ndjson_blocks(io.BufferedReader(_Trickle(data, sizes)), 1 << 20, block=block):
+            long_run = any(line is not None and b"7" * 19 in line for line in lines)
+            if long_run:
+                assert not plain_numbers(lines), (data, block, sizes, lines)
+
+
+def test_a_line_with_null_is_written_fast_but_never_with_a_number_that_is_not_finite():
+    """orjson writes NaN and infinities as null: a line with a null is written by orjson only when no float in
+    it is one (else refused, as the standard library's writer refuses it), however deep, beside real nulls."""
+    from collections import OrderedDict
+
+    from mapspec.jsonio import Unencodable, dumps_line
+
+    assert dumps_line({"a": [None, 1.5, {"b": None}]}) == b'{"a":[null,1.5,{"b":null}]}\n'
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        for value in ({"a": [None, bad]}, {"a": None, "b": OrderedDict(c=(1, bad))}, [None, [[{"d": bad}]]]):
+            with pytest.raises(Unencodable):
+                dumps_line(value)
