@@ -1005,9 +1005,9 @@ class Emitter:
             return f"len({self.expr(args[0], block)})"
         if name == "non_empty":
             kinds = self.kinds(args[0])
-            use, again = self.reuse(args[0], block)
             if not kinds & {"int", "float", "bool", "time"}:  # Python's truth is emptiness (MISSING is false)
-                return f"({again} if {use} else MISSING)"
+                return f"({self.expr(args[0], block)} or MISSING)"
+            use, again = self.reuse(args[0], block)
             return f"({again} if isinstance({use}, (str, list, dict)) and {again} else MISSING)"
         if name == "format_time" and len(args) == 2 and _plain_format(args[1]) \
                 and self.kinds(args[0]) <= {"time", "missing"}:  # a time or nothing: its own strftime

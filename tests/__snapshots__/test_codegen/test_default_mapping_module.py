@@ -424,8 +424,8 @@ def rule_Order_Completed(event, d_braze_id, d_time, d_user_id):
             if v_product_price is not MISSING: o3['price'] = (v_product_price if v_product_price.__class__ in PLAIN else fresh(v_product_price))
             o3['quantity'] = (t9 if (t9 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ in PLAIN else fresh(t9))
             o3['time'] = d_time
-            t11 = (t10 if (t10 := {k: v if v.__class__ in PLAIN else fresh(v) for k, v in i_product.items() if k not in _KEYS3}) else MISSING)
-            if t11 is not MISSING: o3['properties'] = t11
+            t10 = ({k: v if v.__class__ in PLAIN else fresh(v) for k, v in i_product.items() if k not in _KEYS3} or MISSING)
+            if t10 is not MISSING: o3['properties'] = t10
             o3['_update_existing_only'] = False
             l2.append(o3)
         requests.append({'method': 'POST', 'url': _URL2, 'body': {'purchases': l2}})
@@ -506,18 +506,18 @@ def translate(event):
     elif e_type == 'group':
         # rule 'group without groupId' ('mappings/segment-braze.yaml:181:5')
         e_groupId = event.get('groupId', MISSING)
-        d_group_id = (t1 if (t1 := (e_groupId if e_groupId.__class__ is str else to_string(e_groupId))) else MISSING)
+        d_group_id = ((e_groupId if e_groupId.__class__ is str else to_string(e_groupId)) or MISSING)
         if (d_group_id is MISSING):
             raise Rejected('a group call needs a groupId')
         # rule 'group' ('mappings/segment-braze.yaml:185:5')
         if d_user_id is not MISSING:
-            o2 = {'external_id': d_user_id}
+            o1 = {'external_id': d_user_id}
         else:
-            o2 = {}
-            if d_braze_id is not MISSING: o2['braze_id'] = d_braze_id
-        o2[('ab_segment_group_' + d_group_id)] = True
-        o2['_update_existing_only'] = False
-        return [{'method': 'POST', 'url': _URL2, 'body': {'attributes': [o2]}}]
+            o1 = {}
+            if d_braze_id is not MISSING: o1['braze_id'] = d_braze_id
+        o1[('ab_segment_group_' + d_group_id)] = True
+        o1['_update_existing_only'] = False
+        return [{'method': 'POST', 'url': _URL2, 'body': {'attributes': [o1]}}]
     elif e_type == 'delete':
         # rule 'delete' ('mappings/segment-braze.yaml:195:5')
         o1 = {}
