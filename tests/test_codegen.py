@@ -530,3 +530,54 @@ def test_a_definition_computed_where_a_test_held_is_known_computed_where_that_is
                     assert got == [r.body for _, r, _ in facts.sent], event
                     n += 1
     assert n > 20
+
+
+FALLBACKS = """\
+name: fallbacks
+base_url: '"http://x"'
+rules:
+  - name: r
+    send:
+      endpoint: /users/track
+      body:
+        attributes:
+          - external_id: '"u"'
+            a: x else y
+            b: x else y else z
+            c: p.x else p.y
+            d: p.x else "d"
+            e: is_string(x) else y
+            f: upper(x) else p.y
+"""
+
+
+@pytest.mark.parametrize("share", [False, True])
+def test_a_field_of_fallbacks_is_the_first_there_and_a_null_first_stays_when_none_is(share):
+    """`key: a else b` is written as statements (the first value stored where it is there, the field of the
+    rest where it is not, `"k" in object` for a field of an object known there): on every mix of missing,
+    null and other values it gives what the explanation's own walk gives, copying or sharing."""
+    import itertools
+
+    from mapspec.compiler import load_compiled
+    from mapspec.explain import _Facts
+
+    compiled = compile_source(SourceFile("f.yaml", FALLBACKS), {}, standalone=False, share=share)
+    assert "elif e_x is None:" in compiled.module.source  # (statements, with the null kept last)
+    translate = load_compiled(compiled)
+    absent = object()
+    values, few = [absent, None, "", "v", [1]], [absent, None, "v"]
+    n = 0
+    for x, y, z, px, py in itertools.product(values, values, few, few, few):
+        event: dict = {}
+        for k, v in (("x", x), ("y", y), ("z", z)):
+            if v is not absent:
+                event[k] = v
+        p = {k: v for k, v in (("x", px), ("y", py)) if v is not absent}
+        for shape in (p, "text", None, absent):
+            if shape is not absent:
+                event["p"] = shape
+            facts = _Facts(compiled, json.loads(json.dumps(event)))
+            [request] = translate(json.loads(json.dumps(event)))
+            assert [request["body"]] == [r.body for _, r, _ in facts.sent], event
+            n += 1
+    assert n > 2000

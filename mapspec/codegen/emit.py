@@ -1340,6 +1340,9 @@ class Emitter:
 
             self.branch(block, self.cond(value.condition, block), self._under(value.condition, guarded))
             return
+        if isinstance(value, ast.Coalesce) and isinstance(e.key, ast.Literal) and "missing" in self.kinds(value):
+            self._coalesce_field(name, e, value, block)
+            return
         root = self._missing_root(value)
         if root is not None and self._key(root.root, root.steps) not in block.bound:
             parent = self._object_parent(root.root, root.steps, block)
@@ -1373,6 +1376,51 @@ class Emitter:
             block.line(f"{name}[{key}] = {t}")
             return
         block.line(f"if {' and '.join(conds)}: {name}[{key}] = {self.copied(t, value) if may_miss else t}")
+
+    def _coalesce_field(self, name: str, e: ast.Field, value: ast.Coalesce, block: Block) -> None:
+        """`key: a else b`, as statements: the first value stored where it is there (neither missing nor
+        null), the field of the others where it is not (a null first stays when none of them is there)."""
+        first, rest = value.items[0], value.items[1:]
+        kinds = self.kinds(first)
+        tail = ast.Coalesce(value.span, rest) if len(rest) > 1 else rest[0]
+        if not kinds & {"missing", "null"}:  # (never missing: the others are never needed)
+            self.field(name, e, first, block)
+            return
+        t = self.local(self.expr(first, block), block)
+        key = repr(e.key.value)  # type: ignore[attr-defined]
+        there = f"{t} is not None and {t} is not MISSING" if "null" in kinds and "missing" in kinds else \
+            f"{t} is not None" if "null" in kinds else f"{t} is not MISSING"
+
+        def then(inner: Block) -> None:
+            inner.line(f"{name}[{key}] = {self.copied(t, first)}")
+
+        def otherwise(inner: Block) -> None:
+            if "null" not in kinds:
+                self.field(name, e, tail, inner)
+                return
+            parent = None
+            if isinstance(tail, ast.Path) and self._key(tail.root, tail.steps) not in inner.bound:
+                parent = self._object_parent(tail.root, tail.steps, inner)
+            if parent is not None:  # a field of an object known here: `if "k" in parent`
+                test, stored = f"{tail.steps[-1]!r} in {parent}", f"{parent}[{tail.steps[-1]!r}]"  # type: ignore[attr-defined]
+                if not (self.share or self.is_fresh(tail)):
+                    tmp = self.fresh("t")
+                    stored = f"({self.copy(f'({tmp} := {stored})', tmp)})"
+            else:
+                self.bind_reads([tail], inner)
+                v = self.local(self.expr(tail, inner), inner)
+                test, stored = f"{v} is not MISSING", self.copied(v, tail)
+
+            def null(b: Block) -> None:
+                if "missing" in kinds:
+                    self.branch(b, f"{t} is None", lambda c: c.line(f"{name}[{key}] = None"))
+                else:
+                    b.line(f"{name}[{key}] = None")
+
+            self.branch(inner, test, lambda b: b.line(f"{name}[{key}] = {stored}"), null)
+
+        self.branch(block, there, then, self._under(ast.Unary(None, "not", ast.Call(None, "exists", (first,))),
+                                                    otherwise) if "null" not in kinds else otherwise)
 
     def _missing_root(self, value: ast.Node) -> ast.Path | None:
         """The field of the event that `value` is missing without (a strict function of it, a table's entry

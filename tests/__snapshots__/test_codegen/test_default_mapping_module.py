@@ -371,15 +371,15 @@ _URL7 = 'https://rest.iad-01.braze.com/users/delete'
 
 # $braze_id ('mappings/segment-braze.yaml:43:3')
 def let_braze_id(event):
-    t15 = MISSING
+    t13 = MISSING
     e_integrations = event.get('integrations', MISSING)
     if (e_integrations.__class__ is dict or (e_integrations is not MISSING and isinstance(e_integrations, dict))):
         e_integrations_Braze = e_integrations.get('Braze', MISSING)
         if (e_integrations_Braze.__class__ is dict or (e_integrations_Braze is not MISSING and isinstance(e_integrations_Braze, dict))):
             e_integrations_Braze_braze_id = e_integrations_Braze.get('braze_id', MISSING)
-            t15 = (e_integrations_Braze_braze_id if ((e_integrations_Braze_braze_id.__class__ is str or (e_integrations_Braze_braze_id is not MISSING and isinstance(e_integrations_Braze_braze_id, str)))) and e_integrations_Braze_braze_id else MISSING)
-    if t15 is MISSING:
-        t16 = MISSING
+            t13 = (e_integrations_Braze_braze_id if ((e_integrations_Braze_braze_id.__class__ is str or (e_integrations_Braze_braze_id is not MISSING and isinstance(e_integrations_Braze_braze_id, str)))) and e_integrations_Braze_braze_id else MISSING)
+    if t13 is MISSING:
+        t14 = MISSING
         e_context = event.get('context', MISSING)
         if (e_context.__class__ is dict or (e_context is not MISSING and isinstance(e_context, dict))):
             e_context_integrations = e_context.get('integrations', MISSING)
@@ -387,9 +387,9 @@ def let_braze_id(event):
                 e_context_integrations_Braze = e_context_integrations.get('Braze', MISSING)
                 if (e_context_integrations_Braze.__class__ is dict or (e_context_integrations_Braze is not MISSING and isinstance(e_context_integrations_Braze, dict))):
                     e_context_integrations_Braze_braze_id = e_context_integrations_Braze.get('braze_id', MISSING)
-                    t16 = (e_context_integrations_Braze_braze_id if ((e_context_integrations_Braze_braze_id.__class__ is str or (e_context_integrations_Braze_braze_id is not MISSING and isinstance(e_context_integrations_Braze_braze_id, str)))) and e_context_integrations_Braze_braze_id else MISSING)
-        t15 = t16
-    return t15
+                    t14 = (e_context_integrations_Braze_braze_id if ((e_context_integrations_Braze_braze_id.__class__ is str or (e_context_integrations_Braze_braze_id is not MISSING and isinstance(e_context_integrations_Braze_braze_id, str)))) and e_context_integrations_Braze_braze_id else MISSING)
+        t13 = t14
+    return t13
 
 
 # rule 'Order Completed' ('mappings/segment-braze.yaml:111:5')
@@ -418,14 +418,21 @@ def rule_Order_Completed(event, d_braze_id, d_time, d_user_id):
             else:
                 o3 = {}
                 if d_braze_id is not MISSING: o3['braze_id'] = d_braze_id
-            t7 = (v_product_product_id if v_product_product_id is not None and v_product_product_id is not MISSING else (t6 if (t6 := (t4 if (t4 := i_product.get('id', MISSING)) is not None and t4 is not MISSING else (t5 if (t5 := i_product.get('sku', MISSING)) is not MISSING else t4))) is not MISSING else v_product_product_id))
-            if t7 is not MISSING: o3['product_id'] = (t7 if t7.__class__ in PLAIN else fresh(t7))
-            o3['currency'] = (t8 if (t8 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ in PLAIN else fresh(t8))
+            if v_product_product_id is not None and v_product_product_id is not MISSING:
+                o3['product_id'] = (v_product_product_id if v_product_product_id.__class__ in PLAIN else fresh(v_product_product_id))
+            else:
+                v_product_id = i_product.get('id', MISSING)
+                t5 = (v_product_id if v_product_id is not None and v_product_id is not MISSING else (t4 if (t4 := i_product.get('sku', MISSING)) is not MISSING else v_product_id))
+                if t5 is not MISSING:
+                    o3['product_id'] = (t5 if t5.__class__ in PLAIN else fresh(t5))
+                elif v_product_product_id is None:
+                    o3['product_id'] = None
+            o3['currency'] = (t6 if (t6 := (v_product_currency if v_product_currency is not None and v_product_currency is not MISSING else (e_properties_currency if e_properties_currency is not None and e_properties_currency is not MISSING else 'USD'))).__class__ in PLAIN else fresh(t6))
             if v_product_price is not MISSING: o3['price'] = (v_product_price if v_product_price.__class__ in PLAIN else fresh(v_product_price))
-            o3['quantity'] = (t9 if (t9 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ in PLAIN else fresh(t9))
+            o3['quantity'] = (t7 if (t7 := (v_product_quantity if v_product_quantity is not None and v_product_quantity is not MISSING else 1)).__class__ in PLAIN else fresh(t7))
             o3['time'] = d_time
-            t10 = ({k: v if v.__class__ in PLAIN else fresh(v) for k, v in i_product.items() if k not in _KEYS3} or MISSING)
-            if t10 is not MISSING: o3['properties'] = t10
+            t8 = ({k: v if v.__class__ in PLAIN else fresh(v) for k, v in i_product.items() if k not in _KEYS3} or MISSING)
+            if t8 is not MISSING: o3['properties'] = t8
             o3['_update_existing_only'] = False
             l2.append(o3)
         requests.append({'method': 'POST', 'url': _URL2, 'body': {'purchases': l2}})
@@ -483,24 +490,34 @@ def translate(event):
         if (e_traits.__class__ is dict or (e_traits is not MISSING and isinstance(e_traits, dict))):
             for k, v in e_traits.items():
                 if k not in _KEYS5: o1[k] = v if v.__class__ in PLAIN else fresh(v)
-            t4 = (t2 if (t2 := e_traits.get('firstName', MISSING)) is not None and t2 is not MISSING else (t3 if (t3 := e_traits.get('first_name', MISSING)) is not MISSING else t2))
-            if t4 is not MISSING: o1['first_name'] = (t4 if t4.__class__ in PLAIN else fresh(t4))
-            t7 = (t5 if (t5 := e_traits.get('lastName', MISSING)) is not None and t5 is not MISSING else (t6 if (t6 := e_traits.get('last_name', MISSING)) is not MISSING else t5))
-            if t7 is not MISSING: o1['last_name'] = (t7 if t7.__class__ in PLAIN else fresh(t7))
+            t2 = e_traits.get('firstName', MISSING)
+            if t2 is not None and t2 is not MISSING:
+                o1['first_name'] = (t2 if t2.__class__ in PLAIN else fresh(t2))
+            elif 'first_name' in e_traits:
+                o1['first_name'] = (t3 if (t3 := e_traits['first_name']).__class__ in PLAIN else fresh(t3))
+            elif t2 is None:
+                o1['first_name'] = None
+            t4 = e_traits.get('lastName', MISSING)
+            if t4 is not None and t4 is not MISSING:
+                o1['last_name'] = (t4 if t4.__class__ in PLAIN else fresh(t4))
+            elif 'last_name' in e_traits:
+                o1['last_name'] = (t5 if (t5 := e_traits['last_name']).__class__ in PLAIN else fresh(t5))
+            elif t4 is None:
+                o1['last_name'] = None
             if 'birthday' in e_traits:
-                t9 = (t8.strftime('%Y-%m-%d') if (t8 := parse_time(e_traits['birthday'])) is not MISSING else MISSING)
-                if t9 is not MISSING: o1['dob'] = t9
+                t7 = (t6.strftime('%Y-%m-%d') if (t6 := parse_time(e_traits['birthday'])) is not MISSING else MISSING)
+                if t7 is not MISSING: o1['dob'] = t7
             if 'avatar' in e_traits:
-                o1['image_url'] = (t10 if (t10 := e_traits['avatar']).__class__ in PLAIN else fresh(t10))
+                o1['image_url'] = (t8 if (t8 := e_traits['avatar']).__class__ in PLAIN else fresh(t8))
             e_traits_address = e_traits.get('address', MISSING)
             if (e_traits_address.__class__ is dict or (e_traits_address is not MISSING and isinstance(e_traits_address, dict))):
                 if 'city' in e_traits_address:
-                    o1['home_city'] = (t11 if (t11 := e_traits_address['city']).__class__ in PLAIN else fresh(t11))
+                    o1['home_city'] = (t9 if (t9 := e_traits_address['city']).__class__ in PLAIN else fresh(t9))
                 if 'country' in e_traits_address:
-                    o1['country'] = (t12 if (t12 := e_traits_address['country']).__class__ in PLAIN else fresh(t12))
+                    o1['country'] = (t10 if (t10 := e_traits_address['country']).__class__ in PLAIN else fresh(t10))
             if 'gender' in e_traits:
-                t14 = _TABLE6.get((t13.lower() if ((t13 := e_traits['gender']).__class__ is str or isinstance(t13, str)) else MISSING), MISSING)
-                if t14 is not MISSING: o1['gender'] = t14
+                t12 = _TABLE6.get((t11.lower() if ((t11 := e_traits['gender']).__class__ is str or isinstance(t11, str)) else MISSING), MISSING)
+                if t12 is not MISSING: o1['gender'] = t12
         o1['_update_existing_only'] = False
         return [{'method': 'POST', 'url': _URL2, 'body': {'attributes': [o1]}}]
     elif e_type == 'group':
