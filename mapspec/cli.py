@@ -337,12 +337,14 @@ def cmd_translate(args) -> int:
 
     loads, dumps, BadJSON, Unencodable = jsonio.loads, jsonio.dumps_line, jsonio.BadJSON, jsonio.Unencodable
     fast, FastError, plain_numbers = jsonio.fast_loads, jsonio.FastError, jsonio.plain_numbers
+    fast_dumps, newline = jsonio.fast_dumps, jsonio.NEWLINE
     out = sys.stdout.buffer
-    write = out.write
     internal = 0
     number = 0
     for lines in _blocks(args.input, args.max_line_bytes):
         plain = plain_numbers(lines)  # (jsonio's rule for numbers, tested once for the block)
+        written: list[bytes] = []  # (a block's lines written at once)
+        write = written.append
         for line in lines:
             number += 1
             if line is None:
@@ -379,10 +381,18 @@ def cmd_translate(args) -> int:
                 internal += 1
                 result = {"error": {"line": number, "message": f"the translator failed: {type(e).__name__}: {e}"}}
             try:
+                data = fast_dumps(result, option=newline)
+            except TypeError:  # (beyond 64 bits, a lone surrogate, not JSON: dumps says which)
+                data = None
+            if data is not None and b"null" not in data:  # (else it may be NaN: dumps looks closer)
+                write(data)
+                continue
+            try:
                 write(dumps(result))
             except Unencodable as e:
                 internal += 1
                 write(dumps({"error": {"line": number, "message": f"the requests cannot be written as JSON: {e}"}}))
+        out.write(b"".join(written))
     out.flush()
     return EXIT_FAIL if internal else EXIT_OK
 

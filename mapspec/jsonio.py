@@ -159,13 +159,15 @@ def _lone_surrogate(value: Any) -> bool:
     return False
 
 
-def _no_fast(value: Any) -> None:
+def _no_fast(value: Any, option: int = 0) -> None:
     return None
 
 
 #: orjson.dumps when installed, else a function giving None: for a hot loop that checks the result itself
 #: (orjson writes NaN as null: a result with null in it must go through `dumps`)
 fast_dumps = _orjson.dumps if _orjson is not None else _no_fast
+#: `fast_dumps`'s option for a line of NDJSON (the newline written with it)
+NEWLINE = _NEWLINE
 
 
 def dumps(value: Any) -> bytes:
@@ -176,7 +178,8 @@ def dumps(value: Any) -> bytes:
         except TypeError:
             pass  # beyond 64 bits, a lone surrogate, deeper than 255, not JSON: the standard library says which
         else:
-            if b"null" not in out:  # orjson writes NaN and Infinity as null: look closer only when there is one
+            # orjson writes NaN and Infinity as null: look closer only when there is one
+            if b"null" not in out or _finite(value):
                 return out
     return _careful_dumps(value)
 

@@ -312,7 +312,8 @@ class Emitter:
                 del entries[:n]  # (read under the test of the object they need: see `group`)
                 self._collect(ast.Path(None, "", needed[1]), inner, paths, lets, certain, everywhere, lazy)
             return
-        if isinstance(node, ast.Guard) and self._deep_lazy and not inner and self.tested_path(node.condition):
+        if isinstance(node, ast.Guard) and self._deep_lazy and not inner and not self.vars \
+                and self.in_function is None and self.tested_path(node.condition):
             return  # (read where it is tested: see `nested_guard`)
         if isinstance(node, ast.Guard | ast.Conditional) and not everywhere:
             self._collect(node.condition, inner, paths, lets, certain, lazy=lazy)
