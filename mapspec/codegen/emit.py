@@ -73,6 +73,8 @@ _SPECIAL_CALLS = frozenset(stdlib.INLINE | {"coalesce", "lower", "non_empty", "l
 UNSET = "..."
 
 _SIMPLE = re.compile(r"-?\d+(\.\d+)?|'[^'\\]*'|None|True|False|MISSING")
+
+
 def _plain_format(node: ast.Node) -> bool:
     """A constant strftime format that format_time passes on as it is (no `%L`), which strftime takes."""
     if not (isinstance(node, ast.Literal) and isinstance(node.value, str)) or "%L" in node.value:
@@ -90,6 +92,7 @@ _ANY = frozenset({"null", "bool", "int", "float", "str", "list", "object", "time
 def _implies(facts: dict, other: dict) -> bool:
     """Whether paths of the kinds `facts` says are of the kinds `other` says."""
     return all((facts.get(k) or _ANY) <= kinds for k, kinds in other.items())
+
 
 #: the Python class of the values of a kind (those of one class alone)
 _PY_CLASS = {"str": "str", "int": "int", "float": "float", "list": "list", "object": "dict"}
@@ -1345,18 +1348,8 @@ class Emitter:
             self._coalesce_field(name, e, value, block)
             return
         root = self._missing_root(value)
-        if root is not None and self._key(root.root, root.steps) not in block.bound:
-            parent = self._object_parent(root.root, root.steps, block)
-            if parent is not None:  # `if "k" in parent:` the field, read there
-                key = self._key(root.root, root.steps)
-
-                def there(inner: Block) -> None:
-                    inner.bound[key] = f"{parent}[{root.steps[-1]!r}]"
-                    self.field(name, e, value, inner)
-
-                self.branch(block, f"{root.steps[-1]!r} in {parent}",
-                            self._under(ast.Call(None, "exists", (root,)), there))
-                return
+        if root is not None and self._if_in_object(root, block, lambda inner: self.field(name, e, value, inner)):
+            return
         may_miss = "missing" in self.kinds(value)
         text = self.expr(value, block) if may_miss else self.out(value, block)
         if isinstance(e.key, ast.Literal):
@@ -1399,29 +1392,39 @@ class Emitter:
             if "null" not in kinds:
                 self.field(name, e, tail, inner)
                 return
-            parent = None
-            if isinstance(tail, ast.Path) and self._key(tail.root, tail.steps) not in inner.bound:
-                parent = self._object_parent(tail.root, tail.steps, inner)
-            if parent is not None:  # a field of an object known here: `if "k" in parent`
-                test, stored = f"{tail.steps[-1]!r} in {parent}", f"{parent}[{tail.steps[-1]!r}]"  # type: ignore[attr-defined]
-                if not (self.share or self.is_fresh(tail)):
-                    tmp = self.fresh("t")
-                    stored = f"({self.copy(f'({tmp} := {stored})', tmp)})"
-            else:
-                self.bind_reads([tail], inner)
-                v = self.local(self.expr(tail, inner), inner)
-                test, stored = f"{v} is not MISSING", self.copied(v, tail)
-
             def null(b: Block) -> None:
                 if "missing" in kinds:
                     self.branch(b, f"{t} is None", lambda c: c.line(f"{name}[{key}] = None"))
                 else:
                     b.line(f"{name}[{key}] = None")
 
-            self.branch(inner, test, lambda b: b.line(f"{name}[{key}] = {stored}"), null)
+            if isinstance(tail, ast.Path) and self._if_in_object(tail, inner, lambda b: self.field(name, e, tail, b),
+                                                                 null):
+                return
+            self.bind_reads([tail], inner)
+            v = self.local(self.expr(tail, inner), inner)
+            self.branch(inner, f"{v} is not MISSING", lambda b: b.line(f"{name}[{key}] = {self.copied(v, tail)}"),
+                        null)
 
         self.branch(block, there, then, self._under(ast.Unary(None, "not", ast.Call(None, "exists", (first,))),
                                                     otherwise) if "null" not in kinds else otherwise)
+
+    def _if_in_object(self, path: ast.Path, block: Block, there: Callable[[Block], None],
+                      otherwise: Callable[[Block], None] | None = None) -> bool:
+        """`if "k" in parent:` `there` (with the field read as `parent["k"]`), else `otherwise`, for a field
+        not read yet of an object known here; False (and nothing written) for any other path."""
+        key = self._key(path.root, path.steps)
+        parent = None if key in block.bound else self._object_parent(path.root, path.steps, block)
+        if parent is None:
+            return False
+
+        def read(inner: Block) -> None:
+            inner.bound[key] = f"{parent}[{path.steps[-1]!r}]"
+            there(inner)
+
+        self.branch(block, f"{path.steps[-1]!r} in {parent}", self._under(ast.Call(None, "exists", (path,)), read),
+                    otherwise)
+        return True
 
     def _missing_root(self, value: ast.Node) -> ast.Path | None:
         """The field of the event that `value` is missing without (a strict function of it, a table's entry
