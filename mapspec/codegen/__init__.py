@@ -598,11 +598,11 @@ def _rule_function(em: Emitter, rule: ast.Rule, block: Block, target: Target, ba
     counter = em._counter
     _rule_block(em, rule, body, target, base, function=False)
     em._counter = counter  # (its temporaries are its own locals: the caller's may take the same names)
-    used = set(_NAME.findall("\n".join(render(body)[0])))
+    text = "\n".join(render(body)[0])
+    used = set(_NAME.findall(text))
     known = set(block.bound.values()) | {em.let_name(key[1]) for key in block.maybe if key[0] == "let"}
     params = ["event", *sorted((known & used) - {"event"})]
     em.passed[id(body)] = (body, set(params))
-    text = "\n".join(render(body)[0])
     args = list(params)
     for key in block.maybe:  # a definition that may not be computed yet is passed as "not computed yet"
         local = em.let_name(key[1])
